@@ -1,0 +1,1 @@
+"""The sidecar in every mysqld Pod: initialisation, probes, clone on request, log rotation."""

@@ -1,0 +1,1 @@
+"""Entry points: moco-controller, moco-agent, moco-backup, kubectl-moco."""

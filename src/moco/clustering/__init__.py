@@ -1,0 +1,1 @@
+"""Per-cluster managers: gather status, decide the state (pure), apply one operation, repeat."""

@@ -1,0 +1,1 @@
+"""The MySQLCluster reconciler and its helpers (rendering of owned objects, rolling updates)."""

@@ -1,0 +1,1 @@
+"""Async operations on one mysqld. Knows nothing about Kubernetes; the only package that imports aiomysql."""
