@@ -96,3 +96,6 @@ bench-informer: venv repoint k8s-bin etcd ## informer sync time and RSS for 1000
 
 bench-failover: venv repoint mysql-root ## 20 failovers and 20 switchovers on real mysqld
 	$(PY) -m moco.bench.failover
+
+# ---------------------------------------------------------------- local cluster and e2e (cluster, cluster-down, deploy, e2e, start)
+-include e2e/e2e.mk
