@@ -1,0 +1,275 @@
+"""Pure decisions: errant replicas, the cluster state, the operation, the failover candidate.
+
+The state follows MOCO's definitions and order of precedence: Offline, Cloning, Restoring,
+Healthy, Degraded, Failed, Lost, and Incomplete when nothing else fits. Invariants:
+
+- an errant replica is never counted as a healthy replica, never a switchover target and never
+  a failover candidate;
+- Failed (and so a failover) needs more than half of the replicas intact: a replica that
+  replicates, holds data and is not errant; with fewer the state is Lost and nothing is done;
+- a replica counts as in sync only when both replication threads run, it points at the current
+  primary, it is super_read_only and it lags at most ``maxDelaySeconds`` (0 disables the lag
+  check). MOCO gets the last two through the agent's readiness probe; here they are also read
+  directly, so the decision does not depend on how fast readiness follows.
+
+Nothing here does I/O: the functions take frozen values and return frozen values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from moco import constants
+from moco.clustering.gtid import GtidSet
+from moco.clustering.types import (
+    ClusterSpecView,
+    ClusterState,
+    Decision,
+    InstanceView,
+    Operation,
+    PodInfo,
+    StatusSet,
+)
+
+CLONE_COMPLETED = "Completed"
+CLONE_FAILED = "Failed"
+
+
+class NoCandidateError(Exception):
+    """No replica can take over without losing transactions another replica holds."""
+
+
+def find_errants(
+    primary_index: int,
+    instances: Sequence[InstanceView | None],
+    remembered: Sequence[int] = (),
+) -> frozenset[int]:
+    """Indices of replicas whose executed GTIDs hold transactions the primary never had.
+
+    A GTID of the primary's own UUID that a replica already executed is not errant (under load a
+    replica may report a newer ``gtid_executed`` than the primary a moment earlier). When the
+    primary cannot be asked, the list remembered in the status is used.
+    """
+    pst = instances[primary_index] if 0 <= primary_index < len(instances) else None
+    if pst is None or not pst.executed_gtid:
+        return frozenset(i for i in remembered if 0 <= i < len(instances) and i != primary_index)
+    primary = GtidSet.parse(pst.executed_gtid)
+    uuid = pst.server_uuid.lower()
+    out = set()
+    for i, ist in enumerate(instances):
+        if i == primary_index or ist is None:
+            continue
+        extra = GtidSet.parse(ist.executed_gtid) - primary
+        if extra.sources() - {uuid}:
+            out.add(i)
+    return frozenset(out)
+
+
+def _points_at(ist: InstanceView, pod: PodInfo | None) -> bool:
+    if ist.replica is None or pod is None:
+        return False
+    return ist.replica.source_host == pod.host and ist.replica.source_port == pod.port
+
+
+def _in_cluster(cluster: ClusterSpecView, server_ids: Sequence[int]) -> int:
+    lo = cluster.server_id_base
+    return sum(1 for sid in server_ids if lo <= sid < lo + cluster.replicas)
+
+
+def _ready(pod: PodInfo | None) -> bool:
+    return pod is not None and pod.ready
+
+
+def _lost_data(ss: StatusSet) -> bool:
+    """The primary answers with no data while a replica has some: it lost its data."""
+    if ss.primary_gtid:
+        return False
+    return any(ist is not None and ist.executed_gtid for i, ist in enumerate(ss.instances) if i != ss.primary)
+
+
+def _primary_mode_ok(ss: StatusSet, pst: InstanceView) -> bool:
+    if ss.cluster.replication_source_secret is not None:
+        return pst.super_read_only
+    return not pst.read_only
+
+
+def replica_in_sync(ss: StatusSet, index: int) -> bool:
+    """The replica serves reads from the current primary (see the module invariants)."""
+    ist = ss.instances[index]
+    if ist is None or index in ss.errants or not ist.super_read_only or ist.replica is None:
+        return False
+    if not _points_at(ist, ss.pods[ss.primary]):
+        return False
+    if not (ist.replica.io_running and ist.replica.sql_running):
+        return False
+    max_delay = ss.cluster.max_delay_seconds
+    lag = ist.replica.lag_seconds
+    return not (max_delay > 0 and (lag is None or lag > max_delay))
+
+
+def _is_cloning(ss: StatusSet) -> bool:
+    c = ss.cluster
+    if c.replication_source_secret is None or c.cloned:
+        return False
+    pst = ss.instances[ss.primary]
+    if pst is None:
+        return True
+    if pst.clone_state is not None:
+        return pst.clone_state != CLONE_COMPLETED
+    return not pst.executed_gtid
+
+
+def _is_healthy(ss: StatusSet) -> tuple[bool, tuple[int, ...]]:
+    if not all(_ready(p) for p in ss.pods):
+        return False, ()
+    candidates = []
+    for i in range(len(ss.instances)):
+        if i == ss.primary:
+            continue
+        if not replica_in_sync(ss, i):
+            return False, ()
+        candidates.append(i)
+    pst = ss.instances[ss.primary]
+    if pst is None:
+        return False, ()
+    if _in_cluster(ss.cluster, pst.replica_server_ids) != ss.cluster.replicas - 1:
+        return False, ()
+    if not _primary_mode_ok(ss, pst):
+        return False, ()
+    return True, tuple(candidates)
+
+
+def _is_degraded(ss: StatusSet) -> tuple[bool, tuple[int, ...]]:
+    if not _ready(ss.pods[ss.primary]) or _lost_data(ss):
+        return False, ()
+    pst = ss.instances[ss.primary]
+    if pst is None or not _primary_mode_ok(ss, pst):
+        return False, ()
+    half = ss.cluster.replicas // 2
+    if _in_cluster(ss.cluster, pst.replica_server_ids) < half:
+        return False, ()
+    ok = tuple(
+        i
+        for i in range(len(ss.instances))
+        if i != ss.primary and _ready(ss.pods[i]) and replica_in_sync(ss, i)
+    )
+    return len(ok) >= half and len(ok) != ss.cluster.replicas - 1, ok
+
+
+def intact_replicas(ss: StatusSet) -> tuple[int, ...]:
+    """Replicas that replicate (threads may be stopped), hold data and are not errant."""
+    return tuple(
+        i
+        for i, ist in enumerate(ss.instances)
+        if i != ss.primary
+        and ist is not None
+        and ist.replica is not None
+        and i not in ss.errants
+        and ist.executed_gtid
+    )
+
+
+def _primary_gone(ss: StatusSet) -> bool:
+    return ss.instances[ss.primary] is None or _lost_data(ss)
+
+
+def decide_state(ss: StatusSet) -> tuple[ClusterState, tuple[int, ...]]:
+    """The state by MOCO's precedence, and the in-sync replicas (switchover candidates)."""
+    if ss.cluster.offline:
+        return ClusterState.OFFLINE, ()
+    if _is_cloning(ss):
+        return ClusterState.CLONING, ()
+    if ss.cluster.restoring:
+        return ClusterState.RESTORING, ()
+    healthy, cands = _is_healthy(ss)
+    if healthy:
+        return ClusterState.HEALTHY, cands
+    degraded, cands = _is_degraded(ss)
+    if degraded:
+        return ClusterState.DEGRADED, cands
+    if _primary_gone(ss):
+        if len(intact_replicas(ss)) > ss.cluster.replicas // 2:
+            return ClusterState.FAILED, ()
+        return ClusterState.LOST, ()
+    return ClusterState.INCOMPLETE, ()
+
+
+def needs_switch(pod: PodInfo | None) -> bool:
+    """The primary's Pod is going away or asked to step down."""
+    return pod is not None and (pod.deleting or pod.demote)
+
+
+def expected_role(ss: StatusSet, index: int) -> str | None:
+    """The role label an instance should carry (None: no label, e.g. errant or missing)."""
+    if index == ss.primary:
+        return constants.ROLE_PRIMARY
+    if index in ss.errants:
+        return None
+    return constants.ROLE_REPLICA
+
+
+def drift(ss: StatusSet) -> str:
+    """Why a Healthy cluster still needs ``configure`` (``""``: it does not)."""
+    for i, pod in enumerate(ss.pods):
+        if pod is not None and pod.role != expected_role(ss, i):
+            return f"role label of {pod.name}"
+    pst = ss.instances[ss.primary]
+    external = ss.cluster.replication_source_secret is not None
+    wanted_wait = ss.cluster.replicas // 2
+    if (
+        pst is not None
+        and not external
+        and ss.cluster.replicas > 1
+        and (not pst.semisync_source_enabled or pst.semisync_wait_count != wanted_wait)
+    ):
+        return "semi-sync of the primary"
+    for i, ist in enumerate(ss.instances):
+        if i != ss.primary and ist is not None and ist.semisync_replica_enabled == external:
+            return f"semi-sync of replica {i}"
+    return ""
+
+
+def decide(ss: StatusSet) -> Decision:
+    """The state and the one operation this pass applies."""
+    state, cands = decide_state(ss)
+    candidate = min(cands) if cands else None
+    if state in (ClusterState.HEALTHY, ClusterState.DEGRADED):
+        ppod = ss.pods[ss.primary]
+        if needs_switch(ppod) and candidate is not None:
+            why = "deleting" if ppod is not None and ppod.deleting else "demote annotation"
+            return Decision(state, Operation.SWITCHOVER, cands, candidate, f"primary Pod: {why}")
+        if state is ClusterState.DEGRADED:
+            return Decision(state, Operation.CONFIGURE, cands, candidate, "degraded")
+        why = drift(ss)
+        return Decision(state, Operation.CONFIGURE if why else Operation.NONE, cands, candidate, why)
+    if state is ClusterState.CLONING:
+        pst = ss.instances[ss.primary]
+        if pst is not None and (pst.clone_state is None or pst.clone_state == CLONE_FAILED):
+            return Decision(state, Operation.CLONE, reason="initial clone from the external source")
+        return Decision(state, Operation.NONE, reason="clone in progress or primary unreachable")
+    if state is ClusterState.FAILED:
+        return Decision(state, Operation.FAILOVER, reason="primary unavailable")
+    if state is ClusterState.INCOMPLETE:
+        return Decision(state, Operation.CONFIGURE, reason="incomplete")
+    return Decision(state, Operation.NONE)
+
+
+def failover_candidate(primary_index: int, fresh: Mapping[int, InstanceView], errants: frozenset[int]) -> int:
+    """The replica whose received-or-executed GTIDs include every other candidate's.
+
+    ``fresh`` maps replica indices to their status read after every IO thread was stopped.
+    Errant replicas and replicas without replication status are excluded; among equals the
+    lowest index wins. Raises :class:`NoCandidateError` when no one holds everything the others
+    hold (choosing any would lose transactions).
+    """
+    sets: dict[int, GtidSet] = {}
+    for i, ist in sorted(fresh.items()):
+        if i == primary_index or i in errants or ist is None or ist.replica is None:
+            continue
+        sets[i] = GtidSet.parse(ist.executed_gtid) | GtidSet.parse(ist.replica.retrieved_gtid)
+    if not sets:
+        raise NoCandidateError("no replica can be promoted")
+    for i, mine in sets.items():
+        if all(other <= mine for other in sets.values()):
+            return i
+    raise NoCandidateError("replicas diverge: " + "; ".join(f"{i}={s}" for i, s in sets.items()))

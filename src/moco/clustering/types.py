@@ -1,0 +1,149 @@
+"""The frozen values the clustering loop reasons about.
+
+Everything here is plain data: a view of the MySQLCluster (:class:`ClusterSpecView`), of each
+Pod (:class:`PodInfo`), of each mysqld (:class:`InstanceView`), and what one pass of the loop
+saw (:class:`StatusSet`). The controller fills :class:`ClusterSpecView` from the API model and
+:class:`PodInfo` from its Pod cache; the loop fills :class:`InstanceView` from SQL. No I/O and no
+dependency on Kubernetes or on the MySQL driver, so the decision functions over them are pure
+and tested by tables.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from moco import constants
+
+
+class ClusterState(enum.Enum):
+    """MOCO's cluster states; the value is what the Healthy condition's reason says."""
+
+    OFFLINE = "Offline"
+    CLONING = "Cloning"
+    RESTORING = "Restoring"
+    HEALTHY = "Healthy"
+    DEGRADED = "Degraded"
+    FAILED = "Failed"
+    LOST = "Lost"
+    INCOMPLETE = "Incomplete"
+
+
+class Operation(enum.Enum):
+    """What one pass of the loop does after deciding the state."""
+
+    NONE = "none"
+    CONFIGURE = "configure"
+    SWITCHOVER = "switchover"
+    FAILOVER = "failover"
+    CLONE = "clone"  # the initial clone of the primary from the external source
+
+
+@dataclass(frozen=True)
+class ClusterSpecView:
+    """What the loop needs of a MySQLCluster (spec and the status fields it owns)."""
+
+    name: str
+    namespace: str
+    replicas: int
+    current_primary_index: int = 0
+    max_delay_seconds: int = 60
+    #: ``spec.replicationSourceSecretName``: the primary follows an external source.
+    replication_source_secret: str | None = None
+    clustering_stopped: bool = False
+    offline: bool = False
+    server_id_base: int = 1
+    #: ``spec.restore`` is set and ``status.restoredTime`` is not.
+    restoring: bool = False
+    #: ``status.cloned``: the initial clone from the external source completed.
+    cloned: bool = False
+    #: ``status.errantReplicaList``: remembered while the primary cannot be asked.
+    errant_replica_list: tuple[int, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """``(namespace, name)``: the registry key."""
+        return (self.namespace, self.name)
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """One mysqld Pod as the loop sees it."""
+
+    name: str
+    index: int
+    host: str
+    port: int = constants.MYSQL_PORT
+    #: Where the clone donor is reached (MOCO uses the admin port).
+    admin_port: int = constants.MYSQL_ADMIN_PORT
+    ready: bool = True
+    deleting: bool = False
+    demote: bool = False
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplicaView:
+    """``SHOW REPLICA STATUS`` of one mysqld, reduced to what decisions use."""
+
+    source_host: str
+    source_port: int
+    io_running: bool
+    sql_running: bool
+    retrieved_gtid: str = ""
+    lag_seconds: int | None = 0
+    last_io_errno: int = 0
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """The state of one mysqld."""
+
+    server_uuid: str
+    executed_gtid: str = ""
+    purged_gtid: str = ""
+    read_only: bool = True
+    super_read_only: bool = True
+    semisync_source_enabled: bool = False
+    semisync_wait_count: int = 1
+    semisync_replica_enabled: bool = False
+    replica: ReplicaView | None = None
+    #: server_id of every replica connected to this instance (``SHOW REPLICAS``).
+    replica_server_ids: tuple[int, ...] = ()
+    #: ``performance_schema.clone_status`` state, None when no clone ever ran.
+    clone_state: str | None = None
+
+
+@dataclass(frozen=True)
+class StatusSet:
+    """What one pass saw: the cluster, its Pods and mysqlds by index (None = missing/unreachable)."""
+
+    cluster: ClusterSpecView
+    pods: tuple[PodInfo | None, ...]
+    instances: tuple[InstanceView | None, ...]
+    #: Indices of replicas holding errant transactions.
+    errants: frozenset[int] = field(default_factory=frozenset)
+
+    @property
+    def primary(self) -> int:
+        """Index of the current primary."""
+        return self.cluster.current_primary_index
+
+    @property
+    def primary_gtid(self) -> str:
+        """The primary's ``gtid_executed``, ``""`` when it cannot be asked."""
+        pst = self.instances[self.primary]
+        return pst.executed_gtid if pst is not None else ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The state and the one operation to apply."""
+
+    state: ClusterState
+    operation: Operation
+    #: Healthy replicas that could take over on a switchover (lowest first).
+    candidates: tuple[int, ...] = ()
+    #: The switchover target, if any.
+    candidate: int | None = None
+    reason: str = ""
