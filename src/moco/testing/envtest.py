@@ -1,0 +1,604 @@
+"""A real etcd + kube-apiserver (+ optional kube-controller-manager) on loopback, like envtest.
+
+:class:`Envtest` starts etcd and kube-apiserver on free loopback ports with everything generated
+here in Python: a CA, the apiserver's serving certificate, service-account signing keys and an
+admin client certificate (group ``system:masters``). Authorization is ``RBAC``, so a credential
+minted by :meth:`Envtest.mint_kubeconfig` for any user and groups is subject to real RBAC rules.
+It installs the project's CRDs (``manifests/crd/*.yaml`` when the directory exists) plus any CRD
+documents passed in, and waits until ``/readyz`` is ok and every CRD is established.
+
+Processes are started with :func:`moco.testing.ground.spawn` and stopped by PID with
+:func:`moco.testing.ground.stop`; the work directory is recorded with ``ground.record_dir``.
+
+:meth:`Envtest.compact` compacts etcd to its current revision through etcd's v3 HTTP gateway, so a
+watch that restarts from an older resourceVersion gets ``410 Gone``. Resources named in
+``uncached`` are served without the apiserver's watch cache (straight from etcd), which is what
+makes that 410 deterministic for them.
+
+Command line (state under ``$MOCO_STATE_DIR/envtest``)::
+
+    python -m moco.testing.envtest up     # starts in the background, prints the kubeconfig path
+    python -m moco.testing.envtest down   # stops what ``up`` started
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from moco.testing import ground
+
+K8S_VERSION = os.environ.get("MOCO_K8S_VERSION", "v1.35.4")
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_CRD_DIR = REPO_ROOT / "manifests" / "crd"
+
+
+def k8s_bin_dir() -> Path:
+    return Path(os.environ.get("MOCO_K8S_BIN") or ground.cache_dir() / "k8s" / K8S_VERSION / "bin")
+
+
+def etcd_bin_dir() -> Path:
+    return Path(os.environ.get("MOCO_ETCD_BIN") or ground.cache_dir() / "etcd" / "current" / "bin")
+
+
+def binaries_present() -> bool:
+    return (k8s_bin_dir() / "kube-apiserver").is_file() and (etcd_bin_dir() / "etcd").is_file()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# --- certificates ---------------------------------------------------------------------------
+def _key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+@dataclass(frozen=True)
+class CA:
+    """A certificate authority: signs the serving certificate and every client certificate."""
+
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def create(cls, name: str = "moco-envtest-ca") -> CA:
+        key = _key()
+        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+        now = datetime.datetime.now(datetime.UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return cls(cert, key)
+
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(
+        self,
+        common_name: str,
+        *,
+        organizations: Sequence[str] = (),
+        server: bool = False,
+        dns: Sequence[str] = (),
+        ips: Sequence[str] = (),
+    ) -> tuple[bytes, bytes]:
+        """A leaf certificate and key (PEM). For a client, CN is the user and O the groups."""
+        key = _key()
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+        attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
+        now = datetime.datetime.now(datetime.UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name(attrs))
+            .issuer_name(self.cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage(
+                    [
+                        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
+                        if server
+                        else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
+                    ]
+                ),
+                critical=False,
+            )
+        )
+        if dns or ips:
+            names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+            names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+def kubeconfig_doc(server: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes, user: str) -> dict[str, Any]:
+    """A kubeconfig with one cluster, one user (client certificate) and one current context."""
+
+    def b64(b: bytes) -> str:
+        return base64.b64encode(b).decode()
+
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": "envtest", "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)},
+            }
+        ],
+        "contexts": [{"name": "envtest", "context": {"cluster": "envtest", "user": user}}],
+        "current-context": "envtest",
+    }
+
+
+# --- the environment ------------------------------------------------------------------------
+class EnvtestError(RuntimeError):
+    """The ground could not be started (a binary missing, a process died, not ready in time)."""
+
+
+@dataclass
+class _Proc:
+    rec: ground.Recorded
+    popen: subprocess.Popen[bytes] | None
+    log: Path
+
+
+@dataclass
+class Envtest:
+    """etcd + kube-apiserver (+ kube-controller-manager) on loopback; see the module docstring."""
+
+    crd_dirs: Sequence[Path] = (DEFAULT_CRD_DIR,)
+    extra_crds: Sequence[dict[str, Any]] = ()
+    controller_manager: bool = False
+    uncached: Sequence[str] = ()
+    apiserver_args: Sequence[str] = ()
+    workdir: Path | None = None
+    ready_timeout: float = 90.0
+
+    url: str = field(init=False, default="")
+    kubeconfig: Path = field(init=False, default=Path())
+    etcd_url: str = field(init=False, default="")
+    _ca: CA | None = field(init=False, default=None)
+    _procs: dict[str, _Proc] = field(init=False, default_factory=dict)
+    _ssl: ssl.SSLContext | None = field(init=False, default=None)
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> Envtest:
+        if not binaries_present():
+            raise EnvtestError(
+                f"kube-apiserver or etcd missing under {k8s_bin_dir()} / {etcd_bin_dir()}: "
+                "run `make k8s-bin etcd`"
+            )
+        if self.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="moco-envtest-", dir="/tmp"))
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        ground.record_dir(self.workdir)
+        try:
+            self._write_certs()
+            self._start_etcd()
+            self._start_apiserver()
+            self._wait_ready()
+            self.install_crds(self._crd_docs())
+            if self.controller_manager:
+                self.start_controller_manager()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, remove: bool = True) -> None:
+        """Stop every process (controller-manager, apiserver, then etcd) by PID; remove the workdir."""
+        for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+            proc = self._procs.pop(name, None)
+            if proc is not None:
+                ground.stop(proc.rec, proc.popen, timeout=15)
+        if remove and self.workdir is not None and self.workdir.exists():
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            ground.forget_dir(self.workdir)
+
+    def __enter__(self) -> Envtest:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- pieces ------------------------------------------------------------------------------
+    @property
+    def dir(self) -> Path:
+        assert self.workdir is not None
+        return self.workdir
+
+    @property
+    def ca(self) -> CA:
+        assert self._ca is not None
+        return self._ca
+
+    def _write_certs(self) -> None:
+        d = self.dir / "pki"
+        d.mkdir(exist_ok=True)
+        self._ca = CA.create()
+        (d / "ca.crt").write_bytes(self.ca.cert_pem())
+        (d / "ca.key").write_bytes(_key_pem(self.ca.key))
+        cert, key = self.ca.issue(
+            "kube-apiserver",
+            server=True,
+            dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+            ips=["127.0.0.1", "10.0.0.1"],
+        )
+        (d / "apiserver.crt").write_bytes(cert)
+        (d / "apiserver.key").write_bytes(key)
+        sa = _key()
+        (d / "sa.key").write_bytes(_key_pem(sa))
+        (d / "sa.pub").write_bytes(
+            sa.public_key().public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+        )
+        cert, key = self.ca.issue("moco-envtest-admin", organizations=["system:masters"])
+        (d / "admin.crt").write_bytes(cert)
+        (d / "admin.key").write_bytes(key)
+        ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
+        ctx.load_cert_chain(str(d / "admin.crt"), str(d / "admin.key"))
+        self._ssl = ctx
+
+    def _spawn(self, name: str, argv: list[str]) -> _Proc:
+        log = self.dir / f"{name}.log"
+        popen, rec = ground.spawn(argv, f"envtest {name}", log=log, cwd=self.dir)
+        proc = _Proc(rec, popen, log)
+        self._procs[name] = proc
+        return proc
+
+    def _start_etcd(self) -> None:
+        client, peer = free_port(), free_port()
+        self.etcd_url = f"http://127.0.0.1:{client}"
+        self._spawn(
+            "etcd",
+            [
+                str(etcd_bin_dir() / "etcd"),
+                "--name=envtest",
+                f"--data-dir={self.dir / 'etcd'}",
+                f"--listen-client-urls={self.etcd_url}",
+                f"--advertise-client-urls={self.etcd_url}",
+                f"--listen-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+                f"--initial-cluster=envtest=http://127.0.0.1:{peer}",
+                "--unsafe-no-fsync",
+                "--log-level=warn",
+            ],
+        )
+
+    def _start_apiserver(self) -> None:
+        port = free_port()
+        self.url = f"https://127.0.0.1:{port}"
+        pki = self.dir / "pki"
+        args = [
+            str(k8s_bin_dir() / "kube-apiserver"),
+            f"--etcd-servers={self.etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={port}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            "--authorization-mode=RBAC",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--allow-privileged=true",
+            "--profiling=false",
+            "--etcd-compaction-interval=0",
+            f"--cert-dir={pki}",
+        ]
+        if self.uncached:
+            args.append("--watch-cache-sizes=" + ",".join(f"{r}#0" for r in self.uncached))
+        args += list(self.apiserver_args)
+        self._spawn("kube-apiserver", args)
+        self._write_admin_kubeconfig()
+
+    def _write_admin_kubeconfig(self) -> None:
+        pki = self.dir / "pki"
+        doc = kubeconfig_doc(
+            self.url,
+            (pki / "ca.crt").read_bytes(),
+            (pki / "admin.crt").read_bytes(),
+            (pki / "admin.key").read_bytes(),
+            "admin",
+        )
+        self.kubeconfig = self.dir / "kubeconfig"
+        self.kubeconfig.write_text(yaml.safe_dump(doc))
+
+    def _check_alive(self) -> None:
+        for name, proc in self._procs.items():
+            if proc.popen is not None and proc.popen.poll() is not None:
+                tail = proc.log.read_text(errors="replace")[-3000:] if proc.log.exists() else ""
+                raise EnvtestError(f"{name} exited with {proc.popen.returncode}:\n{tail}")
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        last = ""
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                status, body = self.http("GET", "/readyz")
+                if status == 200:
+                    return
+                last = body.decode(errors="replace")[-500:]
+            except (OSError, urllib.error.URLError) as e:
+                last = str(e)
+            time.sleep(0.25)
+        raise EnvtestError(f"kube-apiserver not ready within {self.ready_timeout}s: {last}")
+
+    # --- HTTP as admin (synchronous: the ground is not the code under test) -------------------
+    def http(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json"
+    ) -> tuple[int, bytes]:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self._ssl, timeout=30) as resp:
+                return int(resp.status), bytes(resp.read())
+        except urllib.error.HTTPError as e:
+            return int(e.code), bytes(e.read())
+
+    def http_json(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        status, raw = self.http(method, path, body)
+        if status >= 400:
+            raise EnvtestError(f"{method} {path}: {status} {raw[:500]!r}")
+        value: dict[str, Any] = json.loads(raw) if raw else {}
+        return value
+
+    # --- CRDs --------------------------------------------------------------------------------
+    def _crd_docs(self) -> list[dict[str, Any]]:
+        docs: list[dict[str, Any]] = []
+        for d in self.crd_dirs:
+            if d.is_dir():
+                for f in sorted(d.glob("*.yaml")):
+                    docs += [
+                        x
+                        for x in yaml.safe_load_all(f.read_text())
+                        if x and x.get("kind") == "CustomResourceDefinition"
+                    ]
+        return docs + list(self.extra_crds)
+
+    def install_crds(self, docs: Iterable[dict[str, Any]], timeout: float = 30.0) -> None:
+        """Create (or replace) CRDs and wait until each is established and served."""
+        base = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+        names = []
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            status, raw = self.http("POST", base, doc)
+            if status == 409:
+                current = self.http_json("GET", f"{base}/{name}")
+                updated = {
+                    **doc,
+                    "metadata": {
+                        **doc["metadata"],
+                        "resourceVersion": current["metadata"]["resourceVersion"],
+                    },
+                }
+                self.http_json("PUT", f"{base}/{name}", updated)
+            elif status >= 400:
+                raise EnvtestError(f"CRD {name}: {status} {raw[:1000]!r}")
+            names.append((name, doc))
+        deadline = time.monotonic() + timeout
+        for name, doc in names:
+            while True:
+                crd = self.http_json("GET", f"{base}/{name}")
+                conds = {c["type"]: c["status"] for c in (crd.get("status") or {}).get("conditions") or []}
+                group = doc["spec"]["group"]
+                version = next(v["name"] for v in doc["spec"]["versions"] if v.get("served", True))
+                served, _ = self.http(
+                    "GET", f"/apis/{group}/{version}/{doc['spec']['names']['plural']}?limit=1"
+                )
+                if conds.get("Established") == "True" and served == 200:
+                    break
+                if time.monotonic() > deadline:
+                    raise EnvtestError(f"CRD {name} not established within {timeout}s: {conds}")
+                time.sleep(0.1)
+
+    # --- credentials -------------------------------------------------------------------------
+    def mint_kubeconfig(
+        self, user: str, groups: Sequence[str] = (), path: Path | None = None, *, server: str | None = None
+    ) -> Path:
+        """A kubeconfig for ``user`` in ``groups`` (a client certificate signed by the CA).
+
+        ``server`` overrides the apiserver URL (e.g. to go through a test proxy on loopback).
+        """
+        cert, key = self.ca.issue(user, organizations=list(groups))
+        doc = kubeconfig_doc(server or self.url, self.ca.cert_pem(), cert, key, user)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
+        path = path or self.dir / f"kubeconfig-{safe}-{time.monotonic_ns()}"
+        path.write_text(yaml.safe_dump(doc))
+        return path
+
+    # --- etcd --------------------------------------------------------------------------------
+    def _etcd(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        req = urllib.request.Request(self.etcd_url + path, data=json.dumps(body).encode(), method="POST")
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            value: dict[str, Any] = json.loads(resp.read())
+            return value
+
+    def etcd_revision(self) -> int:
+        out = self._etcd("/v3/kv/range", {"key": base64.b64encode(b"/").decode(), "limit": 1})
+        return int(out["header"]["revision"])
+
+    def compact(self) -> int:
+        """Compact etcd to its current revision (physically); returns that revision."""
+        rev = self.etcd_revision()
+        self._etcd("/v3/kv/compaction", {"revision": rev, "physical": True})
+        return rev
+
+    # --- kube-controller-manager ---------------------------------------------------------------
+    def start_controller_manager(self, timeout: float = 60.0) -> None:
+        """Start kube-controller-manager (garbage collector, namespace controller, ...) once."""
+        if "kube-controller-manager" in self._procs:
+            return
+        pki = self.dir / "pki"
+        kubeconfig = self.mint_kubeconfig(
+            "system:kube-controller-manager", path=self.dir / "kubeconfig-controller-manager"
+        )
+        self._spawn(
+            "kube-controller-manager",
+            [
+                str(k8s_bin_dir() / "kube-controller-manager"),
+                f"--kubeconfig={kubeconfig}",
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--controllers=*,-bootstrapsigner,-tokencleaner",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={free_port()}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                "--use-service-account-credentials=true",
+                "--concurrent-gc-syncs=5",
+            ],
+        )
+        # ready when the service-account controller made the "default" ServiceAccount
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            status, _ = self.http("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+            if status == 200:
+                return
+            time.sleep(0.25)
+        raise EnvtestError(f"kube-controller-manager not working within {timeout}s")
+
+    # --- state for the command line -------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "kubeconfig": str(self.kubeconfig),
+            "etcd_url": self.etcd_url,
+            "workdir": str(self.dir),
+            "procs": {
+                n: {"pid": p.rec.pid, "start_time": p.rec.start_time, "what": p.rec.what}
+                for n, p in self._procs.items()
+            },
+        }
+
+
+def _state_file() -> Path:
+    d = ground.state_dir() / "envtest"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / "state.json"
+
+
+def _down() -> int:
+    path = _state_file()
+    if not path.exists():
+        print("envtest: nothing to stop")
+        return 0
+    state = json.loads(path.read_text())
+    for name in ("kube-controller-manager", "kube-apiserver", "etcd"):
+        p = state["procs"].get(name)
+        if p:
+            ground.stop(ground.Recorded(int(p["pid"]), int(p["start_time"]), str(p["what"])), timeout=15)
+    workdir = Path(state["workdir"])
+    shutil.rmtree(workdir, ignore_errors=True)
+    ground.forget_dir(workdir)
+    path.unlink()
+    print("envtest: stopped")
+    return 0
+
+
+def _up(controller_manager: bool) -> int:
+    path = _state_file()
+    if path.exists():
+        state = json.loads(path.read_text())
+        alive = all(
+            ground.Recorded(int(p["pid"]), int(p["start_time"]), str(p["what"])).alive()
+            for p in state["procs"].values()
+        )
+        if alive:
+            print(state["kubeconfig"])
+            return 0
+        _down()
+    workdir = ground.state_dir() / "envtest" / "run"
+    shutil.rmtree(workdir, ignore_errors=True)
+    env = Envtest(workdir=workdir, controller_manager=controller_manager)
+    env.start()
+    path.write_text(json.dumps(env.state(), indent=2))
+    print(env.kubeconfig)
+    return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    if not argv or argv[0] not in ("up", "down"):
+        print("usage: python -m moco.testing.envtest up [--controller-manager] | down", file=sys.stderr)
+        return 2
+    if argv[0] == "down":
+        return _down()
+    with contextlib.suppress(KeyboardInterrupt):
+        return _up("--controller-manager" in argv)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
