@@ -1,0 +1,293 @@
+"""Operations on one mysqld: read-only, semi-sync, replication, waiting, killing, clone, plugins.
+
+Invariants:
+
+- Every operation is idempotent: running it twice leaves the server as running it once, so a
+  caller whose call timed out (the statement may still have run) simply calls it again.
+- Every statement runs under the connection's timeouts (see :mod:`moco.mysql.conn`); the
+  waits here (:func:`wait_for_gtid`, :func:`clone_from`) take their own bound.
+- Only MySQL 8.4+ syntax: CHANGE REPLICATION SOURCE, START/STOP REPLICA, rpl_semi_sync_source_*,
+  RESET BINARY LOGS AND GTIDS.
+- Passwords travel as escaped statement arguments and are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Collection
+from typing import Final
+
+from moco.log import get_logger
+from moco.mysql.conn import Connection, connect
+from moco.mysql.errors import CloneFailed, MySQLError, SQLError, Timeout, Unreachable
+from moco.mysql.gtid import GtidSet
+from moco.mysql.status import CloneStatus, get_clone_status, get_replica_status
+
+log = get_logger("moco.mysql.ops")
+
+#: A day: a source waits (almost) forever for a semi-sync ACK rather than lose a transaction.
+DEFAULT_SEMISYNC_TIMEOUT_MS: Final = 24 * 60 * 60 * 1000
+
+#: Plugins moco needs, by plugin name -> library.
+PLUGINS: Final = {
+    "rpl_semi_sync_source": "semisync_source.so",
+    "rpl_semi_sync_replica": "semisync_replica.so",
+    "clone": "mysql_clone.so",
+}
+
+#: Users of server-internal threads; their threads are never killed.
+_INTERNAL_USERS: Final = frozenset({"system user", "event_scheduler"})
+_ER_NO_SUCH_THREAD: Final = 1094
+_ER_FUNCTION_EXISTS: Final = 1125
+
+
+async def _global_vars(conn: Connection, *names: str) -> dict[str, str]:
+    rows = await conn.query(
+        "SELECT VARIABLE_NAME AS name, VARIABLE_VALUE AS value FROM performance_schema.global_variables"
+        " WHERE VARIABLE_NAME IN ({})".format(", ".join(["%s"] * len(names))),
+        names,
+    )
+    return {str(r["name"]).lower(): str(r["value"]) for r in rows}
+
+
+def _on(v: str | None) -> bool:
+    return (v or "").upper() in ("ON", "1")
+
+
+# --- read-only ---------------------------------------------------------------------------------
+async def set_read_only(conn: Connection, *, super_read_only: bool = True) -> None:
+    """Make the server read-only; with ``super_read_only`` even for SUPER users (the default)."""
+    if super_read_only:
+        await conn.execute("SET GLOBAL super_read_only = ON")  # implies read_only = ON
+    else:
+        await conn.execute("SET GLOBAL read_only = ON")
+        await conn.execute("SET GLOBAL super_read_only = OFF")
+
+
+async def set_writable(conn: Connection) -> None:
+    """Make the server writable (super_read_only = read_only = OFF)."""
+    await conn.execute("SET GLOBAL super_read_only = OFF")
+    await conn.execute("SET GLOBAL read_only = OFF")
+
+
+# --- semi-sync ---------------------------------------------------------------------------------
+async def configure_semisync_source(
+    conn: Connection,
+    *,
+    enabled: bool,
+    wait_count: int = 1,
+    timeout_ms: int = DEFAULT_SEMISYNC_TIMEOUT_MS,
+) -> None:
+    """Set the source side of semi-sync (the plugin must be installed: :func:`install_plugins`).
+
+    ``wait_count`` replicas must acknowledge each commit; after ``timeout_ms`` without enough
+    acknowledgements the source falls back to asynchronous replication.
+    """
+    cur = await _global_vars(
+        conn,
+        "rpl_semi_sync_source_enabled",
+        "rpl_semi_sync_source_wait_for_replica_count",
+        "rpl_semi_sync_source_timeout",
+    )
+    if not cur:
+        raise SQLError("rpl_semi_sync_source plugin is not installed", code=1193)
+    if wait_count >= 1 and cur.get("rpl_semi_sync_source_wait_for_replica_count") != str(wait_count):
+        await conn.execute("SET GLOBAL rpl_semi_sync_source_wait_for_replica_count = %s", (wait_count,))
+    if cur.get("rpl_semi_sync_source_timeout") != str(timeout_ms):
+        await conn.execute("SET GLOBAL rpl_semi_sync_source_timeout = %s", (timeout_ms,))
+    if _on(cur.get("rpl_semi_sync_source_enabled")) != enabled:
+        await conn.execute("SET GLOBAL rpl_semi_sync_source_enabled = %s", ("ON" if enabled else "OFF",))
+
+
+async def configure_semisync_replica(conn: Connection, *, enabled: bool) -> None:
+    """Set the replica side of semi-sync; restarts a running IO thread so the change takes effect."""
+    cur = await _global_vars(conn, "rpl_semi_sync_replica_enabled")
+    if not cur:
+        raise SQLError("rpl_semi_sync_replica plugin is not installed", code=1193)
+    if _on(cur.get("rpl_semi_sync_replica_enabled")) == enabled:
+        return
+    await conn.execute("SET GLOBAL rpl_semi_sync_replica_enabled = %s", ("ON" if enabled else "OFF",))
+    rs = await get_replica_status(conn)
+    if rs is not None and rs.io_running != "No":
+        await conn.execute("STOP REPLICA IO_THREAD")
+        await conn.execute("START REPLICA IO_THREAD")
+
+
+# --- replication -------------------------------------------------------------------------------
+async def change_source(conn: Connection, *, host: str, port: int, user: str, password: str) -> None:
+    """Point replication at ``host:port`` with GTID auto-positioning; stops a running replica first.
+
+    GET_SOURCE_PUBLIC_KEY lets a caching_sha2_password user authenticate without TLS. The
+    replica is left stopped: call :func:`start_replica`.
+    """
+    rs = await get_replica_status(conn)
+    if rs is not None and (rs.io_running != "No" or rs.sql_running):
+        await conn.execute("STOP REPLICA")
+    await conn.execute(
+        "CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s,"
+        " SOURCE_PASSWORD = %s, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1",
+        (host, int(port), user, password),
+    )
+    log.info("replication source changed", server=conn.endpoint.address, source=f"{host}:{port}")
+
+
+async def start_replica(conn: Connection) -> None:
+    """START REPLICA (both threads; a no-op for threads already running)."""
+    await conn.execute("START REPLICA")
+
+
+async def stop_replica(conn: Connection) -> None:
+    """STOP REPLICA (both threads; a no-op when stopped)."""
+    await conn.execute("STOP REPLICA")
+
+
+async def stop_io_thread(conn: Connection) -> None:
+    """STOP REPLICA IO_THREAD: receive nothing more, keep applying what was received."""
+    await conn.execute("STOP REPLICA IO_THREAD")
+
+
+async def reset_replica_all(conn: Connection) -> None:
+    """Forget the replication source entirely (STOP REPLICA; RESET REPLICA ALL)."""
+    await conn.execute("STOP REPLICA")
+    await conn.execute("RESET REPLICA ALL")
+
+
+async def wait_for_gtid(conn: Connection, gtids: GtidSet, *, timeout: float) -> bool:  # noqa: ASYNC109
+    """Wait up to ``timeout`` s until ``gtids`` are executed; True when they are."""
+    if not gtids:
+        return True
+    row = await conn.query_one(
+        "SELECT WAIT_FOR_EXECUTED_GTID_SET(%s, %s) AS r",
+        (str(gtids), max(float(timeout), 0.0)),
+        timeout=timeout + 5.0,
+    )
+    return row is not None and int(row["r"]) == 0
+
+
+# --- connections -------------------------------------------------------------------------------
+async def kill_connections(conn: Connection, *, spare_users: Collection[str]) -> int:
+    """Kill every client connection but ours, the server's own threads, local (socket) ones and
+    those of ``spare_users``; returns how many were killed.
+    """
+    rows = await conn.query(
+        "SELECT ID, USER, HOST, COMMAND FROM performance_schema.processlist WHERE ID <> CONNECTION_ID()"
+    )
+    spared = set(spare_users) | _INTERNAL_USERS
+    killed = 0
+    for r in rows:
+        user = str(r["USER"] or "")
+        host = str(r["HOST"] or "")
+        if user in spared or not host or host == "localhost" or r["COMMAND"] == "Daemon":
+            continue
+        try:
+            await conn.execute("KILL CONNECTION %s", (int(r["ID"]),))
+        except SQLError as e:
+            if e.code != _ER_NO_SUCH_THREAD:
+                raise
+            continue
+        killed += 1
+    if killed:
+        log.info("killed connections", server=conn.endpoint.address, count=killed)
+    return killed
+
+
+# --- plugins and binary logs -------------------------------------------------------------------
+async def install_plugins(conn: Connection) -> None:
+    """Install semisync_source, semisync_replica and clone unless installed.
+
+    INSTALL PLUGIN writes to mysql.plugin, which super_read_only forbids: if it is on, it is
+    lifted for the installation (read_only stays on for ordinary users) and restored after.
+    """
+    rows = await conn.query(
+        "SELECT PLUGIN_NAME FROM information_schema.plugins WHERE PLUGIN_NAME IN ({})".format(
+            ", ".join(["%s"] * len(PLUGINS))
+        ),
+        tuple(PLUGINS),
+    )
+    missing = [n for n in PLUGINS if n not in {str(r["PLUGIN_NAME"]) for r in rows}]
+    if not missing:
+        return
+    sro = _on((await _global_vars(conn, "super_read_only")).get("super_read_only"))
+    if sro:
+        await conn.execute("SET GLOBAL super_read_only = OFF")
+    try:
+        for name in missing:
+            try:
+                await conn.execute(f"INSTALL PLUGIN {name} SONAME %s", (PLUGINS[name],))
+            except SQLError as e:
+                if e.code != _ER_FUNCTION_EXISTS:
+                    raise
+    finally:
+        if sro:
+            await conn.execute("SET GLOBAL super_read_only = ON")
+    log.info("plugins installed", server=conn.endpoint.address, plugins=missing)
+
+
+async def reset_binary_logs_and_gtids(conn: Connection) -> None:
+    """Delete every binary log and empty gtid_executed / gtid_purged (RESET BINARY LOGS AND GTIDS)."""
+    await conn.execute("RESET BINARY LOGS AND GTIDS")
+
+
+# --- clone -------------------------------------------------------------------------------------
+async def clone_from(
+    conn: Connection,
+    *,
+    donor_host: str,
+    donor_port: int,
+    user: str,
+    password: str,
+    timeout: float,  # noqa: ASYNC109
+) -> CloneStatus:
+    """Replace this server's data with a copy of the donor's (CLONE INSTANCE FROM).
+
+    On success the server restarts itself (it must run under a supervisor: mysqld_safe,
+    systemd, or MySQL's MYSQLD_PARENT_PID protocol). This waits, within ``timeout`` s in all,
+    for it to come back, reconnecting with ``conn.endpoint`` (after a clone the recipient has
+    the donor's users: the endpoint's user must exist on the donor), then reads the outcome
+    from performance_schema.clone_status. ``conn`` is closed on return.
+
+    Raises :class:`CloneFailed` when the clone did not complete, :class:`Timeout` when the
+    server did not come back in time.
+    """
+    deadline = time.monotonic() + timeout
+    ep = conn.endpoint
+    await conn.execute("SET GLOBAL clone_valid_donor_list = %s", (f"{donor_host}:{int(donor_port)}",))
+    log.info("clone started", server=ep.address, donor=f"{donor_host}:{donor_port}")
+    try:
+        await conn.execute(
+            "CLONE INSTANCE FROM %s@%s:%s IDENTIFIED BY %s",
+            (user, donor_host, int(donor_port), password),
+            timeout=max(deadline - time.monotonic(), 0.1),
+        )
+    except (Unreachable, Timeout):
+        pass  # the recipient restarts on success: the connection drops; clone_status tells the outcome
+    except SQLError as e:
+        # ER_CLONE_DONOR and friends: the clone failed before the restart.
+        raise CloneFailed(
+            f"{ep.address}: clone from {donor_host}:{donor_port} failed: {e}", code=e.code
+        ) from e
+    finally:
+        await conn.close()
+
+    last_err: MySQLError | None = None
+    while time.monotonic() < deadline:
+        try:
+            left = max(deadline - time.monotonic(), 0.1)
+            async with await connect(ep, timeout=min(left, 5.0), query_timeout=min(left, 10.0)) as c:
+                st = await get_clone_status(c)
+            if st is None or st.state in (None, "In Progress", "Not Started"):
+                await asyncio.sleep(0.2)
+                continue
+            if st.state != "Completed":
+                raise CloneFailed(
+                    f"{ep.address}: clone from {donor_host}:{donor_port} {st.state}: "
+                    f"({st.error_no}) {st.error_message}",
+                    code=st.error_no,
+                )
+            log.info("clone completed", server=ep.address, donor=f"{donor_host}:{donor_port}")
+            return st
+        except (Unreachable, Timeout) as e:
+            last_err = e
+            await asyncio.sleep(0.2)
+    raise Timeout(f"{ep.address}: clone did not finish within {timeout}s (last error: {last_err})")
