@@ -1,0 +1,129 @@
+"""Make a running mysqld ready for moco: users, plugins, clean GTIDs, read-only.
+
+Run by the agent when it starts and after every clone. Steps:
+
+1. Connect as ``moco-admin``. If that user does not exist (a fresh data directory, or one
+   cloned from an external source), connect with the first bootstrap credential that works:
+   the passwordless ``root`` that ``mysqld --initialize-insecure`` plus the init script create
+   (``root@localhost`` and ``root@127.0.0.1``), or the ``INIT_AFTER_CLONE`` user of an external
+   source.
+2. Create the missing users of :data:`moco.agent.users.USERS` with binary logging off for the
+   session (so no GTID is created for them) and install the plugins (semi-sync, clone).
+3. On a fresh instance: drop the passwordless roots, ``RESET BINARY LOGS AND GTIDS`` and leave the
+   instance ``super_read_only``.
+
+Invariants: idempotent (a second run executes no write: no user, no plugin, no GTID changes);
+the read-only state is restored to what it was (fresh instances end ``super_read_only``);
+passwords never reach a log line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from moco import constants
+from moco.agent.errors import InitError
+from moco.agent.users import USERS, plan_users
+from moco.log import get_logger
+from moco.mysql import ops
+from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.errors import AccessDenied, MySQLError
+
+log = get_logger("moco.agent.initialize")
+
+#: The passwordless roots a fresh instance has (the init script adds the 127.0.0.1 one).
+BOOTSTRAP_ROOTS = (("root", "localhost"), ("root", "127.0.0.1"))
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """What :func:`initialize` did."""
+
+    fresh: bool
+    created_users: tuple[str, ...]
+    reset_passwords: bool
+
+
+async def existing_users(conn: Connection) -> frozenset[str]:
+    """moco's users present as ``'<name>'@'%'``."""
+    names = tuple(u.name for u in USERS)
+    rows = await conn.query(
+        "SELECT User FROM mysql.user WHERE Host = '%%' AND User IN ({})".format(
+            ", ".join(["%s"] * len(names))
+        ),
+        names,
+    )
+    return frozenset(str(r["User"]) for r in rows)
+
+
+async def _read_only_state(conn: Connection) -> tuple[bool, bool]:
+    row = await conn.query_one("SELECT @@global.read_only AS ro, @@global.super_read_only AS sro")
+    assert row is not None
+    return bool(int(row["ro"])), bool(int(row["sro"]))
+
+
+async def _connect_first(endpoints: Sequence[Endpoint], wait: float) -> tuple[Connection, Endpoint]:
+    last: MySQLError | None = None
+    for ep in endpoints:
+        try:
+            return await connect(ep, timeout=wait), ep
+        except AccessDenied as e:
+            last = e
+    raise InitError(f"no credential works on the instance (last: {last})")
+
+
+async def ensure_users(
+    conn: Connection, passwords: Mapping[str, str], *, reset_passwords: bool = False
+) -> tuple[str, ...]:
+    """Create the missing users (binlog off for the session); returns the names created."""
+    have = await existing_users(conn)
+    stmts = plan_users(have, passwords, reset_passwords=reset_passwords)
+    if not stmts:
+        return ()
+    ro, sro = await _read_only_state(conn)
+    await conn.execute("SET SESSION sql_log_bin = 0")
+    try:
+        await conn.execute("SET GLOBAL partial_revokes = ON")
+        if sro:
+            await conn.execute("SET GLOBAL super_read_only = OFF")
+        for sql, args in stmts:
+            await conn.execute(sql, args)
+    finally:
+        if sro:
+            await conn.execute("SET GLOBAL super_read_only = ON")
+        elif ro:
+            await conn.execute("SET GLOBAL read_only = ON")
+        await conn.execute("SET SESSION sql_log_bin = 1")
+    created = tuple(u.name for u in USERS if u.name not in have)
+    log.info("users ensured", created=list(created), reset_passwords=reset_passwords)
+    return created
+
+
+async def initialize(
+    admin: Endpoint,
+    bootstrap: Sequence[Endpoint],
+    passwords: Mapping[str, str],
+    *,
+    reset_passwords: bool = False,
+    timeout: float = 10.0,  # noqa: ASYNC109
+) -> InitResult:
+    """Initialise the instance; ``admin`` is moco-admin's endpoint, ``bootstrap`` the fallbacks."""
+    try:
+        conn = await connect(admin, timeout=timeout)
+        used = admin
+    except AccessDenied:
+        conn, used = await _connect_first(bootstrap, timeout)
+    fresh = used is not admin and used.user == "root" and not used.password
+    async with conn:
+        created = await ensure_users(conn, passwords, reset_passwords=reset_passwords or used is not admin)
+        await ops.install_plugins(conn)
+    if fresh:
+        async with await connect(admin, timeout=timeout) as conn:
+            await conn.execute("SET SESSION sql_log_bin = 0")
+            for user, host in BOOTSTRAP_ROOTS:
+                await conn.execute("DROP USER IF EXISTS %s@%s", (user, host))
+            await ops.reset_binary_logs_and_gtids(conn)
+            await ops.set_read_only(conn, super_read_only=True)
+        log.info("fresh instance initialised", admin=constants.ADMIN_USER)
+    return InitResult(fresh=fresh, created_users=created, reset_passwords=used is not admin)

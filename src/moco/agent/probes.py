@@ -1,0 +1,107 @@
+"""What the probes read from the local mysqld, and the connection they share.
+
+:class:`LocalDB` keeps one connection to the local mysqld (as ``moco-agent``) and opens a new
+one when the old one broke; every statement is bounded by the connection's timeouts.
+:func:`gather_facts` turns :func:`moco.mysql.status.get_status` plus the replication applier's
+timestamps into :class:`moco.agent.readiness.ReadinessFacts` for the pure decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from moco.agent.readiness import ReadinessFacts, ReplicaFacts
+from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.errors import MySQLError
+from moco.mysql.status import get_status
+
+_LAG_SQL = (
+    "SELECT"
+    " (SELECT MAX(LAST_QUEUED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP)"
+    "  FROM performance_schema.replication_connection_status) AS queued,"
+    " (SELECT MAX(LAST_APPLIED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP)"
+    "  FROM performance_schema.replication_applier_status_by_worker) AS applied"
+)
+
+
+class LocalDB:
+    """One lazily opened, self-healing connection to the local mysqld."""
+
+    def __init__(self, endpoint: Endpoint, *, connect_timeout: float = 3.0, query_timeout: float = 5.0):
+        self.endpoint = endpoint
+        self._connect_timeout = connect_timeout
+        self._query_timeout = query_timeout
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> Connection:
+        """A live connection (opened if needed)."""
+        async with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = await connect(
+                    self.endpoint, timeout=self._connect_timeout, query_timeout=self._query_timeout
+                )
+            return self._conn
+
+    async def reset(self) -> None:
+        """Drop the connection (after an error: the next :meth:`get` opens a new one)."""
+        async with self._lock:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def close(self) -> None:
+        await self.reset()
+
+
+def _timestamp(v: Any) -> datetime | None:
+    # A zero TIMESTAMP(6) ("0000-00-00 ...") means "none yet"; the driver gives it as a string or None.
+    return v if isinstance(v, datetime) else None
+
+
+async def replication_lag(conn: Connection) -> float | None:
+    """Seconds between the last queued and the last applied transaction; None if none was queued."""
+    row = await conn.query_one(_LAG_SQL)
+    if row is None:
+        return None
+    queued = _timestamp(row.get("queued"))
+    if queued is None:
+        return None
+    applied = _timestamp(row.get("applied"))
+    if applied is None:
+        return float("inf")
+    return max((queued - applied).total_seconds(), 0.0)
+
+
+async def gather_facts(conn: Connection) -> ReadinessFacts:
+    """Everything :func:`moco.agent.readiness.decide_readiness` needs, read from ``conn``."""
+    st = await get_status(conn)
+    replica = None
+    lag = None
+    if st.replica is not None:
+        r = st.replica
+        replica = ReplicaFacts(
+            io_running=r.io_running,
+            sql_running=r.sql_running,
+            last_io_errno=r.last_io_errno,
+            last_sql_errno=r.last_sql_errno,
+        )
+        lag = await replication_lag(conn)
+    return ReadinessFacts(
+        clone_state=st.clone.state if st.clone is not None else None,
+        read_only=st.read_only,
+        replica=replica,
+        lag_s=lag,
+        uptime_s=float(st.uptime_s),
+    )
+
+
+async def alive(conn: Connection) -> bool:
+    """Liveness: mysqld answers a trivial query."""
+    try:
+        await conn.query("SELECT 1")
+    except MySQLError:
+        return False
+    return True

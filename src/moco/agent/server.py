@@ -1,0 +1,201 @@
+"""The agent process: initialise mysqld, then serve probes, the agent API and metrics.
+
+Three HTTP listeners (aiohttp):
+
+* probes on 9081: ``GET /healthz`` (200 when mysqld answers, else 503) and ``GET /readyz``
+  (200 or 503 with the reason, :func:`moco.agent.readiness.decide_readiness`);
+* the agent API on 9080: ``POST /clone`` (JSON body, see :mod:`moco.agent.clone`) answers 202
+  and runs the clone in the background, ``GET /clone`` reports its progress. Both need
+  ``Authorization: Bearer <MOCO_AGENT_TOKEN>`` (compared in constant time); with no token
+  configured every request is refused;
+* metrics on 8080: ``GET /metrics``.
+
+Log rotation runs beside them. :meth:`Agent.run` returns when its stop event is set (SIGTERM in
+the CLI), after closing the listeners and the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from moco import constants
+from moco.agent.clone import Cloner, parse_request
+from moco.agent.config import AgentConfig
+from moco.agent.cron import parse as parse_cron
+from moco.agent.errors import AgentError, CloneError, InitError
+from moco.agent.initialize import InitResult, initialize
+from moco.agent.metrics import AgentMetrics
+from moco.agent.probes import LocalDB, alive, gather_facts
+from moco.agent.readiness import decide_readiness
+from moco.agent.rotate import rotation_loop
+from moco.log import get_logger
+from moco.mysql.errors import AccessDenied, MySQLError
+
+log = get_logger("moco.agent.server")
+
+
+class Agent:
+    """One agent for the mysqld of its Pod."""
+
+    def __init__(self, config: AgentConfig) -> None:
+        self.config = config.validate()
+        self.metrics = AgentMetrics(config.cluster_name, config.index)
+        self.db = LocalDB(config.endpoint(constants.AGENT_USER))
+        self.cloner = Cloner(
+            config.endpoint(constants.AGENT_USER),
+            config.endpoint(constants.ADMIN_USER),
+            config.bootstrap_endpoints(),
+            config.passwords,
+            self.metrics,
+        )
+        self.stop_event = asyncio.Event()
+        self._runners: list[web.AppRunner] = []
+        self.bound_ports: dict[str, int] = {}
+
+    # --- initialisation ----------------------------------------------------------------------
+    async def initialize(self) -> InitResult:
+        """Initialise the instance, waiting for mysqld to accept connections (bounded)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.config.init_timeout_s
+        while True:
+            try:
+                return await initialize(
+                    self.config.endpoint(constants.ADMIN_USER),
+                    self.config.bootstrap_endpoints(),
+                    self.config.passwords,
+                )
+            except (AccessDenied, InitError):
+                raise
+            except MySQLError as e:
+                if loop.time() >= deadline:
+                    raise InitError(f"mysqld did not become reachable: {e}") from e
+                log.info("waiting for mysqld", error=str(e))
+                await asyncio.sleep(1.0)
+
+    # --- probes ------------------------------------------------------------------------------
+    async def _healthz(self, _: web.Request) -> web.Response:
+        try:
+            conn = await self.db.get()
+        except MySQLError as e:
+            return web.Response(status=503, text=f"cannot connect: {e}\n")
+        if await alive(conn):
+            return web.Response(text="ok\n")
+        await self.db.reset()
+        return web.Response(status=503, text="mysqld does not answer\n")
+
+    async def _readyz(self, _: web.Request) -> web.Response:
+        try:
+            facts = await gather_facts(await self.db.get())
+        except MySQLError as e:
+            await self.db.reset()
+            return web.Response(status=503, text=f"cannot read status: {e}\n")
+        verdict = decide_readiness(facts, self.config.policy)
+        return web.Response(status=200 if verdict.ready else 503, text=verdict.reason + "\n")
+
+    # --- agent API ---------------------------------------------------------------------------
+    def _authorized(self, request: web.Request) -> bool:
+        token = self.config.token
+        header = request.headers.get("Authorization", "")
+        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+    async def _clone_post(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            log.warning("clone request refused: bad token", peer=request.remote)
+            return web.json_response({"error": "unauthorized"}, status=401)
+        try:
+            body: Any = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return web.json_response({"error": "body is not JSON"}, status=400)
+        if not isinstance(body, dict):
+            return web.json_response({"error": "body must be an object"}, status=400)
+        try:
+            req = parse_request(body, self.config.passwords[constants.CLONE_DONOR_USER])
+        except CloneError as e:
+            return web.json_response({"error": str(e)}, status=400)
+        try:
+            await self.cloner.start(req)
+        except CloneError as e:
+            return web.json_response({"error": str(e)}, status=409)
+        except MySQLError as e:
+            return web.json_response({"error": f"cannot reach mysqld: {e}"}, status=503)
+        log.info("clone started", donor=f"{req.donor_host}:{req.donor_port}")
+        return web.json_response(self.cloner.progress.as_json(), status=202)
+
+    async def _clone_get(self, request: web.Request) -> web.Response:
+        if not self._authorized(request):
+            return web.json_response({"error": "unauthorized"}, status=401)
+        return web.json_response(self.cloner.progress.as_json())
+
+    async def _metrics(self, _: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.render(), content_type="text/plain")
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def apps(self) -> dict[str, web.Application]:
+        probe = web.Application()
+        probe.add_routes([web.get("/healthz", self._healthz), web.get("/readyz", self._readyz)])
+        api = web.Application()
+        api.add_routes([web.post("/clone", self._clone_post), web.get("/clone", self._clone_get)])
+        metrics = web.Application()
+        metrics.add_routes([web.get("/metrics", self._metrics)])
+        return {"probe": probe, "agent": api, "metrics": metrics}
+
+    async def start_listeners(self) -> None:
+        """Start the three listeners (port 0 picks a free port; see :attr:`bound_ports`)."""
+        ports = {
+            "probe": self.config.probe_port,
+            "agent": self.config.agent_port,
+            "metrics": self.config.metrics_port,
+        }
+        for name, app in self.apps().items():
+            runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+            await runner.setup()
+            site = web.TCPSite(runner, self.config.listen_host, ports[name])
+            await site.start()
+            self._runners.append(runner)
+            server = site._server
+            sockets = getattr(server, "sockets", None) or []
+            self.bound_ports[name] = sockets[0].getsockname()[1] if sockets else ports[name]
+
+    async def close(self) -> None:
+        await self.cloner.stop()
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
+        await self.db.close()
+
+    async def run(self, *, skip_init: bool = False) -> None:
+        """Initialise, serve until :attr:`stop_event` is set, then shut down."""
+        if not skip_init:
+            result = await self.initialize()
+            log.info("instance initialised", fresh=result.fresh, created=list(result.created_users))
+        await self.start_listeners()
+        log.info("agent serving", ports=self.bound_ports)
+        rotation = asyncio.create_task(
+            rotation_loop(
+                self.db.get,
+                Path(self.config.log_dir),
+                parse_cron(self.config.log_rotation_schedule),
+                self.metrics,
+                size_limit=self.config.log_rotation_size,
+            ),
+            name="moco-agent-rotation",
+        )
+        try:
+            await self.stop_event.wait()
+        finally:
+            rotation.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rotation
+            await self.close()
+            log.info("agent stopped")
+
+
+__all__ = ["Agent", "AgentError"]
