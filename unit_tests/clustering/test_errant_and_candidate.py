@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from moco.clustering.decide import NoCandidateError, failover_candidate, find_errants
+from moco.clustering.decide import failover_candidate, find_errants
+from moco.clustering.errors import NoCandidateError
 from moco.clustering.types import InstanceView
 
 from .builders import ERRANT_UUID, U, primary, replica

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from moco import constants
+from moco.clustering.errors import NoCandidateError
 from moco.clustering.gtid import GtidSet
 from moco.clustering.types import (
     ClusterSpecView,
@@ -33,10 +34,6 @@ from moco.clustering.types import (
 
 CLONE_COMPLETED = "Completed"
 CLONE_FAILED = "Failed"
-
-
-class NoCandidateError(Exception):
-    """No replica can take over without losing transactions another replica holds."""
 
 
 def find_errants(

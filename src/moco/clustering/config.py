@@ -1,0 +1,41 @@
+"""Timing and bounds of the clustering loop, with their defaults.
+
+MOCO's values where MOCO has one (status retries, switchover wait, role-change wait); shorter
+bounds where a long wait would only delay a failover on loopback-fast networks. Tests and the
+benchmark shrink the ticker interval.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    """Bounds of one cluster's loop (seconds)."""
+
+    #: A pass runs at least this often even without events.
+    interval: float = 30.0
+    #: connect + authenticate to a mysqld.
+    connect_timeout: float = 3.0
+    #: one SQL statement (waits take their own bounds below).
+    query_timeout: float = 10.0
+    #: tries to read a mysqld's status whose Pod is ready (one try otherwise).
+    status_retries: int = 3
+    status_retry_interval: float = 0.5
+    #: one call through the Kubernetes side.
+    kube_timeout: float = 10.0
+    #: a whole pass (gather + one operation, clone excluded).
+    pass_timeout: float = 300.0
+    #: after this long waiting for read-only on the old primary, its client connections are killed.
+    switchover_kill_after: float = 15.0
+    #: how long the switchover target may take to apply the old primary's transactions.
+    switchover_wait: float = 70.0
+    #: how long the failover target may take to apply what it received.
+    failover_wait: float = 3600.0
+    #: pause after role labels change, so Services follow before connections are killed.
+    role_change_wait: float = 0.3
+    #: a clone, from asking the agent to mysqld answering again.
+    clone_timeout: float = 3600.0
+    #: ``rpl_semi_sync_source_timeout``: so long that the primary never falls back to async.
+    semisync_timeout_ms: int = 24 * 60 * 60 * 1000

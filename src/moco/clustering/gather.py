@@ -1,0 +1,137 @@
+"""Gather what one pass needs: the cluster, its Pods and every mysqld, concurrently and bounded.
+
+Every mysqld is asked at the same time; each one gets a few tries (connect + status under a
+timeout), except when its Pod is not ready or being deleted, where one try is enough (its Pod
+already says it is in trouble, and a failover should not wait for retries). An instance that
+does not answer is ``None`` in the :class:`~moco.clustering.types.StatusSet`. The connections
+that answered stay open in :class:`Gathered` for the operation of the same pass and are closed
+by :meth:`Gathered.close`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from moco import constants
+from moco.clustering.config import ProcessConfig
+from moco.clustering.decide import find_errants
+from moco.clustering.interfaces import Credentials
+from moco.clustering.types import ClusterSpecView, InstanceView, PodInfo, ReplicaView, StatusSet
+from moco.log import get_logger
+from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.errors import MySQLError
+from moco.mysql.status import InstanceStatus, get_status
+
+log = get_logger("moco.clustering.gather")
+
+
+def to_view(st: InstanceStatus) -> InstanceView:
+    """Reduce the mysql layer's status to what decisions use."""
+    rs = st.replica
+    replica = None
+    if rs is not None:
+        replica = ReplicaView(
+            source_host=rs.source_host,
+            source_port=rs.source_port,
+            io_running=rs.io_running == "Yes",
+            sql_running=rs.sql_running,
+            retrieved_gtid=str(rs.retrieved_gtid_set),
+            lag_seconds=rs.seconds_behind_source,
+            last_io_errno=rs.last_io_errno,
+        )
+    return InstanceView(
+        server_uuid=st.server_uuid,
+        executed_gtid=str(st.gtid_executed),
+        purged_gtid=str(st.gtid_purged),
+        read_only=st.read_only,
+        super_read_only=st.super_read_only,
+        semisync_source_enabled=st.semi_sync_source_enabled,
+        semisync_wait_count=st.semi_sync_source_wait_count,
+        semisync_replica_enabled=st.semi_sync_replica_enabled,
+        replica=replica,
+        replica_server_ids=tuple(r.server_id for r in st.connected_replicas),
+        clone_state=st.clone.state if st.clone is not None else None,
+    )
+
+
+def admin_endpoint(pod: PodInfo, creds: Credentials) -> Endpoint:
+    """How the operator reaches a mysqld: the admin port, as moco-admin."""
+    return Endpoint(pod.host, pod.admin_port, constants.ADMIN_USER, creds.admin)
+
+
+@dataclass
+class Gathered:
+    """A pass's view plus the open connections to the instances that answered."""
+
+    status: StatusSet
+    conns: dict[int, Connection] = field(default_factory=dict)
+    raw: dict[int, InstanceStatus] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        """Close every connection (quietly)."""
+        conns, self.conns = self.conns, {}
+        for c in conns.values():
+            with contextlib.suppress(Exception):
+                await c.close()
+
+
+def index_pods(cluster: ClusterSpecView, pods: Sequence[PodInfo]) -> tuple[PodInfo | None, ...]:
+    """Pods by ordinal; missing ordinals and ordinals beyond ``replicas`` are dropped."""
+    by_index: list[PodInfo | None] = [None] * cluster.replicas
+    for p in pods:
+        if 0 <= p.index < cluster.replicas:
+            by_index[p.index] = p
+    return tuple(by_index)
+
+
+async def probe(
+    pod: PodInfo, creds: Credentials, cfg: ProcessConfig
+) -> tuple[Connection, InstanceStatus] | None:
+    """Connect to a mysqld and read its status, with bounded retries; None if it never answers."""
+    tries = 1 if (not pod.ready or pod.deleting) else cfg.status_retries
+    ep = admin_endpoint(pod, creds)
+    for attempt in range(tries):
+        conn: Connection | None = None
+        try:
+            conn = await connect(ep, timeout=cfg.connect_timeout, query_timeout=cfg.query_timeout)
+            st = await get_status(conn)
+            return conn, st
+        except MySQLError as e:
+            if conn is not None:
+                await conn.close()
+            log.info("mysqld did not answer", pod=pod.name, attempt=attempt + 1, error=str(e))
+            if attempt + 1 < tries:
+                await asyncio.sleep(cfg.status_retry_interval)
+    return None
+
+
+async def gather(
+    cluster: ClusterSpecView, pods: Sequence[PodInfo], creds: Credentials, cfg: ProcessConfig
+) -> Gathered:
+    """Ask every mysqld of the cluster at once; decide nothing."""
+    by_index = index_pods(cluster, pods)
+
+    async def one(pod: PodInfo | None) -> tuple[Connection, InstanceStatus] | None:
+        return None if pod is None else await probe(pod, creds, cfg)
+
+    results = await asyncio.gather(*(one(p) for p in by_index))
+    out = Gathered(status=StatusSet(cluster=cluster, pods=by_index, instances=()))
+    views: list[InstanceView | None] = []
+    for i, res in enumerate(results):
+        if res is None:
+            views.append(None)
+            continue
+        conn, st = res
+        out.conns[i] = conn
+        out.raw[i] = st
+        views.append(to_view(st))
+    primary = cluster.current_primary_index
+    if not 0 <= primary < cluster.replicas:
+        primary = 0
+        cluster = replace(cluster, current_primary_index=0)
+    errants = find_errants(primary, views, cluster.errant_replica_list)
+    out.status = StatusSet(cluster=cluster, pods=by_index, instances=tuple(views), errants=errants)
+    return out

@@ -1,0 +1,143 @@
+"""The narrow interfaces through which the clustering loop touches the world.
+
+The loop never imports Kubernetes: it reads and writes through :class:`KubeSide`, one object
+per MySQLCluster, which the controller implements over its informer cache and API client, and
+tests implement in memory. Clones of a mysqld are asked of :class:`CloneAgent` (in production
+the agent sidecar of the Pod, which restarts mysqld after the clone; in tests the launcher).
+mysqld itself is reached over SQL through ``moco.mysql``.
+
+Every method is async and may raise; the loop bounds each call with a timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final, Literal, Protocol
+
+from moco.clustering.types import ClusterSpecView, PodInfo
+
+EventType = Literal["Normal", "Warning"]
+
+# Event reasons (MOCO's names where MOCO has one).
+EV_SET_WRITABLE: Final = "SetWritable"
+EV_CLONE_SUCCEEDED: Final = "CloneSucceeded"
+EV_CLONE_FAILED: Final = "CloneFailed"
+EV_INIT_CLONE_SUCCEEDED: Final = "InitCloneSucceeded"
+EV_INIT_CLONE_FAILED: Final = "InitCloneFailed"
+EV_SWITCHOVER_SUCCEEDED: Final = "SwitchOverSucceeded"
+EV_SWITCHOVER_FAILED: Final = "SwitchOverFailed"
+EV_FAILOVER_SUCCEEDED: Final = "FailOverSucceeded"
+EV_FAILOVER_FAILED: Final = "FailOverFailed"
+EV_ERRANT_FENCED: Final = "ErrantReplicaFenced"
+EV_REPLICA_UNRECOVERABLE: Final = "ReplicaUnrecoverable"
+EV_STATE_CHANGED: Final = "StateChanged"
+EV_CLUSTERING_STOPPED: Final = "ClusteringStopped"
+
+# Condition types of MySQLCluster.status.
+COND_INITIALIZED: Final = "Initialized"
+COND_AVAILABLE: Final = "Available"
+COND_HEALTHY: Final = "Healthy"
+COND_CLUSTERING_ACTIVE: Final = "ClusteringActive"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Passwords of MOCO's users, from the cluster's controller-owned Secret."""
+
+    admin: str = field(repr=False)
+    replication: str = field(repr=False)
+    clone_donor: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class ReplicationSource:
+    """The external source of ``replicationSourceSecretName`` (MOCO's keys)."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(repr=False)
+    clone_user: str = ""
+    clone_password: str = field(default="", repr=False)
+    init_after_clone_user: str = ""
+    init_after_clone_password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class CloneRequest:
+    """Clone a mysqld from a donor, then re-create the operator's users as ``init_user``."""
+
+    donor_host: str
+    donor_port: int
+    user: str
+    password: str = field(repr=False)
+    init_user: str = ""
+    init_password: str = field(default="", repr=False)
+    timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One status condition (``status`` True/False)."""
+
+    type: str
+    status: bool
+    reason: str
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    """Fields of MySQLCluster.status the loop owns; None leaves a field as it is."""
+
+    conditions: tuple[Condition, ...] = ()
+    current_primary_index: int | None = None
+    synced_replicas: int | None = None
+    errant_replicas: int | None = None
+    errant_replica_list: tuple[int, ...] | None = None
+    cloned: bool | None = None
+
+
+class KubeSide(Protocol):
+    """What the loop needs of Kubernetes for ONE MySQLCluster."""
+
+    async def get_cluster(self) -> ClusterSpecView | None:
+        """The cluster now (None when it is gone)."""
+        ...
+
+    async def list_pods(self) -> Sequence[PodInfo]:
+        """The cluster's mysqld Pods (any order; missing ones are simply absent)."""
+        ...
+
+    async def get_credentials(self) -> Credentials:
+        """Passwords of the operator's MySQL users."""
+        ...
+
+    async def get_replication_source(self, secret_name: str) -> ReplicationSource:
+        """The external source named by ``replicationSourceSecretName``."""
+        ...
+
+    async def set_role_label(self, pod: str, role: str | None) -> None:
+        """Set (or, with None, remove) the ``moco.cybozu.com/role`` label of a Pod."""
+        ...
+
+    async def remove_demote_annotation(self, pod: str) -> None:
+        """Remove ``moco.cybozu.com/demote`` from a Pod."""
+        ...
+
+    async def update_status(self, update: StatusUpdate) -> None:
+        """Merge the fields into MySQLCluster.status (retrying on conflict)."""
+        ...
+
+    async def record_event(self, type: EventType, reason: str, message: str) -> None:
+        """Record an Event on the MySQLCluster."""
+        ...
+
+
+class CloneAgent(Protocol):
+    """Runs a clone on the recipient's side and brings its mysqld back."""
+
+    async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
+        """Clone into ``pod``'s mysqld; returns when it answers again."""
+        ...

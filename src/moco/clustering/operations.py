@@ -1,0 +1,384 @@
+"""The operations one pass may apply: configure, switchover, failover, the initial clone.
+
+Each returns whether the loop should run again at once ("redo"). Invariants:
+
+- the primary is made writable last, after semi-sync is on and the replicas are pointed at it,
+  so every commit it acknowledges is in the relay log of ``replicas // 2`` replicas
+  (``rpl_semi_sync_source_timeout`` is so long that it never falls back to asynchronous);
+- a switchover makes the old primary super_read_only (killing client connections if that takes
+  too long) and waits until the target executed everything the old primary did before the
+  primary index moves; at no moment are two instances writable;
+- a failover stops every replica's IO thread first, so nothing more arrives from a primary
+  that may come back, then picks the replica whose received-or-executed GTIDs include every
+  other's (errant ones excluded) and waits until it applied what it received;
+- errant replicas are fenced: IO thread stopped, role label removed, never promoted;
+- an empty replica is cloned from the primary before it replicates; a replica is never pointed
+  at a primary that purged binary logs it still needs (an Event says so instead);
+- every statement runs under the connection's timeouts; every wait has its own bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from moco import constants
+from moco.clustering.config import ProcessConfig
+from moco.clustering.decide import expected_role, failover_candidate
+from moco.clustering.errors import NoCandidateError, OperationError
+from moco.clustering.gather import Gathered, admin_endpoint, to_view
+from moco.clustering.gtid import GtidSet as PureGtidSet
+from moco.clustering.interfaces import (
+    EV_CLONE_FAILED,
+    EV_CLONE_SUCCEEDED,
+    EV_ERRANT_FENCED,
+    EV_INIT_CLONE_FAILED,
+    EV_INIT_CLONE_SUCCEEDED,
+    EV_REPLICA_UNRECOVERABLE,
+    EV_SET_WRITABLE,
+    CloneAgent,
+    CloneRequest,
+    Credentials,
+    EventType,
+    KubeSide,
+    StatusUpdate,
+)
+from moco.clustering.types import InstanceView, StatusSet
+from moco.mysql import ops
+from moco.mysql.conn import Connection, connect
+from moco.mysql.errors import MySQLError
+from moco.mysql.gtid import GtidSet
+from moco.mysql.status import get_status
+
+T = TypeVar("T")
+
+
+@dataclass
+class OpContext:
+    """What an operation works with during one pass."""
+
+    kube: KubeSide
+    agent: CloneAgent
+    creds: Credentials
+    cfg: ProcessConfig
+    g: Gathered
+    log: Any
+    #: the target of the switchover / failover just done (for events and tests).
+    chosen: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ss(self) -> StatusSet:
+        return self.g.status
+
+    def conn(self, i: int) -> Connection:
+        c = self.g.conns.get(i)
+        if c is None:
+            raise OperationError(f"instance {i} is not reachable", i)
+        return c
+
+    async def kube_call(self, coro: Awaitable[T]) -> T:
+        async with asyncio.timeout(self.cfg.kube_timeout):
+            return await coro
+
+    async def event(self, type_: EventType, reason: str, message: str) -> None:
+        self.log.info("event", reason=reason, message=message)
+        await self.kube_call(self.kube.record_event(type_, reason, message))
+
+
+def _semisync_wanted(ss: StatusSet) -> bool:
+    return ss.cluster.replication_source_secret is None
+
+
+# --- configure ------------------------------------------------------------------------------------
+async def configure(ctx: OpContext) -> bool:
+    """Bring roles, semi-sync, replication and writability in line with the current primary."""
+    ss = ctx.ss
+    redo = False
+    relabel: list[int] = []
+    for i, pod in enumerate(ss.pods):
+        if pod is None:
+            continue
+        want = expected_role(ss, i)
+        if pod.role == want:
+            continue
+        relabel.append(i)
+        if pod.role is not None:
+            await ctx.kube_call(ctx.kube.set_role_label(pod.name, None))
+    changed_alive = [i for i in relabel if i in ctx.g.conns and i not in ss.errants]
+    changed_alive = [i for i in changed_alive if (p := ss.pods[i]) is not None and p.role is not None]
+    if changed_alive:
+        await asyncio.sleep(ctx.cfg.role_change_wait)
+        for i in changed_alive:
+            await ops.kill_connections(ctx.conn(i), spare_users=constants.SYSTEM_USERS)
+
+    if ss.cluster.replication_source_secret is not None:
+        redo |= await _configure_intermediate_primary(ctx)
+    else:
+        redo |= await _configure_primary(ctx)
+
+    for i in range(len(ss.instances)):
+        if i == ss.primary or ss.instances[i] is None:
+            continue
+        try:
+            redo |= await _configure_replica(ctx, i)
+        except MySQLError as e:
+            raise OperationError(f"failed to configure replica {i}: {e}", i) from e
+
+    for i in relabel:
+        pod = ss.pods[i]
+        want = expected_role(ss, i)
+        if pod is not None and want is not None:
+            await ctx.kube_call(ctx.kube.set_role_label(pod.name, want))
+
+    pst = ss.instances[ss.primary]
+    if ss.cluster.replication_source_secret is None and pst is not None and pst.read_only:
+        ctx.log.info("making the primary writable", instance=ss.primary)
+        await ops.set_writable(ctx.conn(ss.primary))
+        await ctx.event("Normal", EV_SET_WRITABLE, f"instance {ss.primary} is writable")
+        redo = True
+    return redo
+
+
+async def _configure_intermediate_primary(ctx: OpContext) -> bool:
+    ss = ctx.ss
+    pst = ss.instances[ss.primary]
+    assert pst is not None
+    assert ss.cluster.replication_source_secret is not None
+    conn = ctx.conn(ss.primary)
+    redo = False
+    if not pst.super_read_only:
+        await ops.set_read_only(conn, super_read_only=True)
+        redo = True
+    src = await ctx.kube_call(ctx.kube.get_replication_source(ss.cluster.replication_source_secret))
+    rs = pst.replica
+    if pst.semisync_source_enabled:
+        await ops.configure_semisync_source(conn, enabled=False, timeout_ms=ctx.cfg.semisync_timeout_ms)
+    if rs is None or not rs.io_running or (rs.source_host, rs.source_port) != (src.host, src.port):
+        ctx.log.info("following the external source", instance=ss.primary, source=f"{src.host}:{src.port}")
+        await ops.configure_semisync_replica(conn, enabled=False)
+        if rs is None or (rs.source_host, rs.source_port) != (src.host, src.port):
+            await ops.change_source(conn, host=src.host, port=src.port, user=src.user, password=src.password)
+        await ops.start_replica(conn)
+        redo = True
+    return redo
+
+
+async def _configure_primary(ctx: OpContext) -> bool:
+    ss = ctx.ss
+    pst = ss.instances[ss.primary]
+    assert pst is not None
+    conn = ctx.conn(ss.primary)
+    redo = False
+    rs = pst.replica
+    if rs is not None:
+        # A former replica (or intermediate primary): apply what it received, then forget the source.
+        if rs.io_running:
+            await ops.stop_io_thread(conn)
+        raw = ctx.g.raw.get(ss.primary)
+        retrieved = raw.replica.retrieved_gtid_set if raw is not None and raw.replica is not None else None
+        if retrieved:
+            ctx.log.info("primary applies what it received", instance=ss.primary, gtid=str(retrieved))
+            if not await ops.wait_for_gtid(conn, retrieved, timeout=ctx.cfg.failover_wait):
+                raise OperationError(f"instance {ss.primary} did not apply {retrieved}", ss.primary)
+        await ops.reset_replica_all(conn)
+        redo = True
+    n = ss.cluster.replicas
+    if n > 1:
+        want = n // 2
+        if not pst.semisync_source_enabled or pst.semisync_wait_count != want:
+            ctx.log.info("enabling semi-sync on the primary", instance=ss.primary, wait_count=want)
+            await ops.configure_semisync_source(
+                conn, enabled=True, wait_count=want, timeout_ms=ctx.cfg.semisync_timeout_ms
+            )
+            redo = True
+    elif pst.semisync_source_enabled:
+        await ops.configure_semisync_source(conn, enabled=False, timeout_ms=ctx.cfg.semisync_timeout_ms)
+        redo = True
+    return redo
+
+
+async def _configure_replica(ctx: OpContext, i: int) -> bool:
+    ss = ctx.ss
+    st = ss.instances[i]
+    assert st is not None
+    conn = ctx.conn(i)
+    pod = ss.pods[i]
+    ppod = ss.pods[ss.primary]
+    if i in ss.errants:
+        if st.replica is not None and st.replica.io_running:
+            ctx.log.warning("fencing errant replica", instance=i)
+            await ops.stop_io_thread(conn)
+            await ctx.event(
+                "Warning", EV_ERRANT_FENCED, f"instance {i} has errant transactions; replication stopped"
+            )
+            return True
+        return False
+    redo = False
+    if not st.super_read_only:
+        await ops.kill_connections(conn, spare_users=constants.SYSTEM_USERS)
+        await ops.set_read_only(conn, super_read_only=True)
+        redo = True
+    if ppod is None or ss.instances[ss.primary] is None:
+        return redo
+    pst = ss.instances[ss.primary]
+    assert pst is not None
+    if not st.executed_gtid and pst.executed_gtid and st.replica is None and pod is not None:
+        await _clone_replica(ctx, i)
+        return True
+    if not _can_catch_up(st, pst) and not (st.replica is not None and st.replica.io_running):
+        msg = f"instance {i} needs transactions the primary already purged; it must be re-created"
+        ctx.log.warning("replica cannot catch up", instance=i)
+        await ctx.event("Warning", EV_REPLICA_UNRECOVERABLE, msg)
+        return redo
+    semisync = _semisync_wanted(ss)
+    rs = st.replica
+    points = rs is not None and (rs.source_host, rs.source_port) == (ppod.host, ppod.port)
+    if (
+        rs is not None
+        and points
+        and rs.io_running
+        and rs.sql_running
+        and st.semisync_replica_enabled == semisync
+    ):
+        return redo
+    ctx.log.info("pointing replica at the primary", instance=i, primary=ss.primary, semisync=semisync)
+    if st.semisync_replica_enabled != semisync:
+        await ops.configure_semisync_replica(conn, enabled=semisync)
+    if not points:
+        await ops.change_source(
+            conn,
+            host=ppod.host,
+            port=ppod.port,
+            user=constants.REPLICATION_USER,
+            password=ctx.creds.replication,
+        )
+    await ops.start_replica(conn)
+    return True
+
+
+def _can_catch_up(st: InstanceView, pst: InstanceView) -> bool:
+    """The primary still has every binary log the replica needs."""
+    purged = PureGtidSet.parse(pst.purged_gtid)
+    have = PureGtidSet.parse(st.executed_gtid)
+    if st.replica is not None:
+        have = have | PureGtidSet.parse(st.replica.retrieved_gtid)
+    return (purged - have).is_empty()
+
+
+async def _clone_replica(ctx: OpContext, i: int) -> None:
+    ss = ctx.ss
+    pod, ppod = ss.pods[i], ss.pods[ss.primary]
+    assert pod is not None
+    assert ppod is not None
+    req = CloneRequest(
+        donor_host=ppod.host,
+        donor_port=ppod.admin_port,
+        user=constants.CLONE_DONOR_USER,
+        password=ctx.creds.clone_donor,
+        init_user=constants.ADMIN_USER,
+        init_password=ctx.creds.admin,
+        timeout=ctx.cfg.clone_timeout,
+    )
+    ctx.log.info("cloning an empty replica from the primary", instance=i, primary=ss.primary)
+    try:
+        async with asyncio.timeout(ctx.cfg.clone_timeout + 30):
+            await ctx.agent.clone(pod, req)
+    except Exception as e:
+        await ctx.event("Warning", EV_CLONE_FAILED, f"clone of instance {i} failed: {e}")
+        raise OperationError(f"clone of instance {i} failed: {e}", i) from e
+    await ctx.event("Normal", EV_CLONE_SUCCEEDED, f"instance {i} was cloned from instance {ss.primary}")
+
+
+# --- initial clone from an external source ---------------------------------------------------------
+async def clone_from_source(ctx: OpContext) -> bool:
+    """Clone the (intermediate) primary from the external source."""
+    ss = ctx.ss
+    secret = ss.cluster.replication_source_secret
+    pod = ss.pods[ss.primary]
+    assert secret is not None
+    if pod is None:
+        return False
+    src = await ctx.kube_call(ctx.kube.get_replication_source(secret))
+    req = CloneRequest(
+        donor_host=src.host,
+        donor_port=src.port,
+        user=src.clone_user,
+        password=src.clone_password,
+        init_user=src.init_after_clone_user,
+        init_password=src.init_after_clone_password,
+        timeout=ctx.cfg.clone_timeout,
+    )
+    try:
+        async with asyncio.timeout(ctx.cfg.clone_timeout + 30):
+            await ctx.agent.clone(pod, req)
+    except Exception as e:
+        await ctx.event("Warning", EV_INIT_CLONE_FAILED, f"clone from {src.host}:{src.port} failed: {e}")
+        raise OperationError(f"initial clone failed: {e}", ss.primary) from e
+    await ctx.event("Normal", EV_INIT_CLONE_SUCCEEDED, f"cloned from {src.host}:{src.port}")
+    return True
+
+
+# --- switchover ----------------------------------------------------------------------------------
+async def switchover(ctx: OpContext, candidate: int) -> None:
+    """Move the primary to ``candidate`` without losing or forking anything."""
+    ss = ctx.ss
+    old = ss.primary
+    pconn, cconn = ctx.conn(old), ctx.conn(candidate)
+    ctx.log.info("switchover begins", current=old, next=candidate)
+    ro = asyncio.ensure_future(ops.set_read_only(pconn, super_read_only=True))
+    done, _ = await asyncio.wait({ro}, timeout=ctx.cfg.switchover_kill_after)
+    if not done:
+        # Running transactions hold read-only back: kill the clients so it can take effect.
+        ctx.log.warning("read-only takes long; killing client connections", instance=old)
+        ppod = ss.pods[old]
+        assert ppod is not None
+        # a second connection: the first is busy waiting for read-only
+        async with await connect(admin_endpoint(ppod, ctx.creds), timeout=ctx.cfg.connect_timeout) as c2:
+            await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
+    await ro
+    await ops.kill_connections(pconn, spare_users=constants.SYSTEM_USERS)
+    pst = await get_status(pconn)
+    gtid = pst.gtid_executed
+    if not await ops.wait_for_gtid(cconn, gtid, timeout=ctx.cfg.switchover_wait):
+        raise OperationError(f"instance {candidate} did not catch up with {gtid}", candidate)
+    await ctx.kube_call(ctx.kube.update_status(StatusUpdate(current_primary_index=candidate)))
+    ctx.chosen = candidate
+    ppod = ss.pods[old]
+    if ppod is not None and ppod.demote:
+        await ctx.kube_call(ctx.kube.remove_demote_annotation(ppod.name))
+    ctx.log.info("switchover done", primary=candidate)
+
+
+# --- failover ------------------------------------------------------------------------------------
+async def failover(ctx: OpContext) -> None:
+    """Promote the most advanced intact replica after the primary was lost."""
+    ss = ctx.ss
+    ctx.log.warning("failover begins", current=ss.primary)
+    reachable = [i for i in ctx.g.conns if i != ss.primary]
+
+    async def stop_io(i: int) -> None:
+        await ops.stop_io_thread(ctx.conn(i))
+
+    results = await asyncio.gather(*(stop_io(i) for i in reachable), return_exceptions=True)
+    for i, r in zip(reachable, results, strict=True):
+        if isinstance(r, BaseException):
+            raise OperationError(f"failed to stop the IO thread of instance {i}: {r}", i)
+    await asyncio.sleep(0.1)
+    candidates = [i for i in reachable if i not in ss.errants]
+    fresh_raw = await asyncio.gather(*(get_status(ctx.conn(i)) for i in candidates))
+    fresh: dict[int, InstanceView] = {i: to_view(st) for i, st in zip(candidates, fresh_raw, strict=True)}
+    try:
+        chosen = failover_candidate(ss.primary, fresh, ss.errants)
+    except NoCandidateError as e:
+        raise NoCandidateError(str(e)) from None
+    raw = dict(zip(candidates, fresh_raw, strict=True))[chosen]
+    retrieved: GtidSet = raw.replica.retrieved_gtid_set if raw.replica is not None else GtidSet.parse("")
+    ctx.log.info("waiting for the new primary to apply what it received", index=chosen, gtid=str(retrieved))
+    if not await ops.wait_for_gtid(ctx.conn(chosen), retrieved, timeout=ctx.cfg.failover_wait):
+        raise OperationError(f"instance {chosen} did not apply {retrieved}", chosen)
+    await ctx.kube_call(ctx.kube.update_status(StatusUpdate(current_primary_index=chosen)))
+    ctx.chosen = chosen
+    ctx.log.warning("failover done", primary=chosen)

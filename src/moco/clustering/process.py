@@ -1,0 +1,207 @@
+"""One cluster's loop: gather, decide, report, apply one operation, repeat.
+
+A :class:`ClusterProcess` runs as one asyncio task. It wakes on :meth:`ClusterProcess.wake`
+(Pod events, reconciles), on its ticker, and at once after a pass that acted ("redo"). Wake-ups
+that arrive during a pass coalesce into one more pass. A pass is bounded by
+``ProcessConfig.pass_timeout`` (plus the clone bound when it clones); a failing pass is logged
+and the loop goes on, so one cluster's trouble never stops its own loop nor delays another's.
+
+While ``moco.cybozu.com/clustering-stopped`` is set the pass only reports ClusteringActive=False.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from moco.clustering import operations as op
+from moco.clustering.config import ProcessConfig
+from moco.clustering.decide import decide
+from moco.clustering.errors import ClusteringError, GatherError
+from moco.clustering.gather import Gathered, gather
+from moco.clustering.interfaces import (
+    EV_CLUSTERING_STOPPED,
+    EV_FAILOVER_FAILED,
+    EV_FAILOVER_SUCCEEDED,
+    EV_SWITCHOVER_FAILED,
+    EV_SWITCHOVER_SUCCEEDED,
+    CloneAgent,
+    KubeSide,
+    StatusUpdate,
+)
+from moco.clustering.report import status_update, stopped_update
+from moco.clustering.types import ClusterState, Decision, Operation
+from moco.log import get_logger
+from moco.mysql.errors import MySQLError
+
+T = TypeVar("T")
+
+
+@dataclass
+class PassRecord:
+    """What the last pass saw and did (for metrics, tests and the benchmark)."""
+
+    decision: Decision | None = None
+    chosen: int | None = None
+    error: str = ""
+    finished_at: float = 0.0
+    passes: int = 0
+    history: list[tuple[ClusterState, Operation]] = field(default_factory=list)
+
+
+class ClusterProcess:
+    """The clustering loop of one MySQLCluster."""
+
+    def __init__(
+        self, namespace: str, name: str, kube: KubeSide, agent: CloneAgent, cfg: ProcessConfig | None = None
+    ) -> None:
+        self.namespace = namespace
+        self.name = name
+        self.kube = kube
+        self.agent = agent
+        self.cfg = cfg or ProcessConfig()
+        self.last = PassRecord()
+        self._wake = asyncio.Event()
+        self._origin = "start"
+        self._task: asyncio.Task[None] | None = None
+        self._last_status: StatusUpdate | None = None
+        self._stopped_reported = False
+        self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
+
+    # --- task control ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the loop task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"clustering:{self.namespace}/{self.name}")
+
+    def wake(self, origin: str = "event") -> None:
+        """Ask for a pass as soon as possible."""
+        self._origin = origin
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait for it to end."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    @property
+    def running(self) -> bool:
+        """True while the loop task runs."""
+        return self._task is not None and not self._task.done()
+
+    async def run(self) -> None:
+        """Loop until cancelled."""
+        self.log.info("clustering loop starts")
+        self._wake.set()
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg.interval):
+                    await self._wake.wait()
+            origin, self._origin = self._origin, "interval"
+            self._wake.clear()
+            redo = await self.run_once(origin)
+            if redo:
+                self.wake("redo")
+
+    # --- one pass ----------------------------------------------------------------------------------
+    async def run_once(self, origin: str = "manual") -> bool:
+        """One pass; returns True when it acted and another pass should follow at once."""
+        started = time.monotonic()
+        self.last.passes += 1
+        log = self.log.bind(origin=origin, passno=self.last.passes)
+        try:
+            async with asyncio.timeout(self.cfg.pass_timeout + self.cfg.clone_timeout):
+                redo = await self._pass(log)
+            self.last.error = ""
+            return redo
+        except asyncio.CancelledError:
+            raise
+        except (ClusteringError, MySQLError, TimeoutError, OSError) as e:
+            self.last.error = f"{type(e).__name__}: {e}"
+            log.warning("pass failed", error=self.last.error, duration=round(time.monotonic() - started, 3))
+            return False
+        except Exception as e:  # a bug or an unexpected error of the Kubernetes side
+            self.last.error = f"{type(e).__name__}: {e}"
+            log.exception("pass failed unexpectedly")
+            return False
+        finally:
+            self.last.finished_at = time.monotonic()
+
+    async def _kube(self, coro: Awaitable[T]) -> T:
+        async with asyncio.timeout(self.cfg.kube_timeout):
+            return await coro
+
+    async def _report(self, update: StatusUpdate) -> None:
+        if update != self._last_status:
+            await self._kube(self.kube.update_status(update))
+            self._last_status = update
+
+    async def _pass(self, log: Any) -> bool:
+        cluster = await self._kube(self.kube.get_cluster())
+        if cluster is None:
+            return False
+        if cluster.clustering_stopped:
+            await self._report(stopped_update())
+            if not self._stopped_reported:
+                await self._kube(
+                    self.kube.record_event(
+                        "Normal", EV_CLUSTERING_STOPPED, "clustering is stopped by annotation"
+                    )
+                )
+                self._stopped_reported = True
+            return False
+        self._stopped_reported = False
+        try:
+            pods = await self._kube(self.kube.list_pods())
+            creds = await self._kube(self.kube.get_credentials())
+        except TimeoutError as e:
+            raise GatherError(f"reading Pods or credentials timed out: {e}") from e
+        g: Gathered = await gather(cluster, pods, creds, self.cfg)
+        try:
+            d = decide(g.status)
+            self.last.decision = d
+            self.last.history.append((d.state, d.operation))
+            del self.last.history[:-200]
+            logger = log.bind(state=d.state.value, op=d.operation.value)
+            if d.operation is not Operation.NONE:
+                logger.info("decided", reason=d.reason, candidate=d.candidate)
+            await self._report(status_update(g.status, d.state))
+            ctx = op.OpContext(self.kube, self.agent, creds, self.cfg, g, logger)
+            return await self._apply(ctx, d)
+        finally:
+            await g.close()
+
+    async def _apply(self, ctx: op.OpContext, d: Decision) -> bool:
+        if d.operation is Operation.CONFIGURE:
+            return await op.configure(ctx)
+        if d.operation is Operation.CLONE:
+            return await op.clone_from_source(ctx)
+        if d.operation is Operation.SWITCHOVER:
+            assert d.candidate is not None
+            try:
+                await op.switchover(ctx, d.candidate)
+            except Exception as e:
+                await ctx.event("Warning", EV_SWITCHOVER_FAILED, f"switchover failed: {e}")
+                raise
+            self.last.chosen = ctx.chosen
+            self._last_status = None
+            await ctx.event("Normal", EV_SWITCHOVER_SUCCEEDED, f"the primary is now instance {d.candidate}")
+            return True
+        if d.operation is Operation.FAILOVER:
+            try:
+                await op.failover(ctx)
+            except Exception as e:
+                await ctx.event("Warning", EV_FAILOVER_FAILED, f"failover failed: {e}")
+                raise
+            self.last.chosen = ctx.chosen
+            self._last_status = None
+            await ctx.event("Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen}")
+            return True
+        return False

@@ -1,0 +1,54 @@
+"""What the loop writes to MySQLCluster.status after deciding: a pure function of the decision.
+
+Conditions follow MOCO: Initialized is false while Cloning or Restoring; Available is true when
+Healthy or Degraded; Healthy only when Healthy; every reason is the state's name. The loop also
+owns syncedReplicas (ready Pods), errantReplicas/errantReplicaList and ``cloned`` (set once the
+initial clone from an external source is over).
+"""
+
+from __future__ import annotations
+
+from moco.clustering.interfaces import (
+    COND_AVAILABLE,
+    COND_CLUSTERING_ACTIVE,
+    COND_HEALTHY,
+    COND_INITIALIZED,
+    Condition,
+    StatusUpdate,
+)
+from moco.clustering.types import ClusterState, StatusSet
+
+ACTIVE = Condition(COND_CLUSTERING_ACTIVE, True, "ClusteringActive", "clustering is active")
+STOPPED = Condition(COND_CLUSTERING_ACTIVE, False, "ClusteringStopped", "clustering is stopped by annotation")
+
+
+def status_update(ss: StatusSet, state: ClusterState) -> StatusUpdate:
+    """The status fields after a pass that found ``state``."""
+    name = state.value
+    message = f"the current state is {name}"
+    initialized = state not in (ClusterState.CLONING, ClusterState.RESTORING)
+    available = state in (ClusterState.HEALTHY, ClusterState.DEGRADED)
+    healthy = state is ClusterState.HEALTHY
+    errants = tuple(sorted(ss.errants))
+    cloned = (
+        True
+        if ss.cluster.replication_source_secret is not None and state is not ClusterState.CLONING
+        else None
+    )
+    return StatusUpdate(
+        conditions=(
+            Condition(COND_INITIALIZED, initialized, name, message),
+            Condition(COND_AVAILABLE, available, name, message),
+            Condition(COND_HEALTHY, healthy, name, message),
+            ACTIVE,
+        ),
+        synced_replicas=sum(1 for p in ss.pods if p is not None and p.ready),
+        errant_replicas=len(errants),
+        errant_replica_list=errants,
+        cloned=cloned,
+    )
+
+
+def stopped_update() -> StatusUpdate:
+    """The status while ``moco.cybozu.com/clustering-stopped`` is set."""
+    return StatusUpdate(conditions=(STOPPED,))
