@@ -1,0 +1,283 @@
+"""Container images of the local cluster, built without a container engine.
+
+An image here is one or more layer tars made from directories, a config and a hand-written
+docker-archive ``manifest.json``; ``ctr images import`` loads it into a node's containerd. Built
+archives are cached under ``$MOCO_CACHE/e2e/images`` keyed by name and tag (a new MySQL root or a
+new binary gives a new tag), and an image already in a node's containerd is not imported again.
+
+Images (all ``localhost/moco/...``, so no reference ever names a registry we could pull from):
+- ``pause``: the static binary built from ``images/pause/pause.c``;
+- ``busybox``: Debian's static busybox, the helper of the volume provisioner and a test shell;
+- ``coredns`` and ``local-path-provisioner``: the static Go binaries of ``go-tools.sh``;
+- ``mysql``: the Debian sid root of ``hack/mysql-root.sh`` (mysqld 9.x, the same content as
+  ``images/mysql/Containerfile``) plus a layer adding MOCO's user 10000.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e.local.spec import cache_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+@dataclass(frozen=True)
+class ImageDef:
+    """What an image is made of: layer directories (bottom first) and its config."""
+
+    name: str
+    tag: str
+    layers: tuple[Path, ...]
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    env: tuple[str, ...] = (PATH_ENV,)
+    user: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return f"localhost/moco/{self.name}:{self.tag}"
+
+    @property
+    def archive(self) -> Path:
+        return cache_dir() / "e2e" / "images" / f"{self.name}-{self.tag}.tar"
+
+
+def _log(msg: str) -> None:
+    print(f"[images] {msg}", flush=True)
+
+
+def _layer_tar(src: Path, dest: Path) -> str:
+    """Tar ``src`` (numeric owners, as is) into ``dest``; returns the sha256 of the tar."""
+    subprocess.run(
+        ["tar", "--numeric-owner", "--xattrs", "-C", str(src), "-cf", str(dest), "."],
+        check=True,
+        timeout=600,
+    )
+    h = hashlib.sha256()
+    with dest.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_archive(img: ImageDef) -> Path:
+    """Write the docker-archive of ``img`` (cached: returns at once when present)."""
+    if img.archive.exists():
+        return img.archive
+    img.archive.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    with tempfile.TemporaryDirectory(dir=img.archive.parent, prefix=".build-") as tmp:
+        work = Path(tmp)
+        diff_ids, names = [], []
+        for i, layer in enumerate(img.layers):
+            name = f"layer{i}.tar"
+            diff_ids.append("sha256:" + _layer_tar(layer, work / name))
+            names.append(name)
+        config = {
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {
+                "Env": list(img.env),
+                "Entrypoint": list(img.entrypoint) or None,
+                "Cmd": list(img.cmd) or None,
+                "User": img.user,
+                "Labels": img.labels or None,
+            },
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
+            "history": [{"created_by": "moco e2e/local/images.py"} for _ in names],
+        }
+        cfg = json.dumps(config, sort_keys=True).encode()
+        cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
+        manifest = json.dumps([{"Config": cfg_name, "RepoTags": [img.ref], "Layers": names}]).encode()
+        part = work / "image.tar"
+        with tarfile.open(part, "w") as out:
+            for fname, data in ((cfg_name, cfg), ("manifest.json", manifest)):
+                info = tarfile.TarInfo(fname)
+                info.size = len(data)
+                out.addfile(info, io.BytesIO(data))
+            for name in names:
+                out.add(work / name, arcname=name)
+        part.rename(img.archive)
+    _log(f"built {img.ref} in {time.monotonic() - t0:.1f}s ({img.archive.stat().st_size >> 20} MiB)")
+    return img.archive
+
+
+@contextlib.contextmanager
+def _scratch() -> Iterator[Path]:
+    base = cache_dir() / "e2e" / "images"
+    base.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=base, prefix=".root-") as d:
+        yield Path(d)
+
+
+def _build_from_files(img_name: str, tag: str, files: dict[str, Path], **kw: object) -> ImageDef:
+    """An image whose single layer holds ``files`` (path in image -> file on the host)."""
+    probe = ImageDef(img_name, tag, ())
+    if probe.archive.exists():
+        return ImageDef(img_name, tag, (), **kw)  # type: ignore[arg-type]
+    with _scratch() as root:
+        for dest, src in files.items():
+            target = root / dest.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target)
+        (root / "tmp").mkdir(mode=0o1777, exist_ok=True)
+        (root / "etc").mkdir(exist_ok=True)
+        (root / "etc" / "passwd").write_text(
+            "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+        )
+        (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+        img = ImageDef(img_name, tag, (root,), **kw)  # type: ignore[arg-type]
+        build_archive(img)
+        return img
+
+
+def pause_image() -> ImageDef:
+    src = REPO_ROOT / "images" / "pause" / "pause.c"
+    tag = "c-" + hashlib.sha256(src.read_bytes()).hexdigest()[:8]
+    if ImageDef("pause", tag, ()).archive.exists():
+        return ImageDef("pause", tag, (), entrypoint=("/pause",))
+    with _scratch() as d:
+        binary = d / "pause"
+        subprocess.run(["gcc", "-static", "-O2", "-s", "-o", str(binary), str(src)], check=True, timeout=120)
+        return _build_from_files("pause", tag, {"/pause": binary}, entrypoint=("/pause",))
+
+
+def busybox_image() -> ImageDef:
+    bb = Path("/bin/busybox")
+    ver = subprocess.run([str(bb)], capture_output=True, text=True, timeout=10, check=False).stdout.split()[1]
+    tag = ver.lstrip("v")
+    if ImageDef("busybox", tag, ()).archive.exists():
+        return ImageDef("busybox", tag, (), cmd=("sh",))
+    with _scratch() as root:
+        (root / "bin").mkdir()
+        shutil.copy2(bb, root / "bin" / "busybox")
+        applets = subprocess.run(
+            [str(bb), "--list"], capture_output=True, text=True, timeout=10, check=False
+        ).stdout.split()
+        for a in applets:
+            if a != "busybox":
+                (root / "bin" / a).symlink_to("busybox")
+        for d in ("tmp", "etc", "var", "root"):
+            (root / d).mkdir(exist_ok=True)
+        (root / "tmp").chmod(0o1777)
+        (root / "etc" / "passwd").write_text(
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
+        )
+        (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
+        img = ImageDef("busybox", tag, (root,), cmd=("sh",))
+        build_archive(img)
+        return img
+
+
+def _go_tool(name: str) -> Path:
+    out = subprocess.run(
+        ["bash", str(REPO_ROOT / "e2e" / "local" / "go-tools.sh"), "--print"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    paths = dict(line.split("=", 1) for line in out.split())
+    return Path(paths[name])
+
+
+def coredns_image() -> ImageDef:
+    binary = _go_tool("coredns")
+    tag = binary.name.removeprefix("coredns-")
+    return _build_from_files("coredns", tag, {"/coredns": binary}, entrypoint=("/coredns",))
+
+
+def local_path_image() -> ImageDef:
+    binary = _go_tool("local-path-provisioner")
+    tag = binary.name.removeprefix("local-path-provisioner-")
+    return _build_from_files(
+        "local-path-provisioner",
+        tag,
+        {"/usr/bin/local-path-provisioner": binary},
+        entrypoint=("/usr/bin/local-path-provisioner",),
+    )
+
+
+def mysql_root() -> Path:
+    stamp = cache_dir() / "mysql-root.current"
+    if not stamp.exists():
+        raise FileNotFoundError(f"{stamp} missing: run `make mysql-root` first")
+    return Path(stamp.read_text().strip())
+
+
+def mysql_image() -> ImageDef:
+    """The MySQL image: the sid root as it is, plus a layer with MOCO's user 10000."""
+    root = mysql_root()
+    tag = root.name.replace("_", "-").replace("~", "-")
+    probe = ImageDef("mysql", tag, ())
+    kw = {"cmd": ("mysqld",)}
+    if probe.archive.exists():
+        return ImageDef("mysql", tag, (), **kw)  # type: ignore[arg-type]
+    with _scratch() as top:
+        (top / "etc").mkdir()
+        passwd = (root / "etc" / "passwd").read_text()
+        group = (root / "etc" / "group").read_text()
+        if ":10000:" not in passwd:
+            passwd += "moco:x:10000:10000::/var/lib/mysql:/usr/sbin/nologin\n"
+            group += "moco:x:10000:\n"
+        (top / "etc" / "passwd").write_text(passwd)
+        (top / "etc" / "group").write_text(group)
+        (top / "etc" / "resolv.conf").write_text("")
+        _log(f"building {probe.ref} from {root} (about 800 MB, a minute)...")
+        img = ImageDef("mysql", tag, (root, top), **kw)  # type: ignore[arg-type]
+        build_archive(img)
+        return img
+
+
+def all_images() -> dict[str, ImageDef]:
+    """Every image the local cluster needs, built (or found in the cache)."""
+    return {
+        "pause": pause_image(),
+        "busybox": busybox_image(),
+        "coredns": coredns_image(),
+        "local-path-provisioner": local_path_image(),
+        "mysql": mysql_image(),
+    }
+
+
+def present(ctr: list[str]) -> set[str]:
+    """References already in the ``k8s.io`` namespace of the containerd that ``ctr`` talks to."""
+    out = subprocess.run(
+        [*ctr, "-n", "k8s.io", "images", "ls", "-q"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(out.stdout.split())
+
+
+def import_archive(ctr: list[str], archive: Path) -> None:
+    """``ctr -n k8s.io images import`` of a docker-archive (unpacked for the CRI's snapshotter)."""
+    subprocess.run(
+        [*ctr, "-n", "k8s.io", "images", "import", str(archive)],
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def load(ctr: list[str], images: dict[str, ImageDef]) -> None:
+    """Import every image not yet present."""
+    have = present(ctr)
+    todo = [img for img in images.values() if img.ref not in have]
+    for i, img in enumerate(todo, 1):
+        t0 = time.monotonic()
+        _log(f"importing {img.ref} ({i}/{len(todo)})...")
+        import_archive(ctr, img.archive)
+        _log(f"imported {img.ref} in {time.monotonic() - t0:.1f}s")

@@ -1,0 +1,120 @@
+"""The network guard: pod traffic never leaves through the machine's uplink.
+
+Hard rule of the ground: traffic goes only to loopback and to the network namespaces the harness
+created. Three independent layers enforce it, all set up before the first container starts:
+
+1. *No route out.* A node namespace has routes only to the node network (the host bridge) and to
+   the pod ranges; it has no default route, so a packet to any other address has nowhere to go.
+   The host keeps ``ip_forward`` as it found it and routes only the pod and service ranges
+   towards node 0.
+2. *Node table* ``inet moco_guard`` in every node namespace: at prerouting (after the service
+   DNAT of kube-proxy, so a ClusterIP has already become a pod or apiserver address) and at
+   output, any packet from a pod or a node process whose destination is neither the node network
+   nor a pod range is counted and dropped; IPv6 is dropped outright. CoreDNS forwards nothing.
+3. *Host table* ``inet moco_local_guard``: whatever arrives from the host bridge for a
+   destination outside those ranges is counted and dropped, and nothing from the bridge is ever
+   forwarded to another interface.
+
+nftables tables are separate from kube-proxy's iptables rules: kube-proxy can neither reorder nor
+flush them, and a drop in any base chain of a hook is final. :func:`remove_host` deletes the host
+table; node tables go with their namespace.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+from e2e.local.spec import ClusterSpec, NodeSpec
+
+NODE_TABLE = "moco_guard"
+HOST_TABLE = "moco_local_guard"
+#: Comment on the rule whose counter shows pod traffic dropped on its way out.
+POD_EGRESS = "moco-guard pod egress"
+
+
+def _allowed(spec: ClusterSpec) -> str:
+    return "{ " + ", ".join(spec.allowed_ranges) + " }"
+
+
+def node_ruleset(spec: ClusterSpec, node: NodeSpec) -> str:
+    """The nft script installed in a node's namespace (pure)."""
+    allowed = _allowed(spec)
+    return f"""
+table inet {NODE_TABLE} {{
+    chain prerouting {{
+        type filter hook prerouting priority -90; policy accept;
+        ip saddr {spec.pod_net} ip daddr != {allowed} counter drop comment "{POD_EGRESS}"
+        meta nfproto ipv6 counter drop comment "moco-guard ipv6"
+    }}
+    chain output {{
+        type filter hook output priority -90; policy accept;
+        oifname "lo" accept
+        ip daddr != {allowed} counter drop comment "moco-guard node egress"
+        meta nfproto ipv6 counter drop comment "moco-guard node ipv6"
+    }}
+    chain postrouting {{
+        type filter hook postrouting priority 200; policy accept;
+        oifname "{node.veth_node}" ip daddr != {allowed} counter drop comment "moco-guard uplink"
+    }}
+}}
+"""
+
+
+def host_ruleset(spec: ClusterSpec) -> str:
+    """The nft script installed in the host's namespace (pure)."""
+    allowed = _allowed(spec)
+    br = spec.host_bridge
+    return f"""
+table inet {HOST_TABLE} {{
+    chain prerouting {{
+        type filter hook prerouting priority -300; policy accept;
+        iifname "{br}" ip daddr != {allowed} counter drop comment "moco-guard from nodes"
+        iifname "{br}" meta nfproto ipv6 counter drop comment "moco-guard ipv6 from nodes"
+    }}
+    chain forward {{
+        type filter hook forward priority -300; policy accept;
+        iifname "{br}" oifname != "{br}" counter drop comment "moco-guard no forwarding out"
+    }}
+}}
+"""
+
+
+def _nft(script: str, netns: str | None = None) -> None:
+    argv = ["nft", "-f", "-"]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    subprocess.run(argv, input=script, text=True, check=True, timeout=30)
+
+
+def install_node(spec: ClusterSpec, node: NodeSpec) -> None:
+    _nft(f"table inet {NODE_TABLE}\ndelete table inet {NODE_TABLE}\n" + node_ruleset(spec, node), node.netns)
+
+
+def install_host(spec: ClusterSpec) -> None:
+    _nft(f"table inet {HOST_TABLE}\ndelete table inet {HOST_TABLE}\n" + host_ruleset(spec))
+
+
+def remove_host() -> None:
+    subprocess.run(
+        ["nft", "delete", "table", "inet", HOST_TABLE], check=False, timeout=30, capture_output=True
+    )
+
+
+def host_table_present() -> bool:
+    out = subprocess.run(
+        ["nft", "list", "tables"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
+    return f"table inet {HOST_TABLE}" in out
+
+
+def counters(netns: str | None, table: str) -> dict[str, int]:
+    """Packet counters of the commented rules of ``table``: comment -> packets."""
+    argv = ["nft", "list", "table", "inet", table]
+    if netns:
+        argv = ["ip", "netns", "exec", netns, *argv]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout
+    result: dict[str, int] = {}
+    for m in re.finditer(r'counter packets (\d+) bytes \d+ drop comment "([^"]+)"', out):
+        result[m.group(2)] = int(m.group(1))
+    return result

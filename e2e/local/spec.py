@@ -1,0 +1,200 @@
+"""The shape of a local cluster: names, addresses, ports and directories, with no I/O.
+
+A cluster is a control plane on the host (etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler, all on the host bridge address or loopback) plus one or more *nodes*. A node is a
+parameterised unit: its own network namespace joined to the host bridge by a veth pair, its own
+containerd (root, state, socket), kubelet (root dir, cgroup root) and kube-proxy, its own pod
+range. Node ``i`` gets ``NODE_NET.(10+i)`` and pod range ``10.244.i.0/24``; nothing else
+changes between nodes, so running three nodes is a matter of ``ClusterSpec(nodes=3)``.
+
+Invariants:
+- every address the cluster uses lies in :attr:`ClusterSpec.allowed_ranges` (node network, pod
+  ranges) or the service range, which is only ever a DNAT target inside node namespaces;
+- no name here collides with what the apiserver test ground uses (other ports, other dirs).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """``$MOCO_CACHE`` (built binaries, image tars)."""
+    return Path(os.environ.get("MOCO_CACHE", str(Path.home() / ".cache" / "moco")))
+
+
+K8S_VERSION = "v1.35.4"
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node: a network namespace with containerd, kubelet and kube-proxy."""
+
+    index: int
+    cluster_name: str
+    data_root: Path
+    run_root: Path
+    node_net: ipaddress.IPv4Network
+
+    @property
+    def name(self) -> str:
+        return f"{self.cluster_name}-node{self.index}"
+
+    @property
+    def netns(self) -> str:
+        return self.name
+
+    @property
+    def ip(self) -> str:
+        return str(self.node_net.network_address + 10 + self.index)
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"10.244.{self.index}.0/24"
+
+    @property
+    def pod_gateway(self) -> str:
+        return f"10.244.{self.index}.1"
+
+    @property
+    def veth_host(self) -> str:
+        """Host end of the node's veth pair (attached to the host bridge)."""
+        return f"mocov{self.index}h"
+
+    @property
+    def veth_node(self) -> str:
+        """Node end of the veth pair, inside the node's namespace."""
+        return "uplink0"
+
+    @property
+    def cni_bridge(self) -> str:
+        return "cni0"
+
+    @property
+    def dir(self) -> Path:
+        return self.data_root / self.name
+
+    @property
+    def containerd_root(self) -> Path:
+        """Kept across restarts: holds the imported images."""
+        return self.data_root / "images" / self.name / "containerd"
+
+    @property
+    def containerd_state(self) -> Path:
+        return self.run_root / self.name / "containerd"
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.containerd_state / "containerd.sock"
+
+    @property
+    def kubelet_root(self) -> Path:
+        return self.dir / "kubelet"
+
+    @property
+    def cni_conf_dir(self) -> Path:
+        return self.dir / "cni" / "net.d"
+
+    @property
+    def cni_data_dir(self) -> Path:
+        return self.dir / "cni" / "networks"
+
+    @property
+    def cgroup_root(self) -> str:
+        return f"/{self.name}"
+
+    @property
+    def local_path_dir(self) -> Path:
+        """Where the local-path provisioner creates volumes on this node."""
+        return self.dir / "local-path"
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """A local cluster: control plane on the host, ``nodes`` node units."""
+
+    name: str = "moco"
+    nodes: int = 1
+    data_root: Path = Path("/var/lib/moco-local")
+    run_root: Path = Path("/run/moco-local")
+    node_net: ipaddress.IPv4Network = field(default=ipaddress.IPv4Network("10.250.0.0/24"))
+    pod_net: ipaddress.IPv4Network = field(default=ipaddress.IPv4Network("10.244.0.0/16"))
+    service_net: ipaddress.IPv4Network = field(default=ipaddress.IPv4Network("10.96.0.0/16"))
+    etcd_client_port: int = 12379
+    etcd_peer_port: int = 12380
+    apiserver_port: int = 6443
+    controller_manager_port: int = 20257
+    scheduler_port: int = 20259
+
+    @property
+    def host_bridge(self) -> str:
+        return f"{self.name}-br0"
+
+    @property
+    def host_ip(self) -> str:
+        """The host's address on the node network: where the apiserver listens."""
+        return str(self.node_net.network_address + 1)
+
+    @property
+    def apiserver_url(self) -> str:
+        return f"https://{self.host_ip}:{self.apiserver_port}"
+
+    @property
+    def kubernetes_service_ip(self) -> str:
+        return str(self.service_net.network_address + 1)
+
+    @property
+    def dns_service_ip(self) -> str:
+        return str(self.service_net.network_address + 10)
+
+    @property
+    def cluster_domain(self) -> str:
+        return "cluster.local"
+
+    @property
+    def node_specs(self) -> tuple[NodeSpec, ...]:
+        return tuple(
+            NodeSpec(i, self.name, self.data_root, self.run_root, self.node_net) for i in range(self.nodes)
+        )
+
+    @property
+    def allowed_ranges(self) -> tuple[str, ...]:
+        """Destinations pod traffic may reach (after service DNAT): node network and pod ranges."""
+        return (str(self.node_net), str(self.pod_net))
+
+    # --- files on the host -----------------------------------------------------------------
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_root / "pki"
+
+    @property
+    def etcd_dir(self) -> Path:
+        return self.data_root / "etcd"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.data_root / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        """What ``up`` started (PIDs with start times), read by ``down``."""
+        return self.data_root / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        """The admin kubeconfig printed by ``make cluster``."""
+        return self.data_root / "admin.kubeconfig"
+
+    def component_kubeconfig(self, component: str) -> Path:
+        return self.data_root / "kubeconfigs" / f"{component}.kubeconfig"
+
+
+def k8s_bin(name: str) -> Path:
+    return cache_dir() / "k8s" / K8S_VERSION / "bin" / name
+
+
+def etcd_bin() -> Path:
+    return cache_dir() / "etcd" / "current" / "bin" / "etcd"
