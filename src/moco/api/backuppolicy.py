@@ -1,0 +1,96 @@
+"""``BackupPolicy`` (``moco.cybozu.com/v1beta2``): when and how a MySQLCluster is backed up.
+
+``schedule``, ``startingDeadlineSeconds``, ``concurrencyPolicy``, ``successfulJobsHistoryLimit``,
+``failedJobsHistoryLimit`` and ``timeZone`` are copied to the backup CronJob's spec;
+``activeDeadlineSeconds`` and ``backoffLimit`` to its job template.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pydantic import Field
+
+from moco.api.base import JSONObject, Model
+from moco.api.job import JobConfig
+from moco.constants import API_VERSION
+
+KIND: Final = "BackupPolicy"
+PLURAL: Final = "backuppolicies"
+DEFAULT_CONCURRENCY_POLICY: Final = "Allow"
+
+ConcurrencyPolicy = Literal["Allow", "Forbid", "Replace"]
+
+
+class BackupPolicySpec(Model):
+    """The configuration of the backups of the clusters that reference this policy."""
+
+    schedule: str = Field(
+        description=(
+            "The schedule in Cron format for periodic backups "
+            "(5 fields, or @hourly, @daily, @every 1h, ...). "
+            "See https://en.wikipedia.org/wiki/Cron"
+        )
+    )
+    job_config: JobConfig = Field(description="Specifies parameters for backup Pod.")
+    starting_deadline_seconds: int | None = Field(
+        default=None,
+        description=(
+            "Optional deadline in seconds for starting the job if it misses scheduled time for any reason. "
+            "Missed jobs executions will be counted as failed ones."
+        ),
+    )
+    concurrency_policy: ConcurrencyPolicy | None = Field(
+        default=None,
+        description=(
+            'Specifies how to treat concurrent executions of a Job. Valid values are: "Allow" (default): '
+            'allows CronJobs to run concurrently; "Forbid": forbids concurrent runs, skipping next run if '
+            'previous run hasn\'t finished yet; "Replace": cancels currently running job and replaces it '
+            "with a new one."
+        ),
+    )
+    active_deadline_seconds: int | None = Field(
+        default=None,
+        description=(
+            "Specifies the duration in seconds relative to the startTime that the job may be continuously "
+            "active before the system tries to terminate it; value must be positive integer."
+        ),
+    )
+    backoff_limit: int | None = Field(
+        default=None,
+        ge=0,
+        description="Specifies the number of retries before marking this job failed. Defaults to 6.",
+    )
+    successful_jobs_history_limit: int | None = Field(
+        default=None, ge=0, description="The number of successful finished jobs to retain. Defaults to 3."
+    )
+    failed_jobs_history_limit: int | None = Field(
+        default=None, ge=0, description="The number of failed finished jobs to retain. Defaults to 1."
+    )
+    time_zone: str | None = Field(
+        default=None,
+        description=(
+            "The time zone name for the given schedule, see "
+            "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, this will "
+            "default to the time zone of the kube-controller-manager process."
+        ),
+    )
+
+
+class BackupPolicy(Model):
+    """A namespaced policy referenced by MySQLClusters through ``spec.backupPolicyName``."""
+
+    api_version: str = Field(default=API_VERSION)
+    kind: str = Field(default=KIND)
+    metadata: JSONObject = Field(default_factory=dict)
+    spec: BackupPolicySpec
+
+    @property
+    def name(self) -> str:
+        """``metadata.name``."""
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        """``metadata.namespace``."""
+        return str(self.metadata.get("namespace", ""))

@@ -1,0 +1,104 @@
+"""``JobConfig`` and ``BucketConfig``: how backup and restore Pods run and reach the bucket.
+
+Shared by ``BackupPolicy.spec.jobConfig`` and ``MySQLCluster.spec.restore.jobConfig``. The
+CRD defaults (``threads: 4``, ``cpu: 4``, ``memory: 4Gi``, ``backendType: s3``) are in
+:mod:`moco.api.defaults`, not here (see :mod:`moco.api.base`).
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+from pydantic import Field
+
+from moco.api.base import JSONObject, Model, Quantity
+
+DEFAULT_THREADS: Final = 4
+DEFAULT_CPU: Final = 4
+DEFAULT_MEMORY: Final = "4Gi"
+DEFAULT_BACKEND_TYPE: Final = "s3"
+
+BackendType = Literal["s3", "gcs"]
+
+
+class BucketConfig(Model):
+    """A set of parameters to access an object storage bucket."""
+
+    bucket_name: str = Field(description="The name of the bucket.", min_length=1)
+    region: str | None = Field(
+        default=None,
+        description=(
+            "The region of the bucket. This can also be set through `AWS_REGION` environment variable."
+        ),
+    )
+    endpoint_url: str | None = Field(
+        default=None,
+        alias="endpointURL",
+        description="The API endpoint URL. Set this for non-S3 object storages.",
+        pattern=r"^https?://.*",
+    )
+    use_path_style: bool | None = Field(
+        default=None,
+        description=(
+            "Allows you to enable the client to use path-style addressing, i.e., "
+            "https?://ENDPOINT/BUCKET/KEY. By default, a virtual-host addressing is used "
+            "(https?://BUCKET.ENDPOINT/KEY)."
+        ),
+    )
+    backend_type: BackendType | None = Field(
+        default=None, description="BackendType is an identifier for the object storage to be used."
+    )
+
+
+class JobConfig(Model):
+    """A set of parameters for backup and restore job Pods."""
+
+    service_account_name: str = Field(
+        description="ServiceAccountName specifies the ServiceAccount to run the Pod.", min_length=1
+    )
+    bucket_config: BucketConfig = Field(description="Specifies how to access an object storage bucket.")
+    work_volume: JSONObject = Field(
+        description=(
+            "WorkVolume is the volume source for the working directory. Since the backup or restore "
+            "task can use a lot of bytes in the working directory, you should always give a volume "
+            "with enough capacity. The recommended volume source is a generic ephemeral volume."
+        )
+    )
+    threads: int | None = Field(
+        default=None, ge=1, description="Threads is the number of threads used for backup or restoration."
+    )
+    cpu: Quantity | None = Field(default=None, description="CPU is the amount of CPU requested for the Pod.")
+    max_cpu: Quantity | None = Field(
+        default=None, alias="maxCpu", description="MaxCPU is the amount of maximum CPU for the Pod."
+    )
+    memory: Quantity | None = Field(
+        default=None, description="Memory is the amount of memory requested for the Pod."
+    )
+    max_memory: Quantity | None = Field(
+        default=None, description="MaxMemory is the amount of maximum memory for the Pod."
+    )
+    env_from: list[JSONObject] | None = Field(
+        default=None,
+        description=(
+            "List of sources to populate environment variables in the container. "
+            "You can configure S3 bucket access parameters through environment variables."
+        ),
+    )
+    env: list[JSONObject] | None = Field(
+        default=None,
+        description=(
+            "List of environment variables to set in the container. "
+            "You can configure S3 bucket access parameters through environment variables."
+        ),
+    )
+    affinity: JSONObject | None = Field(
+        default=None, description="If specified, the pod's scheduling constraints."
+    )
+    volumes: list[JSONObject] | None = Field(
+        default=None,
+        description="Volumes defines the list of volumes that can be mounted by containers in the Pod.",
+    )
+    volume_mounts: list[JSONObject] | None = Field(
+        default=None,
+        description="VolumeMounts describes a list of volume mounts that are to be mounted in a container.",
+    )

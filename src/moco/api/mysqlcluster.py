@@ -1,0 +1,447 @@
+"""``MySQLCluster`` (``moco.cybozu.com/v1beta2``): spec, status and the derived names.
+
+Field for field MOCO's v1beta2 type. Defaults (``replicas: 1``, ``maxDelaySeconds: 60``, ...)
+are written in :mod:`moco.api.defaults`; validation lives in the CRD (:mod:`moco.api.schema`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from pydantic import Field
+
+from moco.api import names
+from moco.api.base import JSONObject, Model, ObjectMeta
+from moco.api.job import JobConfig
+from moco.constants import API_VERSION
+
+KIND: Final = "MySQLCluster"
+PLURAL: Final = "mysqlclusters"
+
+# Condition types MOCO sets on a MySQLCluster.
+CONDITION_INITIALIZED: Final = "Initialized"
+CONDITION_AVAILABLE: Final = "Available"
+CONDITION_HEALTHY: Final = "Healthy"
+CONDITION_STATEFULSET_READY: Final = "StatefulSetReady"
+CONDITION_RECONCILE_SUCCESS: Final = "ReconcileSuccess"
+CONDITION_RECONCILIATION_ACTIVE: Final = "ReconciliationActive"
+CONDITION_CLUSTERING_ACTIVE: Final = "ClusteringActive"
+
+OverwriteableContainerName = Literal["agent", "moco-init", "slow-log", "mysqld-exporter"]
+
+
+class OverwriteContainer(Model):
+    """A system container whose resources or security context the user overwrites."""
+
+    name: OverwriteableContainerName = Field(description="Name of the container to overwrite.")
+    resources: JSONObject | None = Field(
+        default=None, description="Resources is the container resource to be overwritten."
+    )
+    security_context: JSONObject | None = Field(
+        default=None, description="SecurityContext is the container SecurityContext to be overwritten."
+    )
+
+
+class PodTemplateSpec(Model):
+    """The Pod template of the mysqld Pods (a slightly modified corev1.PodTemplateSpec)."""
+
+    metadata: ObjectMeta | None = Field(
+        default=None, description="Standard object's metadata. The name in this metadata is ignored."
+    )
+    spec: JSONObject = Field(
+        description=(
+            "Specification of the desired behavior of the pod. "
+            "The name of the MySQL server container in this spec must be `mysqld`."
+        )
+    )
+    overwrite_containers: list[OverwriteContainer] | None = Field(
+        default=None,
+        description=(
+            "OverwriteContainers overwrites the container definitions provided by default by the system."
+        ),
+    )
+
+
+class PersistentVolumeClaim(Model):
+    """A PersistentVolumeClaim template (a slightly modified corev1.PersistentVolumeClaim)."""
+
+    metadata: ObjectMeta = Field(description="Standard object's metadata.")
+    spec: JSONObject = Field(
+        description="Spec defines the desired characteristics of a volume requested by a pod author."
+    )
+
+    @property
+    def storage_request(self) -> Any:
+        """``spec.resources.requests.storage`` or ``None``."""
+        return ((self.spec.get("resources") or {}).get("requests") or {}).get("storage")
+
+
+class ServiceTemplate(Model):
+    """Labels, annotations and spec of a Service moco creates."""
+
+    metadata: ObjectMeta | None = Field(
+        default=None, description="Standard object's metadata. Only `annotations` and `labels` are valid."
+    )
+    spec: JSONObject | None = Field(default=None, description="Spec is the ServiceSpec.")
+
+
+class RestoreSpec(Model):
+    """Parameters of a point-in-time recovery from another cluster's backup."""
+
+    source_name: str = Field(min_length=1, description="SourceName is the name of the source `MySQLCluster`.")
+    source_namespace: str = Field(
+        min_length=1, description="SourceNamespace is the namespace of the source `MySQLCluster`."
+    )
+    restore_point: str = Field(
+        description=(
+            "RestorePoint is the target date and time to restore data. "
+            'The format is RFC3339, e.g. "2006-01-02T15:04:05Z".'
+        )
+    )
+    job_config: JobConfig = Field(description="Specifies parameters for restore Pod.")
+    schema_: str | None = Field(
+        default=None,
+        alias="schema",
+        description=(
+            "Schema is the name of the schema to restore. If empty, all schemas are restored. "
+            "This is used for `mysqlbinlog` option `--database`."
+        ),
+    )
+    users: str | None = Field(
+        default=None,
+        description=(
+            "Users is the comma-separated list of users to restore. If empty, all users are restored."
+        ),
+    )
+
+
+class MySQLClusterSpec(Model):
+    """The desired state of a MySQLCluster."""
+
+    replicas: int | None = Field(
+        default=None,
+        description="Replicas is the number of instances. Available values are positive odd numbers.",
+    )
+    pod_template: PodTemplateSpec = Field(
+        description="PodTemplate is a `Pod` template for MySQL server container."
+    )
+    volume_claim_templates: list[PersistentVolumeClaim] = Field(
+        min_length=1,
+        description=(
+            "VolumeClaimTemplates is a list of `PersistentVolumeClaim` templates for MySQL server container. "
+            'A claim named "mysql-data" must be included in the list.'
+        ),
+    )
+    primary_service_template: ServiceTemplate | None = Field(
+        default=None, description="PrimaryServiceTemplate is a `Service` template for primary."
+    )
+    replica_service_template: ServiceTemplate | None = Field(
+        default=None, description="ReplicaServiceTemplate is a `Service` template for replica."
+    )
+    mysql_config_map_name: str | None = Field(
+        default=None,
+        alias="mysqlConfigMapName",
+        description="MySQLConfigMapName is a `ConfigMap` name of MySQL config.",
+    )
+    replication_source_secret_name: str | None = Field(
+        default=None,
+        description=(
+            "ReplicationSourceSecretName is a `Secret` name which contains replication source info. "
+            "If this field is given, the `MySQLCluster` works as an intermediate primary. "
+            "It can only be set at creation and removed later, never changed."
+        ),
+    )
+    collectors: list[str] | None = Field(
+        default=None,
+        description=(
+            "Collectors is the list of collector flag names of mysqld_exporter. "
+            "If this field is not empty, moco adds mysqld_exporter as a sidecar "
+            "to collect and export mysqld metrics in Prometheus format."
+        ),
+    )
+    server_id_base: int | None = Field(
+        default=None,
+        alias="serverIDBase",
+        description=(
+            "ServerIDBase, if set, will become the base number of server-id of each MySQL instance of this "
+            "cluster. For example, if this is 100, the server-ids will be 100, 101, 102, and so on. If the "
+            "field is not given or zero, moco automatically sets a random positive integer."
+        ),
+    )
+    max_delay_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "MaxDelaySeconds configures the readiness probe of mysqld container. For a replica mysqld "
+            "instance, if it is delayed to apply transactions over this threshold, the mysqld instance will "
+            "be marked as non-ready. The default is 60 seconds. Setting this field to 0 disables the delay "
+            "check in the probe."
+        ),
+    )
+    max_delay_seconds_for_pod_deletion: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "MaxDelaySecondsForPodDeletion configures the maximum allowed replication delay before a Pod "
+            "deletion is blocked. If the replication delay exceeds this threshold, deletion of the primary "
+            "pod will be prevented. The default is 0 seconds. Setting this field to 0 disables the delay "
+            "check for pod deletion."
+        ),
+    )
+    startup_wait_seconds: int | None = Field(
+        default=None,
+        ge=0,
+        description=(
+            "StartupWaitSeconds is the maximum duration to wait for `mysqld` container to start working. "
+            "The default is 3600 seconds."
+        ),
+    )
+    log_rotation_schedule: str | None = Field(
+        default=None,
+        description=(
+            "LogRotationSchedule specifies the schedule to rotate MySQL logs, in standard cron format "
+            "(5 fields, or @hourly, @daily, @every 1h, ...). If not set, logs are rotated every 5 minutes."
+        ),
+    )
+    log_rotation_size: int | None = Field(
+        default=None,
+        description=(
+            "LogRotationSize specifies the size to rotate MySQL logs. If not set, size-based log rotation "
+            "is disabled."
+        ),
+    )
+    backup_policy_name: str | None = Field(
+        default=None,
+        description=(
+            "The name of BackupPolicy custom resource in the same namespace. If this is set, moco creates "
+            "a CronJob to take backup of this MySQL cluster periodically."
+        ),
+    )
+    restore: RestoreSpec | None = Field(
+        default=None,
+        description=(
+            "Restore is the specification to perform Point-in-Time-Recovery from existing cluster. If this "
+            "field is not null, moco restores the data as specified and creates a new cluster with the "
+            "data. This field is not editable."
+        ),
+    )
+    disable_slow_query_log_container: bool | None = Field(
+        default=None,
+        description=(
+            'DisableSlowQueryLogContainer controls whether to add a sidecar container named "slow-log" to '
+            "output slow logs as the containers output. If set to true, the sidecar container and the "
+            "configmap used by it are not added. The default is false."
+        ),
+    )
+    slow_query_log_config_tmpl: str | None = Field(
+        default=None,
+        description=(
+            "SlowQueryLogConfigTmpl is the template for slow query log configuration file. If this field is "
+            "null, moco uses the default slow query log configuration. `{{ .Path }}` will be replaced with "
+            "the path to the slow query log file."
+        ),
+    )
+    agent_use_localhost: bool | None = Field(
+        default=None,
+        description=(
+            "AgentUseLocalhost configures the mysqld interface to bind and be accessed over localhost "
+            "instead of pod name."
+        ),
+    )
+    initialize_timezone_data: bool | None = Field(
+        default=None,
+        description=(
+            "InitializeTimezoneData controls whether the init container should populate the timezone "
+            "data. The default is false."
+        ),
+    )
+    offline: bool | None = Field(
+        default=None,
+        description="Offline sets the cluster offline, releasing compute resources. Data is not removed.",
+    )
+
+
+class BackupStatus(Model):
+    """The status of the last successful backup."""
+
+    time: str | None = Field(
+        default=None,
+        description=(
+            "The time of the backup. This is used to generate object keys of backup files in a bucket."
+        ),
+    )
+    elapsed: str = Field(default="0s", description="Elapsed is the time spent on the backup.")
+    source_index: int = Field(
+        default=0, description="SourceIndex is the ordinal of the backup source instance."
+    )
+    source_uuid: str = Field(
+        default="",
+        alias="sourceUUID",
+        description="SourceUUID is the `server_uuid` of the backup source instance.",
+    )
+    uuid_set: dict[str, str] | None = Field(
+        default=None,
+        alias="uuidSet",
+        description="UUIDSet is the `server_uuid` set of all candidate instances for the backup source.",
+    )
+    binlog_filename: str = Field(
+        default="",
+        description=(
+            "BinlogFilename is the binlog filename that the backup source instance "
+            "was writing to at the backup."
+        ),
+    )
+    gtid_set: str = Field(
+        default="", alias="gtidSet", description="GTIDSet is the GTID set of the full dump of database."
+    )
+    dump_size: int = Field(
+        default=0,
+        description=(
+            "DumpSize is the size in bytes of a full dump of database stored in an object storage bucket."
+        ),
+    )
+    binlog_size: int = Field(
+        default=0,
+        description=(
+            "BinlogSize is the size in bytes of a tarball of binlog files stored in an object storage bucket."
+        ),
+    )
+    work_dir_usage: int = Field(
+        default=0, description="WorkDirUsage is the max usage in bytes of the working directory."
+    )
+    warnings: list[str] | None = Field(
+        default=None, description="Warnings are list of warnings from the last backup, if any."
+    )
+
+
+class ReconcileInfo(Model):
+    """Version information of the last reconciliation."""
+
+    generation: int | None = Field(
+        default=None, description="Generation is the `metadata.generation` value of the last reconciliation."
+    )
+    reconcile_version: int = Field(
+        default=0, description="ReconcileVersion is the version of the operator reconciler."
+    )
+
+
+class Condition(Model):
+    """A metav1.Condition."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    observed_generation: int | None = None
+    last_transition_time: str
+    reason: str
+    message: str
+
+
+class MySQLClusterStatus(Model):
+    """The observed state of a MySQLCluster."""
+
+    conditions: list[Condition] | None = Field(
+        default=None, description="Conditions is an array of conditions."
+    )
+    current_primary_index: int = Field(
+        default=0,
+        description=(
+            "CurrentPrimaryIndex is the index of the current primary Pod in StatefulSet. "
+            "Initially, this is zero."
+        ),
+    )
+    synced_replicas: int | None = Field(
+        default=None, description="SyncedReplicas is the number of synced instances including the primary."
+    )
+    errant_replicas: int | None = Field(
+        default=None, description="ErrantReplicas is the number of instances that have errant transactions."
+    )
+    errant_replica_list: list[int] | None = Field(
+        default=None, description="ErrantReplicaList is the list of indices of errant replicas."
+    )
+    backup: BackupStatus | None = Field(
+        default=None, description="Backup is the status of the last successful backup."
+    )
+    restored_time: str | None = Field(
+        default=None, description="RestoredTime is the time when the cluster data is restored."
+    )
+    cloned: bool | None = Field(
+        default=None,
+        description="Cloned indicates if the initial cloning from an external source has been completed.",
+    )
+    reconcile_info: ReconcileInfo | None = Field(
+        default=None, description="ReconcileInfo represents version information for reconciler."
+    )
+
+    def condition(self, type_: str) -> Condition | None:
+        """The condition of type ``type_``, if set."""
+        return next((c for c in self.conditions or () if c.type == type_), None)
+
+
+class MySQLCluster(Model):
+    """A MySQLCluster object: a primary and replicas joined by semi-synchronous replication."""
+
+    api_version: str = Field(default=API_VERSION)
+    kind: str = Field(default=KIND)
+    metadata: JSONObject = Field(default_factory=dict)
+    spec: MySQLClusterSpec
+    status: MySQLClusterStatus | None = None
+
+    # -- identity -------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        """``metadata.name``."""
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        """``metadata.namespace``."""
+        return str(self.metadata.get("namespace", ""))
+
+    # -- derived names (see moco.api.names) -----------------------------------------------------
+    def prefixed_name(self) -> str:
+        """``moco-<name>``."""
+        return names.prefixed_name(self.name)
+
+    def pod_name(self, index: int) -> str:
+        """``moco-<name>-<index>``."""
+        return names.pod_name(self.name, index)
+
+    def pod_hostname(self, index: int) -> str:
+        """The DNS name of Pod ``index`` under the headless Service."""
+        return names.pod_hostname(self.namespace, self.name, index)
+
+    def headless_service_name(self) -> str:
+        """``moco-<name>``."""
+        return names.headless_service_name(self.name)
+
+    def primary_service_name(self) -> str:
+        """``moco-<name>-primary``."""
+        return names.primary_service_name(self.name)
+
+    def replica_service_name(self) -> str:
+        """``moco-<name>-replica``."""
+        return names.replica_service_name(self.name)
+
+    def user_secret_name(self) -> str:
+        """``moco-<name>`` in the cluster's namespace."""
+        return names.user_secret_name(self.name)
+
+    def mycnf_secret_name(self) -> str:
+        """``moco-my-cnf-<name>``."""
+        return names.mycnf_secret_name(self.name)
+
+    def controller_secret_name(self) -> str:
+        """``mysql-<namespace>.<name>`` in the controller's namespace."""
+        return names.controller_secret_name(self.namespace, self.name)
+
+    def mycnf_configmap_prefix(self) -> str:
+        """``moco-<name>.``."""
+        return names.mycnf_configmap_prefix(self.name)
+
+    def backup_cronjob_name(self) -> str:
+        """``moco-backup-<name>``."""
+        return names.backup_cronjob_name(self.name)
+
+    def restore_job_name(self) -> str:
+        """``moco-restore-<name>``."""
+        return names.restore_job_name(self.name)
