@@ -1,0 +1,94 @@
+"""Switchover and failover on real mysqld under a continuous write load (mysql tier).
+
+Every test checks with :class:`moco.testing.checker.WriteChecker` that every acknowledged write
+is on the new primary and that no two instances were writable at the same moment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from moco import constants
+from moco.clustering.types import ClusterState
+from moco.mysql.conn import connect
+from moco.mysql.status import get_status
+
+from ..fixtures.clustering import ClusterFactory, checker_for, fail_primary
+
+pytestmark = pytest.mark.mysql
+
+
+async def test_switchover_under_write_load(cluster_ground: ClusterFactory) -> None:
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(60)
+    chk = checker_for(cg)
+    async with chk:
+        await asyncio.sleep(0.5)
+        before = len(chk.acks)
+        cg.h.kube.set_pod(0, demote=True)
+        cg.h.proc.wake("demote")
+        await cg.h.wait_for(lambda: cg.h.primary != 0, 30, "switchover")
+        await cg.h.wait_healthy(30)
+        await asyncio.sleep(0.5)
+    assert before > 0
+    assert cg.h.primary == 1
+    rep = await chk.verify(cg.admin(1))
+    assert rep.ok, rep.describe()
+    assert chk.samples > 10
+    assert chk.acked_after(chk.gaps()[-1].first_new) > 0
+    assert [g.new for g in chk.gaps()] == [chk.acks[-1].server_uuid]
+    kube = cg.h.kube
+    assert not kube.pod(0).demote
+    assert kube.pod(0).role == constants.ROLE_REPLICA
+    assert kube.pod(1).role == constants.ROLE_PRIMARY
+    assert "SwitchOverSucceeded" in kube.reasons()
+    async with await connect(cg.admin(0)) as c:
+        st = await get_status(c)
+        assert st.super_read_only
+        assert st.replica is not None
+        assert st.replica.source_port == cg.ms[1].port
+
+
+async def test_failover_after_sigkill(cluster_ground: ClusterFactory) -> None:
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(60)
+    chk = checker_for(cg)
+    async with chk:
+        await asyncio.sleep(0.5)
+        old = await fail_primary(cg)
+        await cg.h.wait_for(lambda: cg.h.primary != old, 30, "failover")
+        await cg.h.wait_for(lambda: cg.h.state is ClusterState.DEGRADED, 30, "Degraded")
+        await asyncio.sleep(0.5)
+    new = cg.h.primary
+    rep = await chk.verify(cg.admin(new))
+    assert rep.ok, rep.describe()
+    assert chk.gaps(), "writes never resumed on the new primary"
+    assert "FailOverSucceeded" in cg.h.kube.reasons()
+    assert cg.h.kube.pod(new).role == constants.ROLE_PRIMARY
+
+
+async def test_second_failover_before_replicas_retrieved_anything(cluster_ground: ClusterFactory) -> None:
+    cg = await cluster_ground(5)
+    await cg.h.wait_healthy(60)
+    chk = checker_for(cg)
+    async with chk:
+        await asyncio.sleep(0.5)
+        first = await fail_primary(cg)
+        await cg.h.wait_for(lambda: cg.h.primary != first, 30, "first failover")
+        # the new primary dies at once: its replicas still point at the dead one
+        second = await fail_primary(cg)
+        await cg.h.wait_for(lambda: cg.h.primary not in (first, second), 30, "second failover")
+        await cg.h.wait_for(lambda: cg.h.state is ClusterState.DEGRADED, 30, "Degraded")
+        await asyncio.sleep(0.5)
+    third = cg.h.primary
+    rep = await chk.verify(cg.admin(third))
+    assert rep.ok, rep.describe()
+    assert cg.h.kube.reasons().count("FailOverSucceeded") == 2
+    for i in range(5):
+        if i not in (first, second, third):
+            async with await connect(cg.admin(i)) as c:
+                st = await get_status(c)
+                assert st.replica is not None
+                assert st.replica.source_port == cg.ms[third].port
