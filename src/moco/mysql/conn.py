@@ -49,6 +49,14 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
+    """A dict cursor that does not fetch SHOW WARNINGS after each statement (aiomysql's default
+    costs a round trip and turns server notes into Python warnings)."""
+
+    async def _show_warnings(self, conn: Any) -> None:
+        return None
+
+
 class Connection:
     """An open connection; use :func:`connect` to get one. Not safe for concurrent statements."""
 
@@ -114,7 +122,7 @@ class Connection:
                 raise Unreachable(f"{self.endpoint.address}: connection closed")
             try:
                 async with asyncio.timeout(bound):
-                    async with raw.cursor(aiomysql.DictCursor) as cur:
+                    async with raw.cursor(_Cursor) as cur:
                         affected = await cur.execute(sql, args)
                         rows = list(await cur.fetchall()) if fetch else []
                 return rows, int(affected or 0)

@@ -1,0 +1,103 @@
+"""moco.mysql.conn against real mysqld: errors are mapped, every wait is bounded."""
+
+from __future__ import annotations
+
+import ssl
+import time
+
+import pytest
+
+from moco.mysql.conn import Endpoint, connect
+from moco.mysql.errors import AccessDenied, SQLError, Timeout, Unreachable
+from moco.testing.mysqld import HOST
+from unit_tests.fixtures.mysqld import MysqldFactory
+
+pytestmark = pytest.mark.mysql
+
+SLACK = 1.0  # seconds a bounded call may exceed its timeout (scheduling on 2 busy cores)
+
+
+async def test_query_execute_and_errors(mysqld_factory: MysqldFactory) -> None:
+    (m,) = await mysqld_factory(1)
+    async with await connect(m.endpoint()) as c:
+        rows = await c.query("SELECT @@server_id AS id, @@port AS port, %s AS echo", ("x'y",))
+        assert rows == [{"id": m.server_id, "port": m.port, "echo": "x'y"}]
+        assert await c.query_one("SELECT 1 AS one WHERE 1 = 0") is None
+        await c.execute("SET GLOBAL super_read_only = OFF")
+        await c.execute("CREATE DATABASE t")
+        await c.execute("CREATE TABLE t.x (id INT PRIMARY KEY)")
+        assert await c.execute("INSERT INTO t.x VALUES (1), (2), (3)") == 3
+        with pytest.raises(SQLError) as e:
+            await c.query("SELEC 1")
+        assert e.value.code == 1064
+        # a server error leaves the connection usable
+        assert c.thread_id > 0
+        assert (await c.query_one("SELECT COUNT(*) AS n FROM t.x")) == {"n": 3}
+    assert c.closed
+    with pytest.raises(Unreachable):
+        await c.query("SELECT 1")
+
+
+async def test_access_denied_and_unreachable(mysqld_factory: MysqldFactory) -> None:
+    (m,) = await mysqld_factory(1)
+    with pytest.raises(AccessDenied) as e:
+        await connect(m.endpoint(password="wrong"))
+    assert e.value.code == 1045
+    assert "wrong" not in str(e.value)
+    m.stop()
+    t0 = time.monotonic()
+    with pytest.raises(Unreachable):
+        await connect(Endpoint(HOST, m.port, m.user, m.password), timeout=2)
+    assert time.monotonic() - t0 < 2 + SLACK
+
+
+def test_endpoint_repr_hides_password() -> None:
+    ep = Endpoint("h", 1, "u", "s3cret")
+    assert "s3cret" not in repr(ep)
+    assert ep.address == "h:1"
+
+
+async def test_statement_timeout_closes_the_connection(mysqld_factory: MysqldFactory) -> None:
+    (m,) = await mysqld_factory(1)
+    c = await connect(m.endpoint(), query_timeout=5)
+    t0 = time.monotonic()
+    with pytest.raises(Timeout):
+        await c.query("SELECT SLEEP(10)", timeout=0.5)
+    assert time.monotonic() - t0 < 0.5 + SLACK
+    assert c.closed
+    with pytest.raises(Unreachable):
+        await c.query("SELECT 1")
+    async with await connect(m.endpoint()) as c2:
+        assert await c2.query("SELECT 1 AS x") == [{"x": 1}]
+
+
+async def test_paused_server_fails_within_bounds(mysqld_factory: MysqldFactory) -> None:
+    (m,) = await mysqld_factory(1)
+    old = await connect(m.endpoint(), query_timeout=1.0)
+    m.pause()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(Timeout):
+            await connect(m.endpoint(), timeout=1.0)
+        assert time.monotonic() - t0 < 1.0 + SLACK
+        t0 = time.monotonic()
+        with pytest.raises(Timeout):
+            await old.query("SELECT 1")
+        assert time.monotonic() - t0 < 1.0 + SLACK
+        assert old.closed
+    finally:
+        m.resume()
+    async with await connect(m.endpoint(), timeout=5) as c:
+        assert await c.query("SELECT 1 AS x") == [{"x": 1}]
+
+
+async def test_tls(mysqld_factory: MysqldFactory) -> None:
+    (m,) = await mysqld_factory(1)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the server's certificate is self-signed
+    ep = Endpoint(m.host, m.port, m.user, m.password, ssl=ctx)
+    async with await connect(ep) as c:
+        row = await c.query_one("SHOW SESSION STATUS LIKE 'Ssl_version'")
+        assert row is not None
+        assert str(row["Value"]).startswith("TLS")
