@@ -219,10 +219,15 @@ def mysql_root() -> Path:
     return Path(stamp.read_text().strip())
 
 
+def mysql_tag() -> str:
+    """The MySQL image's tag: the version of the MySQL root it is made of."""
+    return mysql_root().name.replace("_", "-").replace("~", "-").replace("+", "-")
+
+
 def mysql_image() -> ImageDef:
     """The MySQL image: the sid root as it is, plus a layer with MOCO's user 10000."""
     root = mysql_root()
-    tag = root.name.replace("_", "-").replace("~", "-")
+    tag = mysql_tag()
     probe = ImageDef("mysql", tag, ())
     kw = {"cmd": ("mysqld",)}
     if probe.archive.exists():

@@ -1,0 +1,79 @@
+"""The local provider's network guard holds: pod traffic to an outside address is dropped by
+the guard inside the node, has no route out, and never reaches the host.
+
+The probe target is 203.0.113.1 (TEST-NET-3, reserved for documentation): even if a packet
+escaped it would name no real host. (192.0.2.0/24, TEST-NET-1, is avoided on purpose: some of
+these machines use it for their own uplink.)
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from e2e.kubectl import Kubectl
+from e2e.local import netguard
+from e2e.local.spec import ClusterSpec, NodeSpec
+
+pytestmark = pytest.mark.local_provider
+
+OUTSIDE = "203.0.113.1"
+
+
+def _node_of(k: Kubectl, pod: str) -> NodeSpec:
+    name = k.get("pod", pod)["spec"]["nodeName"]
+    return next(n for n in ClusterSpec().node_specs if n.name == name)
+
+
+def _pod_drops(node: NodeSpec) -> int:
+    return netguard.counters(node.netns, netguard.NODE_TABLE)[netguard.POD_EGRESS]
+
+
+def test_guard_tables_are_installed() -> None:
+    spec = ClusterSpec()
+    assert netguard.host_table_present()
+    for node in spec.node_specs:
+        assert netguard.POD_EGRESS in netguard.counters(node.netns, netguard.NODE_TABLE)
+
+
+def test_pod_connect_to_outside_address_is_dropped_by_the_guard(k: Kubectl, shell_pod: str) -> None:
+    node = _node_of(k, shell_pod)
+    before = _pod_drops(node)
+    rc, out = k.exec_rc(shell_pod, "nc", "-w", "2", OUTSIDE, "80", timeout=30)
+    assert rc != 0, out
+    assert _pod_drops(node) > before
+
+
+def test_node_namespace_has_no_route_out(k: Kubectl, shell_pod: str) -> None:
+    node = _node_of(k, shell_pod)
+    r = subprocess.run(
+        ["ip", "netns", "exec", node.netns, "ip", "route", "get", OUTSIDE],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert r.returncode != 0
+    assert "unreachable" in r.stderr.lower()
+
+
+def test_outside_traffic_never_reaches_the_host(k: Kubectl, shell_pod: str) -> None:
+    k.exec_rc(shell_pod, "nc", "-w", "1", OUTSIDE, "443", timeout=30)
+    conntrack = subprocess.run(
+        ["conntrack", "-L", "-d", OUTSIDE], capture_output=True, text=True, timeout=10, check=False
+    )
+    assert OUTSIDE not in conntrack.stdout
+    host = netguard.counters(None, netguard.HOST_TABLE)
+    assert host["moco-guard from nodes"] == 0, host
+
+
+def test_dns_for_outside_names_stays_inside(k: Kubectl, shell_pod: str) -> None:
+    """CoreDNS forwards nothing: an outside name fails at once and no packet heads out."""
+    node = _node_of(k, shell_pod)
+    before = netguard.counters(node.netns, netguard.NODE_TABLE)
+    rc, out = k.exec_rc(shell_pod, "nslookup", "example.com", timeout=30)
+    assert rc != 0, out
+    after = netguard.counters(node.netns, netguard.NODE_TABLE)
+    assert after[netguard.POD_EGRESS] == before[netguard.POD_EGRESS]
+    assert after["moco-guard node egress"] == before["moco-guard node egress"]
