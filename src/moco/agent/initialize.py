@@ -9,7 +9,8 @@ Run by the agent when it starts and after every clone. Steps:
    source.
 2. Create the missing users of :data:`moco.agent.users.USERS` with binary logging off for the
    session (so no GTID is created for them) and install the plugins (semi-sync, clone).
-3. On a fresh instance: drop the passwordless roots, ``RESET BINARY LOGS AND GTIDS`` and leave the
+3. On a fresh instance (one that still has a passwordless root, so also one whose initialisation
+   was interrupted): drop the passwordless roots, ``RESET BINARY LOGS AND GTIDS`` and leave the
    instance ``super_read_only``.
 
 Invariants: idempotent (a second run executes no write: no user, no plugin, no GTID changes);
@@ -55,6 +56,15 @@ async def existing_users(conn: Connection) -> frozenset[str]:
         names,
     )
     return frozenset(str(r["User"]) for r in rows)
+
+
+async def has_bootstrap_roots(conn: Connection) -> bool:
+    """Whether a passwordless root of a fresh instance is still there (initialisation unfinished)."""
+    row = await conn.query_one(
+        "SELECT COUNT(*) AS n FROM mysql.user WHERE User = 'root' AND Host IN ('localhost', '127.0.0.1')"
+        " AND authentication_string = ''"
+    )
+    return row is not None and int(row["n"]) > 0
 
 
 async def _read_only_state(conn: Connection) -> tuple[bool, bool]:
@@ -114,13 +124,14 @@ async def initialize(
         used = admin
     except AccessDenied:
         conn, used = await _connect_first(bootstrap, timeout)
-    fresh = used is not admin and used.user == "root" and not used.password
     async with conn:
+        fresh = await has_bootstrap_roots(conn)
         created = await ensure_users(conn, passwords, reset_passwords=reset_passwords or used is not admin)
         await ops.install_plugins(conn)
     if fresh:
         async with await connect(admin, timeout=timeout) as conn:
             await conn.execute("SET SESSION sql_log_bin = 0")
+            await conn.execute("SET GLOBAL super_read_only = OFF")
             for user, host in BOOTSTRAP_ROOTS:
                 await conn.execute("DROP USER IF EXISTS %s@%s", (user, host))
             await ops.reset_binary_logs_and_gtids(conn)

@@ -2,8 +2,9 @@
 
 :class:`LocalDB` keeps one connection to the local mysqld (as ``moco-agent``) and opens a new
 one when the old one broke; every statement is bounded by the connection's timeouts.
-:func:`gather_facts` turns :func:`moco.mysql.status.get_status` plus the replication applier's
-timestamps into :class:`moco.agent.readiness.ReadinessFacts` for the pure decision.
+:func:`gather_facts` reads what the ``moco-agent`` user may read (read_only, uptime, clone_status,
+SHOW REPLICA STATUS, the replication applier's timestamps) into
+:class:`moco.agent.readiness.ReadinessFacts` for the pure decision.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 from moco.agent.readiness import ReadinessFacts, ReplicaFacts
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError
-from moco.mysql.status import get_status
+from moco.mysql.status import get_clone_status, get_replica_status
 
 _LAG_SQL = (
     "SELECT"
@@ -77,11 +78,15 @@ async def replication_lag(conn: Connection) -> float | None:
 
 async def gather_facts(conn: Connection) -> ReadinessFacts:
     """Everything :func:`moco.agent.readiness.decide_readiness` needs, read from ``conn``."""
-    st = await get_status(conn)
+    row = await conn.query_one(
+        "SELECT @@global.read_only AS ro,"
+        " (SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Uptime') AS up"
+    )
+    clone = await get_clone_status(conn)
+    r = await get_replica_status(conn)
     replica = None
     lag = None
-    if st.replica is not None:
-        r = st.replica
+    if r is not None:
         replica = ReplicaFacts(
             io_running=r.io_running,
             sql_running=r.sql_running,
@@ -90,11 +95,11 @@ async def gather_facts(conn: Connection) -> ReadinessFacts:
         )
         lag = await replication_lag(conn)
     return ReadinessFacts(
-        clone_state=st.clone.state if st.clone is not None else None,
-        read_only=st.read_only,
+        clone_state=clone.state if clone is not None else None,
+        read_only=row is not None and bool(int(row["ro"])),
         replica=replica,
         lag_s=lag,
-        uptime_s=float(st.uptime_s),
+        uptime_s=float(row["up"]) if row is not None and row["up"] is not None else 0.0,
     )
 
 

@@ -36,7 +36,7 @@ from moco.agent.probes import LocalDB, alive, gather_facts
 from moco.agent.readiness import decide_readiness
 from moco.agent.rotate import rotation_loop
 from moco.log import get_logger
-from moco.mysql.errors import AccessDenied, MySQLError
+from moco.mysql.errors import MySQLError, Timeout, Unreachable
 
 log = get_logger("moco.agent.server")
 
@@ -71,9 +71,7 @@ class Agent:
                     self.config.bootstrap_endpoints(),
                     self.config.passwords,
                 )
-            except (AccessDenied, InitError):
-                raise
-            except MySQLError as e:
+            except (Unreachable, Timeout) as e:
                 if loop.time() >= deadline:
                     raise InitError(f"mysqld did not become reachable: {e}") from e
                 log.info("waiting for mysqld", error=str(e))

@@ -1,0 +1,417 @@
+"""The agent against real mysqld 9.7: init script, initialisation, readiness, clone.
+
+Instances come from the launcher (:mod:`moco.testing.mysqld`); the Pod-like test initialises its
+datadir with the init script and the root's real mysqld instead of the launcher's template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from moco import constants, mycnf
+from moco.agent.config import AgentConfig
+from moco.agent.initialize import InitResult, initialize
+from moco.agent.initscript import INITIALIZED_MARK, render_init_script
+from moco.agent.probes import gather_facts
+from moco.agent.readiness import ReadinessPolicy, decide_readiness
+from moco.agent.rotate import oversized, rotate_once
+from moco.agent.server import Agent
+from moco.agent.users import PASSWORD_ENV
+from moco.mysql import ops
+from moco.mysql.conn import Endpoint, connect
+from moco.testing import mysqld as launcher
+from moco.testing.mysqld import Mysqld, MysqldGround
+
+pytestmark = pytest.mark.mysql
+
+MysqldFactory = Callable[..., Awaitable[list[Mysqld]]]
+
+#: The launcher's instances already hold moco-admin with the launcher's password.
+PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_ENV} | {constants.ADMIN_USER: launcher.ADMIN_PASSWORD}
+TOKEN = "agent-token-for-tests"
+SLOW = constants.MYSQL_SLOW_LOG_NAME
+
+
+def config_for(m: Mysqld, policy: ReadinessPolicy | None = None) -> AgentConfig:
+    return AgentConfig(
+        pod_name="moco-db-0",
+        cluster_name="db",
+        namespace="ns",
+        token=TOKEN,
+        passwords=PASSWORDS,
+        mysqld_host=m.host,
+        mysqld_port=m.port,
+        listen_host="127.0.0.1",
+        agent_port=0,
+        probe_port=0,
+        metrics_port=0,
+        policy=policy or ReadinessPolicy(),
+        log_dir=m.home,
+        init_timeout_s=60,
+    )
+
+
+def ep(m: Mysqld, user: str) -> Endpoint:
+    return Endpoint(m.host, m.port, user, PASSWORDS[user])
+
+
+async def init_instance(m: Mysqld) -> InitResult:
+    return await initialize(
+        ep(m, constants.ADMIN_USER), (Endpoint(m.host, m.port, "root", ""),), PASSWORDS, timeout=10
+    )
+
+
+async def snapshot(m: Mysqld) -> tuple[str, list[tuple[str, str, str]], list[str], bool]:
+    """gtid_executed, users with their credentials, active plugins, super_read_only."""
+    async with await connect(ep(m, constants.ADMIN_USER)) as c:
+        g = await c.query_one("SELECT @@global.gtid_executed AS g, @@global.super_read_only AS sro")
+        users = await c.query("SELECT User, Host, authentication_string AS a FROM mysql.user ORDER BY 1, 2")
+        plugins = await c.query(
+            "SELECT PLUGIN_NAME AS n FROM information_schema.plugins WHERE PLUGIN_STATUS = 'ACTIVE'"
+            " AND PLUGIN_NAME IN ('clone', 'rpl_semi_sync_source', 'rpl_semi_sync_replica') ORDER BY 1"
+        )
+    assert g is not None
+    return (
+        str(g["g"]),
+        [(str(u["User"]), str(u["Host"]), str(u["a"])) for u in users],
+        [str(p["n"]) for p in plugins],
+        bool(int(g["sro"])),
+    )
+
+
+def run_init_script(m: Mysqld, conf_dir: Path) -> subprocess.CompletedProcess[str]:
+    argv = launcher.mysqld_argv(m.root)
+    script = m.home / "moco-init.sh"
+    script.write_text(render_init_script())
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "POD_NAME": "moco-db-3",
+        "CLUSTER_NAME": "db",
+        "POD_NAMESPACE": "ns",
+        "MOCO_MYSQLD": " ".join(argv[:4]),
+        # the launcher's sizes must match between --initialize and the starts
+        "MOCO_MYSQLD_ARGS": " ".join(
+            [
+                *argv[4:],
+                "--innodb-buffer-pool-size=32M",
+                "--innodb-redo-log-capacity=8M",
+                "--innodb-log-buffer-size=4M",
+            ]
+        ),
+        "MOCO_DATA_ROOT": str(m.home),
+        "MOCO_CONF_DIR": str(conf_dir),
+    }
+    return subprocess.run(
+        ["/bin/sh", str(script), "1000"], check=False, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+async def pod_like(mysqld_ground: MysqldGround) -> AsyncIterator[Mysqld]:
+    m = mysqld_ground.new_instance(start=False, empty=True)
+    try:
+        yield m
+    finally:
+        mysqld_ground.discard(m)
+
+
+async def test_init_script_and_initialisation_twice(pod_like: Mysqld) -> None:
+    m = pod_like
+    conf_dir = m.home / "conf.d"
+    r = run_init_script(m, conf_dir)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (m.home / INITIALIZED_MARK).exists()
+    assert (m.datadir / "mysql.ibd").exists()
+    assert (conf_dir / "my.cnf").read_text() == mycnf.render_instance_conf(
+        mycnf.instance_conf_for("moco-db-3", "db", "ns", 1000)
+    )
+    # the script is idempotent: the datadir is kept
+    before = sorted(p.name for p in m.datadir.iterdir())
+    r = run_init_script(m, conf_dir)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "already initialised" in r.stderr
+    assert sorted(p.name for p in m.datadir.iterdir()) == before
+
+    m.start()
+    agent = Agent(config_for(m))
+    first = await agent.initialize()
+    assert first.fresh
+    assert first.created_users == constants.ALL_USERS
+    gtids, users, plugins, sro = await snapshot(m)
+    assert gtids == ""
+    assert sro
+    assert plugins == ["clone", "rpl_semi_sync_replica", "rpl_semi_sync_source"]
+    names = {(u, h) for u, h, _ in users}
+    assert {(u, "%") for u in constants.ALL_USERS} <= names
+    assert ("root", "localhost") not in names
+    assert ("root", "127.0.0.1") not in names
+    # the users work with their passwords
+    for user in constants.ALL_USERS:
+        async with await connect(ep(m, user)) as c:
+            row = await c.query_one("SELECT CURRENT_USER() AS u")
+            assert row == {"u": f"{user}@%"}
+
+    # a second run (a restarted agent) changes nothing
+    second = await agent.initialize()
+    assert (second.fresh, second.created_users) == (False, ())
+    assert await snapshot(m) == (gtids, users, plugins, sro)
+
+    # a lost user is re-created, without creating a GTID
+    async with await connect(ep(m, constants.ADMIN_USER)) as c:
+        await c.execute("SET SESSION sql_log_bin = 0")
+        await c.execute("SET GLOBAL super_read_only = OFF")
+        await c.execute("DROP USER %s@'%%'", (constants.READONLY_USER,))
+        await c.execute("SET GLOBAL super_read_only = ON")
+    third = await agent.initialize()
+    assert third.created_users == (constants.READONLY_USER,)
+    g3, users3, _, sro3 = await snapshot(m)
+    assert (g3, sro3) == ("", True)
+    assert {(u, h) for u, h, _ in users3} == names
+    await agent.close()
+
+
+async def test_generated_mycnf_is_valid_for_mysqld(mysqld_ground: MysqldGround, tmp_path: Path) -> None:
+    paths = mycnf.Paths(
+        data_root=str(tmp_path),
+        run_dir=str(tmp_path),
+        log_dir=str(tmp_path),
+        tmp_dir=str(tmp_path),
+        init_conf_dir=str(tmp_path / "conf.d"),
+    )
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "my.cnf").write_text(
+        mycnf.render_instance_conf(mycnf.instance_conf_for("moco-db-0", "db", "ns", 1, admin_localhost=True))
+    )
+    conf = tmp_path / "my.cnf"
+    conf.write_text(mycnf.generate({"max_connections": "10", "long_query_time": "1"}, 1 << 30, paths=paths))
+    argv = launcher.mysqld_argv(mysqld_ground.root)
+    good = await asyncio.to_thread(
+        subprocess.run,
+        [*argv[:4], f"--defaults-file={conf}", *argv[5:], "--validate-config"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert good.returncode == 0, good.stderr[-2000:]
+    # the check is real: an unknown option is rejected
+    conf.write_text(mycnf.generate({"no_such_option": "1"}, None, paths=paths))
+    bad = await asyncio.to_thread(
+        subprocess.run,
+        [*argv[:4], f"--defaults-file={conf}", *argv[5:], "--validate-config"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode != 0
+    assert "no_such_option" in bad.stderr
+
+
+async def readyz(agent: Agent) -> tuple[int, str]:
+    url = f"http://127.0.0.1:{agent.bound_ports['probe']}/readyz"
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        return r.status, await r.text()
+
+
+async def healthz(agent: Agent) -> int:
+    url = f"http://127.0.0.1:{agent.bound_ports['probe']}/healthz"
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        return r.status
+
+
+@pytest.fixture
+async def pair(mysqld_factory: MysqldFactory) -> tuple[Mysqld, Mysqld]:
+    primary, replica = await mysqld_factory(2)
+    for m in (primary, replica):
+        result = await init_instance(m)
+        # the launcher's instances keep the passwordless root@localhost of --initialize-insecure
+        assert result.fresh
+        assert constants.AGENT_USER in result.created_users
+    async with await connect(ep(primary, constants.ADMIN_USER)) as c:
+        await ops.set_writable(c)
+    return primary, replica
+
+
+async def test_readiness_of_primary_and_replica(pair: tuple[Mysqld, Mysqld]) -> None:
+    primary, replica = pair
+    policy = ReadinessPolicy(max_delay_s=1.0, transaction_queueing_wait_s=3600)
+    pa, ra = Agent(config_for(primary, policy)), Agent(config_for(replica, policy))
+    await pa.start_listeners()
+    await ra.start_listeners()
+    try:
+        assert await healthz(pa) == 200
+        assert (await readyz(pa))[0] == 200
+        status, text = await readyz(ra)
+        assert status == 503
+        assert "not configured" in text
+
+        async with await connect(ep(replica, constants.ADMIN_USER)) as rc:
+            await ops.change_source(
+                rc,
+                host=primary.host,
+                port=primary.port,
+                user=constants.REPLICATION_USER,
+                password=PASSWORDS[constants.REPLICATION_USER],
+            )
+            await ops.start_replica(rc)
+            # a fresh replica that has received nothing is given its grace period
+            await _until(lambda: _io_running(rc))
+            status, text = await readyz(ra)
+            assert status == 503
+            assert "no transaction received yet" in text
+
+            async with await connect(ep(primary, constants.ADMIN_USER)) as pc:
+                await pc.execute("CREATE DATABASE app")
+                await pc.execute("CREATE TABLE app.t (id INT PRIMARY KEY)")
+                await pc.execute("INSERT INTO app.t VALUES (1)")
+                await _until(lambda: _has_rows(rc, 1))
+                status, text = await readyz(ra)
+                assert status == 200, text
+                assert "lag" in text
+
+                # a stopped SQL thread
+                await rc.execute("STOP REPLICA SQL_THREAD")
+                status, text = await readyz(ra)
+                assert (status, "threads" in text) == (503, True)
+
+                # a lagging replica: the SQL thread applies an hour late
+                await rc.execute("CHANGE REPLICATION SOURCE TO SOURCE_DELAY = 3600")
+                await rc.execute("START REPLICA SQL_THREAD")
+                await asyncio.sleep(1.5)
+                await pc.execute("INSERT INTO app.t VALUES (2)")
+                await _until(lambda: _queued_lag_known(rc))
+                facts = await gather_facts(rc)
+                assert facts.lag_s is not None
+                assert facts.lag_s >= 1.0
+                status, text = await readyz(ra)
+                assert status == 503
+                assert "max delay" in text
+                assert decide_readiness(facts, ReadinessPolicy(max_delay_s=0)).ready
+    finally:
+        await pa.close()
+        await ra.close()
+
+
+async def _until(cond: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await cond():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.1)
+
+
+async def _io_running(c: object) -> bool:
+    rows = await c.query("SHOW REPLICA STATUS")  # type: ignore[attr-defined]
+    return bool(rows) and rows[0]["Replica_IO_Running"] == "Yes" and rows[0]["Replica_SQL_Running"] == "Yes"
+
+
+async def _has_rows(c: object, n: int) -> bool:
+    rows = await c.query("SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'app'")  # type: ignore[attr-defined]
+    if not rows or int(rows[0]["n"]) == 0:
+        return False
+    got = await c.query("SELECT COUNT(*) AS n FROM app.t")  # type: ignore[attr-defined]
+    return int(got[0]["n"]) >= n
+
+
+async def _queued_lag_known(c: object) -> bool:
+    rows = await c.query(  # type: ignore[attr-defined]
+        "SELECT LAST_QUEUED_TRANSACTION FROM performance_schema.replication_connection_status"
+    )
+    executed = await c.query("SELECT @@global.gtid_executed AS g")  # type: ignore[attr-defined]
+    return bool(rows) and str(rows[0]["LAST_QUEUED_TRANSACTION"]) not in executed[0]["g"]
+
+
+async def test_clone_on_request(mysqld_factory: MysqldFactory) -> None:
+    donor, recipient = await mysqld_factory(2)
+    for m in (donor, recipient):
+        await init_instance(m)
+    async with await connect(ep(donor, constants.ADMIN_USER)) as c:
+        await ops.set_writable(c)
+        await c.execute("CREATE DATABASE app")
+        await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(100))")
+        for i in range(50):
+            await c.execute("INSERT INTO app.t VALUES (%s, REPEAT('x', 100))", (i,))
+    agent = Agent(config_for(recipient))
+    await agent.start_listeners()
+    url = f"http://127.0.0.1:{agent.bound_ports['agent']}/clone"
+    body = {"donor_host": donor.host, "donor_port": donor.port, "boot_timeout_s": 120}
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.post(url, json=body, headers={"Authorization": "Bearer wrong"}) as r:
+                assert r.status == 401
+            async with s.post(url, json=body) as r:
+                assert r.status == 401
+            assert agent.cloner.progress.state == "idle"
+
+            auth = {"Authorization": f"Bearer {TOKEN}"}
+            async with s.post(url, json=body, headers=auth) as r:
+                assert r.status == 202, await r.text()
+                assert (await r.json())["state"] == "running"
+            async with s.post(url, json=body, headers=auth) as r:
+                assert r.status == 409  # one clone at a time
+            progress = await asyncio.wait_for(agent.cloner.wait(), 180)
+            assert progress.state == "succeeded", progress.error
+            async with s.get(url, headers=auth) as r:
+                assert (await r.json())["state"] == "succeeded"
+            async with s.get(f"http://127.0.0.1:{agent.bound_ports['metrics']}/metrics") as r:
+                metrics = await r.text()
+        assert 'moco_instance_clone_count_total{cluster_name="db",index="0"} 1.0' in metrics
+        assert 'moco_instance_clone_failure_count_total{cluster_name="db",index="0"} 0.0' in metrics
+        assert recipient.restarts >= 1
+        async with await connect(ep(recipient, constants.ADMIN_USER)) as c:
+            row = await c.query_one("SELECT COUNT(*) AS n FROM app.t")
+            assert row == {"n": 50}
+            st = await c.query_one("SELECT STATE FROM performance_schema.clone_status")
+            assert st == {"STATE": "Completed"}
+        # the recipient now holds transactions: a second clone is refused
+        async with aiohttp.ClientSession() as s, s.post(url, json=body, headers=auth) as r:
+            assert r.status == 409
+            assert "holds transactions" in (await r.json())["error"]
+        # once cloned (and read-only, not replicating) the readiness rule says: not configured
+        status, text = await readyz(agent)
+        assert status == 503
+        assert "not configured" in text
+    finally:
+        await agent.close()
+
+
+async def test_rotation_renames_and_reopens_the_slow_log(mysqld_factory: MysqldFactory) -> None:
+    # a relative slow log file lives in the datadir
+    (m,) = await mysqld_factory(
+        1, extra_args=["--slow-query-log=ON", "--long-query-time=0", f"--slow-query-log-file={SLOW}"]
+    )
+    await init_instance(m)
+    agent = Agent(config_for(m))
+    slow = m.datadir / SLOW
+    try:
+        conn = await agent.db.get()
+        await conn.query("SELECT SLEEP(0.01), 'before rotation'")
+        # mysqld writes the slow log entry after it sent the result
+        await _until(lambda: _contains(slow, "before rotation"))
+        assert await rotate_once(agent.db.get, m.datadir, agent.metrics)
+        rotated = m.datadir / f"{SLOW}.0"
+        assert "before rotation" in rotated.read_text()
+        await conn.query("SELECT SLEEP(0.01), 'after rotation'")
+        await _until(lambda: _contains(slow, "after rotation"))
+        assert "before rotation" not in slow.read_text()
+        assert "after rotation" not in rotated.read_text()
+        assert agent.metrics.log_rotation_count._value.get() == 1
+        assert agent.metrics.log_rotation_failure_count._value.get() == 0
+        # size-triggered rotation sees the file's size
+        assert oversized(m.datadir, 1)
+        assert not oversized(m.datadir, 1 << 30)
+    finally:
+        await agent.close()
+
+
+async def _contains(path: Path, text: str) -> bool:
+    try:
+        return text in await asyncio.to_thread(path.read_text)
+    except FileNotFoundError:
+        return False
