@@ -7,7 +7,8 @@ callers that want to change one must copy it first (``copy.deepcopy``). A key is
 
 An indexer maps an object to zero or more index values; :meth:`Store.by_index` returns the objects
 with a value. The invariant kept by every mutation: for each indexer, ``indices[name][value]`` is
-exactly the set of keys whose object yields ``value``. Built-in indexers: :func:`namespace_index`,
+exactly the set of keys whose object yields ``value``. The namespace index is always present.
+Built-in indexers: :func:`namespace_index`,
 :func:`owner_uid_index`; :func:`field_index` makes one from any field path.
 """
 
@@ -72,7 +73,7 @@ class Store:
         self._items: dict[str, Obj] = {}
         self._indexers: dict[str, IndexFunc] = {}
         self._indices: dict[str, dict[str, set[str]]] = {}
-        self.add_indexers(indexers or {NAMESPACE_INDEX: namespace_index})
+        self.add_indexers({NAMESPACE_INDEX: namespace_index, **(indexers or {})})
 
     # --- indexes -----------------------------------------------------------------------------
     def add_indexers(self, indexers: Mapping[str, IndexFunc]) -> None:

@@ -1,0 +1,123 @@
+"""Leader election between separate manager processes, against a real kube-apiserver."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from moco.kube import errors
+from moco.kube.client import Client
+from moco.kube.resource import LEASES
+from moco.testing import ground
+from moco.testing.envtest import Envtest
+
+pytestmark = pytest.mark.apiserver
+
+LEASE_DURATION = 15.0
+RETRY_PERIOD = 2.0
+MAIN = Path(__file__).with_name("leader_main.py")
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Candidate:
+    def __init__(self, identity: str, log: Path, popen: Any, rec: ground.Recorded):
+        self.identity, self.log, self.popen, self.rec = identity, log, popen, rec
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def leading(self) -> bool:
+        return f"LEADING {self.identity}" in self.output()
+
+
+@pytest.fixture
+async def candidates(apiserver: Envtest, namespace: str, tmp_path: Path) -> AsyncIterator[list[Candidate]]:
+    started: list[Candidate] = []
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
+    for ident in ("alpha", "beta"):
+        log = tmp_path / f"{ident}.log"
+        popen, rec = ground.spawn(
+            [sys.executable, str(MAIN), str(apiserver.kubeconfig), namespace, "moco-test-leader", ident],
+            f"leader-election test manager {ident}",
+            log=log,
+            env=env,
+        )
+        started.append(Candidate(ident, log, popen, rec))
+    try:
+        yield started
+    finally:
+        for c in started:
+            ground.stop(c.rec, c.popen, timeout=10)
+
+
+async def holder(kube: Client, namespace: str) -> str:
+    try:
+        lease = await kube.get(LEASES, "moco-test-leader", namespace)
+    except errors.NotFound:
+        return ""
+    return str(lease["spec"].get("holderIdentity") or "")
+
+
+async def wait_holder(kube: Client, namespace: str, want: set[str], within: float) -> str:
+    deadline = time.monotonic() + within
+    while True:
+        h = await holder(kube, namespace)
+        if h in want:
+            return h
+        assert time.monotonic() < deadline, f"holder {h!r}, wanted one of {want}"
+        await asyncio.sleep(0.05)
+
+
+async def elect(kube: Client, namespace: str, cands: list[Candidate]) -> tuple[Candidate, Candidate]:
+    h = await wait_holder(kube, namespace, {"alpha", "beta"}, 30)
+    leader = next(c for c in cands if c.identity == h)
+    other = next(c for c in cands if c.identity != h)
+    deadline = time.monotonic() + 10
+    while not leader.leading():
+        assert time.monotonic() < deadline, leader.output()
+        await asyncio.sleep(0.05)
+    # watch for a few renewals: the holder never changes and only one runs leader work
+    for _ in range(int(2 * RETRY_PERIOD / 0.25)):
+        assert await holder(kube, namespace) == leader.identity
+        assert not other.leading(), other.output()
+        await asyncio.sleep(0.25)
+    return leader, other
+
+
+async def test_two_managers_elect_one_leader_and_a_sigkilled_leader_is_replaced_within_lease_duration(
+    kube: Client, namespace: str, candidates: list[Candidate]
+) -> None:
+    leader, other = await elect(kube, namespace, candidates)
+    os.kill(leader.rec.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    await wait_holder(kube, namespace, {other.identity}, LEASE_DURATION + RETRY_PERIOD + 5)
+    took = time.monotonic() - killed
+    print(f"takeover after SIGKILL: {took:.2f}s")
+    assert took <= LEASE_DURATION + RETRY_PERIOD + 0.5, took
+    assert took >= LEASE_DURATION - RETRY_PERIOD - 0.5, f"{took}: the lease was taken before it expired"
+    deadline = time.monotonic() + 5
+    while not other.leading():
+        assert time.monotonic() < deadline, other.output()
+        await asyncio.sleep(0.05)
+
+
+async def test_a_cleanly_stopped_leader_releases_and_the_other_takes_over_within_one_retry_period(
+    kube: Client, namespace: str, candidates: list[Candidate]
+) -> None:
+    leader, other = await elect(kube, namespace, candidates)
+    os.kill(leader.rec.pid, signal.SIGTERM)
+    stopped = time.monotonic()
+    await wait_holder(kube, namespace, {other.identity}, 10)
+    took = time.monotonic() - stopped
+    print(f"takeover after SIGTERM: {took:.2f}s")
+    assert took <= RETRY_PERIOD + 0.5, took
+    assert leader.popen.wait(timeout=10) == 0, leader.output()
+    assert f"EXIT {leader.identity} 0" in leader.output()
