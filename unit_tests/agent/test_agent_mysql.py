@@ -7,7 +7,11 @@ datadir with the init script and the root's real mysqld instead of the launcher'
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import socket
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -25,6 +29,7 @@ from moco.agent.server import Agent
 from moco.agent.users import PASSWORD_ENV
 from moco.mysql import ops
 from moco.mysql.conn import Endpoint, connect
+from moco.testing import ground
 from moco.testing import mysqld as launcher
 from moco.testing.mysqld import Mysqld, MysqldGround
 
@@ -369,6 +374,10 @@ async def test_clone_on_request(mysqld_factory: MysqldFactory) -> None:
             assert row == {"n": 50}
             st = await c.query_one("SELECT STATE FROM performance_schema.clone_status")
             assert st == {"STATE": "Completed"}
+        # the probe reads the clone state the server reports (the table covers the other states)
+        async with await connect(ep(recipient, constants.AGENT_USER)) as c:
+            facts = await gather_facts(c)
+        assert facts.clone_state == "Completed"
         # the recipient now holds transactions: a second clone is refused
         async with aiohttp.ClientSession() as s, s.post(url, json=body, headers=auth) as r:
             assert r.status == 409
@@ -415,3 +424,59 @@ async def _contains(path: Path, text: str) -> bool:
         return text in await asyncio.to_thread(path.read_text)
     except FileNotFoundError:
         return False
+
+
+def _free_ports(n: int) -> list[int]:
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+async def test_cli_server_process(mysqld_factory: MysqldFactory, tmp_path: Path) -> None:
+    """``moco-agent`` as a process: initialises, serves, logs JSON with pod/cluster, ends on SIGTERM."""
+    (m,) = await mysqld_factory(1)
+    agent_port, probe_port, metrics_port = _free_ports(3)
+    env = {
+        "PATH": os.environ["PATH"],
+        "POD_NAME": "moco-db-0",
+        "CLUSTER_NAME": "db",
+        "POD_NAMESPACE": "ns",
+        "MOCO_AGENT_TOKEN": TOKEN,
+        **{key: PASSWORDS[user] for user, key in PASSWORD_ENV.items()},
+    }
+    argv = [
+        sys.executable, "-m", "moco.cli.agent",
+        "--mysqld-host", m.host, "--mysqld-port", str(m.port), "--listen-host", "127.0.0.1",
+        "--address-port", str(agent_port), "--probe-port", str(probe_port),
+        "--metrics-port", str(metrics_port), "--log-dir", str(m.home), "--max-delay", "0",
+    ]  # fmt: skip
+    logfile = tmp_path / "agent.log"
+    proc, rec = ground.spawn(argv, "moco-agent test", log=logfile, env=env)
+    try:
+
+        async def healthy() -> bool:
+            try:
+                async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{probe_port}/healthz") as r:
+                    return r.status == 200
+            except aiohttp.ClientError:
+                return proc.poll() is not None  # stop waiting if it died
+
+        await _until(healthy, within=60)
+        assert proc.poll() is None, logfile.read_text()
+        async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{probe_port}/readyz") as r:
+            assert r.status == 503  # read-only and not replicating
+    finally:
+        await asyncio.to_thread(ground.stop, rec, proc, 20.0)
+    assert proc.returncode == 0, logfile.read_text()[-3000:]
+    lines = [json.loads(line) for line in logfile.read_text().splitlines() if line.startswith("{")]
+    assert any(e.get("event") == "instance initialised" for e in lines)
+    assert any(e.get("event") == "agent stopped" for e in lines)
+    assert all(e.get("pod") == "moco-db-0" and e.get("cluster") == "db" for e in lines)
+    text = logfile.read_text()
+    for secret in [TOKEN, *PASSWORDS.values()]:
+        assert secret not in text

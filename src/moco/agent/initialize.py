@@ -106,7 +106,7 @@ async def ensure_users(
             await conn.execute("SET GLOBAL read_only = ON")
         await conn.execute("SET SESSION sql_log_bin = 1")
     created = tuple(u.name for u in USERS if u.name not in have)
-    log.info("users ensured", created=list(created), reset_passwords=reset_passwords)
+    log.info("users ensured", created=list(created), reset_existing=reset_passwords)
     return created
 
 

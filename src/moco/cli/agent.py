@@ -21,26 +21,26 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from moco import constants
-from moco.agent.config import AgentConfig, env_settings, parse_duration, parse_size
-from moco.agent.errors import AgentError
-from moco.agent.initscript import render_init_script
-from moco.agent.readiness import ReadinessPolicy
-from moco.agent.server import Agent
 from moco.log import get_logger, setup
-from moco.mysql.errors import MySQLError
+
+if TYPE_CHECKING:
+    from moco.agent.config import AgentConfig
+
+# The agent's modules are imported after logging is set up (see ``main``): their module-level
+# loggers take the configuration in force when they are created.
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moco-agent", description="Agent for mysqld Pods managed by moco.")
-    p.add_argument("--log-level", default=os.environ.get("MOCO_LOG_LEVEL", "INFO"))
     sub = p.add_subparsers(dest="command")
 
     s = sub.add_parser("server", help="initialise mysqld and serve probes, the agent API and metrics")
+    s.add_argument("--log-level", default=os.environ.get("MOCO_LOG_LEVEL", "INFO"))
     s.add_argument("--listen-host", default="0.0.0.0", help="address of the three listeners")
     s.add_argument("--address-port", type=int, default=constants.AGENT_PORT, help="agent API port")
     s.add_argument("--probe-port", type=int, default=constants.MYSQL_HEALTH_PORT, help="probe port")
@@ -55,11 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--init-timeout", default="60s", help="how long to wait for mysqld at start")
 
     i = sub.add_parser("init-script", help="write the init script run by the mysqld image")
+    i.add_argument("--log-level", default=os.environ.get("MOCO_LOG_LEVEL", "INFO"))
     i.add_argument("--output", "-o", help="file to write (default: stdout)")
     return p
 
 
 def _write_init_script(output: str | None) -> int:
+    from moco.agent.initscript import render_init_script
+
     text = render_init_script()
     if output is None:
         sys.stdout.write(text)
@@ -74,6 +77,9 @@ def _write_init_script(output: str | None) -> int:
 
 def config_from(args: argparse.Namespace, env: dict[str, str]) -> AgentConfig:
     """The agent's configuration from parsed flags and the environment."""
+    from moco.agent.config import AgentConfig, env_settings, parse_duration, parse_size
+    from moco.agent.readiness import ReadinessPolicy
+
     settings: dict[str, Any] = env_settings(env)
     return AgentConfig(
         **settings,
@@ -95,6 +101,8 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> AgentConfig:
 
 
 async def _serve(config: AgentConfig) -> None:
+    from moco.agent.server import Agent
+
     agent = Agent(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -102,13 +110,21 @@ async def _serve(config: AgentConfig) -> None:
     await agent.run()
 
 
+SUBCOMMANDS = ("server", "init-script")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run ``moco-agent``; without a subcommand (MOCO's Pod spec passes only flags) it is ``server``."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not words or (words[0] not in SUBCOMMANDS and words[0] not in ("-h", "--help")):
+        words.insert(0, "server")
+    args = _parser().parse_args(words)
     setup(args.log_level, "json" if args.command != "init-script" else "auto")
     if args.command == "init-script":
         return _write_init_script(args.output)
-    if args.command is None:
-        args = _parser().parse_args([*(argv or sys.argv[1:]), "server"])
+    from moco.agent.errors import AgentError
+    from moco.mysql.errors import MySQLError
+
     log = get_logger("moco.cli.agent")
     try:
         config = config_from(args, dict(os.environ))
