@@ -125,7 +125,7 @@ async def _change_while_away(kube: Client, namespace: str) -> None:
 
 def ours(inf: Informer) -> list[str]:
     """Keys of the ConfigMaps the test made (the controller-manager, if running, adds kube-root-ca.crt)."""
-    return [k for k in inf.store.keys() if not k.endswith("/kube-root-ca.crt")]
+    return [k for k in inf.store if not k.endswith("/kube-root-ca.crt")]
 
 
 def _final_state_seen(rec: Recorder) -> bool:

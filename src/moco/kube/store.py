@@ -14,7 +14,7 @@ Built-in indexers: :func:`namespace_index`,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 Obj = dict[str, Any]
@@ -143,6 +143,10 @@ class Store:
 
     def __len__(self) -> int:
         return len(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        """Keys, sorted."""
+        return iter(sorted(self._items))
 
     def keys(self) -> list[str]:
         return sorted(self._items)
