@@ -16,7 +16,6 @@ password: the server never echoes one, and this layer never puts one in a messag
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 #: Client-side error numbers meaning "no usable connection".
@@ -60,7 +59,7 @@ def translate(exc: BaseException, *, where: str) -> MySQLError:
     """
     if isinstance(exc, MySQLError):
         return exc
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return Timeout(f"{where}: timed out")
     if isinstance(exc, OSError | EOFError):
         return Unreachable(f"{where}: {exc or type(exc).__name__}")

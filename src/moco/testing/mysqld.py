@@ -15,7 +15,7 @@ Layout and life cycle:
 
 - One *template* datadir per root version is initialized once (``--initialize-insecure``, binary
   log off, so its gtid_executed is empty) with the ground's admin user ``'moco-admin'@'%'`` and
-  cached under ``$MOCO_CACHE/mysqld-template/<version>``. Every instance gets a copy without
+  cached under ``$MOCO_CACHE/mysqld-template/<version>-<recipe hash>``. Every instance gets a copy without
   ``auto.cnf``, so every instance has its own server_uuid.
 - Each instance has its own port, admin port, server_id, datadir and socket, and starts with the
   options the operator gives mysqld (GTIDs, ROW binlog, log_replica_updates, report_host/port,
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -113,7 +114,8 @@ def _free_port(taken: set[int]) -> int:
 def ensure_template(root: Path) -> Path:
     """The initialized template datadir for ``root`` (built once, cached, atomically renamed)."""
     base = ground.cache_dir() / "mysqld-template"
-    dest = base / root.name
+    recipe = hashlib.sha256("\n".join([_INIT_SQL, *_SIZES]).encode()).hexdigest()[:8]
+    dest = base / f"{root.name}-{recipe}"
     if (dest / "mysql.ibd").exists():
         return dest
     base.mkdir(parents=True, exist_ok=True)
