@@ -287,6 +287,29 @@ async def test_valid_update_is_accepted(kube: Client, namespace: str, name: str)
     assert stored["metadata"]["generation"] >= current["metadata"]["generation"]
 
 
+async def test_stored_object_equals_the_python_defaulting(kube: Client, namespace: str) -> None:
+    # CRD defaults at every level: MOCO's fields, JobConfig's, and upstream ones (port protocol)
+    doc = {
+        **VALID_CREATES["restore"],
+        "metadata": {"name": "defaults"},
+    }
+    doc["spec"] = {
+        **doc["spec"],
+        "podTemplate": {"spec": {"containers": [_mysqld(ports=[{"name": "m", "containerPort": 8080}])]}},
+        "primaryServiceTemplate": {"spec": {"ports": [{"name": "x", "port": 80}]}},
+    }
+    stored = await _create(kube, doc, namespace)
+    expected = schema_defaulted(MySQLCluster.model_validate(doc)).to_json()
+    assert stored["spec"] == expected["spec"]
+    assert stored["spec"]["podTemplate"]["spec"]["containers"][0]["ports"][0]["protocol"] == "TCP"
+    assert stored["spec"]["restore"]["jobConfig"]["threads"] == 4
+    policy = await _create(kube, _policy("p"), namespace)
+    assert (
+        policy["spec"]
+        == backuppolicy_schema_defaulted(BackupPolicy.model_validate(_policy("p"))).to_json()["spec"]
+    )
+
+
 async def test_unknown_fields_are_pruned_without_strict_validation(kube: Client, namespace: str) -> None:
     doc = _cluster(podTemplate={"spec": {"containers": [_mysqld(imagee="typo")]}})
     doc["metadata"]["namespace"] = namespace

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from moco.api import openapi
+from moco.api import extract, openapi
 from moco.api.errors import SchemaError
 
 
@@ -101,5 +102,15 @@ def test_embedded_object_meta_is_reduced() -> None:
     assert sorted(meta["properties"]) == ["annotations", "finalizers", "labels", "name", "namespace"]
 
 
-def test_main_usage() -> None:
-    assert openapi.main([]) == 2
+def test_extract_reproduces_the_checked_in_file(tmp_path: Path) -> None:
+    # A stand-in module root holding only the upstream file's definitions we keep (plus an
+    # unrelated one, which extraction must leave out).
+    doc = json.loads(openapi.DATA_FILE.read_text())
+    spec = tmp_path / openapi.SOURCE_FILE
+    spec.parent.mkdir(parents=True)
+    schemas = {**doc["definitions"], "io.k8s.api.core.v1.Unrelated": {"type": "object"}}
+    spec.write_text(json.dumps({"components": {"schemas": schemas}}))
+    out = tmp_path / "out.json"
+    assert extract.main([str(tmp_path), str(out)]) == 0
+    assert out.read_text() == openapi.DATA_FILE.read_text()
+    assert extract.main([]) == 2

@@ -2,8 +2,8 @@
 
 Two jobs, one module:
 
-* **extraction** (``python -m moco.api.openapi extract SPEC_DIR OUT``): reads the OpenAPI v3
-  document of the ``k8s.io/kubernetes`` Go module (``api/openapi-spec/v3/api__v1_openapi.json``),
+* **extraction** (:func:`extract`; ``python -m moco.api.extract K8S_MODULE_ROOT``): reads the
+  OpenAPI v3 document of the ``k8s.io/kubernetes`` Go module (``api/openapi-spec/v3/api__v1_openapi.json``),
   keeps the definitions reachable from :data:`ROOTS` and writes them, with the source version and
   path, to the checked-in ``openapi/k8s-<version>.json``. The unit tier and the CRD generator read
   only that file, so no machine needs Go to build the CRDs; re-running the command on the same
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
@@ -180,8 +179,8 @@ class Converter:
     """Inlines OpenAPI definitions into CRD structural schemas.
 
     ``descriptions=False`` drops every ``description`` of the embedded Kubernetes types (the
-    CRD generator decides; see :mod:`moco.api.crdgen`). ``overrides`` maps a definition name
-    to extra schema keys merged into its inlined form (e.g. ``maxItems`` to bound CEL costs).
+    CRD generator keeps them; see :mod:`moco.api.crdgen`). Bounds for CEL costs (``maxItems``,
+    ``maxLength``) are added by :mod:`moco.api.schema` on the converted result.
     """
 
     def __init__(
@@ -272,19 +271,3 @@ class Converter:
             if upstream is None:
                 raise SchemaError(f"list-map key {key} under {stack[-1]} is neither required nor defaulted")
             prop["default"] = upstream
-
-
-def main(argv: list[str]) -> int:
-    """``extract MODULE_ROOT [OUT]``: write the trimmed definitions (default: :data:`DATA_FILE`)."""
-    if len(argv) not in (2, 3) or argv[0] != "extract":
-        print("usage: python -m moco.api.openapi extract K8S_MODULE_ROOT [OUT]", file=sys.stderr)
-        return 2
-    out = Path(argv[2]) if len(argv) == 3 else DATA_FILE
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(dump(extract(Path(argv[1]))))
-    print(f"wrote {out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
