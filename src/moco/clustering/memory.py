@@ -65,8 +65,6 @@ class MemoryKube:
         self.status = MemoryStatus(current_primary_index=cluster.current_primary_index)
         self.events: list[tuple[EventType, str, str]] = []
         self.gone = False
-        #: called after every write, e.g. to wake the loop like a watch event would.
-        self.changed = asyncio.Event()
 
     # --- KubeSide ---------------------------------------------------------------------------------
     async def get_cluster(self) -> ClusterSpecView | None:
@@ -286,10 +284,12 @@ class LoopHarness:
         return time.monotonic() - start
 
     async def wait_healthy(self, timeout: float = 60.0) -> float:  # noqa: ASYNC109
-        """Until a pass finds the cluster Healthy with nothing left to do."""
+        """Until a pass that starts after this call finds the cluster Healthy with nothing to do."""
+        after = self.proc.last.passes
         return await self.wait_for(
             lambda: (
                 (d := self.proc.last.decision) is not None
+                and self.proc.last.decision_pass > after
                 and d.state is ClusterState.HEALTHY
                 and d.operation is Operation.NONE
             ),

@@ -46,6 +46,8 @@ class PassRecord:
     """What the last pass saw and did (for metrics, tests and the benchmark)."""
 
     decision: Decision | None = None
+    #: the number of the pass that made ``decision``.
+    decision_pass: int = 0
     chosen: int | None = None
     error: str = ""
     finished_at: float = 0.0
@@ -167,6 +169,7 @@ class ClusterProcess:
         try:
             d = decide(g.status)
             self.last.decision = d
+            self.last.decision_pass = self.last.passes
             self.last.history.append((d.state, d.operation))
             del self.last.history[:-200]
             logger = log.bind(state=d.state.value, op=d.operation.value)
