@@ -480,3 +480,54 @@ async def test_cli_server_process(mysqld_factory: MysqldFactory, tmp_path: Path)
     text = logfile.read_text()
     for secret in [TOKEN, *PASSWORDS.values()]:
         assert secret not in text
+
+
+async def test_clone_from_an_external_source(mysqld_factory: MysqldFactory) -> None:
+    """The source has none of moco's users: the agent follows and re-initialises with init_user."""
+    source, recipient = await mysqld_factory(2)
+    await init_instance(recipient)
+    async with await connect(source.endpoint()) as c:
+        await ops.set_writable(c)
+        await ops.install_plugins(c)
+        await c.execute("CREATE USER 'ext-clone'@'%' IDENTIFIED BY 'ext-clone-pw'")
+        await c.execute("GRANT BACKUP_ADMIN ON *.* TO 'ext-clone'@'%'")
+        await c.execute("CREATE USER 'ext-init'@'%' IDENTIFIED BY 'ext-init-pw'")
+        await c.execute("GRANT ALL ON *.* TO 'ext-init'@'%' WITH GRANT OPTION")
+        await c.execute("CREATE DATABASE ext")
+        await c.execute("CREATE TABLE ext.t (id INT PRIMARY KEY)")
+        await c.execute("INSERT INTO ext.t VALUES (1), (2), (3)")
+    async with await connect(Endpoint(source.host, source.port, "ext-init", "ext-init-pw")) as c:
+        await c.execute("DROP USER 'moco-admin'@'%'")
+        row = await c.query_one("SELECT @@global.gtid_executed AS g")
+        assert row is not None
+        source_gtids = str(row["g"])
+    agent = Agent(config_for(recipient))
+    try:
+        await agent.start_listeners()
+        body = {
+            "donor_host": source.host,
+            "donor_port": source.port,
+            "user": "ext-clone",
+            "password": "ext-clone-pw",
+            "init_user": "ext-init",
+            "init_password": "ext-init-pw",
+            "boot_timeout_s": 120,
+        }
+        url = f"http://127.0.0.1:{agent.bound_ports['agent']}/clone"
+        async with (
+            aiohttp.ClientSession() as s,
+            s.post(url, json=body, headers={"Authorization": f"Bearer {TOKEN}"}) as r,
+        ):
+            assert r.status == 202, await r.text()
+        progress = await asyncio.wait_for(agent.cloner.wait(), 180)
+        assert progress.state == "succeeded", progress.error
+        gtids, users, _, sro = await snapshot(recipient)
+        assert gtids == source_gtids  # the GTIDs replication resumes from are kept
+        assert sro
+        names = {(u, h) for u, h, _ in users}
+        assert {(u, "%") for u in constants.ALL_USERS} <= names
+        assert ("root", "localhost") not in names
+        async with await connect(ep(recipient, constants.AGENT_USER)) as c:
+            assert await c.query_one("SELECT COUNT(*) AS n FROM ext.t") == {"n": 3}
+    finally:
+        await agent.close()

@@ -9,7 +9,8 @@ background and keeps the state of the last one for ``GET /clone``:
 A clone is refused when the instance holds transactions (``gtid_executed`` not empty: cloning
 would destroy data) or when one is already running. After a successful clone the instance is
 initialised again (:func:`moco.agent.initialize.initialize`): users missing after a clone from
-an external source are created, through the ``init_user`` credential of the request.
+an external source are created, through the ``init_user`` credential of the request (with which
+the agent also follows the restarted instance, since its own user is gone then).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from moco.agent.metrics import AgentMetrics
 from moco.log import get_logger
 from moco.mysql import ops
 from moco.mysql.conn import Endpoint, connect
-from moco.mysql.errors import MySQLError
+from moco.mysql.errors import AccessDenied, MySQLError, Timeout, Unreachable
+from moco.mysql.status import get_clone_status
 
 log = get_logger("moco.agent.clone")
 
@@ -70,6 +72,26 @@ def parse_request(body: Mapping[str, Any], donor_password: str) -> CloneRequest:
     if not isinstance(timeout, int | float) or isinstance(timeout, bool) or not 0 < timeout <= 86400:
         raise CloneError("boot_timeout_s must be a number of seconds in (0, 86400]")
     return CloneRequest(host, port, user, password, init_user, init_password, float(timeout))
+
+
+async def wait_clone_outcome(ep: Endpoint, deadline: float) -> None:
+    """Wait (until ``deadline``, monotonic) for the restarted instance to report a finished clone."""
+    last: MySQLError | None = None
+    while time.monotonic() < deadline:
+        try:
+            async with await connect(ep, timeout=min(max(deadline - time.monotonic(), 0.1), 5.0)) as c:
+                st = await get_clone_status(c)
+        except (Unreachable, Timeout) as e:
+            last = e
+            await asyncio.sleep(0.2)
+            continue
+        if st is None or st.state in (None, "Not Started", "In Progress"):
+            await asyncio.sleep(0.2)
+            continue
+        if st.state != "Completed":
+            raise CloneError(f"clone {st.state}: ({st.error_no}) {st.error_message}")
+        return
+    raise CloneError(f"the instance did not come back from the clone in time (last error: {last})")
 
 
 @dataclass
@@ -145,20 +167,31 @@ class Cloner:
         self._metrics.clone_count.inc()
         start = time.monotonic()
         try:
-            conn = await connect(self._clone_ep)
-            await ops.clone_from(
-                conn,
-                donor_host=req.donor_host,
-                donor_port=req.donor_port,
-                user=req.user,
-                password=req.password,
-                timeout=req.boot_timeout_s,
+            deadline = time.monotonic() + req.boot_timeout_s
+            init_ep = (
+                Endpoint(self._admin.host, self._admin.port, req.init_user, req.init_password)
+                if req.init_user
+                else None
             )
-            bootstrap = list(self._bootstrap)
-            if req.init_user:
-                bootstrap.insert(
-                    0, Endpoint(self._admin.host, self._admin.port, req.init_user, req.init_password)
+            conn = await connect(self._clone_ep)
+            try:
+                await ops.clone_from(
+                    conn,
+                    donor_host=req.donor_host,
+                    donor_port=req.donor_port,
+                    user=req.user,
+                    password=req.password,
+                    timeout=req.boot_timeout_s,
                 )
+            except AccessDenied:
+                # After a clone from an external source our users are gone: follow the outcome
+                # with the source's init user instead.
+                if init_ep is None:
+                    raise
+                await wait_clone_outcome(init_ep, deadline)
+            bootstrap = list(self._bootstrap)
+            if init_ep is not None:
+                bootstrap.insert(0, init_ep)
             await initialize(self._admin, bootstrap, self._passwords)
         except (MySQLError, AgentError) as e:
             self._metrics.clone_failure_count.inc()

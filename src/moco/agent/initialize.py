@@ -9,9 +9,10 @@ Run by the agent when it starts and after every clone. Steps:
    source.
 2. Create the missing users of :data:`moco.agent.users.USERS` with binary logging off for the
    session (so no GTID is created for them) and install the plugins (semi-sync, clone).
-3. On a fresh instance (one that still has a passwordless root, so also one whose initialisation
-   was interrupted): drop the passwordless roots, ``RESET BINARY LOGS AND GTIDS`` and leave the
-   instance ``super_read_only``.
+3. Drop the passwordless roots if present and leave the instance ``super_read_only``. A *fresh*
+   instance (passwordless root and an empty ``gtid_executed``, so also one whose initialisation
+   was interrupted) gets ``RESET BINARY LOGS AND GTIDS`` too; an instance holding transactions
+   (cloned from an external source) keeps its GTIDs, which replication resumes from.
 
 Invariants: idempotent (a second run executes no write: no user, no plugin, no GTID changes);
 the read-only state is restored to what it was (fresh instances end ``super_read_only``);
@@ -23,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from moco import constants
 from moco.agent.errors import InitError
 from moco.agent.users import USERS, plan_users
 from moco.log import get_logger
@@ -98,7 +98,14 @@ async def ensure_users(
         if sro:
             await conn.execute("SET GLOBAL super_read_only = OFF")
         for sql, args in stmts:
-            await conn.execute(sql, args)
+            try:
+                await conn.execute(sql, args)
+            except AccessDenied:
+                # Only the root of --initialize holds PROXY WITH GRANT OPTION; the init user of an
+                # external source may not: moco works without it, users' proxy set-ups do not.
+                if not sql.startswith("GRANT PROXY"):
+                    raise
+                log.warning("PROXY not granted: the initialising user may not grant it", user=args[0])
     finally:
         if sro:
             await conn.execute("SET GLOBAL super_read_only = ON")
@@ -125,16 +132,20 @@ async def initialize(
     except AccessDenied:
         conn, used = await _connect_first(bootstrap, timeout)
     async with conn:
-        fresh = await has_bootstrap_roots(conn)
+        roots = await has_bootstrap_roots(conn)
+        row = await conn.query_one("SELECT @@global.gtid_executed AS g")
+        empty = row is None or not str(row["g"] or "").strip()
         created = await ensure_users(conn, passwords, reset_passwords=reset_passwords or used is not admin)
         await ops.install_plugins(conn)
-    if fresh:
+    fresh = roots and empty
+    if roots:
         async with await connect(admin, timeout=timeout) as conn:
             await conn.execute("SET SESSION sql_log_bin = 0")
             await conn.execute("SET GLOBAL super_read_only = OFF")
             for user, host in BOOTSTRAP_ROOTS:
                 await conn.execute("DROP USER IF EXISTS %s@%s", (user, host))
-            await ops.reset_binary_logs_and_gtids(conn)
+            if fresh:
+                await ops.reset_binary_logs_and_gtids(conn)
             await ops.set_read_only(conn, super_read_only=True)
-        log.info("fresh instance initialised", admin=constants.ADMIN_USER)
+        log.info("passwordless roots dropped", fresh=fresh)
     return InitResult(fresh=fresh, created_users=created, reset_passwords=used is not admin)
