@@ -7,6 +7,7 @@ datadir with the init script and the root's real mysqld instead of the launcher'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -19,12 +20,13 @@ import aiohttp
 import pytest
 
 from moco import constants, mycnf
+from moco.agent import cron
 from moco.agent.config import AgentConfig
 from moco.agent.initialize import InitResult, initialize
 from moco.agent.initscript import INITIALIZED_MARK, render_init_script
 from moco.agent.probes import gather_facts
 from moco.agent.readiness import ReadinessPolicy, decide_readiness
-from moco.agent.rotate import oversized, rotate_once
+from moco.agent.rotate import oversized, rotate_once, rotation_loop
 from moco.agent.server import Agent
 from moco.agent.users import PASSWORD_ENV
 from moco.mysql import ops
@@ -415,6 +417,24 @@ async def test_rotation_renames_and_reopens_the_slow_log(mysqld_factory: MysqldF
         # size-triggered rotation sees the file's size
         assert oversized(m.datadir, 1)
         assert not oversized(m.datadir, 1 << 30)
+        # the loop rotates an oversized log long before its (yearly) schedule fires
+        loop = asyncio.create_task(
+            rotation_loop(
+                agent.db.get,
+                m.datadir,
+                cron.parse("@yearly"),
+                agent.metrics,
+                size_limit=1,
+                size_check_interval=0.1,
+            )
+        )
+        try:
+            await _until(lambda: _contains(rotated, "after rotation"), within=10)
+        finally:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        assert agent.metrics.log_rotation_count._value.get() >= 2
     finally:
         await agent.close()
 
