@@ -83,6 +83,20 @@ def _manifests() -> str:
             "kind": "Pod",
             "metadata": {"name": CLIENT, "labels": {"app": CLIENT}},
             "spec": {
+                # On a cluster of several nodes, the client runs on another node than the server.
+                "affinity": {
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "weight": 100,
+                                "podAffinityTerm": {
+                                    "labelSelector": {"matchLabels": {"app": SERVER}},
+                                    "topologyKey": "kubernetes.io/hostname",
+                                },
+                            }
+                        ]
+                    }
+                },
                 "securityContext": security,
                 "terminationGracePeriodSeconds": 1,
                 "containers": [

@@ -14,7 +14,7 @@ import pytest
 
 from e2e.kubectl import Kubectl
 from e2e.local import netguard
-from e2e.local.spec import ClusterSpec, NodeSpec
+from e2e.local.spec import NodeSpec, current
 
 pytestmark = pytest.mark.local_provider
 
@@ -23,7 +23,7 @@ OUTSIDE = "203.0.113.1"
 
 def _node_of(k: Kubectl, pod: str) -> NodeSpec:
     name = k.get("pod", pod)["spec"]["nodeName"]
-    return next(n for n in ClusterSpec().node_specs if n.name == name)
+    return next(n for n in current().node_specs if n.name == name)
 
 
 def _pod_drops(node: NodeSpec) -> int:
@@ -31,7 +31,7 @@ def _pod_drops(node: NodeSpec) -> int:
 
 
 def test_guard_tables_are_installed() -> None:
-    spec = ClusterSpec()
+    spec = current()
     assert netguard.host_table_present()
     for node in spec.node_specs:
         assert netguard.POD_EGRESS in netguard.counters(node.netns, netguard.NODE_TABLE)

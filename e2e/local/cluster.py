@@ -13,6 +13,7 @@ prints it before and after. Built artefacts and the containerd image stores (und
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import subprocess
@@ -104,6 +105,7 @@ def up(spec: ClusterSpec) -> None:
     _log("step 2/6: certificates and kubeconfigs")
     for d in (spec.data_root, spec.log_dir, spec.run_root):
         d.mkdir(parents=True, exist_ok=True)
+    spec.nodes_file.write_text(f"{spec.nodes}\n")
     pki.make_all(spec)
 
     _log("step 3/6: host bridge, node namespaces and the network guard (before any container)")
@@ -223,6 +225,11 @@ def down(spec: ClusterSpec, *, quiet: bool = False) -> dict[str, Any]:
                 else:
                     child.unlink(missing_ok=True)
     shutil.rmtree(spec.run_root, ignore_errors=True)
+    # containerd 1.6 keeps shim sockets under /run/containerd/s whatever its state dir; the shims
+    # remove theirs on exit. Drop the directories it created, only if empty.
+    for d in ("/run/containerd/s", "/run/containerd/runc/k8s.io", "/run/containerd/runc", "/run/containerd"):
+        with contextlib.suppress(OSError):
+            Path(d).rmdir()
     after = inventory(spec)
     if not quiet:
         _log("after:  " + json.dumps(after))

@@ -242,7 +242,7 @@ def mysql_image() -> ImageDef:
         (top / "etc" / "passwd").write_text(passwd)
         (top / "etc" / "group").write_text(group)
         (top / "etc" / "resolv.conf").write_text("")
-        _log(f"building {probe.ref} from {root} (about 800 MB, a minute)...")
+        _log(f"building {probe.ref} from {root} (a few seconds; the import takes longer)...")
         img = ImageDef("mysql", tag, (root, top), **kw)  # type: ignore[arg-type]
         build_archive(img)
         return img

@@ -145,6 +145,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
       runtime_type = "io.containerd.runc.v2"
       [{cri}.containerd.runtimes.runc.options]
         BinaryName = "/usr/sbin/runc"
+        Root = "{node.containerd_state}/runc"
         SystemdCgroup = false
   [{cri}.cni]
     bin_dir = "/usr/lib/cni"

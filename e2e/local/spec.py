@@ -184,12 +184,26 @@ class ClusterSpec:
         return self.data_root / "state.json"
 
     @property
+    def nodes_file(self) -> Path:
+        """How many nodes the running cluster has (written by ``up``, read by ``down``)."""
+        return self.data_root / "nodes"
+
+    @property
     def kubeconfig(self) -> Path:
         """The admin kubeconfig printed by ``make cluster``."""
         return self.data_root / "admin.kubeconfig"
 
     def component_kubeconfig(self, component: str) -> Path:
         return self.data_root / "kubeconfigs" / f"{component}.kubeconfig"
+
+
+def current(default_nodes: int = 1) -> ClusterSpec:
+    """The spec of the cluster that is up (its node count is recorded by ``up``), else the default."""
+    base = ClusterSpec()
+    try:
+        return ClusterSpec(nodes=int(base.nodes_file.read_text()))
+    except (OSError, ValueError):
+        return ClusterSpec(nodes=default_nodes)
 
 
 def k8s_bin(name: str) -> Path:
