@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from moco.api import BackupPolicy, MySQLCluster
+from moco.api import BackupPolicy, BackupStatus, Condition, MySQLCluster, MySQLClusterStatus
 from moco.api import policy as admission
 from moco.api.defaults import backuppolicy_schema_defaulted, schema_defaulted
 from moco.constants import GROUP, VERSION
@@ -315,6 +315,39 @@ async def test_unknown_fields_are_pruned_without_strict_validation(kube: Client,
     doc["metadata"]["namespace"] = namespace
     stored = await kube.create(MYSQLCLUSTERS, doc)
     assert stored["spec"]["podTemplate"]["spec"]["containers"] == [{"name": "mysqld", "image": "mysql"}]
+
+
+async def test_crds_are_established(kube: Client) -> None:
+    crds = Resource(
+        "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
+    )
+    for plural in ("mysqlclusters", "backuppolicies"):
+        crd = await kube.get(crds, f"{plural}.{GROUP}")
+        conditions = {c["type"]: c["status"] for c in crd["status"]["conditions"]}
+        assert conditions["Established"] == "True"
+        assert conditions["NamesAccepted"] == "True"
+
+
+async def test_status_written_from_the_model_is_accepted(kube: Client, namespace: str) -> None:
+    current = await _create(kube, _cluster("st"), namespace)
+    status = MySQLClusterStatus(
+        conditions=[
+            Condition(
+                type="Available",
+                status="True",
+                last_transition_time="2026-01-01T00:00:00Z",
+                reason="Healthy",
+                message="",
+            )
+        ],
+        current_primary_index=1,
+        synced_replicas=1,
+        backup=BackupStatus(),
+    )
+    current["status"] = status.to_json()
+    stored = await kube.update_status(MYSQLCLUSTERS, current)
+    assert stored["status"] == status.to_json()
+    assert MySQLCluster.model_validate(stored).status == status
 
 
 # --- published OpenAPI v3 ---------------------------------------------------------------------

@@ -193,3 +193,24 @@ def test_snake_case_names_are_accepted_and_dumped_as_json_names() -> None:
     m.spec.mysql_config_map_name = "cm"
     assert m.to_json()["spec"]["serverIDBase"] == 7
     assert m.to_json()["spec"]["mysqlConfigMapName"] == "cm"
+
+
+def test_backup_status_keeps_the_required_nulls() -> None:
+    # MOCO writes an empty backup status with time and warnings as null; the CRD requires them.
+    doc = _cluster()
+    doc["status"] = {
+        "currentPrimaryIndex": 0,
+        "backup": {
+            "time": None,
+            "elapsed": "0s",
+            "sourceIndex": 0,
+            "sourceUUID": "",
+            "binlogFilename": "",
+            "gtidSet": "",
+            "dumpSize": 0,
+            "binlogSize": 0,
+            "workDirUsage": 0,
+            "warnings": None,
+        },
+    }
+    assert MySQLCluster.model_validate(doc).to_json() == doc

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from moco.api import names
 from moco.api.base import JSONObject, Model, ObjectMeta
@@ -262,7 +262,11 @@ class MySQLClusterSpec(Model):
 
 
 class BackupStatus(Model):
-    """The status of the last successful backup."""
+    """The status of the last successful backup.
+
+    Every field is required by the CRD, ``time`` and ``warnings`` as nullable: they are written
+    as ``null`` even when the rest of the object is dumped without ``None`` fields.
+    """
 
     time: str | None = Field(
         default=None,
@@ -312,6 +316,13 @@ class BackupStatus(Model):
     warnings: list[str] | None = Field(
         default=None, description="Warnings are list of warnings from the last backup, if any."
     )
+
+    @model_serializer(mode="wrap")
+    def _keep_required_nulls(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        for name in ("time", "warnings"):
+            out.setdefault(name, None)
+        return out
 
 
 class ReconcileInfo(Model):
