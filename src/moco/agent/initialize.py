@@ -69,7 +69,8 @@ async def has_bootstrap_roots(conn: Connection) -> bool:
 
 async def _read_only_state(conn: Connection) -> tuple[bool, bool]:
     row = await conn.query_one("SELECT @@global.read_only AS ro, @@global.super_read_only AS sro")
-    assert row is not None
+    if row is None:
+        raise InitError("the server did not report read_only")
     return bool(int(row["ro"])), bool(int(row["sro"]))
 
 

@@ -158,9 +158,7 @@ class Agent:
             site = web.TCPSite(runner, self.config.listen_host, ports[name])
             await site.start()
             self._runners.append(runner)
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.bound_ports[name] = sockets[0].getsockname()[1] if sockets else ports[name]
+            self.bound_ports[name] = int(runner.addresses[0][1])
 
     async def close(self) -> None:
         await self.cloner.stop()
