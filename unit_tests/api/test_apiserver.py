@@ -266,6 +266,10 @@ VALID_UPDATES = {
         _cluster(replicationSourceSecretName="src"),
         _cluster(),
     ),
+    "replication-source-set-to-null": (
+        _cluster(replicationSourceSecretName="src"),
+        _cluster(replicationSourceSecretName=None),
+    ),
     "replication-source-kept": (
         _cluster(replicationSourceSecretName="src"),
         _cluster(replicationSourceSecretName="src", replicas=3),
