@@ -4,8 +4,9 @@
 here in Python: a CA, the apiserver's serving certificate, service-account signing keys and an
 admin client certificate (group ``system:masters``). Authorization is ``RBAC``, so a credential
 minted by :meth:`Envtest.mint_kubeconfig` for any user and groups is subject to real RBAC rules.
-It installs the project's CRDs (``manifests/crd/*.yaml`` when the directory exists) plus any CRD
-documents passed in, and waits until ``/readyz`` is ok and every CRD is established.
+It installs the project's CRDs and ValidatingAdmissionPolicies (``manifests/crd/*.yaml`` when the
+directory exists) plus any CRD documents passed in, and waits until ``/readyz`` is ok and every
+CRD is established.
 
 Processes are started with :func:`moco.testing.ground.spawn` and stopped by PID with
 :func:`moco.testing.ground.stop`; the work directory is recorded with ``ground.record_dir``.
@@ -54,6 +55,12 @@ from moco.testing import ground
 K8S_VERSION = os.environ.get("MOCO_K8S_VERSION", "v1.35.4")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CRD_DIR = REPO_ROOT / "manifests" / "crd"
+
+
+_ADMISSION_PLURALS = {
+    "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
+    "ValidatingAdmissionPolicyBinding": "validatingadmissionpolicybindings",
+}
 
 
 def k8s_bin_dir() -> Path:
@@ -240,6 +247,7 @@ class Envtest:
             self._start_apiserver()
             self._wait_ready()
             self.install_crds(self._crd_docs())
+            self.install_admission_policies(self._manifest_docs())
             if self.controller_manager:
                 self.start_controller_manager()
         except BaseException:
@@ -412,17 +420,33 @@ class Envtest:
         return value
 
     # --- CRDs --------------------------------------------------------------------------------
-    def _crd_docs(self) -> list[dict[str, Any]]:
+    def _manifest_docs(self) -> list[dict[str, Any]]:
         docs: list[dict[str, Any]] = []
         for d in self.crd_dirs:
             if d.is_dir():
                 for f in sorted(d.glob("*.yaml")):
-                    docs += [
-                        x
-                        for x in yaml.safe_load_all(f.read_text())
-                        if x and x.get("kind") == "CustomResourceDefinition"
-                    ]
-        return docs + list(self.extra_crds)
+                    docs += [x for x in yaml.safe_load_all(f.read_text()) if x]
+        return docs
+
+    def _crd_docs(self) -> list[dict[str, Any]]:
+        crds = [x for x in self._manifest_docs() if x.get("kind") == "CustomResourceDefinition"]
+        return crds + list(self.extra_crds)
+
+    def install_admission_policies(self, docs: Iterable[dict[str, Any]]) -> None:
+        """Create (or replace) ValidatingAdmissionPolicies and their bindings."""
+        for doc in docs:
+            plural = _ADMISSION_PLURALS.get(doc.get("kind", ""))
+            if plural is None:
+                continue
+            base = f"/apis/admissionregistration.k8s.io/v1/{plural}"
+            name = doc["metadata"]["name"]
+            status, raw = self.http("POST", base, doc)
+            if status == 409:
+                current = self.http_json("GET", f"{base}/{name}")
+                meta = {**doc["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]}
+                self.http_json("PUT", f"{base}/{name}", {**doc, "metadata": meta})
+            elif status >= 400:
+                raise EnvtestError(f"{doc['kind']} {name}: {status} {raw[:1000]!r}")
 
     def install_crds(self, docs: Iterable[dict[str, Any]], timeout: float = 30.0) -> None:
         """Create (or replace) CRDs and wait until each is established and served."""
