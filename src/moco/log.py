@@ -87,7 +87,8 @@ def setup(level: str | int = "INFO", fmt: Format = "auto") -> None:
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:
     """A bound structlog logger; ``name`` is added as the ``logger`` key."""
-    log = structlog.get_logger()
     if name is not None:
         initial["logger"] = name
-    return log.bind(**initial) if initial else log
+    # structlog.get_logger returns a lazy proxy: a logger made at import time still renders
+    # with whatever setup() configures later.
+    return structlog.get_logger(**initial)
