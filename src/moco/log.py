@@ -86,9 +86,9 @@ def setup(level: str | int = "INFO", fmt: Format = "auto") -> None:
 
 
 def get_logger(name: str | None = None, **initial: Any) -> Any:
-    """A bound structlog logger; ``name`` is added as the ``logger`` key."""
+    """A lazily bound structlog logger; ``name`` is added as the ``component`` key."""
     if name is not None:
-        initial["logger"] = name
+        initial["component"] = name
     # structlog.get_logger returns a lazy proxy: a logger made at import time still renders
     # with whatever setup() configures later.
     return structlog.get_logger(**initial)
