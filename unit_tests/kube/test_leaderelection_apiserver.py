@@ -121,3 +121,49 @@ async def test_a_cleanly_stopped_leader_releases_and_the_other_takes_over_within
     assert took <= RETRY_PERIOD + 0.5, took
     assert leader.popen.wait(timeout=10) == 0, leader.output()
     assert f"EXIT {leader.identity} 0" in leader.output()
+
+
+async def test_a_manager_that_loses_its_lease_exits_non_zero(kube: Client, namespace: str) -> None:
+    from moco.kube.leaderelection import LeaderElectionConfig
+    from moco.kube.manager import EXIT_FAILED, Manager, ManagerOptions
+
+    cfg = LeaderElectionConfig(namespace, "short", "me", lease_duration=3, renew_deadline=2, retry_period=0.5)
+    mgr = Manager(
+        kube,
+        ManagerOptions(namespace=namespace, leader_election=cfg, http_address=None, handle_signals=False),
+    )
+    work_cancelled = asyncio.Event()
+
+    async def work() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            work_cancelled.set()
+            raise
+
+    mgr.add_runnable(work)
+    run = asyncio.create_task(mgr.run())
+    await wait_lease(kube, namespace, "short", "me")
+    # someone else takes the lease over behind our back
+    lease = await kube.get(LEASES, "short", namespace)
+    lease["spec"]["holderIdentity"] = "usurper"
+    lease["spec"]["leaseDurationSeconds"] = 3600
+    await kube.replace(LEASES, lease)
+    taken = time.monotonic()
+    assert await asyncio.wait_for(run, 10) == EXIT_FAILED
+    assert mgr.exit_reason == "leadership lost"
+    assert work_cancelled.is_set()
+    assert time.monotonic() - taken <= cfg.renew_deadline + cfg.retry_period + 0.5
+
+
+async def wait_lease(kube: Client, namespace: str, name: str, want: str) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            lease = await kube.get(LEASES, name, namespace)
+            if lease["spec"].get("holderIdentity") == want:
+                return
+        except errors.NotFound:
+            pass
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
