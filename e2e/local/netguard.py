@@ -22,6 +22,7 @@ table; node tables go with their namespace.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -31,6 +32,8 @@ NODE_TABLE = "moco_guard"
 HOST_TABLE = "moco_local_guard"
 #: Comment on the rule whose counter shows pod traffic dropped on its way out.
 POD_EGRESS = "moco-guard pod egress"
+#: Set of the outside addresses that pods or node processes tried to reach (for diagnosis).
+DROPPED_SET = "dropped_destinations"
 
 
 def _allowed(spec: ClusterSpec) -> str:
@@ -40,17 +43,21 @@ def _allowed(spec: ClusterSpec) -> str:
 def node_ruleset(spec: ClusterSpec, node: NodeSpec) -> str:
     """The nft script installed in a node's namespace (pure)."""
     allowed = _allowed(spec)
+    record = f"add @{DROPPED_SET} {{ ip daddr }}"
     return f"""
 table inet {NODE_TABLE} {{
+    set {DROPPED_SET} {{
+        type ipv4_addr; flags dynamic; size 4096;
+    }}
     chain prerouting {{
         type filter hook prerouting priority -90; policy accept;
-        ip saddr {spec.pod_net} ip daddr != {allowed} counter drop comment "{POD_EGRESS}"
+        ip saddr {spec.pod_net} ip daddr != {allowed} {record} counter drop comment "{POD_EGRESS}"
         meta nfproto ipv6 counter drop comment "moco-guard ipv6"
     }}
     chain output {{
         type filter hook output priority -90; policy accept;
         oifname "lo" accept
-        ip daddr != {allowed} counter drop comment "moco-guard node egress"
+        ip daddr != {allowed} {record} counter drop comment "moco-guard node egress"
         meta nfproto ipv6 counter drop comment "moco-guard node ipv6"
     }}
     chain postrouting {{
@@ -106,6 +113,17 @@ def host_table_present() -> bool:
         ["nft", "list", "tables"], capture_output=True, text=True, check=True, timeout=30
     ).stdout
     return f"table inet {HOST_TABLE}" in out
+
+
+def dropped_destinations(netns: str) -> set[str]:
+    """Outside addresses the guard of a node dropped packets to, since the node started."""
+    argv = ["ip", "netns", "exec", netns, "nft", "-j", "list", "set", "inet", NODE_TABLE, DROPPED_SET]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=30).stdout
+    found: set[str] = set()
+    for item in json.loads(out)["nftables"]:
+        for elem in item.get("set", {}).get("elem", []):
+            found.add(elem if isinstance(elem, str) else str(elem.get("elem", {}).get("val", elem)))
+    return found
 
 
 def counters(netns: str | None, table: str) -> dict[str, int]:
