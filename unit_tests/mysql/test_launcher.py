@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import pytest
@@ -114,3 +115,19 @@ async def test_close_leaves_no_process_behind() -> None:
         assert pid is not None
         assert _gone(pid)
     assert g.live_records() == []
+
+
+async def test_a_taken_port_is_replaced(mysqld_ground: MysqldGround) -> None:
+    m = mysqld_ground.new_instance(start=False)
+    with socket.socket() as squatter:
+        squatter.bind((m.host, m.port))
+        squatter.listen()
+        taken = m.port
+        m.start()
+        try:
+            await mysqld_ground.ready(m, 30)
+            assert m.port != taken
+            async with await connect(m.endpoint()) as c:
+                assert await c.query("SELECT @@port AS p") == [{"p": m.port}]
+        finally:
+            mysqld_ground.discard(m)

@@ -341,8 +341,10 @@ class Mysqld:
                 async with await connect(
                     self.endpoint(), timeout=min(left, 2.0), query_timeout=min(left, 5.0)
                 ) as c:
-                    await c.query("SELECT 1")
-                return
+                    row = await c.query_one("SELECT @@datadir AS d")
+                # the port may belong to another server if it was taken between pick and bind
+                if row is not None and Path(str(row["d"])) == self.datadir:
+                    return
             except MySQLError as e:
                 last = e
             await asyncio.sleep(0.1)
@@ -425,10 +427,23 @@ class MysqldGround:
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,  # noqa: ASYNC109
     ) -> list[Mysqld]:
-        """``n`` fresh instances, started and ready."""
+        """``n`` fresh instances, started and ready (new ports are picked if one was taken meanwhile)."""
         ms = [self.new_instance(extra_args=extra_args) for _ in range(n)]
-        await asyncio.gather(*(m.wait_ready(timeout) for m in ms))
+        await asyncio.gather(*(self.ready(m, timeout) for m in ms))
         return ms
+
+    async def ready(self, m: Mysqld, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+        """:meth:`Mysqld.wait_ready`; if its port was taken before mysqld bound it, use new ports."""
+        for attempt in range(3):
+            try:
+                await m.wait_ready(timeout)
+                return
+            except RuntimeError:
+                if attempt == 2 or "Address already in use" not in m.tail_log(40):
+                    raise
+            with self._lock:
+                m.port, m.admin_port = _free_port(self._ports), _free_port(self._ports)
+            m.start()
 
     def discard(self, m: Mysqld) -> None:
         """Kill an instance and remove its directory."""
