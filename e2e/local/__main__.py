@@ -1,7 +1,15 @@
-"""``python -m e2e.local up|down|status|kubeconfig|images``: the local cluster provider.
+"""``python -m e2e.local COMMAND``: the local cluster provider.
 
-``up`` prints the kubeconfig path as its last line; ``down`` prints what existed before and
-after and fails if anything is left; ``status`` prints the inventory as JSON.
+up [--nodes N]    bring the cluster up (idempotent); prints the kubeconfig path last
+down              remove everything ``up`` added; prints the inventory before and after and
+                  fails if anything is left
+status            the inventory (processes, mounts, namespaces, links, routes, rules) as JSON
+kubeconfig        print the admin kubeconfig path
+images            build (or find cached) the cluster's own images; print their references
+import TAR...     load docker-archive tars (``docker save``/``podman save`` output) into every node
+image REF --layer DIR [--layer DIR ...] [--entrypoint ARG ...] [--cmd ARG ...] [--env K=V ...]
+                  make an image from directories (bottom layer first) and load it into every node:
+                  how an image is built here without a container engine
 """
 
 from __future__ import annotations
@@ -16,19 +24,29 @@ from e2e.local import spec as spec_mod
 from e2e.local.spec import ClusterSpec
 
 
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m e2e.local", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up")
+    up.add_argument("--nodes", type=int, default=None, help="how many nodes (default 1)")
+    for name in ("down", "status", "kubeconfig", "images"):
+        sub.add_parser(name)
+    imp = sub.add_parser("import")
+    imp.add_argument("archives", nargs="+", type=Path)
+    img = sub.add_parser("image")
+    img.add_argument("ref")
+    img.add_argument("--layer", action="append", type=Path, required=True)
+    img.add_argument("--entrypoint", nargs="*", default=[])
+    img.add_argument("--cmd", nargs="*", default=[])
+    img.add_argument("--env", action="append", default=[])
+    img.add_argument("--user", default="")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m e2e.local")
-    p.add_argument("command", choices=["up", "down", "status", "kubeconfig", "images", "import"])
-    p.add_argument("archives", nargs="*", help="for import: docker-archive tars to load into every node")
-    p.add_argument("--nodes", type=int, default=None, help="for up: how many nodes (default 1)")
-    args = p.parse_args(argv)
+    args = _parser().parse_args(argv)
     running = spec_mod.current()
-    if (
-        args.command == "up"
-        and args.nodes is not None
-        and cluster.is_up(running)
-        and running.nodes != args.nodes
-    ):
+    if args.command == "up" and args.nodes and cluster.is_up(running) and running.nodes != args.nodes:
         print(f"error: a {running.nodes}-node cluster is up; `make cluster-down` first", file=sys.stderr)
         return 1
     spec = ClusterSpec(nodes=args.nodes) if args.command == "up" and args.nodes else running
@@ -48,10 +66,30 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "images":
             for name, img in images.all_images().items():
                 print(f"{name}\t{img.ref}\t{img.archive}")
-        elif args.command == "import":
+        elif args.command in ("import", "image"):
+            if not cluster.is_up(spec):
+                raise procs.ClusterError("the local cluster is not up (`make cluster`)")
+            if args.command == "image":
+                repo, name, tag = images.parse_ref(args.ref)
+                env = (images.PATH_ENV, *args.env)
+                img = images.ImageDef(
+                    name,
+                    tag,
+                    tuple(args.layer),
+                    tuple(args.entrypoint),
+                    tuple(args.cmd),
+                    env,
+                    args.user,
+                    repo=repo,
+                )
+                img.archive.unlink(missing_ok=True)  # the directories may have changed: rebuild
+                archives = [images.build_archive(img)]
+            else:
+                archives = args.archives
             for n in spec.node_specs:
-                for a in args.archives:
-                    images.import_archive(node.ctr_argv(n), Path(a))
+                for a in archives:
+                    images.import_archive(node.ctr_argv(n), a)
+                    print(f"[images] {a} -> {n.name}", flush=True)
     except procs.ClusterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -46,14 +46,27 @@ class ImageDef:
     env: tuple[str, ...] = (PATH_ENV,)
     user: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    repo: str = "localhost/moco"
 
     @property
     def ref(self) -> str:
-        return f"localhost/moco/{self.name}:{self.tag}"
+        return f"{self.repo}/{self.name}:{self.tag}"
 
     @property
     def archive(self) -> Path:
-        return cache_dir() / "e2e" / "images" / f"{self.name}-{self.tag}.tar"
+        stem = f"{self.repo}/{self.name}-{self.tag}".replace("/", "_").replace(":", "_")
+        if self.repo == "localhost/moco":
+            stem = f"{self.name}-{self.tag}"
+        return cache_dir() / "e2e" / "images" / f"{stem}.tar"
+
+
+def parse_ref(ref: str) -> tuple[str, str, str]:
+    """``registry/path/name:tag`` -> (``registry/path``, ``name``, ``tag``); the tag is required."""
+    head, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        raise ValueError(f"image reference needs a tag: {ref}")
+    repo, _, name = head.rpartition("/")
+    return repo or "localhost", name, tag
 
 
 def _log(msg: str) -> None:
