@@ -1,0 +1,163 @@
+"""``moco-controller``: the operator process.
+
+Runs a :class:`moco.kube.manager.Manager` with the MySQLCluster reconciler, the partition
+controller and the clustering registry (:func:`moco.controllers.setup.setup`), optionally behind
+Lease-based leader election, until SIGTERM/SIGINT (exit 0) or a fatal error such as lost
+leadership (exit 1). Flags have environment defaults so a Deployment can set either.
+
+Scope: ``--watch-namespace NS`` (env ``MOCO_WATCH_NAMESPACE``) caches and reconciles one
+namespace only (a Role suffices); without it the whole cluster is watched (a ClusterRole).
+The controller's own namespace (env ``POD_NAMESPACE``, ``--system-namespace``) holds the
+controller Secrets and the Lease.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+
+from moco.log import get_logger, setup
+
+DEFAULT_SYSTEM_NAMESPACE = "moco-system"
+DEFAULT_LEASE = "moco"
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    v = os.environ.get(name)
+    if v is None:
+        return default
+    return v.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    try:
+        return (host or "0.0.0.0", int(port))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad address {text!r} (want HOST:PORT or :PORT)") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="moco-controller", description="Kubernetes operator for MySQL clusters.")
+    p.add_argument("--kubeconfig", default=env("KUBECONFIG"), help="kubeconfig (default: in-cluster)")
+    p.add_argument(
+        "--watch-namespace",
+        default=env("MOCO_WATCH_NAMESPACE") or None,
+        help="watch only this namespace (namespace-scoped mode); default: the whole cluster",
+    )
+    p.add_argument(
+        "--system-namespace",
+        default=env("POD_NAMESPACE", DEFAULT_SYSTEM_NAMESPACE),
+        help="the controller's namespace (controller Secrets, Lease)",
+    )
+    p.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=_env_bool("MOCO_LEADER_ELECT", True),
+        help="campaign for a Lease before acting",
+    )
+    p.add_argument("--leader-election-id", default=env("MOCO_LEADER_ELECTION_ID", DEFAULT_LEASE))
+    p.add_argument("--leader-election-namespace", default=env("MOCO_LEADER_ELECTION_NAMESPACE"))
+    p.add_argument("--qps", type=float, default=float(env("MOCO_KUBE_QPS", "20")))
+    p.add_argument("--burst", type=int, default=int(env("MOCO_KUBE_BURST", "30")))
+    p.add_argument(
+        "--check-interval",
+        type=float,
+        default=float(env("MOCO_CHECK_INTERVAL", "30")),
+        help="seconds between clustering passes of a cluster without events",
+    )
+    p.add_argument(
+        "--clustering",
+        action=argparse.BooleanOptionalAction,
+        default=_env_bool("MOCO_CLUSTERING", True),
+        help="run the clustering loops (off: only the Kubernetes objects are reconciled)",
+    )
+    p.add_argument("--agent-image", default=env("MOCO_AGENT_IMAGE", "moco:latest"))
+    p.add_argument("--backup-image", default=env("MOCO_BACKUP_IMAGE"))
+    p.add_argument("--fluent-bit-image", default=env("MOCO_FLUENT_BIT_IMAGE"))
+    p.add_argument("--exporter-image", default=env("MOCO_EXPORTER_IMAGE"))
+    p.add_argument(
+        "--http-bind-address",
+        type=_address,
+        default=_address(env("MOCO_HTTP_BIND_ADDRESS", ":8081")),
+        help="HOST:PORT serving /healthz, /readyz and /metrics",
+    )
+    p.add_argument("--max-concurrent-reconciles", type=int, default=int(env("MOCO_MAX_RECONCILES", "4")))
+    p.add_argument("--mysqlconfigmap-history-limit", type=int, default=10)
+    p.add_argument("--log-level", default=env("MOCO_LOG_LEVEL", "INFO"))
+    return p
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from moco.clustering.config import ProcessConfig
+    from moco.controllers.containers import Images
+    from moco.controllers.reconciler import ReconcilerConfig
+    from moco.controllers.setup import setup as wire
+    from moco.kube.client import Client
+    from moco.kube.leaderelection import LeaderElectionConfig
+    from moco.kube.manager import Manager, ManagerOptions
+
+    log = get_logger("moco.cli.controller")
+    client = await Client.auto(args.kubeconfig, qps=args.qps, burst=args.burst)
+    try:
+        election = None
+        if args.leader_elect:
+            election = LeaderElectionConfig(
+                namespace=args.leader_election_namespace or args.system_namespace,
+                name=args.leader_election_id,
+                identity=f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}",
+            )
+        manager = Manager(
+            client,
+            ManagerOptions(
+                namespace=args.watch_namespace, leader_election=election, http_address=args.http_bind_address
+            ),
+        )
+        images = Images(agent=args.agent_image)
+        if args.fluent_bit_image:
+            images = Images(images.agent, args.fluent_bit_image, images.exporter)
+        if args.exporter_image:
+            images = Images(images.agent, images.fluent_bit, args.exporter_image)
+        cfg = ReconcilerConfig(
+            system_namespace=args.system_namespace,
+            images=images,
+            configmap_history_limit=args.mysqlconfigmap_history_limit,
+        )
+        wire(
+            manager,
+            client,
+            cfg,
+            clustering=ProcessConfig(interval=args.check_interval),
+            enable_clustering=args.clustering,
+            workers=args.max_concurrent_reconciles,
+        )
+        log.info(
+            "moco-controller starting",
+            watch_namespace=args.watch_namespace or "*",
+            system_namespace=args.system_namespace,
+            leader_election=bool(election),
+            agent_image=images.agent,
+        )
+        code = await manager.run()
+        if code:
+            log.error("moco-controller stops", reason=manager.exit_reason)
+        return code
+    finally:
+        await client.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    setup(args.log_level)
+    from moco.kube.manager import run
+
+    return run(lambda: _run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""The containers of a mysqld Pod (pure rendering), MOCO's layout with moco's agent and init script.
+
+* ``mysqld``: the user's container with ``--defaults-file`` forced, MOCO's ports, probes served
+  by the agent on the ``health`` port (the user may tune thresholds, never the handler), a
+  preStop sleep, and MOCO's mounts;
+* ``agent``: ``moco-agent server`` from our image, environment from the user Secret;
+* ``slow-log`` (unless disabled) and ``mysqld-exporter`` (when ``collectors`` is set);
+* init containers: ``copy-moco-init`` (our image) writes the init script into the shared volume,
+  then ``moco-init`` runs it with the USER's mysqld image (``sh SCRIPT SERVER_ID_BASE``), so the
+  data directory is initialised by the mysqld that will run it;
+* ``overwriteContainers`` replaces resources/securityContext of moco's containers;
+* a container without a security context runs as MOCO's uid/gid 10000.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Final
+
+from moco import constants
+from moco.api import MySQLCluster
+from moco.controllers.common import Obj, find_container
+from moco.controllers.configmaps import FLUENT_BIT_CONFIG_PATH
+from moco.controllers.errors import InvalidSpec
+
+INIT_SCRIPT_PATH: Final = f"{constants.SHARED_PATH}/moco-init.sh"
+PROBE_HANDLERS: Final = ("httpGet", "exec", "tcpSocket", "grpc")
+DEFAULT_STARTUP_WAIT_SECONDS: Final = 3600
+DEFAULT_MAX_DELAY_SECONDS: Final = 60
+
+
+@dataclass(frozen=True)
+class Images:
+    """Images of the containers moco adds (the agent's is moco's own image)."""
+
+    agent: str
+    fluent_bit: str = "ghcr.io/cybozu-go/moco/fluent-bit:4.0.3.1"
+    exporter: str = "ghcr.io/cybozu-go/moco/mysqld_exporter:0.17.2.1"
+
+
+def _field_env(name: str, path: str) -> Obj:
+    return {"name": name, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": path}}}
+
+
+def _mount(name: str, path: str, read_only: bool = False) -> Obj:
+    m: Obj = {"name": name, "mountPath": path}
+    if read_only:
+        m["readOnly"] = True
+    return m
+
+
+def _port(name: str, port: int) -> Obj:
+    return {"name": name, "containerPort": port, "protocol": "TCP"}
+
+
+def _secure(c: Obj) -> Obj:
+    if not c.get("securityContext"):
+        c["securityContext"] = {"runAsUser": constants.CONTAINER_UID, "runAsGroup": constants.CONTAINER_GID}
+    return c
+
+
+def _probe(path: str, user: dict[str, Any] | None, **defaults: Any) -> Obj:
+    tuned = {k: v for k, v in (user or {}).items() if k not in PROBE_HANDLERS}
+    return {
+        **defaults,
+        **tuned,
+        "httpGet": {"path": path, "port": constants.MYSQL_HEALTH_PORT_NAME, "scheme": "HTTP"},
+    }
+
+
+def mysqld_container(cluster: MySQLCluster) -> Obj:
+    c = find_container(cluster.spec.pod_template.spec, constants.MYSQLD_CONTAINER)
+    if c is None:
+        raise InvalidSpec("spec.podTemplate.spec.containers has no container named mysqld")
+    if not c.get("image"):
+        raise InvalidSpec("the mysqld container has no image")
+    startup_wait = cluster.spec.startup_wait_seconds
+    if startup_wait is None:
+        startup_wait = DEFAULT_STARTUP_WAIT_SECONDS
+    c["args"] = [f"--defaults-file={constants.MYSQL_CONF_PATH}/{constants.MYSQL_CONF_NAME}"]
+    c["lifecycle"] = {"preStop": {"exec": {"command": ["sleep", str(constants.PRE_STOP_SECONDS)]}}}
+    c["ports"] = [
+        _port(constants.MYSQL_PORT_NAME, constants.MYSQL_PORT),
+        _port(constants.MYSQLX_PORT_NAME, constants.MYSQLX_PORT),
+        _port(constants.MYSQL_ADMIN_PORT_NAME, constants.MYSQL_ADMIN_PORT),
+        _port(constants.MYSQL_HEALTH_PORT_NAME, constants.MYSQL_HEALTH_PORT),
+    ]
+    c["startupProbe"] = _probe(
+        "/healthz", c.get("startupProbe"), periodSeconds=10, failureThreshold=max(1, startup_wait // 10)
+    )
+    c["livenessProbe"] = _probe("/healthz", c.get("livenessProbe"))
+    c["readinessProbe"] = _probe("/readyz", c.get("readinessProbe"))
+    c["volumeMounts"] = [
+        *[
+            m
+            for m in c.get("volumeMounts") or []
+            if m.get("name") not in _MYSQLD_MOUNT_NAMES and m.get("mountPath") not in _MYSQLD_MOUNT_PATHS
+        ],
+        *_MYSQLD_MOUNTS,
+    ]
+    return _secure(c)
+
+
+_MYSQLD_MOUNTS: Final = (
+    _mount(constants.TMP_VOLUME, constants.TMP_PATH),
+    _mount(constants.RUN_VOLUME, constants.RUN_PATH),
+    _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
+    _mount(constants.CONF_VOLUME, constants.MYSQL_CONF_PATH),
+    _mount(constants.INIT_CONF_VOLUME, constants.MYSQL_INIT_CONF_PATH),
+    _mount(constants.MYCNF_SECRET_VOLUME, constants.MYCNF_SECRET_PATH, read_only=True),
+    _mount(constants.DATA_VOLUME, constants.MYSQL_DATA_PATH),
+)
+_MYSQLD_MOUNT_NAMES: Final = frozenset(m["name"] for m in _MYSQLD_MOUNTS)
+_MYSQLD_MOUNT_PATHS: Final = frozenset(m["mountPath"] for m in _MYSQLD_MOUNTS)
+
+
+def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
+    s = cluster.spec
+    max_delay = s.max_delay_seconds if s.max_delay_seconds is not None else DEFAULT_MAX_DELAY_SECONDS
+    args = [f"--max-delay={max_delay}s"]
+    if s.log_rotation_schedule:
+        args.append(f"--log-rotation-schedule={s.log_rotation_schedule}")
+    if s.log_rotation_size:
+        args.append(f"--log-rotation-size={s.log_rotation_size}")
+    return _secure(
+        {
+            "name": constants.AGENT_CONTAINER,
+            "image": images.agent,
+            "command": ["moco-agent", "server"],
+            "args": args,
+            "env": [
+                _field_env(constants.ENV_POD_NAME, "metadata.name"),
+                _field_env(constants.ENV_POD_NAMESPACE, "metadata.namespace"),
+                {"name": constants.ENV_CLUSTER_NAME, "value": cluster.name},
+            ],
+            "envFrom": [{"secretRef": {"name": cluster.user_secret_name()}}],
+            "ports": [
+                _port(constants.AGENT_PORT_NAME, constants.AGENT_PORT),
+                _port(constants.AGENT_METRICS_PORT_NAME, constants.AGENT_METRICS_PORT),
+            ],
+            "volumeMounts": [
+                _mount(constants.RUN_VOLUME, constants.RUN_PATH),
+                _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
+                _mount(constants.TMP_VOLUME, constants.TMP_PATH),
+            ],
+        }
+    )
+
+
+def slow_log_container(images: Images) -> Obj:
+    return _secure(
+        {
+            "name": constants.SLOW_LOG_CONTAINER,
+            "image": images.fluent_bit,
+            "volumeMounts": [
+                _mount(constants.SLOW_LOG_CONFIG_VOLUME, FLUENT_BIT_CONFIG_PATH, read_only=True),
+                _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
+            ],
+        }
+    )
+
+
+def exporter_container(collectors: list[str], images: Images) -> Obj:
+    cnf = f"{constants.MYCNF_SECRET_PATH}/{constants.mycnf_key(constants.EXPORTER_USER)}"
+    return _secure(
+        {
+            "name": constants.EXPORTER_CONTAINER,
+            "image": images.exporter,
+            "args": [f"--config.my-cnf={cnf}", *(f"--collect.{c}" for c in collectors)],
+            "ports": [_port(constants.EXPORTER_PORT_NAME, constants.EXPORTER_PORT)],
+            "volumeMounts": [
+                _mount(constants.RUN_VOLUME, constants.RUN_PATH),
+                _mount(constants.MYCNF_SECRET_VOLUME, constants.MYCNF_SECRET_PATH, read_only=True),
+            ],
+        }
+    )
+
+
+def init_containers(cluster: MySQLCluster, mysqld_image: str, images: Images) -> list[Obj]:
+    """``copy-moco-init``, ``moco-init``, then the user's init containers."""
+    server_id_base = cluster.spec.server_id_base or 0
+    if server_id_base <= 0:
+        raise InvalidSpec("spec.serverIDBase is not set yet (the cluster was not defaulted)")
+    env = [
+        _field_env(constants.ENV_POD_NAME, "metadata.name"),
+        _field_env(constants.ENV_POD_NAMESPACE, "metadata.namespace"),
+        {"name": constants.ENV_CLUSTER_NAME, "value": cluster.name},
+    ]
+    if cluster.spec.agent_use_localhost:
+        env.append({"name": "MOCO_ADMIN_LOCALHOST", "value": "1"})
+    copy_init = _secure(
+        {
+            "name": constants.COPY_INIT_CONTAINER,
+            "image": images.agent,
+            "command": ["moco-agent", "init-script", f"--output={INIT_SCRIPT_PATH}"],
+            "volumeMounts": [_mount(constants.SHARED_VOLUME, constants.SHARED_PATH)],
+        }
+    )
+    run_init = _secure(
+        {
+            "name": constants.INIT_CONTAINER,
+            "image": mysqld_image,
+            "command": ["sh", INIT_SCRIPT_PATH, str(server_id_base)],
+            "env": env,
+            "volumeMounts": [
+                _mount(constants.DATA_VOLUME, constants.MYSQL_DATA_PATH),
+                _mount(constants.INIT_CONF_VOLUME, constants.MYSQL_INIT_CONF_PATH),
+                _mount(constants.SHARED_VOLUME, constants.SHARED_PATH),
+            ],
+        }
+    )
+    users = [copy.deepcopy(c) for c in cluster.spec.pod_template.spec.get("initContainers") or []]
+    return [copy_init, run_init, *users]
+
+
+def containers(cluster: MySQLCluster, images: Images) -> tuple[list[Obj], list[Obj]]:
+    """(containers, init containers) of the Pod template."""
+    s = cluster.spec
+    mysqld = mysqld_container(cluster)
+    out = [mysqld, agent_container(cluster, images)]
+    if not s.disable_slow_query_log_container:
+        out.append(slow_log_container(images))
+    if s.collectors:
+        out.append(exporter_container(list(s.collectors), images))
+    for c in s.pod_template.spec.get("containers") or []:
+        name = c.get("name")
+        if name in (constants.MYSQLD_CONTAINER, constants.AGENT_CONTAINER):
+            continue
+        if name == constants.SLOW_LOG_CONTAINER and not s.disable_slow_query_log_container:
+            continue
+        if name == constants.EXPORTER_CONTAINER and s.collectors:
+            continue
+        out.append(copy.deepcopy(c))
+    inits = init_containers(cluster, str(mysqld["image"]), images)
+    _overwrite(cluster, [*out, *inits])
+    return out, inits
+
+
+def _overwrite(cluster: MySQLCluster, all_containers: list[Obj]) -> None:
+    for ow in cluster.spec.pod_template.overwrite_containers or []:
+        for c in all_containers:
+            if c.get("name") == ow.name:
+                if ow.resources is not None:
+                    c["resources"] = copy.deepcopy(ow.resources)
+                if ow.security_context is not None:
+                    c["securityContext"] = copy.deepcopy(ow.security_context)

@@ -1,0 +1,384 @@
+"""The MySQLCluster reconciler: render the desired objects, server-side apply them, report.
+
+One :meth:`MySQLClusterReconciler.reconcile` per key (``namespace/name``), level-based:
+
+1. the cluster is read from the informer cache; gone -> its clustering loop is stopped;
+2. being deleted -> the loop is stopped, the controller-namespace Secret deleted, the finalizer
+   removed (everything else is owned by the cluster and goes by garbage collection);
+3. ``moco.cybozu.com/reconciliation-stopped: "true"`` -> nothing is touched but the
+   ReconciliationActive condition (False) and the clustering loop, which goes on;
+4. first reconcile -> :func:`moco.api.with_defaults` written back (random ``serverIDBase``, the
+   finalizer) through a conflict-retried read-modify-write that never redraws a base already set;
+5. Secrets, my.cnf and slow-log ConfigMaps, ServiceAccount, Services, StatefulSet (partitioned
+   rolling update, re-creation with orphaned Pods when claim templates change, claim growth),
+   PodDisruptionBudget; old generated ConfigMaps pruned; the clustering loop started or woken;
+6. status: ReconcileSuccess, StatefulSetReady, ReconciliationActive, reconcileInfo (only those).
+
+Every API call has a timeout (the client's default or ``api_timeout``). Failures raise after
+the status is written: the controller retries with backoff. Passwords are never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from moco import constants
+from moco.api import InvalidObject, MySQLCluster, with_defaults
+from moco.controllers import configmaps, services, statefulset
+from moco.controllers import secrets as sec
+from moco.controllers import status as st
+from moco.controllers.common import Obj, is_true
+from moco.controllers.containers import Images
+from moco.controllers.errors import ControllerError, InvalidSpec
+from moco.controllers.volumes import resize_claims
+from moco.kube import errors as kerr
+from moco.kube.client import Client
+from moco.kube.controller import Result
+from moco.kube.events import EventRecorder
+from moco.kube.resource import (
+    CONFIGMAPS,
+    PERSISTENTVOLUMECLAIMS,
+    PODDISRUPTIONBUDGETS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    SERVICES,
+    STATEFULSETS,
+    Resource,
+)
+from moco.kube.store import Store, split_key
+from moco.log import get_logger
+
+MYSQLCLUSTERS = Resource(constants.GROUP, constants.VERSION, "mysqlclusters", "MySQLCluster")
+BACKUPPOLICIES = Resource(constants.GROUP, constants.VERSION, "backuppolicies", "BackupPolicy")
+STORAGECLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
+
+log = get_logger("moco.controllers.reconciler")
+
+
+class ClusteringRegistry(Protocol):
+    """What the reconciler needs of :class:`moco.clustering.manager.ClusterManager`."""
+
+    def update(self, namespace: str, name: str) -> object: ...
+
+    async def stop(self, namespace: str, name: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReconcilerConfig:
+    system_namespace: str
+    images: Images
+    configmap_history_limit: int = configmaps.DEFAULT_HISTORY_LIMIT
+    api_timeout: float = 10.0
+    #: how long to wait for an orphan-deleted StatefulSet to disappear before re-creating it.
+    recreate_wait: float = 10.0
+
+
+@dataclass
+class _Outcome:
+    sts: Obj | None = None
+    events: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+class MySQLClusterReconciler:
+    """Reconciles MySQLClusters (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: Client,
+        clusters: Store,
+        cfg: ReconcilerConfig,
+        *,
+        clustering: ClusteringRegistry | None = None,
+        recorder: EventRecorder | None = None,
+        token_hex: Callable[[int], str] = secrets.token_hex,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.client = client
+        self.clusters = clusters
+        self.cfg = cfg
+        self.clustering = clustering
+        self.recorder = recorder or EventRecorder(client, "moco-controller")
+        self.token_hex = token_hex
+        self.rng = rng or random.SystemRandom()
+
+    # --- small helpers -----------------------------------------------------------------------
+    async def _get(self, res: Resource, name: str, namespace: str | None) -> Obj | None:
+        try:
+            return await self.client.get(res, name, namespace, request_timeout=self.cfg.api_timeout)
+        except kerr.NotFound:
+            return None
+
+    async def _apply(self, res: Resource, obj: Obj) -> Obj:
+        return await self.client.apply(
+            res, obj, field_manager=constants.FIELD_MANAGER, force=True, request_timeout=self.cfg.api_timeout
+        )
+
+    async def _delete(self, res: Resource, name: str, namespace: str | None, **kw: Any) -> bool:
+        try:
+            await self.client.delete(res, name, namespace, request_timeout=self.cfg.api_timeout, **kw)
+        except kerr.NotFound:
+            return False
+        return True
+
+    # --- entry point -------------------------------------------------------------------------
+    async def reconcile(self, key: str) -> Result | None:
+        namespace, name = split_key(key)
+        ns = namespace or ""
+        obj = self.clusters.get(key)
+        if obj is None:
+            if self.clustering is not None:
+                await self.clustering.stop(ns, name)
+            return None
+        try:
+            cluster = MySQLCluster.parse(obj)
+        except InvalidObject as e:
+            log.error("cannot parse MySQLCluster", cluster=name, namespace=ns, error=str(e))
+            await self.recorder.warning(obj, "InvalidSpec", str(e))
+            return None
+        bound = log.bind(cluster=name, namespace=ns)
+        if cluster.metadata.get("deletionTimestamp"):
+            await self._finalize(cluster, obj)
+            return None
+        if is_true(cluster, constants.ANN_RECONCILIATION_STOPPED):
+            bound.info("reconciliation is stopped")
+            await self._write_status(cluster, [st.reconciliation_active(False)], None)
+            if self.clustering is not None:
+                self.clustering.update(ns, name)
+            return None
+        cluster, obj = await self._ensure_defaults(cluster)
+        outcome = _Outcome()
+        error: ControllerError | kerr.KubeError | None = None
+        try:
+            await self._reconcile_objects(cluster, outcome)
+        except (ControllerError, kerr.KubeError) as e:
+            error = e
+        for type_, reason, message in outcome.events:
+            await self.recorder.event(obj, type_, reason, message)  # type: ignore[arg-type]
+        if outcome.sts is None and error is not None:
+            outcome.sts = await self._get(STATEFULSETS, cluster.prefixed_name(), ns)
+        conds = [
+            st.reconcile_success(
+                None if error is None else f"{type(error).__name__}: {error}",
+                error.reason if isinstance(error, ControllerError) else "ReconcileFailed",
+            ),
+            st.statefulset_ready(outcome.sts),
+            st.reconciliation_active(True),
+        ]
+        await self._write_status(cluster, conds, cluster.metadata.get("generation"))
+        if error is not None:
+            bound.warning("reconcile failed", error=str(error))
+            reason = error.reason if isinstance(error, ControllerError) else "ReconcileFailed"
+            await self.recorder.warning(obj, reason, str(error))
+            raise error
+        if self.clustering is not None:
+            self.clustering.update(ns, name)
+        return None
+
+    # --- steps -------------------------------------------------------------------------------
+    async def _finalize(self, cluster: MySQLCluster, obj: Obj) -> None:
+        if constants.FINALIZER not in (cluster.metadata.get("finalizers") or []):
+            return
+        if self.clustering is not None:
+            await self.clustering.stop(cluster.namespace, cluster.name)
+        await self._delete(SECRETS, cluster.controller_secret_name(), self.cfg.system_namespace)
+
+        def drop(o: Obj) -> bool:
+            fins = o["metadata"].get("finalizers") or []
+            if constants.FINALIZER not in fins:
+                return False
+            o["metadata"]["finalizers"] = [f for f in fins if f != constants.FINALIZER]
+            return True
+
+        try:
+            await self.client.update_with_retry(MYSQLCLUSTERS, cluster.name, cluster.namespace, drop)
+        except kerr.NotFound:
+            return
+        log.info("finalized", cluster=cluster.name, namespace=cluster.namespace)
+
+    async def _ensure_defaults(self, cluster: MySQLCluster) -> tuple[MySQLCluster, Obj]:
+        defaulted = with_defaults(cluster, self.rng)
+        has_fin = constants.FINALIZER in (cluster.metadata.get("finalizers") or [])
+        if cluster.spec.server_id_base and has_fin:
+            return cluster, cluster.to_json()
+        base = defaulted.spec.server_id_base
+
+        def mutate(o: Obj) -> bool:
+            changed = False
+            spec = o.setdefault("spec", {})
+            if not spec.get("serverIDBase"):
+                spec["serverIDBase"] = base
+                changed = True
+            fins = o["metadata"].setdefault("finalizers", [])
+            if constants.FINALIZER not in fins:
+                fins.append(constants.FINALIZER)
+                changed = True
+            return changed
+
+        updated = await self.client.update_with_retry(MYSQLCLUSTERS, cluster.name, cluster.namespace, mutate)
+        log.info("defaults written", cluster=cluster.name, namespace=cluster.namespace)
+        return MySQLCluster.parse(updated), updated
+
+    async def _passwords(self, cluster: MySQLCluster, outcome: _Outcome) -> sec.Passwords:
+        name, sysns = cluster.controller_secret_name(), self.cfg.system_namespace
+        current = await self._get(SECRETS, name, sysns)
+        if current is None:
+            pw = sec.Passwords.generate(self.token_hex)
+            try:
+                await self.client.create(
+                    SECRETS, sec.controller_secret(cluster, sysns, pw), request_timeout=self.cfg.api_timeout
+                )
+                outcome.events.append(("Normal", "SecretCreated", f"created Secret {sysns}/{name}"))
+                return pw
+            except kerr.AlreadyExists:
+                current = await self._get(SECRETS, name, sysns)
+                if current is None:
+                    raise
+        pw = sec.Passwords.from_secret(current)
+        if pw.missing():
+            pw = pw.completed(self.token_hex)
+            data = sec.controller_secret(cluster, sysns, pw)["data"]
+            patch = {"data": data, "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]}}
+            await self.client.patch(SECRETS, name, patch, sysns, request_timeout=self.cfg.api_timeout)
+        return pw
+
+    async def _user_conf(self, cluster: MySQLCluster) -> dict[str, str] | None:
+        cm_name = cluster.spec.mysql_config_map_name
+        if not cm_name:
+            return None
+        cm = await self._get(CONFIGMAPS, cm_name, cluster.namespace)
+        if cm is None:
+            raise InvalidSpec(f"ConfigMap {cluster.namespace}/{cm_name} (spec.mysqlConfigMapName) not found")
+        return dict(cm.get("data") or {})
+
+    async def _reconcile_objects(self, cluster: MySQLCluster, outcome: _Outcome) -> None:
+        ns = cluster.namespace
+        pw = await self._passwords(cluster, outcome)
+        await self._apply(SECRETS, sec.user_secret(cluster, pw))
+        await self._apply(SECRETS, sec.mycnf_secret(cluster, pw))
+
+        mycnf_cm = configmaps.mycnf_configmap(cluster, await self._user_conf(cluster))
+        await self._apply(CONFIGMAPS, mycnf_cm)
+        slow_cm = configmaps.slow_log_configmap(cluster)
+        if slow_cm is not None:
+            await self._apply(CONFIGMAPS, slow_cm)
+
+        await self._apply(SERVICEACCOUNTS, services.service_account(cluster))
+        for svc in services.services(cluster):
+            await self._apply(SERVICES, svc)
+
+        outcome.sts = await self._reconcile_statefulset(
+            cluster,
+            mycnf_cm["metadata"]["name"],
+            None if slow_cm is None else slow_cm["metadata"]["name"],
+            outcome,
+        )
+
+        pdb = services.pdb(cluster)
+        if pdb is None:
+            await self._delete(PODDISRUPTIONBUDGETS, cluster.prefixed_name(), ns)
+        else:
+            await self._apply(PODDISRUPTIONBUDGETS, pdb)
+
+        await self._prune_configmaps(
+            cluster, mycnf_cm["metadata"]["name"], None if slow_cm is None else slow_cm["metadata"]["name"]
+        )
+
+    async def _reconcile_statefulset(
+        self, cluster: MySQLCluster, mycnf_name: str, slow_name: str | None, outcome: _Outcome
+    ) -> Obj:
+        ns, name = cluster.namespace, cluster.prefixed_name()
+        live = await self._get(STATEFULSETS, name, ns)
+        desired = statefulset.statefulset(cluster, mycnf_name, slow_name, self.cfg.images)
+        force = is_true(cluster, constants.ANN_FORCE_ROLLING_UPDATE)
+        partition = statefulset.decide_partition(live, desired, force=force)
+        desired["spec"]["updateStrategy"]["rollingUpdate"]["partition"] = partition
+        if live is not None and partition > 0 and statefulset.live_partition(live) != partition:
+            outcome.events.append(
+                ("Normal", "RollingUpdateStarted", f"Pod template changed: partition set to {partition}")
+            )
+        if statefulset.needs_recreate(live, desired):
+            assert live is not None
+            await self._resize_claims(cluster, outcome)
+            await self._delete(STATEFULSETS, name, ns, propagation="Orphan", uid=live["metadata"].get("uid"))
+            await self._wait_gone(STATEFULSETS, name, ns)
+            outcome.events.append(
+                (
+                    "Normal",
+                    "StatefulSetRecreated",
+                    "volume claim templates changed: StatefulSet re-created, Pods kept",
+                )
+            )
+            log.info("statefulset re-created", cluster=cluster.name, namespace=ns)
+        return await self._apply(STATEFULSETS, desired)
+
+    async def _wait_gone(self, res: Resource, name: str, namespace: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.cfg.recreate_wait
+        while await self._get(res, name, namespace) is not None:
+            if loop.time() > deadline:
+                raise kerr.Timeout(f"{res} {namespace}/{name} still exists after {self.cfg.recreate_wait}s")
+            await asyncio.sleep(0.2)
+
+    async def _resize_claims(self, cluster: MySQLCluster, outcome: _Outcome) -> None:
+        """Grow the existing claims of the cluster when their template asks for more storage."""
+        sel = ",".join(
+            f"{k}={v}"
+            for k, v in {
+                constants.LABEL_APP_NAME: constants.APP_NAME_MYSQL,
+                constants.LABEL_APP_INSTANCE: cluster.name,
+            }.items()
+        )
+        pvcs, _ = await self.client.list_all(PERSISTENTVOLUMECLAIMS, cluster.namespace, label_selector=sel)
+        classes: dict[str, Obj | None] = {}
+        default_class: Obj | None = None
+        scs, _ = await self.client.list_all(STORAGECLASSES)
+        for sc in scs:
+            classes[sc["metadata"]["name"]] = sc
+            anns = sc["metadata"].get("annotations") or {}
+            if anns.get("storageclass.kubernetes.io/is-default-class") == "true":
+                default_class = sc
+        for pvc_name, size in resize_claims(cluster, pvcs, classes, default_class):
+            patch = {"spec": {"resources": {"requests": {"storage": size}}}}
+            await self.client.patch(
+                PERSISTENTVOLUMECLAIMS,
+                pvc_name,
+                patch,
+                cluster.namespace,
+                request_timeout=self.cfg.api_timeout,
+            )
+            outcome.events.append(
+                ("Normal", "VolumeResized", f"PersistentVolumeClaim {pvc_name} grown to {size}")
+            )
+
+    async def _prune_configmaps(self, cluster: MySQLCluster, mycnf_name: str, slow_name: str | None) -> None:
+        uid = str(cluster.metadata.get("uid", ""))
+        cms, _ = await self.client.list_all(CONFIGMAPS, cluster.namespace)
+        doomed = configmaps.prunable(
+            cms, cluster.mycnf_configmap_prefix(), mycnf_name, uid, self.cfg.configmap_history_limit
+        )
+        doomed += configmaps.prunable(
+            cms, configmaps.slow_log_prefix(cluster), slow_name, uid, self.cfg.configmap_history_limit
+        )
+        for cm in doomed:
+            await self._delete(CONFIGMAPS, cm, cluster.namespace)
+            log.info("old ConfigMap deleted", cluster=cluster.name, namespace=cluster.namespace, configmap=cm)
+
+    async def _write_status(self, cluster: MySQLCluster, conds: list[st.Cond], generation: Any) -> None:
+        now = st.now_rfc3339()
+
+        def mutate(o: Obj) -> bool:
+            status = o.setdefault("status", {})
+            changed = st.apply_conditions(status, conds, generation, now)
+            if generation is not None:
+                changed = st.set_reconcile_info(status, int(generation)) or changed
+            return changed
+
+        try:
+            await self.client.update_status_with_retry(MYSQLCLUSTERS, cluster.name, cluster.namespace, mutate)
+        except kerr.NotFound:
+            return

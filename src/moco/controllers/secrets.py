@@ -1,0 +1,139 @@
+"""The cluster's passwords and the three Secrets that carry them.
+
+* the source of truth, in the controller's namespace (``mysql-<ns>.<name>``): created once with
+  random passwords, never rewritten (missing keys are only ever added), deleted by the finalizer;
+* the user-facing copy in the cluster's namespace (``moco-<name>``): MOCO's keys
+  (``ADMIN_PASSWORD`` ...) plus the agent API token; the agent container takes it as its
+  environment (``envFrom``);
+* ``moco-my-cnf-<name>``: ``[client]`` files per user (``<user>-my.cnf``), mounted read-only
+  in the Pod for the mysql client and the exporter.
+
+Passwords are 32 hex characters from a caller-supplied random source (``secrets.token_hex`` in
+production); :class:`Passwords` never shows them in its ``repr`` and nothing here logs.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+from moco import constants
+from moco.api import MySQLCluster
+from moco.controllers.common import Obj, labels, object_meta
+from moco.controllers.errors import SecretCorrupted
+
+#: Key of each user's password (MOCO's names; the agent reads the same names from its env).
+PASSWORD_KEYS: Final[Mapping[str, str]] = {
+    constants.ADMIN_USER: "ADMIN_PASSWORD",
+    constants.AGENT_USER: "AGENT_PASSWORD",
+    constants.REPLICATION_USER: "REPLICATION_PASSWORD",
+    constants.CLONE_DONOR_USER: "CLONE_DONOR_PASSWORD",
+    constants.EXPORTER_USER: "EXPORTER_PASSWORD",
+    constants.BACKUP_USER: "BACKUP_PASSWORD",
+    constants.READONLY_USER: "READONLY_PASSWORD",
+    constants.WRITABLE_USER: "WRITABLE_PASSWORD",
+}
+#: The agent API's shared token (``Authorization: Bearer``), under the agent's env name.
+AGENT_TOKEN_KEY: Final = constants.ENV_AGENT_TOKEN
+#: Users that get a my.cnf file in ``moco-my-cnf-<name>``.
+MYCNF_USERS: Final = (
+    constants.ADMIN_USER,
+    constants.READONLY_USER,
+    constants.WRITABLE_USER,
+    constants.EXPORTER_USER,
+    constants.BACKUP_USER,
+)
+SECRET_VERSION: Final = "1"
+PASSWORD_BYTES: Final = 16
+
+TokenHex = Callable[[int], str]
+
+
+@dataclass(frozen=True)
+class Passwords:
+    """Every key of the controller Secret (passwords and the agent token)."""
+
+    values: Mapping[str, str] = field(repr=False)
+
+    @classmethod
+    def generate(cls, token_hex: TokenHex) -> Passwords:
+        keys = [*PASSWORD_KEYS.values(), AGENT_TOKEN_KEY]
+        return cls({k: token_hex(PASSWORD_BYTES) for k in keys})
+
+    @classmethod
+    def from_secret(cls, secret: Obj) -> Passwords:
+        """Read a Secret written by moco (or by MOCO); raises :class:`SecretCorrupted`."""
+        anns = (secret.get("metadata") or {}).get("annotations") or {}
+        if anns.get(constants.ANN_SECRET_VERSION) != SECRET_VERSION:
+            raise SecretCorrupted(f"Secret {secret['metadata'].get('name')} has no valid version annotation")
+        data = secret.get("data") or {}
+        try:
+            return cls({k: base64.b64decode(v).decode() for k, v in data.items()})
+        except ValueError as e:
+            raise SecretCorrupted(f"Secret {secret['metadata'].get('name')}: undecodable data") from e
+
+    def missing(self) -> list[str]:
+        """Keys moco needs that the Secret lacks (a Secret made by MOCO has no exporter/backup/token)."""
+        return [k for k in (*PASSWORD_KEYS.values(), AGENT_TOKEN_KEY) if not self.values.get(k)]
+
+    def completed(self, token_hex: TokenHex) -> Passwords:
+        """Missing keys filled with new random values; existing ones are kept as they are."""
+        return Passwords({**self.values, **{k: token_hex(PASSWORD_BYTES) for k in self.missing()}})
+
+    def password(self, user: str) -> str:
+        return self.values[PASSWORD_KEYS[user]]
+
+    @property
+    def token(self) -> str:
+        return self.values[AGENT_TOKEN_KEY]
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def controller_secret(cluster: MySQLCluster, system_namespace: str, pw: Passwords) -> Obj:
+    """The source of truth (no owner reference: it lives in another namespace)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": cluster.controller_secret_name(),
+            "namespace": system_namespace,
+            "labels": labels(cluster, controller_namespace=True),
+            "annotations": {constants.ANN_SECRET_VERSION: SECRET_VERSION},
+        },
+        "data": {k: _b64(v) for k, v in sorted(pw.values.items())},
+    }
+
+
+def user_secret(cluster: MySQLCluster, pw: Passwords) -> Obj:
+    """``moco-<name>``: the passwords and the agent token in the cluster's namespace."""
+    keys = [*PASSWORD_KEYS.values(), AGENT_TOKEN_KEY]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": object_meta(
+            cluster, cluster.user_secret_name(), annotations={constants.ANN_SECRET_VERSION: SECRET_VERSION}
+        ),
+        "data": {k: _b64(pw.values[k]) for k in sorted(keys)},
+    }
+
+
+def mycnf_text(user: str, password: str) -> str:
+    """A ``[client]`` option file for ``user`` (values double-quoted, as MOCO writes them)."""
+    return f'[client]\nuser="{user}"\npassword="{password}"\n'
+
+
+def mycnf_secret(cluster: MySQLCluster, pw: Passwords) -> Obj:
+    """``moco-my-cnf-<name>``: one ``<user>-my.cnf`` file per user of :data:`MYCNF_USERS`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": object_meta(
+            cluster, cluster.mycnf_secret_name(), annotations={constants.ANN_SECRET_VERSION: SECRET_VERSION}
+        ),
+        "data": {constants.mycnf_key(u): _b64(mycnf_text(u, pw.password(u))) for u in sorted(MYCNF_USERS)},
+    }

@@ -1,0 +1,168 @@
+"""Wiring: informers, the two controllers and the clustering registry on a :class:`moco.kube.Manager`.
+
+* ``mysqlcluster`` controller (:class:`~moco.controllers.reconciler.MySQLClusterReconciler`): fed
+  by MySQLClusters, by the objects they own (StatefulSet, Services, Secrets, ConfigMaps, PDB,
+  ServiceAccount: the owner's key), by user ConfigMaps named in ``spec.mysqlConfigMapName``, and
+  by the controller-namespace Secret (its labels name the cluster);
+* ``partition`` controller (:class:`~moco.controllers.partition.PartitionReconciler`): fed by
+  moco's StatefulSets and their Pods;
+* the clustering registry (:class:`moco.clustering.manager.ClusterManager`) runs while leader;
+  Pod events that matter (added, deleted, terminating, demote annotation, readiness, role)
+  wake the cluster's loop at once.
+
+Caches are scoped by the manager (one namespace, or the whole cluster); Secrets and Pods are
+cached only when they carry moco's labels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from moco import constants
+from moco.clustering.config import ProcessConfig
+from moco.clustering.interfaces import CloneAgent, KubeSide
+from moco.clustering.manager import ClusterManager
+from moco.controllers.kubeside import AgentCloneAgent, ClusterKubeSide
+from moco.controllers.partition import PartitionReconciler
+from moco.controllers.reconciler import MYSQLCLUSTERS, MySQLClusterReconciler, ReconcilerConfig
+from moco.kube.client import Client
+from moco.kube.controller import Controller
+from moco.kube.events import EventRecorder
+from moco.kube.handlers import FuncHandler, enqueue_by_label, enqueue_mapped, enqueue_owner
+from moco.kube.manager import Manager
+from moco.kube.resource import (
+    CONFIGMAPS,
+    PODDISRUPTIONBUDGETS,
+    PODS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    SERVICES,
+    STATEFULSETS,
+)
+from moco.kube.store import Obj, field_index
+
+MOCO_SELECTOR = f"{constants.LABEL_APP_CREATED_BY}={constants.APP_CREATOR}"
+POD_SELECTOR = f"{constants.LABEL_APP_NAME}={constants.APP_NAME_MYSQL},{MOCO_SELECTOR}"
+INDEX_MYCNF = "mysqlConfigMapName"
+
+
+@dataclass
+class Wiring:
+    """What :func:`setup` built (tests and the CLI reach into it)."""
+
+    reconciler: MySQLClusterReconciler
+    partition: PartitionReconciler
+    clustering: ClusterManager | None
+    controllers: tuple[Controller, ...]
+
+
+def _pod_matters(old: Obj, new: Obj) -> bool:
+    def facts(p: Obj) -> tuple[object, ...]:
+        meta = p.get("metadata") or {}
+        conds = (p.get("status") or {}).get("conditions") or []
+        ready = next((c.get("status") for c in conds if c.get("type") == "Ready"), None)
+        return (
+            bool(meta.get("deletionTimestamp")),
+            (meta.get("annotations") or {}).get(constants.ANN_DEMOTE),
+            (meta.get("labels") or {}).get(constants.LABEL_ROLE),
+            ready,
+            (p.get("status") or {}).get("podIP"),
+        )
+
+    return facts(old) != facts(new)
+
+
+def setup(
+    manager: Manager,
+    client: Client,
+    cfg: ReconcilerConfig,
+    *,
+    clustering: ProcessConfig | None = None,
+    enable_clustering: bool = True,
+    workers: int = 4,
+) -> Wiring:
+    """Register informers, controllers and the clustering runnable on ``manager``."""
+    recorder = EventRecorder(client, "moco-controller")
+    clusters = manager.informer(MYSQLCLUSTERS, indexers={INDEX_MYCNF: field_index("spec.mysqlConfigMapName")})
+    sts_inf = manager.informer(STATEFULSETS, label_selector=MOCO_SELECTOR)
+    pods = manager.informer(PODS, label_selector=POD_SELECTOR)
+    owned = [
+        sts_inf,
+        manager.informer(SERVICES, label_selector=MOCO_SELECTOR),
+        manager.informer(SERVICEACCOUNTS, label_selector=MOCO_SELECTOR),
+        manager.informer(PODDISRUPTIONBUDGETS, label_selector=MOCO_SELECTOR),
+    ]
+    secrets_inf = manager.informer(SECRETS, label_selector=MOCO_SELECTOR)
+    configmaps = manager.informer(CONFIGMAPS)
+
+    registry: ClusterManager | None = None
+    if enable_clustering:
+
+        def sides(namespace: str, name: str) -> tuple[KubeSide, CloneAgent]:
+            side = ClusterKubeSide(
+                client,
+                clusters.store,
+                pods.store,
+                namespace,
+                name,
+                cfg.system_namespace,
+                timeout=cfg.api_timeout,
+                recorder=recorder,
+            )
+            return side, AgentCloneAgent(side)
+
+        registry = ClusterManager(sides, clustering)
+
+    reconciler = MySQLClusterReconciler(client, clusters.store, cfg, clustering=registry, recorder=recorder)
+    ctrl = Controller("mysqlcluster", reconciler.reconcile, workers=workers, reconcile_timeout=120.0)
+    ctrl.watch(clusters)
+    for inf in owned:
+        ctrl.watch_owned(inf, "MySQLCluster", constants.GROUP)
+    ctrl.watch(secrets_inf, enqueue_owner(ctrl.queue, "MySQLCluster", constants.GROUP))
+    ctrl.watch(
+        secrets_inf, enqueue_by_label(ctrl.queue, constants.LABEL_APP_INSTANCE, constants.LABEL_APP_NAMESPACE)
+    )
+    ctrl.watch(configmaps, enqueue_owner(ctrl.queue, "MySQLCluster", constants.GROUP))
+
+    def user_configmap(cm: Obj) -> list[str]:
+        meta = cm.get("metadata") or {}
+        return [
+            f"{c['metadata']['namespace']}/{c['metadata']['name']}"
+            for c in clusters.store.by_index(INDEX_MYCNF, str(meta.get("name")))
+            if c["metadata"].get("namespace") == meta.get("namespace")
+        ]
+
+    ctrl.watch(configmaps, enqueue_mapped(ctrl.queue, user_configmap))
+    manager.add_controller(ctrl)
+
+    part = PartitionReconciler(client, clusters.store, sts_inf.store, pods.store, recorder=recorder)
+    pctrl = Controller("partition", part.reconcile, workers=1, reconcile_timeout=60.0)
+    pctrl.watch(sts_inf)
+    pctrl.watch_owned(pods, "StatefulSet", "apps")
+    manager.add_controller(pctrl)
+
+    if registry is not None:
+        reg = registry
+
+        def wake(obj: Obj) -> None:
+            meta = obj.get("metadata") or {}
+            name = (meta.get("labels") or {}).get(constants.LABEL_APP_INSTANCE)
+            if name:
+                reg.wake(str(meta.get("namespace")), str(name))
+
+        pods.add_event_handler(
+            FuncHandler(
+                add=wake, update=lambda old, new: wake(new) if _pod_matters(old, new) else None, delete=wake
+            )
+        )
+
+        async def run_clustering() -> None:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await reg.stop_all()
+
+        manager.add_runnable(run_clustering, name="clustering", leader_only=True)
+
+    return Wiring(reconciler, part, registry, (ctrl, pctrl))

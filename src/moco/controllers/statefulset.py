@@ -1,0 +1,220 @@
+"""The StatefulSet of a cluster (pure rendering), with the decisions about how a change rolls out.
+
+Rendering: :func:`pod_template` and :func:`statefulset` shape MOCO's StatefulSet: ``Parallel``
+Pod management, the headless Service, the cluster's volume claim templates (owned by the
+cluster, so garbage collection removes the claims with it), MOCO's volumes, a default
+security context (fsGroup 10000) and a preferred anti-affinity across hosts when the user gave
+no affinity, ``terminationGracePeriodSeconds`` 300 unless set, and 0 replicas when ``offline``.
+
+Decisions (pure, over the live object):
+
+* :func:`decide_partition`: a changed Pod template starts a partitioned rolling update
+  (``partition = replicas``: no Pod is replaced until the partition controller lowers it one
+  step at a time while the cluster is healthy); an unchanged one keeps the live partition; the
+  ``moco.cybozu.com/force-rolling-update`` annotation rolls every Pod at once (partition 0).
+  The rendered template's hash is kept in :data:`ANN_TEMPLATE_HASH` on the StatefulSet.
+* :func:`needs_recreate`: volume claim templates are immutable in a StatefulSet; when they
+  change, the StatefulSet is deleted with ``propagationPolicy: Orphan`` (Pods and claims stay)
+  and created again. Their hash is kept in :data:`ANN_CLAIMS_HASH`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from typing import Any, Final
+
+from moco import constants
+from moco.api import MySQLCluster
+from moco.controllers.common import Obj, is_true, labels, object_meta, owner_reference
+from moco.controllers.containers import Images, containers
+
+DEFAULT_TERMINATION_GRACE_SECONDS: Final = 300
+ANN_TEMPLATE_HASH: Final = "moco.cybozu.com/pod-template-hash"
+ANN_CLAIMS_HASH: Final = "moco.cybozu.com/volume-claims-hash"
+FILE_MODE: Final = 0o644
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _empty_dir(name: str) -> Obj:
+    return {"name": name, "emptyDir": {}}
+
+
+def volumes(cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | None) -> list[Obj]:
+    """The user's volumes, then moco's (MOCO's names)."""
+    out = [copy.deepcopy(v) for v in cluster.spec.pod_template.spec.get("volumes") or []]
+    out += [
+        _empty_dir(constants.TMP_VOLUME),
+        _empty_dir(constants.RUN_VOLUME),
+        _empty_dir(constants.VAR_LOG_VOLUME),
+        _empty_dir(constants.INIT_CONF_VOLUME),
+        _empty_dir(constants.SHARED_VOLUME),
+        {"name": constants.CONF_VOLUME, "configMap": {"name": mycnf_name, "defaultMode": FILE_MODE}},
+        {
+            "name": constants.MYCNF_SECRET_VOLUME,
+            "secret": {"secretName": cluster.mycnf_secret_name(), "defaultMode": FILE_MODE},
+        },
+    ]
+    if slow_log_name is not None:
+        out.append(
+            {
+                "name": constants.SLOW_LOG_CONFIG_VOLUME,
+                "configMap": {"name": slow_log_name, "defaultMode": FILE_MODE},
+            }
+        )
+    return out
+
+
+def default_affinity(cluster: MySQLCluster) -> Obj:
+    """Prefer one mysqld of a cluster per host (MOCO's default)."""
+
+    def expr(key: str, value: str) -> Obj:
+        return {"key": key, "operator": "In", "values": [value]}
+
+    return {
+        "podAntiAffinity": {
+            "preferredDuringSchedulingIgnoredDuringExecution": [
+                {
+                    "weight": 100,
+                    "podAffinityTerm": {
+                        "labelSelector": {
+                            "matchExpressions": [
+                                expr(constants.LABEL_APP_NAME, constants.APP_NAME_MYSQL),
+                                expr(constants.LABEL_APP_INSTANCE, cluster.name),
+                                expr(constants.LABEL_APP_CREATED_BY, constants.APP_CREATOR),
+                            ]
+                        },
+                        "topologyKey": "kubernetes.io/hostname",
+                    },
+                }
+            ]
+        }
+    }
+
+
+def pod_template(cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | None, images: Images) -> Obj:
+    """The StatefulSet's Pod template."""
+    tmpl = cluster.spec.pod_template
+    meta_in = tmpl.metadata
+    meta: Obj = {"labels": {**((meta_in.labels if meta_in else None) or {}), **labels(cluster)}}
+    if meta_in is not None and meta_in.annotations:
+        meta["annotations"] = dict(meta_in.annotations)
+    spec = copy.deepcopy(tmpl.spec)
+    spec["serviceAccountName"] = cluster.prefixed_name()
+    spec.setdefault("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_SECONDS)
+    spec["volumes"] = volumes(cluster, mycnf_name, slow_log_name)
+    spec["containers"], spec["initContainers"] = containers(cluster, images)
+    sc = dict(spec.get("securityContext") or {})
+    sc.setdefault("fsGroup", constants.CONTAINER_GID)
+    sc.setdefault("fsGroupChangePolicy", "OnRootMismatch")
+    spec["securityContext"] = sc
+    if not spec.get("affinity"):
+        spec["affinity"] = default_affinity(cluster)
+    return {"metadata": meta, "spec": spec}
+
+
+def volume_claim_templates(cluster: MySQLCluster) -> list[Obj]:
+    out = []
+    for vct in cluster.spec.volume_claim_templates:
+        meta: Obj = {"name": vct.metadata.name}
+        if vct.metadata.labels:
+            meta["labels"] = dict(vct.metadata.labels)
+        if vct.metadata.annotations:
+            meta["annotations"] = dict(vct.metadata.annotations)
+        meta["ownerReferences"] = [owner_reference(cluster)]
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": meta,
+                "spec": copy.deepcopy(vct.spec),
+            }
+        )
+    return out
+
+
+def template_hash(template: Obj) -> str:
+    return _hash(template)
+
+
+def statefulset(
+    cluster: MySQLCluster,
+    mycnf_name: str,
+    slow_log_name: str | None,
+    images: Images,
+    *,
+    partition: int = 0,
+) -> Obj:
+    """The StatefulSet to apply (``partition`` from :func:`decide_partition`)."""
+    template = pod_template(cluster, mycnf_name, slow_log_name, images)
+    claims = volume_claim_templates(cluster)
+    annotations = {ANN_TEMPLATE_HASH: template_hash(template), ANN_CLAIMS_HASH: _hash(claims)}
+    if is_true(cluster, constants.ANN_FORCE_ROLLING_UPDATE):
+        annotations[constants.ANN_FORCE_ROLLING_UPDATE] = "true"
+    replicas = 0 if cluster.spec.offline else (cluster.spec.replicas or 1)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": object_meta(cluster, cluster.prefixed_name(), annotations=annotations),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": labels(cluster)},
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": partition}},
+            "serviceName": cluster.headless_service_name(),
+            "volumeClaimTemplates": claims,
+            "template": template,
+        },
+    }
+
+
+def _annotation(obj: Obj | None, key: str) -> str | None:
+    if obj is None:
+        return None
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(key)
+    return None if value is None else str(value)
+
+
+def live_partition(live: Obj) -> int:
+    ru = ((live.get("spec") or {}).get("updateStrategy") or {}).get("rollingUpdate") or {}
+    return int(ru.get("partition") or 0)
+
+
+def decide_partition(live: Obj | None, desired: Obj, *, force: bool) -> int:
+    """The partition to apply with ``desired`` (see the module docstring)."""
+    if force or live is None:
+        return 0
+    if _annotation(live, ANN_TEMPLATE_HASH) != _annotation(desired, ANN_TEMPLATE_HASH):
+        return int(desired["spec"]["replicas"])
+    return live_partition(live)
+
+
+def _claims_subset(claims: list[Obj]) -> list[Any]:
+    """What moco sets in claim templates, in a form the apiserver's defaulting does not change."""
+    out = []
+    for c in claims:
+        spec = c.get("spec") or {}
+        out.append(
+            (
+                (c.get("metadata") or {}).get("name"),
+                sorted(spec.get("accessModes") or []),
+                spec.get("storageClassName"),
+                str(((spec.get("resources") or {}).get("requests") or {}).get("storage")),
+            )
+        )
+    return sorted(out, key=repr)
+
+
+def needs_recreate(live: Obj | None, desired: Obj) -> bool:
+    """True when the live StatefulSet's volume claim templates differ from the desired ones."""
+    if live is None:
+        return False
+    recorded = _annotation(live, ANN_CLAIMS_HASH)
+    if recorded is not None:
+        return recorded != _annotation(desired, ANN_CLAIMS_HASH)
+    live_claims = (live.get("spec") or {}).get("volumeClaimTemplates") or []
+    return _claims_subset(live_claims) != _claims_subset(desired["spec"]["volumeClaimTemplates"])

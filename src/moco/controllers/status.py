@@ -1,0 +1,108 @@
+"""The reconciler's part of MySQLCluster.status: three conditions and ``reconcileInfo``.
+
+The reconciler owns ``ReconcileSuccess``, ``StatefulSetReady``, ``ReconciliationActive`` and
+``reconcileInfo``; the clustering loop owns the others (Initialized, Available, Healthy,
+ClusteringActive, the primary index, ...). :func:`apply_conditions` changes only the named
+conditions of a status dict, so the reconciler's status write never clobbers the loop's; the
+write itself is a read-modify-write retried on conflict.
+
+``lastTransitionTime`` changes only when a condition's status changes (metav1.Condition's rule).
+Pure functions; the clock is a parameter.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from moco.api.mysqlcluster import (
+    CONDITION_RECONCILE_SUCCESS,
+    CONDITION_RECONCILIATION_ACTIVE,
+    CONDITION_STATEFULSET_READY,
+)
+
+#: Bumped when the shape of what the reconciler renders changes (MOCO's ReconcileVersion).
+RECONCILE_VERSION: Final = 1
+
+
+@dataclass(frozen=True)
+class Cond:
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def apply_conditions(status: dict[str, Any], conds: Sequence[Cond], generation: int | None, now: str) -> bool:
+    """Set ``conds`` in ``status["conditions"]`` (in place); True when anything changed."""
+    current: list[dict[str, Any]] = list(status.get("conditions") or [])
+    changed = False
+    for c in conds:
+        value = "True" if c.status else "False"
+        old = next((x for x in current if x.get("type") == c.type), None)
+        new = {
+            "type": c.type,
+            "status": value,
+            "reason": c.reason,
+            "message": c.message,
+            "lastTransitionTime": now
+            if old is None or old.get("status") != value
+            else old["lastTransitionTime"],
+        }
+        if generation is not None:
+            new["observedGeneration"] = generation
+        if old is None:
+            current.append(new)
+            changed = True
+        elif old != new:
+            current[current.index(old)] = new
+            changed = True
+    status["conditions"] = current
+    return changed
+
+
+def statefulset_ready(sts: dict[str, Any] | None) -> Cond:
+    """StatefulSetReady: every replica available, one revision, the latest spec observed."""
+    if sts is None:
+        return Cond(CONDITION_STATEFULSET_READY, False, "StatefulSetNotFound", "StatefulSet not found")
+    spec, st = sts.get("spec") or {}, sts.get("status") or {}
+    want = spec.get("replicas", 1)
+    ready = (
+        st.get("availableReplicas", 0) == want
+        and st.get("currentRevision") == st.get("updateRevision")
+        and (sts.get("metadata") or {}).get("generation") == st.get("observedGeneration")
+    )
+    if ready:
+        return Cond(CONDITION_STATEFULSET_READY, True, "StatefulSetReady", "StatefulSet is ready")
+    return Cond(CONDITION_STATEFULSET_READY, False, "StatefulSetNotReady", "StatefulSet is not ready")
+
+
+def reconcile_success(error: str | None, reason: str = "ReconcileFailed") -> Cond:
+    if error is None:
+        return Cond(CONDITION_RECONCILE_SUCCESS, True, "ReconcileSuccess", "reconcile successfully")
+    return Cond(CONDITION_RECONCILE_SUCCESS, False, reason, error[:1000])
+
+
+def reconciliation_active(active: bool) -> Cond:
+    if active:
+        return Cond(CONDITION_RECONCILIATION_ACTIVE, True, "ReconciliationActive", "reconciliation is active")
+    return Cond(
+        CONDITION_RECONCILIATION_ACTIVE,
+        False,
+        "ReconciliationInactive",
+        "reconciliation is stopped by the moco.cybozu.com/reconciliation-stopped annotation",
+    )
+
+
+def set_reconcile_info(status: dict[str, Any], generation: int) -> bool:
+    info = {"generation": generation, "reconcileVersion": RECONCILE_VERSION}
+    if status.get("reconcileInfo") == info:
+        return False
+    status["reconcileInfo"] = info
+    return True
