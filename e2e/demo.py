@@ -11,7 +11,7 @@ import secrets
 import sys
 
 from e2e import images
-from e2e.kubectl import Kubectl, KubectlError, default_kubeconfig
+from e2e.kubectl import Kubectl, KubectlError, default_kubeconfig, kubectl_path
 
 NAMESPACE = "moco-demo"
 
@@ -99,13 +99,16 @@ def main() -> int:
     k.wait_ready("pod/mysql-0", timeout=240)
     svc_ip = k.get("service", "mysql")["spec"]["clusterIP"]
     kc = kube.kubeconfig
+    kubectl = kubectl_path()
     print(
         f"""
 mysqld 9 runs in {NAMESPACE}/mysql-0 (Service mysql, ClusterIP {svc_ip}, data on a PVC of the default class).
 
   export KUBECONFIG={kc}
-  kubectl -n {NAMESPACE} exec -it mysql-0 -- mysql -uroot -h127.0.0.1      # the password is in the pod's env
-  kubectl -n {NAMESPACE} get secret mysql-root -o jsonpath='{{.data.password}}' | base64 -d   # root password
+  # a mysql shell inside the pod (the password is in its environment):
+  {kubectl} -n {NAMESPACE} exec -it mysql-0 -- mysql -uroot -h127.0.0.1
+  # the root password:
+  {kubectl} -n {NAMESPACE} get secret mysql-root -o jsonpath='{{.data.password}}' | base64 -d
 
 From this machine (local provider: the service range is routed to the node):
   MYSQL_PWD=... chroot "$(cat ${{MOCO_CACHE:-$HOME/.cache/moco}}/mysql-root.current)" mysql -h {svc_ip} -uroot
