@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moco.kube.store import (
     NAMESPACE_INDEX,
@@ -94,3 +96,40 @@ def test_replace_rebuilds_content_and_indexes() -> None:
     assert s.index_keys(OWNER_UID_INDEX, "u1") == []
     assert s.index_keys(OWNER_UID_INDEX, "u2") == ["b/new"]
     assert s.index_keys(NAMESPACE_INDEX, "b") == ["b/new"]
+
+
+_names = st.sampled_from(["a", "b", "c", "d"])
+_nss = st.sampled_from(["n1", "n2"])
+_uids = st.lists(st.sampled_from(["u1", "u2", "u3"]), max_size=2, unique=True)
+_ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), _nss, _names, _uids),
+        st.tuples(st.just("delete"), _nss, _names, _uids),
+        st.tuples(st.just("replace"), _nss, _names, _uids),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ops)
+def test_indexes_always_equal_a_recomputation_from_the_objects(
+    ops: list[tuple[str, str, str, list[str]]],
+) -> None:
+    s = Store({OWNER_UID_INDEX: owner_uid_index})
+    for op, ns, name, uids in ops:
+        if op == "add":
+            s.add(obj(ns, name, owners=tuple(uids)))
+        elif op == "delete":
+            s.delete(f"{ns}/{name}")
+        else:
+            s.replace([obj(ns, name, owners=tuple(uids))])
+    for index, fn in (
+        (OWNER_UID_INDEX, owner_uid_index),
+        (NAMESPACE_INDEX, lambda o: [o["metadata"]["namespace"]]),
+    ):
+        expected: dict[str, set[str]] = {}
+        for o in s.list():
+            for v in fn(o):
+                expected.setdefault(v, set()).add(key_of(o))
+        assert {v: set(s.index_keys(index, v)) for v in s.index_values(index)} == expected

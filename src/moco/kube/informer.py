@@ -133,19 +133,24 @@ class Informer:
     async def run(self) -> None:
         """The reflector loop; runs until cancelled."""
         need_list = True
+        gone_in_a_row = 0
         while True:
             try:
+                if gone_in_a_row > 1:  # relists that keep failing with 410 must not spin
+                    await asyncio.sleep(self.backoff.next())
                 if need_list:
                     await self._list()
                     need_list = False
                     self.backoff.reset()
                 got_events = await self._watch()
+                gone_in_a_row = 0
                 if got_events:
                     self.backoff.reset()
             except asyncio.CancelledError:
                 raise
             except errors.Gone as e:
                 self.stats["gone"] += 1
+                gone_in_a_row += 1
                 self._log.info(
                     "resource version expired, relisting",
                     resource_version=self.resource_version,

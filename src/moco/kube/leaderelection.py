@@ -73,10 +73,20 @@ class LeaderElector:
     """Acquires, renews and releases one Lease for one identity."""
 
     def __init__(
-        self, client: Client, config: LeaderElectionConfig, clock: Callable[[], float] = time.monotonic
+        self,
+        client: Client,
+        config: LeaderElectionConfig,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        on_started_leading: Callable[[], None] | None = None,
+        on_stopped_leading: Callable[[], None] | None = None,
     ):
+        """``on_started_leading`` / ``on_stopped_leading`` are called (synchronously) when leadership
+        is gained and when it ends (lost, or released on stop)."""
         self.client = client
         self.config = config
+        self.on_started_leading = on_started_leading
+        self.on_stopped_leading = on_stopped_leading
         self._clock = clock
         self._observed: tuple[Any, ...] | None = None
         self._observed_at = 0.0
@@ -211,6 +221,8 @@ class LeaderElector:
         self.leading.set()
         self._status.set(1)
         self._log.info("became leader")
+        if self.on_started_leading is not None:
+            self.on_started_leading()
         try:
             await self._renew()
             self._log.error("leadership lost")
@@ -221,3 +233,5 @@ class LeaderElector:
         finally:
             self.leading.clear()
             self._status.set(0)
+            if self.on_stopped_leading is not None:
+                self.on_stopped_leading()

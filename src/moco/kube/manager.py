@@ -106,7 +106,7 @@ class Manager:
             if self._started:
                 inf.start()
         if indexers:
-            missing = {k: v for k, v in indexers.items() if k not in inf.store._indexers}
+            missing = {k: v for k, v in indexers.items() if not inf.store.has_indexer(k)}
             if missing:
                 inf.store.add_indexers(missing)
         return inf
@@ -156,9 +156,9 @@ class Manager:
         host, port = self.options.http_address
         site = web.TCPSite(self._runner, host, port)
         await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        if sockets:
-            self.http_port = int(sockets[0].getsockname()[1])
+        addresses = self._runner.addresses
+        if addresses:
+            self.http_port = int(addresses[0][1])
         log.info("serving probes and metrics", host=host, port=self.http_port)
 
     # --- running -----------------------------------------------------------------------------

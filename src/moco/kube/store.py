@@ -107,6 +107,9 @@ class Store:
             if new is not None:
                 self._index_one(name, key, new)
 
+    def has_indexer(self, name: str) -> bool:
+        return name in self._indexers
+
     def by_index(self, index: str, value: str) -> list[Obj]:
         """Objects whose indexer ``index`` yields ``value``."""
         return [self._items[k] for k in sorted(self._indices[index].get(value, ()))]
