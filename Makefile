@@ -47,7 +47,7 @@ etcd: ## etcd from Debian sid
 	@bash hack/etcd.sh
 
 # ---------------------------------------------------------------- checks
-.PHONY: test test-unit test-mysql test-apiserver lint fmt crds
+.PHONY: test test-unit test-mysql test-apiserver lint fmt crds openapi
 test: setup repoint ## every tier this machine runs (unit, mysql, apiserver)
 	$(PYTEST) -m "not e2e" unit_tests
 
@@ -77,6 +77,10 @@ fmt: venv ## apply ruff's formatting and fixes
 
 crds: venv ## regenerate the CRDs in manifests/crd from moco.api
 	$(PY) -m moco.api.crdgen manifests/crd
+
+openapi: venv ## refresh the checked-in Kubernetes OpenAPI subset from the k8s.io/kubernetes Go module
+	cd tools/k8s && go mod download k8s.io/kubernetes
+	$(PY) -m moco.api.extract $$(go env GOMODCACHE)/k8s.io/kubernetes@$(K8S_VERSION)
 
 # ---------------------------------------------------------------- ground
 .PHONY: clean-ground apiserver-up apiserver-down
