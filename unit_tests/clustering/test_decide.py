@@ -88,6 +88,13 @@ ROWS: list[tuple[str, Callable[[], StatusSet], ClusterState, Operation, int | No
         1,
     ),
     (
+        "healthy-replica-still-semisync-source",
+        degrade(2, semisync_source_enabled=True),
+        S.HEALTHY,
+        Op.CONFIGURE,
+        1,
+    ),
+    (
         "healthy-lag-unchecked",
         lambda: with_spec(degrade(1, lag=999)(), max_delay_seconds=0),
         S.HEALTHY,

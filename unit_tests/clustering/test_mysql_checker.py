@@ -1,4 +1,4 @@
-"""The write checker itself detects loss, split brain and a returning old primary (mysql tier)."""
+"""The write checker itself detects lost writes and split brain (mysql tier)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from ..fixtures.clustering import ClusterFactory
 pytestmark = pytest.mark.mysql
 
 
-async def test_checker_detects_loss_split_brain_and_regression(cluster_ground: ClusterFactory) -> None:
+async def test_checker_detects_loss_and_split_brain(cluster_ground: ClusterFactory) -> None:
     cg = await cluster_ground(2, start=False)
     for i in range(2):
         async with await connect(cg.admin(i)) as c:
@@ -40,6 +40,5 @@ async def test_checker_detects_loss_split_brain_and_regression(cluster_ground: C
     assert chk.samples > 3
     assert rep.split_brain, "both instances were writable"
     assert rep.missing, "rows written on instance 0 are not on instance 1"
-    assert rep.regressions, "instance 0 took writes again after instance 1 did"
     assert not rep.ok
     assert len(chk.gaps()) == 2

@@ -15,7 +15,7 @@ from moco.clustering.types import ClusterState
 from moco.mysql.conn import connect
 from moco.mysql.status import get_status
 
-from ..fixtures.clustering import ClusterFactory, checker_for, fail_primary
+from ..fixtures.clustering import ClusterFactory, checker_for, fail_primary, verify_eventually
 
 pytestmark = pytest.mark.mysql
 
@@ -47,8 +47,17 @@ async def test_switchover_under_write_load(cluster_ground: ClusterFactory) -> No
     async with await connect(cg.admin(0)) as c:
         st = await get_status(c)
         assert st.super_read_only
+        assert not st.semi_sync_source_enabled
         assert st.replica is not None
         assert st.replica.source_port == cg.ms[1].port
+    # the old primary and the other replica apply what the new primary took
+    for i in (0, 2):
+        rep = await verify_eventually(chk, cg.admin(i))
+        assert rep.ok, f"instance {i}: {rep.describe()}"
+    # and a switchover back works too
+    cg.h.kube.set_pod(1, demote=True)
+    cg.h.proc.wake("demote")
+    await cg.h.wait_for(lambda: cg.h.primary == 0, 30, "switchover back")
 
 
 async def test_failover_after_sigkill(cluster_ground: ClusterFactory) -> None:

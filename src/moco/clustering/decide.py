@@ -221,8 +221,12 @@ def drift(ss: StatusSet) -> str:
     ):
         return "semi-sync of the primary"
     for i, ist in enumerate(ss.instances):
-        if i != ss.primary and ist is not None and ist.semisync_replica_enabled == external:
+        if i == ss.primary or ist is None:
+            continue
+        if ist.semisync_replica_enabled == external:
             return f"semi-sync of replica {i}"
+        if ist.semisync_source_enabled:
+            return f"replica {i} still waits for semi-sync acknowledgements as a source"
     return ""
 
 

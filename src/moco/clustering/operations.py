@@ -221,6 +221,10 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         await ops.kill_connections(conn, spare_users=constants.SYSTEM_USERS)
         await ops.set_read_only(conn, super_read_only=True)
         redo = True
+    if st.semisync_source_enabled:
+        # a former primary: its applier's commits would wait for acknowledgements nobody sends
+        await ops.configure_semisync_source(conn, enabled=False, timeout_ms=ctx.cfg.semisync_timeout_ms)
+        redo = True
     if ppod is None or ss.instances[ss.primary] is None:
         return redo
     pst = ss.instances[ss.primary]
@@ -340,6 +344,8 @@ async def switchover(ctx: OpContext, candidate: int) -> None:
             await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
     await ro
     await ops.kill_connections(pconn, spare_users=constants.SYSTEM_USERS)
+    # it will replicate from the new primary: its applier must not wait for semi-sync ACKs
+    await ops.configure_semisync_source(pconn, enabled=False, timeout_ms=ctx.cfg.semisync_timeout_ms)
     pst = await get_status(pconn)
     gtid = pst.gtid_executed
     if not await ops.wait_for_gtid(cconn, gtid, timeout=ctx.cfg.switchover_wait):
