@@ -58,7 +58,7 @@ class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
 
 
 class Connection:
-    """An open connection; use :func:`connect` to get one. Not safe for concurrent statements."""
+    """An open connection (from :func:`connect`); statements of concurrent tasks run one at a time."""
 
     def __init__(self, endpoint: Endpoint, raw: Any, query_timeout: float) -> None:
         self.endpoint = endpoint
