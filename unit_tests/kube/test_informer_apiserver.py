@@ -138,6 +138,7 @@ async def test_watch_cut_mid_stream_resumes_from_resource_version_and_loses_noth
     rec = Recorder(lambda o: (o.get("data") or {}).get("v"))
     inf = await _start_with_a_b(kube, proxied, namespace, rec)
     try:
+        await rec.wait_for(lambda: inf.stats["watches"] >= 1)
         await asyncio.sleep(0.3)  # let the watch open
         proxy.block()
         assert proxy.cut() >= 1  # the open watch is cut off mid-stream

@@ -554,6 +554,12 @@ class Envtest:
             time.sleep(0.25)
         raise EnvtestError(f"kube-controller-manager not working within {timeout}s")
 
+    def stop_controller_manager(self) -> None:
+        """Stop kube-controller-manager (if running); the apiserver keeps running."""
+        proc = self._procs.pop("kube-controller-manager", None)
+        if proc is not None:
+            ground.stop(proc.rec, proc.popen, timeout=15)
+
     # --- state for the command line -------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         return {
