@@ -33,7 +33,7 @@ def _pod_drops(node: NodeSpec) -> int:
 
 def test_guard_tables_are_installed() -> None:
     spec = current()
-    assert netguard.host_table_present()
+    assert netguard.host_table_present(spec)
     for node in spec.node_specs:
         assert netguard.POD_EGRESS in netguard.counters(node.netns, netguard.NODE_TABLE)
 
@@ -66,7 +66,7 @@ def test_outside_traffic_never_reaches_the_host(k: Kubectl, shell_pod: str) -> N
         ["conntrack", "-L", "-d", OUTSIDE], capture_output=True, text=True, timeout=10, check=False
     )
     assert OUTSIDE not in conntrack.stdout
-    host = netguard.counters(None, netguard.HOST_TABLE)
+    host = netguard.counters(None, current().host_guard_table)
     assert host["moco-guard from nodes"] == 0, host
 
 

@@ -100,7 +100,7 @@ def up(spec: ClusterSpec) -> None:
         down(spec, quiet=True)
 
     _log("step 1/6: images (built once, then cached)")
-    imgs = images.all_images()
+    imgs = images.all_images(with_mysql=spec.with_mysql_image)
 
     _log("step 2/6: certificates and kubeconfigs")
     for d in (spec.data_root, spec.log_dir, spec.run_root):
@@ -112,7 +112,7 @@ def up(spec: ClusterSpec) -> None:
     node.setup_host_network(spec)
     for n in spec.node_specs:
         node.setup_network(spec, n)
-    _log(f"guard tables installed: host inet {netguard.HOST_TABLE}, nodes inet {netguard.NODE_TABLE}")
+    _log(f"guard tables installed: host inet {spec.host_guard_table}, nodes inet {netguard.NODE_TABLE}")
 
     reg = procs.Registry(spec.state_file)
     _log("step 4/6: control plane")
@@ -166,7 +166,7 @@ def inventory(spec: ClusterSpec) -> dict[str, Any]:
         "netns": sorted([n.netns for n in nodes if node.netns_exists(n.netns)] + node.pod_netns_mounts(spec)),
         "links": sorted(our_links),
         "routes": [r for r in routes.splitlines() if spec.host_bridge in r],
-        "nft_tables": [netguard.HOST_TABLE] if netguard.host_table_present() else [],
+        "nft_tables": [spec.host_guard_table] if netguard.host_table_present(spec) else [],
         "cgroups": sorted(str(d) for n in nodes for d in node._cgroup_dirs(n) if d.exists()),
     }
 

@@ -261,15 +261,17 @@ def mysql_image() -> ImageDef:
         return img
 
 
-def all_images() -> dict[str, ImageDef]:
+def all_images(*, with_mysql: bool = True) -> dict[str, ImageDef]:
     """Every image the local cluster needs, built (or found in the cache)."""
-    return {
+    imgs = {
         "pause": pause_image(),
         "busybox": busybox_image(),
         "coredns": coredns_image(),
         "local-path-provisioner": local_path_image(),
-        "mysql": mysql_image(),
     }
+    if with_mysql:
+        imgs["mysql"] = mysql_image()
+    return imgs
 
 
 def present(ctr: list[str]) -> set[str]:

@@ -11,7 +11,7 @@ created. Three independent layers enforce it, all set up before the first contai
    DNAT of kube-proxy, so a ClusterIP has already become a pod or apiserver address) and at
    output, any packet from a pod or a node process whose destination is neither the node network
    nor a pod range is counted and dropped; IPv6 is dropped outright. CoreDNS forwards nothing.
-3. *Host table* ``inet moco_local_guard``: whatever arrives from the host bridge for a
+3. *Host table* ``inet <cluster>_local_guard``: whatever arrives from the host bridge for a
    destination outside those ranges is counted and dropped, and nothing from the bridge is ever
    forwarded to another interface.
 
@@ -29,7 +29,6 @@ import subprocess
 from e2e.local.spec import ClusterSpec, NodeSpec
 
 NODE_TABLE = "moco_guard"
-HOST_TABLE = "moco_local_guard"
 #: Comment on the rule whose counter shows pod traffic dropped on its way out.
 POD_EGRESS = "moco-guard pod egress"
 #: Set of the outside addresses that pods or node processes tried to reach (for diagnosis).
@@ -73,7 +72,7 @@ def host_ruleset(spec: ClusterSpec) -> str:
     allowed = _allowed(spec)
     br = spec.host_bridge
     return f"""
-table inet {HOST_TABLE} {{
+table inet {spec.host_guard_table} {{
     chain prerouting {{
         type filter hook prerouting priority -300; policy accept;
         iifname "{br}" ip daddr != {allowed} counter drop comment "moco-guard from nodes"
@@ -99,20 +98,24 @@ def install_node(spec: ClusterSpec, node: NodeSpec) -> None:
 
 
 def install_host(spec: ClusterSpec) -> None:
-    _nft(f"table inet {HOST_TABLE}\ndelete table inet {HOST_TABLE}\n" + host_ruleset(spec))
+    t = spec.host_guard_table
+    _nft(f"table inet {t}\ndelete table inet {t}\n" + host_ruleset(spec))
 
 
-def remove_host() -> None:
+def remove_host(spec: ClusterSpec) -> None:
     subprocess.run(
-        ["nft", "delete", "table", "inet", HOST_TABLE], check=False, timeout=30, capture_output=True
+        ["nft", "delete", "table", "inet", spec.host_guard_table],
+        check=False,
+        timeout=30,
+        capture_output=True,
     )
 
 
-def host_table_present() -> bool:
+def host_table_present(spec: ClusterSpec) -> bool:
     out = subprocess.run(
         ["nft", "list", "tables"], capture_output=True, text=True, check=True, timeout=30
     ).stdout
-    return f"table inet {HOST_TABLE}" in out
+    return f"table inet {spec.host_guard_table}" in out.splitlines()
 
 
 def dropped_destinations(netns: str) -> set[str]:

@@ -14,6 +14,7 @@ addresses, mounts by their paths under the node's directories.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -411,10 +412,10 @@ def pod_netns_mounts(spec: ClusterSpec) -> list[str]:
     netns_dir = Path("/run/netns")
     if not netns_dir.exists():
         return found
-    prefix = ".".join(str(spec.pod_net.network_address).split(".")[:2]) + "."
     for ns in sorted(netns_dir.glob("cni-*")):
         r = sh("ip", "-n", ns.name, "-o", "-4", "addr", "show", check=False)
-        if f"inet {prefix}" in r.stdout:
+        addrs = [f.split("/")[0] for line in r.stdout.splitlines() for f in line.split()[3:4]]
+        if any(ipaddress.IPv4Address(a) in spec.pod_net for a in addrs):
             found.append(ns.name)
     return found
 
@@ -431,4 +432,4 @@ def teardown_network(spec: ClusterSpec, node: NodeSpec) -> None:
 def teardown_host_network(spec: ClusterSpec) -> None:
     if link_exists(spec.host_bridge):
         sh("ip", "link", "delete", spec.host_bridge, check=False)
-    netguard.remove_host()
+    netguard.remove_host(spec)

@@ -1,10 +1,14 @@
 """The shape of a local cluster: names, addresses, ports and directories, with no I/O.
 
+Every name on the machine (namespaces, links, nft tables, cgroups, directories) derives from the
+cluster's name, and every address and port is a field: two clusters with different names,
+ranges and ports coexist (the harness's own life-cycle test runs a second one).
+
 A cluster is a control plane on the host (etcd, kube-apiserver, kube-controller-manager,
 kube-scheduler, all on the host bridge address or loopback) plus one or more *nodes*. A node is a
 parameterised unit: its own network namespace joined to the host bridge by a veth pair, its own
 containerd (root, state, socket), kubelet (root dir, cgroup root) and kube-proxy, its own pod
-range. Node ``i`` gets ``NODE_NET.(10+i)`` and pod range ``10.244.i.0/24``; nothing else
+range. Node ``i`` gets ``NODE_NET.(10+i)`` and the ``i``-th /24 of the pod range; nothing else
 changes between nodes, so running three nodes is a matter of ``ClusterSpec(nodes=3)``.
 
 Invariants:
@@ -38,6 +42,7 @@ class NodeSpec:
     data_root: Path
     run_root: Path
     node_net: ipaddress.IPv4Network
+    pod_net: ipaddress.IPv4Network
 
     @property
     def name(self) -> str:
@@ -53,16 +58,17 @@ class NodeSpec:
 
     @property
     def pod_cidr(self) -> str:
-        return f"10.244.{self.index}.0/24"
+        """The ``index``-th /24 of the cluster's pod range."""
+        return str(list(self.pod_net.subnets(new_prefix=24))[self.index])
 
     @property
     def pod_gateway(self) -> str:
-        return f"10.244.{self.index}.1"
+        return str(ipaddress.IPv4Network(self.pod_cidr).network_address + 1)
 
     @property
     def veth_host(self) -> str:
         """Host end of the node's veth pair (attached to the host bridge)."""
-        return f"mocov{self.index}h"
+        return f"{self.cluster_name[:8]}v{self.index}h"
 
     @property
     def veth_node(self) -> str:
@@ -128,6 +134,12 @@ class ClusterSpec:
     apiserver_port: int = 6443
     controller_manager_port: int = 20257
     scheduler_port: int = 20259
+    #: Whether ``up`` loads the MySQL image (a throw-away cluster for harness tests does not need it).
+    with_mysql_image: bool = True
+
+    @property
+    def host_guard_table(self) -> str:
+        return f"{self.name}_local_guard"
 
     @property
     def host_bridge(self) -> str:
@@ -157,7 +169,8 @@ class ClusterSpec:
     @property
     def node_specs(self) -> tuple[NodeSpec, ...]:
         return tuple(
-            NodeSpec(i, self.name, self.data_root, self.run_root, self.node_net) for i in range(self.nodes)
+            NodeSpec(i, self.name, self.data_root, self.run_root, self.node_net, self.pod_net)
+            for i in range(self.nodes)
         )
 
     @property
