@@ -174,3 +174,63 @@ async def wait_lease(kube: Client, namespace: str, name: str, want: str) -> None
             pass
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
+
+
+async def test_expiry_is_judged_on_our_clock_not_on_the_lease_timestamps(
+    kube: Client, namespace: str
+) -> None:
+    from moco.kube.leaderelection import LeaderElectionConfig, LeaderElector
+
+    ancient = "2000-01-01T00:00:00.000000Z"  # by wall clock this lease expired long ago
+    lease = {
+        "apiVersion": "coordination.k8s.io/v1",
+        "kind": "Lease",
+        "metadata": {"name": "clock", "namespace": namespace},
+        "spec": {
+            "holderIdentity": "old",
+            "leaseDurationSeconds": 2,
+            "acquireTime": ancient,
+            "renewTime": ancient,
+        },
+    }
+    await kube.create(LEASES, lease)
+    cfg = LeaderElectionConfig(
+        namespace, "clock", "new", lease_duration=3, renew_deadline=2, retry_period=0.5
+    )
+    elector = LeaderElector(kube, cfg)
+    started = time.monotonic()
+    task = asyncio.create_task(elector.run())
+    try:
+        await asyncio.wait_for(elector.leading.wait(), 10)
+        waited = time.monotonic() - started
+        # not before 2 s after we first saw the record, and promptly then
+        assert 1.9 <= waited <= 2.0 + cfg.retry_period + 0.5, waited
+        got = await kube.get(LEASES, "clock", namespace)
+        assert got["spec"]["holderIdentity"] == "new"
+        assert got["spec"]["leaseTransitions"] == 1
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert (await kube.get(LEASES, "clock", namespace))["spec"].get("holderIdentity", "") == ""
+
+
+async def test_concurrent_candidates_never_both_win_thanks_to_conflict_checks(
+    kube: Client, namespace: str
+) -> None:
+    from moco.kube.leaderelection import LeaderElectionConfig, LeaderElector
+
+    electors = [
+        LeaderElector(kube, LeaderElectionConfig(namespace, "race", f"c{i}", 3, 2, 0.5)) for i in range(6)
+    ]
+    tasks = [asyncio.create_task(e.run()) for e in electors]
+    try:
+        for _ in range(20):  # 3 s, several renewals
+            await asyncio.sleep(0.15)
+            assert sum(e.is_leader for e in electors) <= 1
+        assert sum(e.is_leader for e in electors) == 1
+        winner = next(e for e in electors if e.is_leader)
+        assert (await kube.get(LEASES, "race", namespace))["spec"]["holderIdentity"] == winner.config.identity
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
