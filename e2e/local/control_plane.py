@@ -9,11 +9,14 @@ leader election (one of each) and serve health on their own ports on the same ad
 
 from __future__ import annotations
 
+import ssl
 import time
+import urllib.request
 from pathlib import Path
 
 from e2e.local import procs
 from e2e.local.spec import ClusterSpec, etcd_bin, k8s_bin
+from moco.testing import ground
 
 
 def _log(msg: str) -> None:
@@ -126,10 +129,7 @@ def start(spec: ClusterSpec, reg: procs.Registry) -> None:
     _log(f"kube-scheduler ready (4/4); control plane up in {time.monotonic() - t0:.1f}s")
 
 
-def _wait_healthz(what: str, spec: ClusterSpec, port: int, rec: object, log: Path) -> None:
-    import ssl
-    import urllib.request
-
+def _wait_healthz(what: str, spec: ClusterSpec, port: int, rec: ground.Recorded, log: Path) -> None:
     def ok() -> bool:
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -137,7 +137,7 @@ def _wait_healthz(what: str, spec: ClusterSpec, port: int, rec: object, log: Pat
         with urllib.request.urlopen(f"https://{spec.host_ip}:{port}/healthz", context=ctx, timeout=3) as r:
             return bool(r.status == 200)
 
-    procs.wait_for(what, ok, 60, rec, log)  # type: ignore[arg-type]
+    procs.wait_for(what, ok, 60, rec, log)
 
 
 def stop(reg: procs.Registry) -> None:

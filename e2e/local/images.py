@@ -137,11 +137,13 @@ def _scratch() -> Iterator[Path]:
         yield Path(d)
 
 
-def _build_from_files(img_name: str, tag: str, files: dict[str, Path], **kw: object) -> ImageDef:
+def _build_from_files(
+    img_name: str, tag: str, files: dict[str, Path], entrypoint: tuple[str, ...]
+) -> ImageDef:
     """An image whose single layer holds ``files`` (path in image -> file on the host)."""
-    probe = ImageDef(img_name, tag, ())
+    probe = ImageDef(img_name, tag, (), entrypoint=entrypoint)
     if probe.archive.exists():
-        return ImageDef(img_name, tag, (), **kw)  # type: ignore[arg-type]
+        return probe
     with _scratch() as root:
         for dest, src in files.items():
             target = root / dest.lstrip("/")
@@ -153,7 +155,7 @@ def _build_from_files(img_name: str, tag: str, files: dict[str, Path], **kw: obj
             "root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n"
         )
         (root / "etc" / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
-        img = ImageDef(img_name, tag, (root,), **kw)  # type: ignore[arg-type]
+        img = ImageDef(img_name, tag, (root,), entrypoint=entrypoint)
         build_archive(img)
         return img
 
@@ -241,10 +243,9 @@ def mysql_image() -> ImageDef:
     """The MySQL image: the sid root as it is, plus a layer with MOCO's user 10000."""
     root = mysql_root()
     tag = mysql_tag()
-    probe = ImageDef("mysql", tag, ())
-    kw = {"cmd": ("mysqld",)}
+    probe = ImageDef("mysql", tag, (), cmd=("mysqld",))
     if probe.archive.exists():
-        return ImageDef("mysql", tag, (), **kw)  # type: ignore[arg-type]
+        return probe
     with _scratch() as top:
         (top / "etc").mkdir()
         passwd = (root / "etc" / "passwd").read_text()
@@ -256,7 +257,7 @@ def mysql_image() -> ImageDef:
         (top / "etc" / "group").write_text(group)
         (top / "etc" / "resolv.conf").write_text("")
         _log(f"building {probe.ref} from {root} (a few seconds; the import takes longer)...")
-        img = ImageDef("mysql", tag, (root, top), **kw)  # type: ignore[arg-type]
+        img = ImageDef("mysql", tag, (root, top), cmd=("mysqld",))
         build_archive(img)
         return img
 
