@@ -142,10 +142,13 @@ class Informer:
                     await self._list()
                     need_list = False
                     self.backoff.reset()
+                opened = time.monotonic()
                 got_events = await self._watch()
                 gone_in_a_row = 0
                 if got_events:
                     self.backoff.reset()
+                elif time.monotonic() - opened < 1.0:  # ended at once, empty: do not spin
+                    await asyncio.sleep(self.backoff.next())
             except asyncio.CancelledError:
                 raise
             except errors.Gone as e:
