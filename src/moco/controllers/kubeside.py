@@ -177,6 +177,7 @@ class ClusterKubeSide:
 
         def mutate(o: Obj) -> bool:
             status: dict[str, Any] = o.setdefault("status", {})
+            status.setdefault("currentPrimaryIndex", 0)  # required by the schema
             before = repr(status)
             gen = (o.get("metadata") or {}).get("generation")
             conds = [st.Cond(c.type, c.status, c.reason, c.message) for c in update.conditions]

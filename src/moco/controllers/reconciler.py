@@ -373,6 +373,7 @@ class MySQLClusterReconciler:
 
         def mutate(o: Obj) -> bool:
             status = o.setdefault("status", {})
+            status.setdefault("currentPrimaryIndex", 0)  # required by the schema
             changed = st.apply_conditions(status, conds, generation, now)
             if generation is not None:
                 changed = st.set_reconcile_info(status, int(generation)) or changed

@@ -1,0 +1,278 @@
+"""The reconciler against a real kube-apiserver (+ kube-controller-manager for garbage collection).
+
+The controller runs in-process (manager, informers, work queue, SSA) as the operator would;
+the clustering loops are replaced by a recorder (no mysqld in this tier).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from moco import constants
+from moco.controllers.reconciler import MYSQLCLUSTERS
+from moco.controllers.statefulset import ANN_TEMPLATE_HASH
+from moco.kube.client import Client
+from moco.kube.resource import (
+    CONFIGMAPS,
+    EVENTS,
+    NAMESPACES,
+    PERSISTENTVOLUMECLAIMS,
+    PODDISRUPTIONBUDGETS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    SERVICES,
+    STATEFULSETS,
+)
+from moco.testing.envtest import Envtest
+from unit_tests.controllers.harness import (
+    Recorder,
+    cluster_manifest,
+    condition,
+    eventually,
+    get_or_none,
+    running_controller,
+)
+
+pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
+
+SELECTOR = f"{constants.LABEL_APP_INSTANCE}=test,{constants.LABEL_APP_CREATED_BY}=moco"
+
+
+@pytest.fixture
+async def sysns(kube: Client, namespace: str) -> Any:
+    name = f"{namespace}-sys"[:63]
+    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    await kube.delete(NAMESPACES, name)
+
+
+async def owned_names(kube: Client, ns: str) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for res in (STATEFULSETS, SERVICES, SECRETS, CONFIGMAPS, SERVICEACCOUNTS, PODDISRUPTIONBUDGETS):
+        items, _ = await kube.list_all(res, ns, label_selector=SELECTOR)
+        out[res.plural] = {i["metadata"]["name"] for i in items}
+    return out
+
+
+async def reconciled(kube: Client, ns: str, name: str = "test") -> dict[str, Any] | None:
+    obj = await kube.get(MYSQLCLUSTERS, name, ns)
+    info = (obj.get("status") or {}).get("reconcileInfo") or {}
+    ok = condition(obj, "ReconcileSuccess")
+    if info.get("generation") == obj["metadata"]["generation"] and ok and ok["status"] == "True":
+        return obj
+    return None
+
+
+async def test_create_update_delete(
+    controller_manager: Envtest, kube: Client, namespace: str, sysns: str
+) -> None:
+    ns = namespace
+    await kube.create(
+        CONFIGMAPS,
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "mycnf", "namespace": ns},
+            "data": {"long_query_time": "5"},
+        },
+    )
+    registry = Recorder()
+    async with running_controller(controller_manager.kubeconfig, sysns, registry=registry):
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, mysqlConfigMapName="mycnf"))
+        cluster = await eventually(lambda: reconciled(kube, ns), "first reconcile")
+        uid = cluster["metadata"]["uid"]
+
+        # defaults written back once: a server ID base and the finalizer
+        assert cluster["spec"]["serverIDBase"] > 0
+        assert constants.FINALIZER in cluster["metadata"]["finalizers"]
+        for t in ("ReconcileSuccess", "ReconciliationActive"):
+            assert condition(cluster, t)["status"] == "True"  # type: ignore[index]
+        assert condition(cluster, "StatefulSetReady") is not None
+
+        # exactly MOCO's objects, each owned by the cluster
+        names = await owned_names(kube, ns)
+        mycnf = next(n for n in names["configmaps"] if n.startswith("moco-test.") and "slow" not in n)
+        assert names == {
+            "statefulsets": {"moco-test"},
+            "services": {"moco-test", "moco-test-primary", "moco-test-replica"},
+            "secrets": {"moco-test", "moco-my-cnf-test"},
+            "configmaps": {mycnf, next(n for n in names["configmaps"] if n.startswith("moco-slow-log-"))},
+            "serviceaccounts": {"moco-test"},
+            "poddisruptionbudgets": {"moco-test"},
+        }
+        for res, items in names.items():
+            for n in items:
+                obj = await kube.get(
+                    next(
+                        r
+                        for r in (
+                            STATEFULSETS,
+                            SERVICES,
+                            SECRETS,
+                            CONFIGMAPS,
+                            SERVICEACCOUNTS,
+                            PODDISRUPTIONBUDGETS,
+                        )
+                        if r.plural == res
+                    ),
+                    n,
+                    ns,
+                )
+                refs = obj["metadata"]["ownerReferences"]
+                assert [(r["uid"], r["controller"]) for r in refs] == [(uid, True)], (res, n)
+        pdb = await kube.get(PODDISRUPTIONBUDGETS, "moco-test", ns)
+        assert pdb["spec"]["maxUnavailable"] == 1
+        cm = await kube.get(CONFIGMAPS, mycnf, ns)
+        assert "long_query_time = 5" in cm["data"]["my.cnf"]
+
+        # the source of truth in the controller's namespace; the user copy equals it
+        src = await kube.get(SECRETS, f"mysql-{ns}.test", sysns)
+        user = await kube.get(SECRETS, "moco-test", ns)
+        assert "ownerReferences" not in src["metadata"]
+        for key in ("ADMIN_PASSWORD", "REPLICATION_PASSWORD", "BACKUP_PASSWORD", "MOCO_AGENT_TOKEN"):
+            assert user["data"][key] == src["data"][key]
+            assert len(base64.b64decode(src["data"][key])) == 32
+        sts = await kube.get(STATEFULSETS, "moco-test", ns)
+        assert sts["spec"]["podManagementPolicy"] == "Parallel"
+        assert sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 0
+        first_hash = sts["metadata"]["annotations"][ANN_TEMPLATE_HASH]
+        assert "test" in {n for _, n in registry.updates}
+
+        # a my.cnf change: new ConfigMap name, the template names it, a partitioned rollout starts
+        await kube.patch(CONFIGMAPS, "mycnf", {"data": {"long_query_time": "7"}}, ns)
+
+        async def rolled() -> dict[str, Any] | None:
+            s = await kube.get(STATEFULSETS, "moco-test", ns)
+            vols = {v["name"]: v for v in s["spec"]["template"]["spec"]["volumes"]}
+            return s if vols["mysql-conf"]["configMap"]["name"] != mycnf else None
+
+        sts = await eventually(rolled, "template names the new my.cnf")
+        new_cm = sts["spec"]["template"]["spec"]["volumes"]
+        new_name = next(v for v in new_cm if v["name"] == "mysql-conf")["configMap"]["name"]
+        assert "long_query_time = 7" in (await kube.get(CONFIGMAPS, new_name, ns))["data"]["my.cnf"]
+        assert sts["metadata"]["annotations"][ANN_TEMPLATE_HASH] != first_hash
+        assert sts["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 3
+        assert await get_or_none(kube, CONFIGMAPS, mycnf, ns) is not None  # kept: history
+
+        # offline: no Pods, so no PDB
+        await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"offline": True}}, ns)
+        await eventually(
+            lambda: _none(get_or_none(kube, PODDISRUPTIONBUDGETS, "moco-test", ns)), "PDB removed"
+        )
+        assert (await kube.get(STATEFULSETS, "moco-test", ns))["spec"]["replicas"] == 0
+
+        # deletion: the finalizer removes the Secret outside the namespace, GC the rest
+        await kube.delete(MYSQLCLUSTERS, "test", ns)
+        await eventually(lambda: _none(get_or_none(kube, MYSQLCLUSTERS, "test", ns)), "cluster gone")
+        assert await get_or_none(kube, SECRETS, f"mysql-{ns}.test", sysns) is None
+        assert (ns, "test") in registry.stops
+
+        async def all_gone() -> bool:
+            names = await owned_names(kube, ns)
+            pvcs, _ = await kube.list_all(PERSISTENTVOLUMECLAIMS, ns)
+            return not any(names.values()) and not pvcs
+
+        await eventually(all_gone, "garbage collected", within=60)
+
+
+async def _none(aw: Any) -> bool:
+    return (await aw) is None
+
+
+async def test_reconciliation_stopped_freezes_objects(
+    apiserver: Envtest, kube: Client, namespace: str, sysns: str
+) -> None:
+    ns = namespace
+    async with running_controller(apiserver.kubeconfig, sysns):
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3))
+        await eventually(lambda: reconciled(kube, ns), "first reconcile")
+        before = await kube.get(STATEFULSETS, "moco-test", ns)
+
+        ann = {"metadata": {"annotations": {constants.ANN_RECONCILIATION_STOPPED: "true"}}}
+        await kube.patch(MYSQLCLUSTERS, "test", ann, ns)
+        await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"replicas": 5}}, ns)
+
+        async def inactive() -> dict[str, Any] | None:
+            obj = await kube.get(MYSQLCLUSTERS, "test", ns)
+            c = condition(obj, "ReconciliationActive")
+            return obj if c and c["status"] == "False" else None
+
+        await eventually(inactive, "ReconciliationActive=False")
+        after = await kube.get(STATEFULSETS, "moco-test", ns)
+        assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+        assert after["spec"]["replicas"] == 3
+
+        await kube.patch(
+            MYSQLCLUSTERS,
+            "test",
+            {"metadata": {"annotations": {constants.ANN_RECONCILIATION_STOPPED: None}}},
+            ns,
+        )
+
+        async def resumed() -> bool:
+            s = await kube.get(STATEFULSETS, "moco-test", ns)
+            return bool(s["spec"]["replicas"] == 5)
+
+        await eventually(resumed, "reconciliation resumed")
+        obj = await eventually(lambda: reconciled(kube, ns), "reconciled again")
+        assert condition(obj, "ReconciliationActive")["status"] == "True"  # type: ignore[index]
+
+
+async def test_claim_template_change_recreates_statefulset(
+    controller_manager: Envtest, kube: Client, namespace: str, sysns: str
+) -> None:
+    # an orphaning delete needs the garbage collector to drop its "orphan" finalizer
+    ns = namespace
+    async with running_controller(controller_manager.kubeconfig, sysns):
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3, offline=True))
+        await eventually(lambda: reconciled(kube, ns), "first reconcile")
+        sts = await kube.get(STATEFULSETS, "moco-test", ns)
+        assert sts["spec"]["replicas"] == 0  # offline: no Pods, claims kept
+        vct = cluster_manifest(ns)["spec"]["volumeClaimTemplates"]
+        vct[0]["spec"]["resources"]["requests"]["storage"] = "2Gi"
+        await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"volumeClaimTemplates": vct}}, ns)
+
+        async def recreated() -> dict[str, Any] | None:
+            s = await get_or_none(kube, STATEFULSETS, "moco-test", ns)
+            return s if s and s["metadata"]["uid"] != sts["metadata"]["uid"] else None
+
+        new = await eventually(recreated, "StatefulSet re-created")
+        assert new["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "2Gi"
+        events, _ = await kube.list_all(EVENTS, ns)
+        assert "StatefulSetRecreated" in {e["reason"] for e in events}
+
+        # back online: replicas come back, data claims untouched by offline
+        await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"offline": False}}, ns)
+
+        async def online() -> bool:
+            return bool((await kube.get(STATEFULSETS, "moco-test", ns))["spec"]["replicas"] == 3)
+
+        await eventually(online, "back online")
+
+
+async def test_invalid_spec_is_reported(apiserver: Envtest, kube: Client, namespace: str, sysns: str) -> None:
+    ns = namespace
+    async with running_controller(apiserver.kubeconfig, sysns):
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, mysqlConfigMapName="absent"))
+
+        async def failed() -> dict[str, Any] | None:
+            obj = await kube.get(MYSQLCLUSTERS, "test", ns)
+            c = condition(obj, "ReconcileSuccess")
+            return obj if c and c["status"] == "False" else None
+
+        obj = await eventually(failed, "ReconcileSuccess=False")
+        c = condition(obj, "ReconcileSuccess")
+        assert c is not None
+        assert c["reason"] == "InvalidSpec"
+        assert "absent" in c["message"]
+        events, _ = await kube.list_all(EVENTS, ns)
+        assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+        # creating the ConfigMap lets the reconcile through (the ConfigMap event requeues it)
+        await kube.create(
+            CONFIGMAPS,
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "absent", "namespace": ns}},
+        )
+        await eventually(lambda: reconciled(kube, ns), "reconciled once the ConfigMap exists")
