@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moco.clustering.decide import failover_candidate, find_errants
+from moco.clustering.decide import can_catch_up, failover_candidate, find_errants
 from moco.clustering.errors import NoCandidateError
 from moco.clustering.types import InstanceView
 
@@ -91,3 +91,13 @@ def test_replica_without_replication_status_is_excluded() -> None:
 def test_primary_itself_is_excluded() -> None:
     got = {0: fresh(0, f"{U[0]}:1-99", ""), 2: fresh(2, f"{U[0]}:1-3", "")}
     assert failover_candidate(0, got, frozenset()) == 2
+
+
+def test_replica_can_catch_up_only_when_nothing_it_needs_was_purged() -> None:
+    p = primary(gtid=f"{U[0]}:1-100", purged_gtid=f"{U[0]}:1-50")
+    assert can_catch_up(replica(1, gtid=f"{U[0]}:1-60"), p)
+    assert can_catch_up(replica(1, gtid=f"{U[0]}:1-50"), p)
+    assert not can_catch_up(replica(1, gtid=f"{U[0]}:1-40", retrieved=""), p)
+    assert can_catch_up(replica(1, gtid=f"{U[0]}:1-40", retrieved=f"{U[0]}:41-55"), p)
+    assert not can_catch_up(InstanceView(server_uuid=U[1]), p)
+    assert can_catch_up(InstanceView(server_uuid=U[1]), primary())

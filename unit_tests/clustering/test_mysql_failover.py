@@ -13,6 +13,7 @@ import pytest
 from moco import constants
 from moco.clustering.types import ClusterState
 from moco.mysql.conn import connect
+from moco.mysql.errors import MySQLError
 from moco.mysql.status import get_status
 
 from ..fixtures.clustering import ClusterFactory, checker_for, fail_primary, verify_eventually
@@ -101,3 +102,36 @@ async def test_second_failover_before_replicas_retrieved_anything(cluster_ground
                 st = await get_status(c)
                 assert st.replica is not None
                 assert st.replica.source_port == cg.ms[third].port
+
+
+async def test_switchover_kills_a_transaction_that_holds_read_only_back(
+    cluster_ground: ClusterFactory,
+) -> None:
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(60)
+    chk = checker_for(cg)
+    await chk.setup()
+    # a long-running write keeps SET GLOBAL super_read_only waiting
+    blocker = await connect(cg.app_endpoint(0), query_timeout=60)
+    stmt = asyncio.ensure_future(
+        blocker.execute(
+            "INSERT INTO app.moco_checker (seq, server_uuid) SELECT 0, IF(SLEEP(30) = 0, 'blocker', 'x')"
+        )
+    )
+    try:
+        await asyncio.sleep(0.3)
+        t0 = asyncio.get_running_loop().time()
+        cg.h.kube.set_pod(0, demote=True)
+        cg.h.proc.wake("demote")
+        await cg.h.wait_for(lambda: cg.h.primary == 1, 30, "switchover")
+        took = asyncio.get_running_loop().time() - t0
+        with pytest.raises(MySQLError):
+            await stmt
+    finally:
+        stmt.cancel()
+        await blocker.close()
+    kill_after = cg.h.proc.cfg.switchover_kill_after
+    assert kill_after <= took < kill_after + 10
+    async with await connect(cg.admin(1)) as c:
+        rows = await c.query("SELECT COUNT(*) AS n FROM app.moco_checker WHERE seq = 0")
+    assert rows[0]["n"] == 0, "the killed transaction was rolled back, not moved"

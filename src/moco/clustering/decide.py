@@ -274,3 +274,12 @@ def failover_candidate(primary_index: int, fresh: Mapping[int, InstanceView], er
         if all(other <= mine for other in sets.values()):
             return i
     raise NoCandidateError("replicas diverge: " + "; ".join(f"{i}={s}" for i, s in sets.items()))
+
+
+def can_catch_up(replica: InstanceView, primary: InstanceView) -> bool:
+    """The primary still has every binary log the replica needs (nothing it lacks was purged)."""
+    purged = GtidSet.parse(primary.purged_gtid)
+    have = GtidSet.parse(replica.executed_gtid)
+    if replica.replica is not None:
+        have = have | GtidSet.parse(replica.replica.retrieved_gtid)
+    return (purged - have).is_empty()

@@ -2,9 +2,11 @@
 
 Each returns whether the loop should run again at once ("redo"). Invariants:
 
-- the primary is made writable last, after semi-sync is on and the replicas are pointed at it,
-  so every commit it acknowledges is in the relay log of ``replicas // 2`` replicas
+- the primary is made writable after semi-sync is on and the replicas are pointed at it (a
+  former primary, slow to leave semi-sync, may follow once ``replicas // 2`` others are), so
+  every commit it acknowledges is in the relay log of ``replicas // 2`` replicas
   (``rpl_semi_sync_source_timeout`` is so long that it never falls back to asynchronous);
+- a replica never runs with semi-sync source on: its applier would wait for ACKs;
 - a switchover makes the old primary super_read_only (killing client connections if that takes
   too long) and waits until the target executed everything the old primary did before the
   primary index moves; at no moment are two instances writable;
@@ -20,16 +22,16 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from moco import constants
 from moco.clustering.config import ProcessConfig
-from moco.clustering.decide import expected_role, failover_candidate
+from moco.clustering.decide import can_catch_up, expected_role, failover_candidate
 from moco.clustering.errors import NoCandidateError, OperationError
 from moco.clustering.gather import Gathered, admin_endpoint, to_view
-from moco.clustering.gtid import GtidSet as PureGtidSet
 from moco.clustering.interfaces import (
     EV_CLONE_FAILED,
     EV_CLONE_SUCCEEDED,
@@ -119,13 +121,20 @@ async def configure(ctx: OpContext) -> bool:
     else:
         redo |= await _configure_primary(ctx)
 
-    for i in range(len(ss.instances)):
-        if i == ss.primary or ss.instances[i] is None:
-            continue
-        try:
-            redo |= await _configure_replica(ctx, i)
-        except MySQLError as e:
-            raise OperationError(f"failed to configure replica {i}: {e}", i) from e
+    # Turning semi-sync off on a former primary takes the server about a second (its ACK
+    # receiver stops). Such replicas are configured after the primary is made writable when
+    # enough other replicas already acknowledge: commits stay loss-less either way, as the
+    # primary waits for ``replicas // 2`` ACKs whoever sends them.
+    replicas = [i for i in range(len(ss.instances)) if i != ss.primary and ss.instances[i] is not None]
+    slow = [i for i in replicas if i not in ss.errants and _was_source(ss, i)]
+    quick = [i for i in replicas if i not in slow]
+    for i in quick:
+        redo |= await _configure_one(ctx, i)
+    acking = sum(1 for i in quick if i not in ss.errants)
+    late = slow if slow and acking >= ss.cluster.replicas // 2 else []
+    for i in slow:
+        if i not in late:
+            redo |= await _configure_one(ctx, i)
 
     for i in relabel:
         pod = ss.pods[i]
@@ -139,7 +148,21 @@ async def configure(ctx: OpContext) -> bool:
         await ops.set_writable(ctx.conn(ss.primary))
         await ctx.event("Normal", EV_SET_WRITABLE, f"instance {ss.primary} is writable")
         redo = True
+    for i in late:
+        redo |= await _configure_one(ctx, i)
     return redo
+
+
+def _was_source(ss: StatusSet, i: int) -> bool:
+    st = ss.instances[i]
+    return st is not None and st.semisync_source_enabled
+
+
+async def _configure_one(ctx: OpContext, i: int) -> bool:
+    try:
+        return await _configure_replica(ctx, i)
+    except MySQLError as e:
+        raise OperationError(f"failed to configure replica {i}: {e}", i) from e
 
 
 async def _configure_intermediate_primary(ctx: OpContext) -> bool:
@@ -232,7 +255,7 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
     if not st.executed_gtid and pst.executed_gtid and st.replica is None and pod is not None:
         await _clone_replica(ctx, i)
         return True
-    if not _can_catch_up(st, pst) and not (st.replica is not None and st.replica.io_running):
+    if not can_catch_up(st, pst) and not (st.replica is not None and st.replica.io_running):
         msg = f"instance {i} needs transactions the primary already purged; it must be re-created"
         ctx.log.warning("replica cannot catch up", instance=i)
         await ctx.event("Warning", EV_REPLICA_UNRECOVERABLE, msg)
@@ -261,15 +284,6 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         )
     await ops.start_replica(conn)
     return True
-
-
-def _can_catch_up(st: InstanceView, pst: InstanceView) -> bool:
-    """The primary still has every binary log the replica needs."""
-    purged = PureGtidSet.parse(pst.purged_gtid)
-    have = PureGtidSet.parse(st.executed_gtid)
-    if st.replica is not None:
-        have = have | PureGtidSet.parse(st.replica.retrieved_gtid)
-    return (purged - have).is_empty()
 
 
 async def _clone_replica(ctx: OpContext, i: int) -> None:
@@ -332,6 +346,7 @@ async def switchover(ctx: OpContext, candidate: int) -> None:
     old = ss.primary
     pconn, cconn = ctx.conn(old), ctx.conn(candidate)
     ctx.log.info("switchover begins", current=old, next=candidate)
+    t0 = time.monotonic()
     ro = asyncio.ensure_future(ops.set_read_only(pconn, super_read_only=True))
     done, _ = await asyncio.wait({ro}, timeout=ctx.cfg.switchover_kill_after)
     if not done:
@@ -344,18 +359,24 @@ async def switchover(ctx: OpContext, candidate: int) -> None:
             await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
     await ro
     await ops.kill_connections(pconn, spare_users=constants.SYSTEM_USERS)
-    # it will replicate from the new primary: its applier must not wait for semi-sync ACKs
-    await ops.configure_semisync_source(pconn, enabled=False, timeout_ms=ctx.cfg.semisync_timeout_ms)
     pst = await get_status(pconn)
     gtid = pst.gtid_executed
+    t_ro = time.monotonic() - t0
     if not await ops.wait_for_gtid(cconn, gtid, timeout=ctx.cfg.switchover_wait):
         raise OperationError(f"instance {candidate} did not catch up with {gtid}", candidate)
+    t_caught_up = time.monotonic() - t0
     await ctx.kube_call(ctx.kube.update_status(StatusUpdate(current_primary_index=candidate)))
     ctx.chosen = candidate
     ppod = ss.pods[old]
     if ppod is not None and ppod.demote:
         await ctx.kube_call(ctx.kube.remove_demote_annotation(ppod.name))
-    ctx.log.info("switchover done", primary=candidate)
+    ctx.log.info(
+        "switchover done",
+        primary=candidate,
+        read_only_s=round(t_ro, 3),
+        caught_up_s=round(t_caught_up, 3),
+        total_s=round(time.monotonic() - t0, 3),
+    )
 
 
 # --- failover ------------------------------------------------------------------------------------
