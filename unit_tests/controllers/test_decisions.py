@@ -40,7 +40,8 @@ def pod(
     }
 
 
-def sts(partition: int, replicas: int = 3, updated: int = 0, **ann: str) -> dict[str, Any]:
+def sts(partition: int, replicas: int = 3, updated: int = 0, *, force: bool = False) -> dict[str, Any]:
+    ann = {constants.ANN_FORCE_ROLLING_UPDATE: "true"} if force else {}
     return {
         "metadata": {"name": "moco-test", "generation": 2, "annotations": ann},
         "spec": {"replicas": replicas, "updateStrategy": {"rollingUpdate": {"partition": partition}}},
@@ -65,7 +66,7 @@ PRIMARY_LAST = [pod(0, OLD, role="primary"), pod(1, OLD), pod(2, OLD)]
     ("c", "s", "pods", "step", "partition"),
     [
         (cluster(), sts(0), PRIMARY_LAST, Step.NOTHING, 0),
-        (cluster(), sts(3, **{constants.ANN_FORCE_ROLLING_UPDATE: "true"}), PRIMARY_LAST, Step.NOTHING, 0),
+        (cluster(), sts(3, force=True), PRIMARY_LAST, Step.NOTHING, 0),
         (cluster(reconciled=False), sts(3), PRIMARY_LAST, Step.WAIT, 0),
         (cluster(), sts(3), PRIMARY_LAST, Step.LOWER, 2),  # first step: the highest replica
         (cluster(healthy=False), sts(3), PRIMARY_LAST, Step.WAIT, 0),  # unhealthy: stop
@@ -139,7 +140,7 @@ def test_statefulset_ready() -> None:
         },
     }
     assert st.statefulset_ready(ready).status
-    rolling = {**ready, "status": {**ready["status"], "updateRevision": "b"}}
+    rolling = {**ready, "status": {**ready["status"], "updateRevision": "b"}}  # type: ignore[dict-item]
     assert not st.statefulset_ready(rolling).status
 
 
