@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 
 from moco import constants
 from moco.clustering.errors import NoCandidateError
-from moco.clustering.gtid import GtidSet
 from moco.clustering.types import (
     ClusterSpecView,
     ClusterState,
@@ -31,6 +30,7 @@ from moco.clustering.types import (
     PodInfo,
     StatusSet,
 )
+from moco.mysql.gtid import GtidSet
 
 CLONE_COMPLETED = "Completed"
 CLONE_FAILED = "Failed"
@@ -57,7 +57,7 @@ def find_errants(
         if i == primary_index or ist is None:
             continue
         extra = GtidSet.parse(ist.executed_gtid) - primary
-        if extra.sources() - {uuid}:
+        if extra.uuids() - {uuid}:
             out.add(i)
     return frozenset(out)
 

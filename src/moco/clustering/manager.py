@@ -16,6 +16,7 @@ from collections.abc import Callable
 from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import CloneAgent, KubeSide
 from moco.clustering.process import ClusterProcess
+from moco.clustering.types import PodInfo
 from moco.log import get_logger
 
 Key = tuple[str, str]
@@ -23,6 +24,21 @@ Key = tuple[str, str]
 SideFactory = Callable[[str, str], tuple[KubeSide, CloneAgent]]
 
 log = get_logger("moco.clustering.manager")
+
+
+def pod_event_matters(old: PodInfo | None, new: PodInfo | None) -> bool:
+    """A Pod change the loop must see at once: created or deleted, a deletion timestamp, the
+    demote annotation, readiness, or its address. Label changes (the loop's own) do not count.
+    """
+    if old is None or new is None:
+        return old is not new
+    return (old.ready, old.deleting, old.demote, old.host, old.port) != (
+        new.ready,
+        new.deleting,
+        new.demote,
+        new.host,
+        new.port,
+    )
 
 
 class ClusterManager:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from moco import constants
@@ -69,7 +69,6 @@ class OpContext:
     log: Any
     #: the target of the switchover / failover just done (for events and tests).
     chosen: int | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ss(self) -> StatusSet:
