@@ -19,8 +19,12 @@ import socket
 import sys
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from moco.log import get_logger, setup
+
+if TYPE_CHECKING:
+    from moco.controllers.containers import Images
 
 DEFAULT_SYSTEM_NAMESPACE = "moco-system"
 DEFAULT_LEASE = "moco"
@@ -78,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
         help="run the clustering loops (off: only the Kubernetes objects are reconciled)",
     )
     p.add_argument("--agent-image", default=env("MOCO_AGENT_IMAGE", "moco:latest"))
-    p.add_argument("--backup-image", default=env("MOCO_BACKUP_IMAGE"))
+    p.add_argument("--backup-image", default=env("MOCO_BACKUP_IMAGE"), help="default: the agent image")
     p.add_argument("--fluent-bit-image", default=env("MOCO_FLUENT_BIT_IMAGE"))
     p.add_argument("--exporter-image", default=env("MOCO_EXPORTER_IMAGE"))
     p.add_argument(
@@ -93,9 +97,24 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def images_from(args: argparse.Namespace) -> Images:
+    """The images of the containers moco adds, from the flags (unset ones keep their defaults)."""
+    from moco.controllers.containers import Images
+
+    extra = {
+        k: v
+        for k, v in (
+            ("fluent_bit", args.fluent_bit_image),
+            ("exporter", args.exporter_image),
+            ("backup", args.backup_image),
+        )
+        if v
+    }
+    return Images(agent=args.agent_image, **extra)
+
+
 async def _run(args: argparse.Namespace) -> int:
     from moco.clustering.config import ProcessConfig
-    from moco.controllers.containers import Images
     from moco.controllers.reconciler import ReconcilerConfig
     from moco.controllers.setup import setup as wire
     from moco.kube.client import Client
@@ -118,11 +137,7 @@ async def _run(args: argparse.Namespace) -> int:
                 namespace=args.watch_namespace, leader_election=election, http_address=args.http_bind_address
             ),
         )
-        images = Images(agent=args.agent_image)
-        if args.fluent_bit_image:
-            images = Images(images.agent, args.fluent_bit_image, images.exporter)
-        if args.exporter_image:
-            images = Images(images.agent, images.fluent_bit, args.exporter_image)
+        images = images_from(args)
         cfg = ReconcilerConfig(
             system_namespace=args.system_namespace,
             images=images,

@@ -37,6 +37,12 @@ class Images:
     agent: str
     fluent_bit: str = "ghcr.io/cybozu-go/moco/fluent-bit:4.0.3.1"
     exporter: str = "ghcr.io/cybozu-go/moco/mysqld_exporter:0.17.2.1"
+    #: the backup/restore jobs' image; empty means the agent's (moco's own image)
+    backup: str = ""
+
+    @property
+    def backup_image(self) -> str:
+        return self.backup or self.agent
 
 
 def _field_env(name: str, path: str) -> Obj:

@@ -336,7 +336,10 @@ class MySQLClusterReconciler:
         pvcs, _ = await self.client.list_all(PERSISTENTVOLUMECLAIMS, cluster.namespace, label_selector=sel)
         classes: dict[str, Obj | None] = {}
         default_class: Obj | None = None
-        scs, _ = await self.client.list_all(STORAGECLASSES)
+        try:
+            scs, _ = await self.client.list_all(STORAGECLASSES)
+        except kerr.Forbidden:
+            scs = []  # namespace-scoped: classes cannot be read, so growth is refused below
         for sc in scs:
             classes[sc["metadata"]["name"]] = sc
             anns = sc["metadata"].get("annotations") or {}

@@ -1,0 +1,42 @@
+"""``moco-controller``'s flags and their environment defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from moco.cli.controller import images_from, parser
+
+
+def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("MOCO_WATCH_NAMESPACE", "POD_NAMESPACE", "MOCO_LEADER_ELECT", "MOCO_AGENT_IMAGE"):
+        monkeypatch.delenv(var, raising=False)
+    args = parser().parse_args([])
+    assert args.watch_namespace is None
+    assert args.system_namespace == "moco-system"
+    assert args.leader_elect is True
+    assert args.http_bind_address == ("0.0.0.0", 8081)
+    images = images_from(args)
+    assert images.backup_image == images.agent == "moco:latest"
+
+
+def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MOCO_WATCH_NAMESPACE", "team-a")
+    monkeypatch.setenv("POD_NAMESPACE", "team-a")
+    monkeypatch.setenv("MOCO_AGENT_IMAGE", "example/moco:1")
+    args = parser().parse_args(
+        ["--no-leader-elect", "--http-bind-address=127.0.0.1:9000", "--exporter-image=exp:2", "--qps=5"]
+    )
+    assert (args.watch_namespace, args.system_namespace, args.leader_elect) == ("team-a", "team-a", False)
+    assert args.http_bind_address == ("127.0.0.1", 9000)
+    assert args.qps == 5.0
+    images = images_from(args)
+    assert (images.agent, images.exporter, images.backup_image) == (
+        "example/moco:1",
+        "exp:2",
+        "example/moco:1",
+    )
+
+
+def test_bad_address_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        parser().parse_args(["--http-bind-address=nowhere"])
