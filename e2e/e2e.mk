@@ -43,7 +43,8 @@ deploy: ## deploy the operator into the cluster (needs the operator image and it
 	  echo "deploy: not yet: needs the operator image (top-level Containerfile) and manifests/deploy" >&2; exit 1; fi
 	@echo "deploy: the operator image build + import is not wired yet (see e2e/README.md)" >&2; exit 1
 
-e2e: venv repoint ## the e2e suite (e2e/, marker e2e) against KUBECONFIG or the current provider's cluster; last line is JSON
+e2e: venv repoint ## the e2e suite (e2e/, marker e2e) against KUBECONFIG or the provider's cluster (brought up if needed); last line is JSON
+	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster; fi
 	@set +e; \
 	if [ "$(E2E_PROVIDER)" = kind ]; then export $$(bash e2e/kind/cluster.sh env); \
 	else export KUBECONFIG="$${KUBECONFIG:-$$($(E2E_MODULE) kubeconfig)}"; fi; \

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from e2e.local import netguard, node
+from e2e.local import netguard, nodeconf
 from e2e.local.spec import ClusterSpec
 
 
@@ -61,7 +61,7 @@ def test_addresses_and_names_do_not_collide(spec: ClusterSpec) -> None:
 def test_containerd_config(spec: ClusterSpec) -> None:
     n = spec.node_specs[-1]
     n.dir.mkdir(parents=True)
-    cfg = tomllib.loads(node.write_containerd_config(n, "localhost/moco/pause:x").read_text())
+    cfg = tomllib.loads(nodeconf.write_containerd_config(n, "localhost/moco/pause:x").read_text())
     cri = cfg["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["restrict_oom_score_adj"] is True
     assert cri["sandbox_image"] == "localhost/moco/pause:x"
@@ -75,12 +75,12 @@ def test_containerd_config(spec: ClusterSpec) -> None:
 def test_kubelet_and_kube_proxy_config(spec: ClusterSpec) -> None:
     n = spec.node_specs[-1]
     n.dir.mkdir(parents=True)
-    kubelet = yaml.safe_load(node.write_kubelet_config(spec, n).read_text())
+    kubelet = yaml.safe_load(nodeconf.write_kubelet_config(spec, n).read_text())
     assert kubelet["failCgroupV1"] is False
     assert kubelet["cgroupDriver"] == "cgroupfs"
     assert kubelet["cgroupRoot"] == n.cgroup_root
     assert kubelet["clusterDNS"] == [spec.dns_service_ip]
     assert kubelet["resolvConf"] == ""  # no host resolver ever reaches a pod
-    proxy = yaml.safe_load(node.write_kube_proxy_config(spec, n).read_text())
+    proxy = yaml.safe_load(nodeconf.write_kube_proxy_config(spec, n).read_text())
     assert proxy["mode"] == "iptables"
     assert proxy["clusterCIDR"] == str(spec.pod_net)
