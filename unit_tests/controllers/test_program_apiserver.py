@@ -1,0 +1,190 @@
+"""``moco-controller`` as a process, with nothing but the RBAC of ``manifests/rbac``.
+
+The process authenticates as its ServiceAccount's user name (a client certificate minted by the
+test CA) and holds only the rights the manifests bind to that ServiceAccount:
+
+* namespace-scoped: the Role of ``rbac/namespaced`` in its own namespace, where it watches,
+  keeps its Secrets and its Lease;
+* cluster-wide: the ClusterRole of ``rbac/cluster-wide`` and the leader-election Role in its
+  namespace; the MySQLCluster lives in another namespace.
+
+Each run elects itself leader, reconciles a cluster, runs the cluster's clustering loop (which
+writes its own conditions through the same rights), finalizes the cluster on deletion, logs no
+Forbidden, and ends with exit code 0 on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from moco.controllers.reconciler import MYSQLCLUSTERS
+from moco.kube import errors
+from moco.kube.client import Client
+from moco.kube.resource import (
+    CLUSTERROLEBINDINGS,
+    CLUSTERROLES,
+    LEASES,
+    NAMESPACES,
+    ROLEBINDINGS,
+    ROLES,
+    SECRETS,
+    SERVICEACCOUNTS,
+    STATEFULSETS,
+    Resource,
+)
+from moco.testing import ground
+from moco.testing.envtest import Envtest, free_port
+from unit_tests.controllers.harness import cluster_manifest, condition, eventually, get_or_none
+
+pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
+
+RBAC = Path(__file__).parents[2] / "manifests" / "rbac"
+KINDS: dict[str, Resource] = {
+    "Role": ROLES,
+    "RoleBinding": ROLEBINDINGS,
+    "ClusterRole": CLUSTERROLES,
+    "ClusterRoleBinding": CLUSTERROLEBINDINGS,
+}
+
+
+def rbac_docs(mode: str, ns: str) -> list[dict[str, Any]]:
+    """The manifests' RBAC of ``mode``, moved into ``ns`` (cluster-scoped names made unique)."""
+    docs = []
+    for f in sorted((RBAC / mode).glob("*.yaml")):
+        if f.name == "kustomization.yaml":
+            continue
+        for d in yaml.safe_load_all(f.read_text()):
+            if d["kind"].startswith("Cluster"):
+                d["metadata"]["name"] = f"{d['metadata']['name']}-{ns}"
+                if "roleRef" in d:
+                    d["roleRef"]["name"] = f"{d['roleRef']['name']}-{ns}"
+            else:
+                d["metadata"]["namespace"] = ns
+            for s in d.get("subjects") or []:
+                s["namespace"] = ns
+            docs.append(d)
+    return docs
+
+
+@pytest.fixture
+async def short_namespace(kube: Client) -> AsyncIterator[str]:
+    """A namespace with a short name (a certificate's common name holds at most 64 characters)."""
+    name = f"mocons-{secrets.token_hex(3)}"
+    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    await kube.delete(NAMESPACES, name)
+
+
+def _quiet(fn: Any) -> Any:
+    async def probe() -> bool:
+        try:
+            return bool(await fn())
+        except aiohttp.ClientError:
+            return False
+
+    return probe
+
+
+async def run_program_once(
+    env_test: Envtest, kube: Client, sysns: str, cluster_ns: str, watch: str | None, log: Path
+) -> None:
+    user = f"system:serviceaccount:{sysns}:moco-controller"
+    kubeconfig = env_test.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{sysns}"])
+    port = free_port()
+    env = {**os.environ, "POD_NAMESPACE": sysns, "MOCO_LOG_LEVEL": "INFO"}
+    env.pop("KUBECONFIG", None)
+    env.pop("MOCO_WATCH_NAMESPACE", None)
+    if watch is not None:
+        env["MOCO_WATCH_NAMESPACE"] = watch
+    proc, rec = ground.spawn(
+        [
+            sys.executable,
+            "-m",
+            "moco.cli.controller",
+            f"--kubeconfig={kubeconfig}",
+            f"--http-bind-address=127.0.0.1:{port}",
+            "--leader-elect",
+            "--check-interval=2",
+            "--agent-image=moco:test",
+        ],
+        "moco-controller (test)",
+        log=log,
+        env=env,
+    )
+    try:
+
+        async def ready() -> bool:
+            async with aiohttp.ClientSession() as s, s.get(f"http://127.0.0.1:{port}/readyz") as r:
+                return r.status == 200
+
+        await eventually(_quiet(ready), "controller ready", within=60)
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(cluster_ns, replicas=3))
+
+        async def reconciled() -> dict[str, Any] | None:
+            obj = await kube.get(MYSQLCLUSTERS, "test", cluster_ns)
+            ok = condition(obj, "ReconcileSuccess")
+            healthy = condition(obj, "Healthy")  # written by the clustering loop
+            return obj if ok and ok["status"] == "True" and healthy else None
+
+        obj = await eventually(reconciled, "reconciled and clustered", within=60)
+        assert condition(obj, "ClusteringActive")["status"] == "True"  # type: ignore[index]
+        assert await get_or_none(kube, STATEFULSETS, "moco-test", cluster_ns) is not None
+        assert await get_or_none(kube, SECRETS, f"mysql-{cluster_ns}.test", sysns) is not None
+        lease = await kube.get(LEASES, "moco", sysns)
+        assert lease["spec"]["holderIdentity"]
+
+        await kube.delete(MYSQLCLUSTERS, "test", cluster_ns)
+
+        async def finalized() -> bool:
+            return await get_or_none(kube, MYSQLCLUSTERS, "test", cluster_ns) is None
+
+        await eventually(finalized, "finalizer removed", within=60)
+        assert await get_or_none(kube, SECRETS, f"mysql-{cluster_ns}.test", sysns) is None
+    finally:
+        await asyncio.to_thread(ground.stop, rec, proc, 30.0)
+    text = await asyncio.to_thread(log.read_text)
+    assert proc.returncode == 0, text[-3000:]
+    assert "Forbidden" not in text, text[-3000:]
+
+
+async def test_namespaced_controller_with_only_its_role(
+    controller_manager: Envtest, kube: Client, short_namespace: str, tmp_path: Path
+) -> None:
+    ns = short_namespace
+    for doc in rbac_docs("namespaced", ns):
+        await kube.create(KINDS[doc["kind"]], doc)
+    # the identity is scoped: nothing outside its namespace
+    user = f"system:serviceaccount:{ns}:moco-controller"
+    kubeconfig = controller_manager.mint_kubeconfig(user, ["system:serviceaccounts"])
+    async with await Client.from_kubeconfig(kubeconfig) as scoped:
+        with pytest.raises(errors.Forbidden):
+            await scoped.list(SECRETS, None)
+        with pytest.raises(errors.Forbidden):
+            await scoped.list(SERVICEACCOUNTS, "default")
+    await run_program_once(controller_manager, kube, ns, ns, ns, tmp_path / "controller.log")
+
+
+async def test_cluster_wide_controller_with_the_cluster_role(
+    controller_manager: Envtest, kube: Client, short_namespace: str, namespace: str, tmp_path: Path
+) -> None:
+    docs = rbac_docs("cluster-wide", short_namespace)
+    for doc in docs:
+        await kube.create(KINDS[doc["kind"]], doc)
+    try:
+        await run_program_once(
+            controller_manager, kube, short_namespace, namespace, None, tmp_path / "controller.log"
+        )
+    finally:
+        for doc in docs:
+            if doc["kind"].startswith("Cluster"):
+                await kube.delete(KINDS[doc["kind"]], doc["metadata"]["name"])
