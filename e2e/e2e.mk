@@ -6,6 +6,7 @@
 E2E_PROVIDER ?= $(shell docker info >/dev/null 2>&1 && echo kind || echo local)
 E2E_JUNIT := $(MOCO_STATE_DIR)/e2e-junit.xml
 E2E_PYTEST_ARGS ?=
+NODES ?=
 E2E_MODULE := $(PY) -m e2e.local
 
 .PHONY: node-deps node-bins images cluster cluster-down cluster-status deploy e2e start
@@ -20,12 +21,12 @@ node-bins: node-deps etcd ## every binary the local cluster runs (Kubernetes, et
 images: venv repoint node-bins mysql-root ## the local cluster's images (pause, busybox, CoreDNS, provisioner, MySQL), cached
 	@$(E2E_MODULE) images
 
-cluster: ## a Kubernetes cluster (provider local or kind); prints the kubeconfig path last
+cluster: ## a Kubernetes cluster (provider local or kind; local: NODES=n nodes, default 1 or what runs); prints the kubeconfig path last
 ifeq ($(E2E_PROVIDER),kind)
 	@bash e2e/kind/cluster.sh up
 else
 	@$(MAKE) --no-print-directory images
-	@$(E2E_MODULE) up
+	@$(E2E_MODULE) up $(if $(NODES),--nodes $(NODES))
 endif
 
 cluster-down: ## stop the cluster; removes every process, mount, netns, interface, route and rule it added

@@ -13,6 +13,7 @@ prints it before and after. Built artefacts and the containerd image stores (und
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import shutil
@@ -118,10 +119,14 @@ def up(spec: ClusterSpec) -> None:
     _log("step 4/6: control plane")
     control_plane.start(spec, reg)
 
-    _log("step 5/6: nodes")
+    _log("step 5/6: nodes (containerd, image import, kubelet, kube-proxy)")
     for n in spec.node_specs:
         node.start_containerd(spec, n, reg, imgs["pause"].ref)
-        images.load(node.ctr_argv(n), imgs)
+    # Imports are mostly disk writes: the nodes' imports overlap well.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(spec.node_specs)) as pool:
+        for f in [pool.submit(images.load, node.ctr_argv(n), imgs, n.name) for n in spec.node_specs]:
+            f.result()
+    for n in spec.node_specs:
         node.start_kubelet(spec, n, reg)
         node.start_kube_proxy(spec, n, reg)
 

@@ -293,12 +293,12 @@ def import_archive(ctr: list[str], archive: Path) -> None:
     )
 
 
-def load(ctr: list[str], images: dict[str, ImageDef]) -> None:
+def load(ctr: list[str], images: dict[str, ImageDef], where: str = "containerd") -> None:
     """Import every image not yet present."""
     have = present(ctr)
     todo = [img for img in images.values() if img.ref not in have]
     for i, img in enumerate(todo, 1):
         t0 = time.monotonic()
-        _log(f"importing {img.ref} ({i}/{len(todo)})...")
+        _log(f"{where}: importing {img.ref} ({i}/{len(todo)})...")
         import_archive(ctr, img.archive)
-        _log(f"imported {img.ref} in {time.monotonic() - t0:.1f}s")
+        _log(f"{where}: imported {img.ref} in {time.monotonic() - t0:.1f}s")
