@@ -178,3 +178,35 @@ async def test_clustering_stopped_by_annotation(cluster_ground: ClusterFactory) 
     cg.h.proc.wake("annotation")
     await cg.h.wait_for(lambda: cg.h.primary == 1, 30, "switchover after restart of clustering")
     assert kube.is_true(COND_CLUSTERING_ACTIVE)
+
+
+async def test_replica_is_not_repointed_when_the_primary_purged_what_it_needs(
+    cluster_ground: ClusterFactory,
+) -> None:
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(60)
+    kube = cg.h.kube
+    kube.set_pod(2, ready=False)
+    await cg.kill(2)
+    chk = checker_for(cg)
+    async with chk:
+        await asyncio.sleep(0.3)
+    async with await connect(cg.admin(0)) as c:
+        await c.execute("FLUSH BINARY LOGS")
+        await c.execute("PURGE BINARY LOGS BEFORE NOW(6) + INTERVAL 1 SECOND")
+        purged = (await get_status(c)).gtid_purged
+    assert purged, "the primary purged nothing"
+    cg.ms[2].start()
+    await cg.ms[2].wait_ready(60)
+    kube.set_pod(2, ready=True)
+    cg.h.proc.wake("pod-ready")
+    await cg.h.wait_for(
+        lambda: "ReplicaUnrecoverable" in kube.reasons(), 20, "unrecoverable replica reported"
+    )
+    await asyncio.sleep(1.5)  # more passes: reported once, never started
+    assert kube.reasons().count("ReplicaUnrecoverable") == 1
+    async with await connect(cg.admin(2)) as c:
+        st = await get_status(c)
+        assert st.replica is not None
+        assert st.replica.io_running == "No"
+    assert cg.h.state is ClusterState.DEGRADED

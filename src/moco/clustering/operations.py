@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from moco import constants
@@ -69,6 +69,8 @@ class OpContext:
     log: Any
     #: the target of the switchover / failover just done (for events and tests).
     chosen: int | None = None
+    #: keys of warnings already recorded as Events by this loop (shared across passes).
+    warned: set[str] = field(default_factory=set)
 
     @property
     def ss(self) -> StatusSet:
@@ -257,7 +259,10 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
     if not can_catch_up(st, pst) and not (st.replica is not None and st.replica.io_running):
         msg = f"instance {i} needs transactions the primary already purged; it must be re-created"
         ctx.log.warning("replica cannot catch up", instance=i)
-        await ctx.event("Warning", EV_REPLICA_UNRECOVERABLE, msg)
+        key = f"{EV_REPLICA_UNRECOVERABLE}/{i}/{st.executed_gtid}"
+        if key not in ctx.warned:
+            ctx.warned.add(key)
+            await ctx.event("Warning", EV_REPLICA_UNRECOVERABLE, msg)
         return redo
     semisync = _semisync_wanted(ss)
     rs = st.replica

@@ -72,6 +72,7 @@ class ClusterProcess:
         self._task: asyncio.Task[None] | None = None
         self._last_status: StatusUpdate | None = None
         self._stopped_reported = False
+        self._warned: set[str] = set()
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
 
     # --- task control ----------------------------------------------------------------------------
@@ -176,7 +177,7 @@ class ClusterProcess:
             if d.operation is not Operation.NONE:
                 logger.info("decided", reason=d.reason, candidate=d.candidate)
             await self._report(status_update(g.status, d.state))
-            ctx = op.OpContext(self.kube, self.agent, creds, self.cfg, g, logger)
+            ctx = op.OpContext(self.kube, self.agent, creds, self.cfg, g, logger, warned=self._warned)
             return await self._apply(ctx, d)
         finally:
             await g.close()
