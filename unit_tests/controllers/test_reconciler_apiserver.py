@@ -252,6 +252,29 @@ async def test_claim_template_change_recreates_statefulset(
 
         await eventually(online, "back online")
 
+        # the StatefulSet controller made claims of 2Gi; growing them needs an expandable class
+        async def claims() -> bool:
+            pvcs, _ = await kube.list_all(PERSISTENTVOLUMECLAIMS, ns)
+            return len(pvcs) == 3
+
+        await eventually(claims, "claims made", within=60)
+        current = await kube.get(STATEFULSETS, "moco-test", ns)
+        vct[0]["spec"]["resources"]["requests"]["storage"] = "3Gi"
+        await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"volumeClaimTemplates": vct}}, ns)
+
+        async def refused() -> dict[str, Any] | None:
+            obj = await kube.get(MYSQLCLUSTERS, "test", ns)
+            c = condition(obj, "ReconcileSuccess")
+            return c if c and c["status"] == "False" else None
+
+        c = await eventually(refused, "growth refused")
+        assert c["reason"] == "Refused"
+        assert "does not allow volume expansion" in c["message"]
+        after = await kube.get(STATEFULSETS, "moco-test", ns)
+        assert after["metadata"]["uid"] == current["metadata"]["uid"]  # nothing re-created
+        pvcs, _ = await kube.list_all(PERSISTENTVOLUMECLAIMS, ns)
+        assert {p["spec"]["resources"]["requests"]["storage"] for p in pvcs} == {"2Gi"}
+
 
 async def test_invalid_spec_is_reported(apiserver: Envtest, kube: Client, namespace: str, sysns: str) -> None:
     ns = namespace

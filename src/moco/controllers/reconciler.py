@@ -35,7 +35,7 @@ from moco.controllers import status as st
 from moco.controllers.common import Obj, is_true
 from moco.controllers.containers import Images
 from moco.controllers.errors import ControllerError, InvalidSpec
-from moco.controllers.volumes import resize_claims
+from moco.controllers.volumes import check_expandable, claims_to_grow
 from moco.kube import errors as kerr
 from moco.kube.client import Client
 from moco.kube.controller import Result
@@ -301,9 +301,9 @@ class MySQLClusterReconciler:
             outcome.events.append(
                 ("Normal", "RollingUpdateStarted", f"Pod template changed: partition set to {partition}")
             )
+        await self._resize_claims(cluster, outcome)
         if statefulset.needs_recreate(live, desired):
             assert live is not None
-            await self._resize_claims(cluster, outcome)
             await self._delete(STATEFULSETS, name, ns, propagation="Orphan", uid=live["metadata"].get("uid"))
             await self._wait_gone(STATEFULSETS, name, ns)
             outcome.events.append(
@@ -326,15 +326,15 @@ class MySQLClusterReconciler:
 
     async def _resize_claims(self, cluster: MySQLCluster, outcome: _Outcome) -> None:
         """Grow the existing claims of the cluster when their template asks for more storage."""
-        sel = ",".join(
-            f"{k}={v}"
-            for k, v in {
-                constants.LABEL_APP_NAME: constants.APP_NAME_MYSQL,
-                constants.LABEL_APP_INSTANCE: cluster.name,
-            }.items()
+        sel = (
+            f"{constants.LABEL_APP_NAME}={constants.APP_NAME_MYSQL},"
+            f"{constants.LABEL_APP_INSTANCE}={cluster.name}"
         )
         pvcs, _ = await self.client.list_all(PERSISTENTVOLUMECLAIMS, cluster.namespace, label_selector=sel)
-        classes: dict[str, Obj | None] = {}
+        growths = claims_to_grow(cluster, pvcs)
+        if not growths:
+            return
+        classes: dict[str, Obj] = {}
         default_class: Obj | None = None
         try:
             scs, _ = await self.client.list_all(STORAGECLASSES)
@@ -345,17 +345,18 @@ class MySQLClusterReconciler:
             anns = sc["metadata"].get("annotations") or {}
             if anns.get("storageclass.kubernetes.io/is-default-class") == "true":
                 default_class = sc
-        for pvc_name, size in resize_claims(cluster, pvcs, classes, default_class):
-            patch = {"spec": {"resources": {"requests": {"storage": size}}}}
+        check_expandable(growths, classes, default_class)
+        for g in growths:
+            patch = {"spec": {"resources": {"requests": {"storage": g.size}}}}
             await self.client.patch(
                 PERSISTENTVOLUMECLAIMS,
-                pvc_name,
+                g.claim,
                 patch,
                 cluster.namespace,
                 request_timeout=self.cfg.api_timeout,
             )
             outcome.events.append(
-                ("Normal", "VolumeResized", f"PersistentVolumeClaim {pvc_name} grown to {size}")
+                ("Normal", "VolumeResized", f"PersistentVolumeClaim {g.claim} grown to {g.size}")
             )
 
     async def _prune_configmaps(self, cluster: MySQLCluster, mycnf_name: str, slow_name: str | None) -> None:
