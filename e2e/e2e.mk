@@ -9,7 +9,7 @@ E2E_PYTEST_ARGS ?=
 NODES ?=
 E2E_MODULE := $(PY) -m e2e.local
 
-.PHONY: node-deps node-bins images cluster cluster-down cluster-status deploy e2e start
+.PHONY: node-deps node-bins images cluster cluster-down cluster-purge cluster-status deploy e2e start
 
 node-deps: ## Debian packages of a local node (containerd, runc, CNI plugins, nftables, ...)
 	@bash e2e/local/deps.sh
@@ -35,6 +35,9 @@ ifeq ($(E2E_PROVIDER),kind)
 else
 	@if [ -x $(PY) ]; then $(E2E_MODULE) down; else echo "no venv: nothing was started"; fi
 endif
+
+cluster-purge: ## cluster-down, then remove the kept image stores (local provider)
+	@if [ -x $(PY) ]; then $(E2E_MODULE) purge; fi
 
 cluster-status: ## what the local cluster holds on this machine (JSON)
 	@$(E2E_MODULE) status

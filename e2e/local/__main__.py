@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--nodes", type=int, default=None, help="how many nodes (default 1)")
-    for name in ("down", "status", "kubeconfig", "images"):
+    for name in ("down", "purge", "status", "kubeconfig", "images"):
         sub.add_parser(name)
     imp = sub.add_parser("import")
     imp.add_argument("archives", nargs="+", type=Path)
@@ -54,11 +55,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             cluster.up(spec)
             print(spec.kubeconfig)
-        elif args.command == "down":
+        elif args.command in ("down", "purge"):
             left = cluster.down(spec)
             if any(left.values()):
                 print(f"left behind: {json.dumps(left)}", file=sys.stderr)
                 return 1
+            if args.command == "purge":
+                shutil.rmtree(spec.data_root, ignore_errors=True)
+                print(f"[cluster] removed {spec.data_root}")
         elif args.command == "status":
             print(json.dumps({"up": cluster.is_up(spec), **cluster.inventory(spec)}, indent=1))
         elif args.command == "kubeconfig":
