@@ -243,9 +243,7 @@ class Envtest:
         ground.record_dir(self.workdir)
         try:
             self._write_certs()
-            self._start_etcd()
-            self._start_apiserver()
-            self._wait_ready()
+            self._start_processes()
             self.install_crds(self._crd_docs())
             self.install_admission_policies(self._manifest_docs())
             if self.controller_manager:
@@ -309,6 +307,27 @@ class Envtest:
         ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
         ctx.load_cert_chain(str(d / "admin.crt"), str(d / "admin.key"))
         self._ssl = ctx
+
+    def _start_processes(self, attempts: int = 3) -> None:
+        """Start etcd and kube-apiserver and wait for /readyz.
+
+        Free ports are picked before the processes bind them, so another program on the machine may
+        take one in between: a start that fails that way is retried on new ports.
+        """
+        for attempt in range(1, attempts + 1):
+            try:
+                self._start_etcd()
+                self._wait_etcd()
+                self._start_apiserver()
+                self._wait_ready()
+                return
+            except EnvtestError as e:
+                if attempt == attempts or "address already in use" not in str(e):
+                    raise
+                self.stop(remove=False)
+                shutil.rmtree(self.dir / "etcd", ignore_errors=True)
+                for name in ("etcd", "kube-apiserver"):
+                    (self.dir / f"{name}.log").unlink(missing_ok=True)
 
     def _spawn(self, name: str, argv: list[str]) -> _Proc:
         log = self.dir / f"{name}.log"
@@ -382,6 +401,19 @@ class Envtest:
             if proc.popen is not None and proc.popen.poll() is not None:
                 tail = proc.log.read_text(errors="replace")[-3000:] if proc.log.exists() else ""
                 raise EnvtestError(f"{name} exited with {proc.popen.returncode}:\n{tail}")
+
+    def _wait_etcd(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(self.etcd_url + "/health", timeout=2) as resp:
+                    if json.loads(resp.read()).get("health") == "true":
+                        return
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.05)
+        raise EnvtestError(f"etcd not healthy within {timeout}s")
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.ready_timeout
