@@ -101,7 +101,9 @@ async def test_two_managers_elect_one_leader_and_a_sigkilled_leader_is_replaced_
     await wait_holder(kube, namespace, {other.identity}, LEASE_DURATION + RETRY_PERIOD + 5)
     took = time.monotonic() - killed
     print(f"takeover after SIGKILL: {took:.2f}s")
-    assert took <= LEASE_DURATION + RETRY_PERIOD + 0.5, took
+    # the last renewal is seen at most one retry period after it happened, and the lease is taken as
+    # soon as it expires on the follower's clock; 1 s covers request latency on a loaded machine
+    assert took <= LEASE_DURATION + RETRY_PERIOD + 1.0, took
     assert took >= LEASE_DURATION - RETRY_PERIOD - 0.5, f"{took}: the lease was taken before it expired"
     deadline = time.monotonic() + 5
     while not other.leading():
@@ -160,7 +162,7 @@ async def test_a_manager_that_loses_its_lease_exits_non_zero(kube: Client, names
     assert await asyncio.wait_for(run, 10) == EXIT_FAILED
     assert mgr.exit_reason == "leadership lost"
     assert work_cancelled.is_set()
-    assert time.monotonic() - taken <= cfg.renew_deadline + cfg.retry_period + 0.5
+    assert time.monotonic() - taken <= cfg.renew_deadline + cfg.retry_period + 1.0
 
 
 async def wait_lease(kube: Client, namespace: str, name: str, want: str) -> None:
