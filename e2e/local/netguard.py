@@ -12,8 +12,9 @@ created. Three independent layers enforce it, all set up before the first contai
    output, any packet from a pod or a node process whose destination is neither the node network
    nor a pod range is counted and dropped; IPv6 is dropped outright. CoreDNS forwards nothing.
 3. *Host table* ``inet <cluster>_local_guard``: whatever arrives from the host bridge for a
-   destination outside those ranges is counted and dropped, and nothing from the bridge is ever
-   forwarded to another interface.
+   destination outside those ranges is counted and dropped, nothing from the bridge is ever
+   forwarded to another interface, and no packet with a node or pod source address leaves by
+   any interface but the bridge (the counter of that last rule is the "nothing went out" check).
 
 nftables tables are separate from kube-proxy's iptables rules: kube-proxy can neither reorder nor
 flush them, and a drop in any base chain of a hook is final. :func:`remove_host` deletes the host
@@ -31,6 +32,9 @@ from e2e.local.spec import ClusterSpec, NodeSpec
 NODE_TABLE = "moco_guard"
 #: Comment on the rule whose counter shows pod traffic dropped on its way out.
 POD_EGRESS = "moco-guard pod egress"
+#: Comment on the host rule that counts (and drops) cluster-sourced packets leaving by any other
+#: interface than the bridge: it must stay at zero.
+HOST_UPLINK = "moco-guard host uplink"
 #: Set of the outside addresses that pods or node processes tried to reach (for diagnosis).
 DROPPED_SET = "dropped_destinations"
 
@@ -81,6 +85,10 @@ table inet {spec.host_guard_table} {{
     chain forward {{
         type filter hook forward priority -300; policy accept;
         iifname "{br}" oifname != "{br}" counter drop comment "moco-guard no forwarding out"
+    }}
+    chain postrouting {{
+        type filter hook postrouting priority 300; policy accept;
+        oifname != {{ "{br}", "lo" }} ip saddr {allowed} counter drop comment "{HOST_UPLINK}"
     }}
 }}
 """
