@@ -9,7 +9,7 @@ E2E_PYTEST_ARGS ?=
 NODES ?=
 E2E_MODULE := $(PY) -m e2e.local
 
-.PHONY: node-deps node-bins images cluster cluster-down cluster-purge cluster-status deploy e2e start
+.PHONY: node-deps node-bins images cluster cluster-down cluster-purge cluster-status moco-image deploy e2e start
 
 node-deps: ## Debian packages of a local node (containerd, runc, CNI plugins, nftables, ...)
 	@bash e2e/local/deps.sh
@@ -42,15 +42,19 @@ cluster-purge: ## cluster-down, then remove the kept image stores (local provide
 cluster-status: ## what the local cluster holds on this machine (JSON)
 	@$(E2E_MODULE) status
 
-deploy: ## install moco's CRDs and admission policies, then the operator (needs the operator image)
-	@if [ "$(E2E_PROVIDER)" = kind ]; then export $$(bash e2e/kind/cluster.sh env); \
+moco-image: venv repoint ## moco's image for this checkout, loaded into the cluster's nodes; prints its reference last
+ifeq ($(E2E_PROVIDER),kind)
+	@tag=$$($(PY) -c 'from e2e.local import moco_image; print(moco_image.image_def().ref)'); \
+	docker build -q -t "$$tag" -f Containerfile . >/dev/null && bash e2e/kind/cluster.sh load "$$tag" >&2 && echo "$$tag"
+else
+	@$(E2E_MODULE) moco-image
+endif
+
+deploy: ## moco's CRDs, admission policies and operator (manifests/deploy, with the image of `make moco-image`)
+	@ref=$$($(MAKE) --no-print-directory moco-image | tail -n 1); \
+	if [ "$(E2E_PROVIDER)" = kind ]; then export $$(bash e2e/kind/cluster.sh env); \
 	else export KUBECONFIG="$${KUBECONFIG:-$$($(E2E_MODULE) kubeconfig)}"; fi; \
-	KUBECTL=$$($(PY) -c 'from e2e.kubectl import kubectl_path; print(kubectl_path())'); \
-	echo "deploy: applying manifests/crd to $$KUBECONFIG"; \
-	$$KUBECTL apply --server-side --force-conflicts -f manifests/crd; \
-	if [ ! -f Containerfile ]; then \
-	  echo "deploy: not yet: needs the operator image (top-level Containerfile) and its Deployment manifests" >&2; exit 1; fi; \
-	echo "deploy: building and loading the operator image is not wired yet" >&2; exit 1
+	$(PY) -m e2e.deploy "$$ref"
 
 e2e: venv repoint ## the e2e suite (e2e/, marker e2e) against KUBECONFIG or the provider's cluster (brought up if needed); last line is JSON
 	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster; fi

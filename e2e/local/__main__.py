@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from e2e.local import cluster, images, node, procs
+from e2e.local import cluster, images, moco_image, node, procs
 from e2e.local import spec as spec_mod
 from e2e.local.spec import ClusterSpec
 
@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--nodes", type=int, default=None, help="how many nodes (default 1)")
-    for name in ("down", "purge", "status", "kubeconfig", "images"):
+    for name in ("down", "purge", "status", "kubeconfig", "images", "moco-image"):
         sub.add_parser(name)
     imp = sub.add_parser("import")
     imp.add_argument("archives", nargs="+", type=Path)
@@ -70,6 +70,13 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "images":
             for name, img in images.all_images().items():
                 print(f"{name}\t{img.ref}\t{img.archive}")
+        elif args.command == "moco-image":
+            if not cluster.is_up(spec):
+                raise procs.ClusterError("the local cluster is not up (`make cluster`)")
+            img = moco_image.build()
+            for n in spec.node_specs:
+                images.load(node.ctr_argv(n), {"moco": img}, n.name)
+            print(img.ref)
         elif args.command in ("import", "image"):
             if not cluster.is_up(spec):
                 raise procs.ClusterError("the local cluster is not up (`make cluster`)")

@@ -1,0 +1,182 @@
+"""moco's own image, built without a container engine, with the content of the top-level
+``Containerfile``: a Python 3.11 Debian bookworm base, moco's wheel installed with its
+dependencies into the venv ``/opt/moco``, ``PATH`` through it, user 10000:10000.
+
+The base (``debootstrap --variant=minbase bookworm`` + ``python3``, ``python3-venv``) is built
+once and cached under ``$MOCO_CACHE/e2e/roots``; the venv is built anew for each source state
+into a layer of its own. The tag is a digest of ``pyproject.toml`` and ``src/``, so the same
+sources give the same reference and a change gives a new one (and a rolling update).
+
+Network: the Debian mirror (the base) and PyPI (the dependencies: fetched on the host with its
+pip configuration, installed offline in the root).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from e2e.local.images import REPO_ROOT, ImageDef, build_archive
+from e2e.local.spec import cache_dir
+
+SUITE = "bookworm"
+REPO = "localhost/moco"
+NAME = "moco"
+VENV = "/opt/moco"
+
+
+def _log(msg: str) -> None:
+    print(f"[moco-image] {msg}", flush=True)
+
+
+def _mirror() -> str:
+    return os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+def source_tag() -> str:
+    """A digest of what goes into the wheel: pyproject.toml, README.md and every file of src/."""
+    h = hashlib.sha256()
+    files = [REPO_ROOT / "pyproject.toml", REPO_ROOT / "README.md"]
+    files += sorted(p for p in (REPO_ROOT / "src").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for f in files:
+        h.update(str(f.relative_to(REPO_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return "src-" + h.hexdigest()[:12]
+
+
+def image_def() -> ImageDef:
+    return ImageDef(
+        NAME,
+        source_tag(),
+        (),
+        cmd=("moco-agent", "--help"),
+        env=(
+            f"PATH={VENV}/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PYTHONDONTWRITEBYTECODE=1",
+            "PYTHONUNBUFFERED=1",
+        ),
+        user="10000:10000",
+        repo=REPO,
+    )
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+
+def _chroot(root: Path, *argv: str, timeout: float = 600) -> None:
+    """Run ``argv`` in ``root``; its output is shown only when it fails."""
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "HOME": "/root"}
+    r = subprocess.run(
+        ["chroot", str(root), *argv], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed in {root}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}")
+
+
+def base_root() -> Path:
+    """The cached bookworm root with python3 and python3-venv (built once, ~1 minute)."""
+    roots = cache_dir() / "e2e" / "roots"
+    dest = roots / f"python3-{SUITE}"
+    if (dest / "usr" / "bin" / "python3").exists():
+        return dest
+    roots.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=roots, prefix=".build-"))
+    try:
+        t0 = time.monotonic()
+        _log(f"base 1/2: debootstrap --variant=minbase {SUITE} (about 30 s)...")
+        subprocess.run(
+            ["debootstrap", "--variant=minbase", SUITE, str(work), _mirror()],
+            check=True,
+            timeout=900,
+            stdout=subprocess.DEVNULL,
+        )
+        shutil.copy("/etc/resolv.conf", work / "etc" / "resolv.conf")
+        _log("base 2/2: apt-get install python3 python3-venv ca-certificates...")
+        _chroot(work, "apt-get", "-q", "update")
+        _chroot(
+            work,
+            "apt-get",
+            "-q",
+            "-y",
+            "install",
+            "--no-install-recommends",
+            "python3",
+            "python3-venv",
+            "ca-certificates",
+        )
+        _chroot(work, "apt-get", "clean")
+        shutil.rmtree(work / "var" / "lib" / "apt" / "lists", ignore_errors=True)
+        (work / "var" / "lib" / "apt" / "lists" / "partial").mkdir(parents=True)
+        _chroot(work, "groupadd", "--gid", "10000", "moco")
+        _chroot(
+            work,
+            "useradd", "--uid", "10000", "--gid", "10000", "--no-create-home",
+            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "moco",
+        )  # fmt: skip
+        (work / "etc" / "resolv.conf").write_text("")
+        work.rename(dest)
+        _log(f"base ready in {time.monotonic() - t0:.0f}s: {dest}")
+        return dest
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def build() -> ImageDef:
+    """Build (or find cached) the docker-archive of moco's image for the current sources."""
+    img = image_def()
+    if img.archive.exists():
+        return img
+    base = base_root()
+    roots = cache_dir() / "e2e" / "roots"
+    with _locked(roots / ".moco-image.lock"), tempfile.TemporaryDirectory(dir=roots, prefix=".moco-") as tmp:
+        t0 = time.monotonic()
+        _log("1/3: the wheel of this checkout and its dependencies' wheels (PyPI, from the host)...")
+        wheels = base / "tmp" / "moco-wheels"
+        shutil.rmtree(wheels, ignore_errors=True)
+        wheels.mkdir(parents=True)
+        pip = [sys.executable, "-m", "pip"]
+        venv = base / VENV.lstrip("/")
+        try:
+            subprocess.run(
+                [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO_ROOT)], check=True, timeout=600
+            )
+            wheel = next(wheels.glob("*.whl"))
+            # The host's Python is the image's (3.11, glibc, x86_64): the same wheels fit.
+            subprocess.run([*pip, "download", "-q", "-d", str(wheels), str(wheel)], check=True, timeout=600)
+            _log(f"2/3: venv {VENV} with {wheel.name} and its dependencies (offline, in the root)...")
+            shutil.rmtree(venv, ignore_errors=True)
+            _chroot(base, "python3", "-m", "venv", VENV)
+            _chroot(
+                base,
+                f"{VENV}/bin/pip", "install", "-q", "--no-index", "--no-cache-dir",
+                "--find-links", "/tmp/moco-wheels", f"/tmp/moco-wheels/{wheel.name}",
+            )  # fmt: skip
+            _chroot(base, "sh", "-c", f"{VENV}/bin/moco-agent init-script > /dev/null")
+            layer = Path(tmp) / "layer"
+            (layer / "opt").mkdir(parents=True)
+            shutil.move(str(venv), str(layer / "opt"))
+        finally:
+            shutil.rmtree(venv, ignore_errors=True)
+            shutil.rmtree(wheels, ignore_errors=True)
+        _log("3/3: the image archive...")
+        build_archive(dataclasses.replace(img, layers=(base, layer)))
+        _log(f"built {img.ref} in {time.monotonic() - t0:.0f}s")
+        return img
+
+
+if __name__ == "__main__":
+    print(build().ref)
