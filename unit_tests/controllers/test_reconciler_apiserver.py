@@ -80,7 +80,9 @@ async def test_create_update_delete(
         },
     )
     registry = Recorder()
-    async with running_controller(controller_manager.kubeconfig, sysns, registry=registry):
+    async with running_controller(
+        controller_manager.kubeconfig, sysns, watch_namespace=ns, registry=registry
+    ):
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, mysqlConfigMapName="mycnf"))
         cluster = await eventually(lambda: reconciled(kube, ns), "first reconcile")
         uid = cluster["metadata"]["uid"]
@@ -186,7 +188,7 @@ async def test_reconciliation_stopped_freezes_objects(
     apiserver: Envtest, kube: Client, namespace: str, sysns: str
 ) -> None:
     ns = namespace
-    async with running_controller(apiserver.kubeconfig, sysns):
+    async with running_controller(apiserver.kubeconfig, sysns, watch_namespace=ns):
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3))
         await eventually(lambda: reconciled(kube, ns), "first reconcile")
         before = await kube.get(STATEFULSETS, "moco-test", ns)
@@ -226,7 +228,7 @@ async def test_claim_template_change_recreates_statefulset(
 ) -> None:
     # an orphaning delete needs the garbage collector to drop its "orphan" finalizer
     ns = namespace
-    async with running_controller(controller_manager.kubeconfig, sysns):
+    async with running_controller(controller_manager.kubeconfig, sysns, watch_namespace=ns):
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3, offline=True))
         await eventually(lambda: reconciled(kube, ns), "first reconcile")
         sts = await kube.get(STATEFULSETS, "moco-test", ns)
@@ -278,7 +280,7 @@ async def test_claim_template_change_recreates_statefulset(
 
 async def test_invalid_spec_is_reported(apiserver: Envtest, kube: Client, namespace: str, sysns: str) -> None:
     ns = namespace
-    async with running_controller(apiserver.kubeconfig, sysns):
+    async with running_controller(apiserver.kubeconfig, sysns, watch_namespace=ns):
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, mysqlConfigMapName="absent"))
 
         async def failed() -> dict[str, Any] | None:

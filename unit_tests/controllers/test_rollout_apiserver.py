@@ -75,7 +75,7 @@ async def test_rollout_steps_down_replicas_first_and_stops_when_unhealthy(
         },
     )
     try:
-        async with running_controller(controller_manager.kubeconfig, sysns) as wiring:
+        async with running_controller(controller_manager.kubeconfig, sysns, watch_namespace=ns) as wiring:
             wiring.partition.wait_interval = 0.5
             await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3, mysqlConfigMapName="mycnf"))
 
