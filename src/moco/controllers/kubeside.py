@@ -211,14 +211,22 @@ class CloneFailed(ControllerError):
 class AgentCloneAgent:
     """Clones through the agent sidecar's HTTP API (see the module docstring)."""
 
-    def __init__(self, side: ClusterKubeSide, *, request_timeout: float = 10.0, poll: float = 2.0) -> None:
+    def __init__(
+        self,
+        side: ClusterKubeSide,
+        *,
+        port: int = constants.AGENT_PORT,
+        request_timeout: float = 10.0,
+        poll: float = 2.0,
+    ) -> None:
         self.side = side
+        self.port = port
         self.request_timeout = request_timeout
         self.poll = poll
 
     async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
         token = await self.side.agent_token()
-        url = f"http://{pod.host}:{constants.AGENT_PORT}/clone"
+        url = f"http://{pod.host}:{self.port}/clone"
         headers = {"Authorization": f"Bearer {token}"}
         body = {
             "donor_host": request.donor_host,
