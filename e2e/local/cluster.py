@@ -93,7 +93,13 @@ def is_up(spec: ClusterSpec) -> bool:
 def up(spec: ClusterSpec) -> None:
     t0 = time.monotonic()
     if is_up(spec):
-        _log(f"already running; kubeconfig {spec.kubeconfig}")
+        _log("already running; loading any image the nodes lack")
+        imgs = images.all_images(with_mysql=spec.with_mysql_image)
+        for n in spec.node_specs:
+            images.load(node.ctr_argv(n), imgs, n.name)
+            for ref in images.prune(node.ctr_argv(n), imgs):
+                _log(f"{n.name}: removed the older {ref}")
+        _log(f"KUBECONFIG={spec.kubeconfig}")
         return
     check_prerequisites()
     if procs.Registry(spec.state_file).load() or node.link_exists(spec.host_bridge):

@@ -10,7 +10,8 @@ Images (all ``localhost/moco/...``, so no reference ever names a registry we cou
 - ``busybox``: Debian's static busybox, the helper of the volume provisioner and a test shell;
 - ``coredns`` and ``local-path-provisioner``: the static Go binaries of ``go-tools.sh``;
 - ``mysql``: the Debian sid root of ``hack/mysql-root.sh`` (mysqld 9.x, the same content as
-  ``images/mysql/Containerfile``) plus a layer adding MOCO's user 10000.
+  ``images/mysql/Containerfile``) plus a layer adding MOCO's user 10000; entrypoint ``mysqld``
+  (MOCO's StatefulSet gives the mysqld container arguments only).
 """
 
 from __future__ import annotations
@@ -234,16 +235,22 @@ def mysql_root() -> Path:
     return Path(stamp.read_text().strip())
 
 
+#: Bumped when the MySQL image's make-up changes (the root's version is the rest of the tag).
+MYSQL_IMAGE_REVISION = 2
+
+
 def mysql_tag() -> str:
-    """The MySQL image's tag: the version of the MySQL root it is made of."""
-    return mysql_root().name.replace("_", "-").replace("~", "-").replace("+", "-")
+    """The MySQL image's tag: the version of the MySQL root it is made of, and our revision."""
+    version = mysql_root().name.replace("_", "-").replace("~", "-").replace("+", "-")
+    return f"{version}.r{MYSQL_IMAGE_REVISION}"
 
 
 def mysql_image() -> ImageDef:
     """The MySQL image: the sid root as it is, plus a layer with MOCO's user 10000."""
     root = mysql_root()
     tag = mysql_tag()
-    probe = ImageDef("mysql", tag, (), cmd=("mysqld",))
+    # As MOCO's MySQL images: mysqld is the entrypoint, MOCO passes only its arguments.
+    probe = ImageDef("mysql", tag, (), entrypoint=("mysqld",))
     if probe.archive.exists():
         return probe
     with _scratch() as top:
@@ -257,7 +264,7 @@ def mysql_image() -> ImageDef:
         (top / "etc" / "group").write_text(group)
         (top / "etc" / "resolv.conf").write_text("")
         _log(f"building {probe.ref} from {root} (a few seconds; the import takes longer)...")
-        img = ImageDef("mysql", tag, (root, top), cmd=("mysqld",))
+        img = ImageDef("mysql", tag, (root, top), entrypoint=("mysqld",))
         build_archive(img)
         return img
 
@@ -291,6 +298,18 @@ def import_archive(ctr: list[str], archive: Path) -> None:
         timeout=600,
         stdout=subprocess.DEVNULL,
     )
+
+
+def prune(ctr: list[str], current: dict[str, ImageDef]) -> list[str]:
+    """Remove older tags of the cluster's own images (same name, other tag); returns them."""
+    names = {f"{img.repo}/{img.name}:" for img in current.values()}
+    keep = {img.ref for img in current.values()}
+    stale = [ref for ref in present(ctr) if ref not in keep and any(ref.startswith(n) for n in names)]
+    if stale:
+        subprocess.run(
+            [*ctr, "-n", "k8s.io", "images", "rm", *stale], capture_output=True, timeout=120, check=False
+        )
+    return stale
 
 
 def load(ctr: list[str], images: dict[str, ImageDef], where: str = "containerd") -> None:
