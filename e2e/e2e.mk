@@ -65,7 +65,7 @@ e2e: venv repoint ## the e2e suite (e2e/, marker e2e) against KUBECONFIG or the 
 	$(PYTEST) -p no:cacheprovider -m e2e e2e --junitxml=$(E2E_JUNIT) $(E2E_PYTEST_ARGS); rc=$$?; \
 	$(PY) -m e2e.summary $(E2E_JUNIT) $(E2E_PROVIDER) "$$KUBECONFIG"; exit $$rc
 
-start: cluster ## the cluster, then mysqld from the MySQL image with a Service; prints how to connect
+start: cluster ## the cluster, moco deployed in it, a sample 3-instance MySQLCluster Healthy; prints how to connect
+	@$(MAKE) --no-print-directory deploy
 	@if [ "$(E2E_PROVIDER)" = kind ]; then export $$(bash e2e/kind/cluster.sh env); \
 	else export KUBECONFIG="$$($(E2E_MODULE) kubeconfig)"; fi; $(PY) -m e2e.demo
-	@if [ ! -f Containerfile ]; then echo "(the operator and a sample MySQLCluster follow once the operator image exists)"; fi
