@@ -50,6 +50,26 @@ def _redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+class _StderrLogger:
+    """Writes each line to whatever ``sys.stderr`` is at that moment.
+
+    structlog's PrintLogger keeps the file object it was made with; when stderr is replaced
+    (a test runner capturing output, a daemon redirecting it) a long-lived task would keep
+    writing to a closed file and fail in the middle of its work.
+    """
+
+    def __init__(self, *_: Any) -> None:
+        pass
+
+    def msg(self, message: str) -> None:
+        try:
+            print(message, file=sys.stderr, flush=True)
+        except (ValueError, OSError):
+            pass  # stderr closed under us: losing a log line beats failing the caller
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = failure = err = msg
+
+
 def _choose_format(fmt: Format) -> Literal["json", "console"]:
     if fmt != "auto":
         return fmt
@@ -79,7 +99,7 @@ def setup(level: str | int = "INFO", fmt: Format = "auto") -> None:
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_StderrLogger,
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
