@@ -6,6 +6,7 @@ annotation, user name, port and path here is MOCO's. Nothing here does I/O.
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Final
 
 # --- API --------------------------------------------------------------------------------------
@@ -60,6 +61,22 @@ ALL_USERS: Final = (
     BACKUP_USER,
     READONLY_USER,
     WRITABLE_USER,
+)
+
+
+#: Key of each user's password in moco's Secrets; the agent reads the same names from its
+#: environment (the Secret is mounted with ``envFrom``). MOCO's names.
+PASSWORD_KEYS: Final = MappingProxyType(
+    {
+        ADMIN_USER: "ADMIN_PASSWORD",
+        AGENT_USER: "AGENT_PASSWORD",
+        REPLICATION_USER: "REPLICATION_PASSWORD",
+        CLONE_DONOR_USER: "CLONE_DONOR_PASSWORD",
+        EXPORTER_USER: "EXPORTER_PASSWORD",
+        BACKUP_USER: "BACKUP_PASSWORD",
+        READONLY_USER: "READONLY_PASSWORD",
+        WRITABLE_USER: "WRITABLE_PASSWORD",
+    }
 )
 
 

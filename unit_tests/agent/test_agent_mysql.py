@@ -28,7 +28,7 @@ from moco.agent.probes import gather_facts
 from moco.agent.readiness import ReadinessPolicy, decide_readiness
 from moco.agent.rotate import oversized, rotate_once, rotation_loop
 from moco.agent.server import Agent
-from moco.agent.users import PASSWORD_ENV
+from moco.constants import PASSWORD_KEYS
 from moco.mysql import ops
 from moco.mysql.conn import Endpoint, connect
 from moco.testing import ground
@@ -40,7 +40,7 @@ pytestmark = pytest.mark.mysql
 MysqldFactory = Callable[..., Awaitable[list[Mysqld]]]
 
 #: The launcher's instances already hold moco-admin with the launcher's password.
-PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_ENV} | {constants.ADMIN_USER: launcher.ADMIN_PASSWORD}
+PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_KEYS} | {constants.ADMIN_USER: launcher.ADMIN_PASSWORD}
 TOKEN = "agent-token-for-tests"
 SLOW = constants.MYSQL_SLOW_LOG_NAME
 
@@ -467,7 +467,7 @@ async def test_cli_server_process(mysqld_factory: MysqldFactory, tmp_path: Path)
         "CLUSTER_NAME": "db",
         "POD_NAMESPACE": "ns",
         "MOCO_AGENT_TOKEN": TOKEN,
-        **{key: PASSWORDS[user] for user, key in PASSWORD_ENV.items()},
+        **{key: PASSWORDS[user] for user, key in PASSWORD_KEYS.items()},
     }
     argv = [
         sys.executable, "-m", "moco.cli.agent",

@@ -11,9 +11,9 @@ import pytest
 
 from moco.agent.config import AgentConfig
 from moco.agent.server import Agent
-from moco.agent.users import PASSWORD_ENV
+from moco.constants import PASSWORD_KEYS
 
-PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_ENV}
+PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_KEYS}
 
 
 def make_agent(token: str) -> Agent:

@@ -11,8 +11,8 @@ from moco.agent.clone import parse_request
 from moco.agent.config import AgentConfig, env_settings, parse_duration, parse_size
 from moco.agent.errors import CloneError, ConfigError
 from moco.agent.initscript import render_init_script
-from moco.agent.users import PASSWORD_ENV
 from moco.cli import agent as cli
+from moco.constants import PASSWORD_KEYS
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ ENV = {
     "CLUSTER_NAME": "db",
     "POD_NAMESPACE": "ns",
     "MOCO_AGENT_TOKEN": "tok",
-    **{key: f"pw-{user}" for user, key in PASSWORD_ENV.items()},
+    **{key: f"pw-{user}" for user, key in PASSWORD_KEYS.items()},
 }
 
 

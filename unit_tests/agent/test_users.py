@@ -6,7 +6,8 @@ import pytest
 
 from moco import constants
 from moco.agent.errors import ConfigError
-from moco.agent.users import PASSWORD_ENV, USERS, create_statements, passwords_from_env, plan_users
+from moco.agent.users import USERS, create_statements, passwords_from_env, plan_users
+from moco.constants import PASSWORD_KEYS
 
 PASSWORDS = {u.name: f"pw-{i}" for i, u in enumerate(USERS)}
 
@@ -47,7 +48,7 @@ def test_admin_and_writable_grants() -> None:
 
 
 def test_passwords_from_env() -> None:
-    env = {key: f"p-{user}" for user, key in PASSWORD_ENV.items()}
+    env = {key: f"p-{user}" for user, key in PASSWORD_KEYS.items()}
     assert passwords_from_env(env)[constants.AGENT_USER] == f"p-{constants.AGENT_USER}"
     del env["AGENT_PASSWORD"]
     with pytest.raises(ConfigError, match="AGENT_PASSWORD"):

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from moco.api import MySQLCluster, with_defaults
+from moco.constants import PASSWORD_KEYS
 from moco.controllers import configmaps, services, statefulset
 from moco.controllers import secrets as sec
 from moco.controllers.containers import Images
@@ -52,7 +53,7 @@ def fake_token_hex(n: int, _counter: list[int] = [0]) -> str:  # noqa: B006
 
 def render_all(cluster: MySQLCluster, user_conf: dict[str, str] | None) -> list[dict[str, Any]]:
     """Every object the reconciler applies for ``cluster`` (fixed passwords)."""
-    pw = sec.Passwords({k: f"pw-{k.lower()}" for k in [*sec.PASSWORD_KEYS.values(), sec.AGENT_TOKEN_KEY]})
+    pw = sec.Passwords({k: f"pw-{k.lower()}" for k in [*PASSWORD_KEYS.values(), sec.AGENT_TOKEN_KEY]})
     cm = configmaps.mycnf_configmap(cluster, user_conf)
     slow = configmaps.slow_log_configmap(cluster)
     objs: list[dict[str, Any] | None] = [

@@ -9,6 +9,7 @@ import pytest
 
 from moco import constants
 from moco.api import MySQLCluster
+from moco.constants import PASSWORD_KEYS
 from moco.controllers import configmaps, containers, services, statefulset
 from moco.controllers import secrets as sec
 from moco.controllers.common import find_container, parse_quantity
@@ -233,7 +234,7 @@ def test_recreate_when_claims_change() -> None:
 
 def test_passwords_generated_completed_and_hidden() -> None:
     pw = sec.Passwords.generate(lambda n: "ab" * n)
-    assert set(pw.values) == {*sec.PASSWORD_KEYS.values(), sec.AGENT_TOKEN_KEY}
+    assert set(pw.values) == {*PASSWORD_KEYS.values(), sec.AGENT_TOKEN_KEY}
     assert "abab" not in repr(pw)
     c = _cluster()
     secret = sec.controller_secret(c, "moco-system", pw)

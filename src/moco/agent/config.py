@@ -2,7 +2,7 @@
 
 Environment (MOCO's names): ``POD_NAME``, ``CLUSTER_NAME``, ``POD_NAMESPACE``,
 ``MOCO_AGENT_TOKEN`` (the shared secret of the agent API) and the users' passwords
-(:data:`moco.agent.users.PASSWORD_ENV`). Flags: addresses, ``--max-delay``,
+(:data:`moco.agent.users.PASSWORD_KEYS`). Flags: addresses, ``--max-delay``,
 ``--transaction-queueing-wait``, ``--log-rotation-schedule``, ``--log-rotation-size``, and where
 mysqld listens (``--mysqld-host``/``--mysqld-port``, loopback and 3306 in a Pod).
 

@@ -5,7 +5,7 @@ the operator's business once created) unless ``reset_passwords`` asks for the pa
 again, which is what an instance cloned from an external source needs.
 
 Passwords come from the environment of the agent container, under MOCO's variable names
-(:data:`PASSWORD_ENV`); they are never logged and never appear in the text of a statement (they
+(:data:`PASSWORD_KEYS`); they are never logged and never appear in the text of a statement (they
 are bound as parameters).
 """
 
@@ -17,18 +17,7 @@ from typing import Final
 
 from moco import constants
 from moco.agent.errors import ConfigError
-
-#: Environment variable holding each user's password (MOCO's names).
-PASSWORD_ENV: Final[Mapping[str, str]] = {
-    constants.ADMIN_USER: "ADMIN_PASSWORD",
-    constants.AGENT_USER: "AGENT_PASSWORD",
-    constants.REPLICATION_USER: "REPLICATION_PASSWORD",
-    constants.CLONE_DONOR_USER: "CLONE_DONOR_PASSWORD",
-    constants.EXPORTER_USER: "EXPORTER_PASSWORD",
-    constants.BACKUP_USER: "BACKUP_PASSWORD",
-    constants.READONLY_USER: "READONLY_PASSWORD",
-    constants.WRITABLE_USER: "WRITABLE_PASSWORD",
-}
+from moco.constants import PASSWORD_KEYS
 
 Statement = tuple[str, tuple[str, ...]]
 
@@ -136,7 +125,7 @@ def passwords_from_env(env: Mapping[str, str]) -> dict[str, str]:
     """Every user's password from ``env``; raises :class:`ConfigError` naming what is missing."""
     out: dict[str, str] = {}
     missing: list[str] = []
-    for user, key in PASSWORD_ENV.items():
+    for user, key in PASSWORD_KEYS.items():
         value = env.get(key, "")
         if not value:
             missing.append(key)

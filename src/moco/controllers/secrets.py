@@ -21,20 +21,10 @@ from typing import Final
 
 from moco import constants
 from moco.api import MySQLCluster
+from moco.constants import PASSWORD_KEYS
 from moco.controllers.common import Obj, labels, object_meta
 from moco.controllers.errors import SecretCorrupted
 
-#: Key of each user's password (MOCO's names; the agent reads the same names from its env).
-PASSWORD_KEYS: Final[Mapping[str, str]] = {
-    constants.ADMIN_USER: "ADMIN_PASSWORD",
-    constants.AGENT_USER: "AGENT_PASSWORD",
-    constants.REPLICATION_USER: "REPLICATION_PASSWORD",
-    constants.CLONE_DONOR_USER: "CLONE_DONOR_PASSWORD",
-    constants.EXPORTER_USER: "EXPORTER_PASSWORD",
-    constants.BACKUP_USER: "BACKUP_PASSWORD",
-    constants.READONLY_USER: "READONLY_PASSWORD",
-    constants.WRITABLE_USER: "WRITABLE_PASSWORD",
-}
 #: The agent API's shared token (``Authorization: Bearer``), under the agent's env name.
 AGENT_TOKEN_KEY: Final = constants.ENV_AGENT_TOKEN
 #: Users that get a my.cnf file in ``moco-my-cnf-<name>``.
