@@ -70,7 +70,8 @@ def main() -> int:
 
   export KUBECONFIG={kc}
   {kubectl} -n {NAMESPACE} get mysqlcluster,pods -L moco.cybozu.com/role
-  # a mysql shell on the primary, from inside the cluster:
+  # a mysql shell on the primary, from inside the cluster (MOCO's my.cnf gives this client
+  # autocommit=0: COMMIT your writes):
   {kubectl} -n {NAMESPACE} exec -it moco-{NAME}-0 -c mysqld -- \\
       mysql -h moco-{NAME}-primary -u moco-writable -p"$({pw})"
   # from this machine (local provider: the service range is routed to the node):

@@ -56,8 +56,8 @@ deploy: ## moco's CRDs, admission policies and operator (manifests/deploy, with 
 	else export KUBECONFIG="$${KUBECONFIG:-$$($(E2E_MODULE) kubeconfig)}"; fi; \
 	$(PY) -m e2e.deploy "$$ref"
 
-e2e: venv repoint ## the e2e suite (e2e/, marker e2e) against KUBECONFIG or the provider's cluster (brought up if needed); last line is JSON
-	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster; fi
+e2e: venv repoint ## the e2e suite (e2e/, marker e2e) against KUBECONFIG, else the provider's cluster (brought up, moco deployed); last line is JSON
+	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster deploy; fi
 	@set +e; \
 	if [ "$(E2E_PROVIDER)" = kind ]; then export $$(bash e2e/kind/cluster.sh env); \
 	else export KUBECONFIG="$${KUBECONFIG:-$$($(E2E_MODULE) kubeconfig)}"; fi; \
