@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             img = moco_image.build()
             for n in spec.node_specs:
                 images.load(node.ctr_argv(n), {"moco": img}, n.name)
+                for ref in images.prune(node.ctr_argv(n), {"moco": img}):
+                    print(f"[images] {n.name}: removed the older {ref}", flush=True)
             print(img.ref)
         elif args.command in ("import", "image"):
             if not cluster.is_up(spec):

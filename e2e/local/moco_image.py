@@ -174,6 +174,9 @@ def build() -> ImageDef:
             shutil.rmtree(wheels, ignore_errors=True)
         _log("3/3: the image archive...")
         build_archive(dataclasses.replace(img, layers=(base, layer)))
+        for old in img.archive.parent.glob(f"{NAME}-src-*.tar"):
+            if old != img.archive:
+                old.unlink(missing_ok=True)  # archives of earlier sources: one is kept
         _log(f"built {img.ref} in {time.monotonic() - t0:.0f}s")
         return img
 
