@@ -13,7 +13,7 @@ MYSQL_ROOT_STAMP := $(MOCO_CACHE)/mysql-root.current
 
 .PHONY: help
 help: ## list the targets
-	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, cached)
 .PHONY: setup deps-apt venv mysql-root k8s-bin k8s-bin-all etcd
@@ -69,6 +69,7 @@ lint: venv repoint ## ruff, mypy --strict, import-linter contracts
 	$(VENV)/bin/ruff check src unit_tests e2e
 	$(VENV)/bin/ruff format --check src unit_tests e2e
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy --strict e2e
 	$(VENV)/bin/lint-imports
 
 fmt: venv ## apply ruff's formatting and fixes
@@ -84,7 +85,8 @@ openapi: venv ## refresh the checked-in Kubernetes OpenAPI subset from the k8s.i
 
 # ---------------------------------------------------------------- ground
 .PHONY: clean-ground apiserver-up apiserver-down
-clean-ground: ## stop every process the tests started (by PID file) and remove their temp dirs
+clean-ground: ## stop every process the tests started (by PID file), remove their temp dirs, and a local cluster
+	@if [ -f /var/lib/moco-local/state.json ] && [ -x $(PY) ]; then $(PY) -m e2e.local down || true; fi
 	@if [ -x $(PY) ]; then PYTHONPATH=src $(PY) -m moco.testing.ground; else PYTHONPATH=src python3 -m moco.testing.ground; fi
 
 apiserver-up: venv repoint k8s-bin etcd ## etcd + kube-apiserver in the background; prints the kubeconfig path
