@@ -30,40 +30,15 @@ from moco.kube.client import Client
 from moco.kube.manager import Manager, ManagerOptions, run
 from moco.kube.resource import NAMESPACES, PODS, SERVICEACCOUNTS, Resource
 from moco.testing import ground
-from moco.testing.envtest import Envtest
+from moco.testing.envtest import Envtest, crd_document
 
 GADGETS = Resource("bench.moco.io", "v1", "gadgets", "Gadget")
 NAMESPACE = "bench"
 SYNC_TARGET_S = 10.0
 RSS_TARGET_MB = 300.0
 
-GADGET_CRD: dict[str, Any] = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "gadgets.bench.moco.io"},
-    "spec": {
-        "group": "bench.moco.io",
-        "scope": "Namespaced",
-        "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget", "listKind": "GadgetList"},
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "subresources": {"status": {}},
-                "schema": {
-                    "openAPIV3Schema": {
-                        "type": "object",
-                        "properties": {
-                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
+_ANY_OBJECT: dict[str, Any] = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+GADGET_CRD = crd_document(GADGETS, spec=_ANY_OBJECT, status=_ANY_OBJECT)
 
 
 def gadget(i: int) -> dict[str, Any]:

@@ -1,12 +1,13 @@
 """A real etcd + kube-apiserver (+ optional kube-controller-manager) on loopback, like envtest.
 
 :class:`Envtest` starts etcd and kube-apiserver on free loopback ports with everything generated
-here in Python: a CA, the apiserver's serving certificate, service-account signing keys and an
-admin client certificate (group ``system:masters``). Authorization is ``RBAC``, so a credential
-minted by :meth:`Envtest.mint_kubeconfig` for any user and groups is subject to real RBAC rules.
+in Python (by :mod:`moco.testing.pki`): a CA, the apiserver's serving certificate, service-account
+signing keys and an admin client certificate (group ``system:masters``). Authorization is
+``RBAC``, so a credential minted by :meth:`Envtest.mint_kubeconfig` for any user and groups is
+subject to real RBAC rules.
 It installs the project's CRDs and ValidatingAdmissionPolicies (``manifests/crd/*.yaml`` when the
-directory exists) plus any CRD documents passed in, and waits until ``/readyz`` is ok and every
-CRD is established.
+directory exists) plus any CRD documents passed in (:func:`crd_document` writes the simple ones
+tests and benchmarks use), and waits until ``/readyz`` is ok and every CRD is established.
 
 Processes are started with :func:`moco.testing.ground.spawn` and stopped by PID with
 :func:`moco.testing.ground.stop`; the work directory is recorded with ``ground.record_dir``.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime
-import ipaddress
 import json
 import os
 import shutil
@@ -45,17 +45,19 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from moco.testing import ground
+from moco.kube.resource import Resource
+from moco.testing import ground, pki
+from moco.testing.pki import CA
 
 K8S_VERSION = os.environ.get("MOCO_K8S_VERSION", "v1.35.4")
 REPO_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_CRD_DIR = REPO_ROOT / "manifests" / "crd"
 
+
+_CLUSTER = "envtest"
+_CA_VALID = datetime.timedelta(days=365)
+_BACKDATE = datetime.timedelta(hours=1)
 
 _ADMISSION_PLURALS = {
     "ValidatingAdmissionPolicy": "validatingadmissionpolicies",
@@ -81,121 +83,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-# --- certificates ---------------------------------------------------------------------------
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
+# --- test resources ---------------------------------------------------------------------------
+def crd_document(resource: Resource, *, spec: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+    """A CRD for a test or benchmark resource: one served and stored version, a status subresource.
 
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-@dataclass(frozen=True)
-class CA:
-    """A certificate authority: signs the serving certificate and every client certificate."""
-
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-
-    @classmethod
-    def create(cls, name: str = "moco-envtest-ca") -> CA:
-        key = _key()
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return cls(cert, key)
-
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    def issue(
-        self,
-        common_name: str,
-        *,
-        organizations: Sequence[str] = (),
-        server: bool = False,
-        dns: Sequence[str] = (),
-        ips: Sequence[str] = (),
-    ) -> tuple[bytes, bytes]:
-        """A leaf certificate and key (PEM). For a client, CN is the user and O the groups."""
-        key = _key()
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-        attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
-        now = datetime.datetime.now(datetime.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attrs))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.ExtendedKeyUsage(
-                    [
-                        x509.oid.ExtendedKeyUsageOID.SERVER_AUTH
-                        if server
-                        else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
-                    ]
-                ),
-                critical=False,
-            )
-        )
-        if dns or ips:
-            names: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-            names += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
-
-
-def kubeconfig_doc(server: str, ca_pem: bytes, cert_pem: bytes, key_pem: bytes, user: str) -> dict[str, Any]:
-    """A kubeconfig with one cluster, one user (client certificate) and one current context."""
-
-    def b64(b: bytes) -> str:
-        return base64.b64encode(b).decode()
-
+    ``spec`` and ``status`` are the OpenAPI schemas of the two top-level properties; the singular
+    name is the lower-cased kind and the list kind is ``<Kind>List``.
+    """
     return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [
-            {"name": "envtest", "cluster": {"server": server, "certificate-authority-data": b64(ca_pem)}}
-        ],
-        "users": [
-            {
-                "name": user,
-                "user": {"client-certificate-data": b64(cert_pem), "client-key-data": b64(key_pem)},
-            }
-        ],
-        "contexts": [{"name": "envtest", "context": {"cluster": "envtest", "user": user}}],
-        "current-context": "envtest",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": str(resource)},
+        "spec": {
+            "group": resource.group,
+            "scope": "Namespaced" if resource.namespaced else "Cluster",
+            "names": {
+                "plural": resource.plural,
+                "singular": resource.kind.lower(),
+                "kind": resource.kind,
+                "listKind": f"{resource.kind}List",
+            },
+            "versions": [
+                {
+                    "name": resource.version,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": spec, "status": status},
+                        }
+                    },
+                }
+            ],
+        },
     }
 
 
@@ -283,29 +205,19 @@ class Envtest:
     def _write_certs(self) -> None:
         d = self.dir / "pki"
         d.mkdir(exist_ok=True)
-        self._ca = CA.create()
-        (d / "ca.crt").write_bytes(self.ca.cert_pem())
-        (d / "ca.key").write_bytes(_key_pem(self.ca.key))
-        cert, key = self.ca.issue(
+        self._ca = CA.create("moco-envtest-ca", valid=_CA_VALID, backdate=_BACKDATE)
+        ca_crt = self.ca.write(d)
+        self.ca.issue(
             "kube-apiserver",
             server=True,
             dns=["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
             ips=["127.0.0.1", "10.0.0.1"],
-        )
-        (d / "apiserver.crt").write_bytes(cert)
-        (d / "apiserver.key").write_bytes(key)
-        sa = _key()
-        (d / "sa.key").write_bytes(_key_pem(sa))
-        (d / "sa.pub").write_bytes(
-            sa.public_key().public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-        )
-        cert, key = self.ca.issue("moco-envtest-admin", organizations=["system:masters"])
-        (d / "admin.crt").write_bytes(cert)
-        (d / "admin.key").write_bytes(key)
-        ctx = ssl.create_default_context(cafile=str(d / "ca.crt"))
-        ctx.load_cert_chain(str(d / "admin.crt"), str(d / "admin.key"))
+        ).write(d, "apiserver")
+        pki.write_signing_key(d, pki.new_key())
+        admin = self.ca.issue("moco-envtest-admin", organizations=["system:masters"], client=True)
+        admin_crt, admin_key = admin.write(d, "admin")
+        ctx = ssl.create_default_context(cafile=str(ca_crt))
+        ctx.load_cert_chain(str(admin_crt), str(admin_key))
         self._ssl = ctx
 
     def _start_processes(self, attempts: int = 3) -> None:
@@ -358,25 +270,25 @@ class Envtest:
     def _start_apiserver(self) -> None:
         port = free_port()
         self.url = f"https://127.0.0.1:{port}"
-        pki = self.dir / "pki"
+        certs = self.dir / "pki"
         args = [
             str(k8s_bin_dir() / "kube-apiserver"),
             f"--etcd-servers={self.etcd_url}",
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
             f"--secure-port={port}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            f"--tls-cert-file={certs / 'apiserver.crt'}",
+            f"--tls-private-key-file={certs / 'apiserver.key'}",
+            f"--client-ca-file={certs / 'ca.crt'}",
+            f"--service-account-key-file={certs / 'sa.pub'}",
+            f"--service-account-signing-key-file={certs / 'sa.key'}",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             "--authorization-mode=RBAC",
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
             "--profiling=false",
             "--etcd-compaction-interval=0",
-            f"--cert-dir={pki}",
+            f"--cert-dir={certs}",
         ]
         if self.uncached:
             args.append("--watch-cache-sizes=" + ",".join(f"{r}#0" for r in self.uncached))
@@ -385,16 +297,17 @@ class Envtest:
         self._write_admin_kubeconfig()
 
     def _write_admin_kubeconfig(self) -> None:
-        pki = self.dir / "pki"
-        doc = kubeconfig_doc(
-            self.url,
-            (pki / "ca.crt").read_bytes(),
-            (pki / "admin.crt").read_bytes(),
-            (pki / "admin.key").read_bytes(),
-            "admin",
+        d = self.dir / "pki"
+        doc = pki.kubeconfig_doc(
+            cluster=_CLUSTER,
+            server=self.url,
+            user="admin",
+            ca=(d / "ca.crt").read_bytes(),
+            cert=(d / "admin.crt").read_bytes(),
+            key=(d / "admin.key").read_bytes(),
         )
         self.kubeconfig = self.dir / "kubeconfig"
-        self.kubeconfig.write_text(yaml.safe_dump(doc))
+        pki.write_kubeconfig(self.kubeconfig, doc)
 
     def _check_alive(self) -> None:
         for name, proc in self._procs.items():
@@ -524,11 +437,18 @@ class Envtest:
 
         ``server`` overrides the apiserver URL (e.g. to go through a test proxy on loopback).
         """
-        cert, key = self.ca.issue(user, organizations=list(groups))
-        doc = kubeconfig_doc(server or self.url, self.ca.cert_pem(), cert, key, user)
+        issued = self.ca.issue(user, organizations=list(groups), client=True)
+        doc = pki.kubeconfig_doc(
+            cluster=_CLUSTER,
+            server=server or self.url,
+            user=user,
+            ca=self.ca.cert_pem(),
+            cert=issued.cert_pem,
+            key=issued.key_pem,
+        )
         safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in user)
         path = path or self.dir / f"kubeconfig-{safe}-{time.monotonic_ns()}"
-        path.write_text(yaml.safe_dump(doc))
+        pki.write_kubeconfig(path, doc)
         return path
 
     # --- etcd --------------------------------------------------------------------------------
@@ -553,7 +473,7 @@ class Envtest:
         """Start kube-controller-manager (garbage collector, namespace controller, ...) once."""
         if "kube-controller-manager" in self._procs:
             return
-        pki = self.dir / "pki"
+        certs = self.dir / "pki"
         kubeconfig = self.mint_kubeconfig(
             "system:kube-controller-manager", path=self.dir / "kubeconfig-controller-manager"
         )
@@ -568,10 +488,10 @@ class Envtest:
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={free_port()}",
-                f"--service-account-private-key-file={pki / 'sa.key'}",
-                f"--root-ca-file={pki / 'ca.crt'}",
-                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
-                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                f"--service-account-private-key-file={certs / 'sa.key'}",
+                f"--root-ca-file={certs / 'ca.crt'}",
+                f"--cluster-signing-cert-file={certs / 'ca.crt'}",
+                f"--cluster-signing-key-file={certs / 'ca.key'}",
                 "--use-service-account-credentials=true",
                 "--concurrent-gc-syncs=5",
             ],

@@ -1,0 +1,109 @@
+"""The grounds' certificate authority: what it issues, how it writes it, the kubeconfig shape."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from moco.testing import pki
+
+
+@pytest.fixture(scope="module")
+def ca() -> pki.CA:
+    return pki.CA.create("test-ca", valid=datetime.timedelta(days=2), backdate=datetime.timedelta(minutes=7))
+
+
+def test_the_ca_is_a_self_signed_p256_authority(ca: pki.CA) -> None:
+    cert = ca.cert
+    assert cert.subject == cert.issuer
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "test-ca"
+    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
+    assert isinstance(ca.key.curve, ec.SECP256R1)
+    assert cert.not_valid_after_utc - cert.not_valid_before_utc == datetime.timedelta(days=2, minutes=7)
+    cert.verify_directly_issued_by(cert)
+
+
+def test_a_client_certificate_names_the_user_and_its_groups(ca: pki.CA) -> None:
+    issued = ca.issue("alice", organizations=("g1", "g2"), client=True)
+    cert = x509.load_pem_x509_certificate(issued.cert_pem)
+    cert.verify_directly_issued_by(ca.cert)
+    assert cert.subject.rfc4514_string() == "O=g2,O=g1,CN=alice"
+    assert list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.CLIENT_AUTH
+    ]
+    assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    with pytest.raises(x509.ExtensionNotFound):
+        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    life = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert life == pki.LEAF_VALIDITY + datetime.timedelta(minutes=7)
+
+
+def test_a_serving_certificate_carries_its_names_and_addresses(ca: pki.CA) -> None:
+    issued = ca.issue("srv", server=True, client=True, dns=("a", "b.c"), ips=("127.0.0.1", "10.0.0.1"))
+    cert = x509.load_pem_x509_certificate(issued.cert_pem)
+    usages = list(cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    assert usages == [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert sans.get_values_for_type(x509.DNSName) == ["a", "b.c"]
+    assert sans.get_values_for_type(x509.IPAddress) == [
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("10.0.0.1"),
+    ]
+
+
+def test_a_certificate_without_a_usage_is_refused(ca: pki.CA) -> None:
+    with pytest.raises(ValueError, match="neither client nor server"):
+        ca.issue("nobody")
+
+
+def test_private_files_are_owner_only(ca: pki.CA, tmp_path: Path) -> None:
+    (tmp_path / "ca.key").write_bytes(b"old")
+    (tmp_path / "ca.key").chmod(0o644)
+    crt = ca.write(tmp_path)
+    leaf_crt, leaf_key = ca.issue("x", client=True).write(tmp_path, "leaf")
+    sa_key, sa_pub = pki.write_signing_key(tmp_path, pki.new_key())
+    assert crt == tmp_path / "ca.crt"
+    assert crt.read_bytes() == ca.cert_pem()
+    assert (leaf_crt.name, leaf_key.name, sa_key.name, sa_pub.name) == (
+        "leaf.crt",
+        "leaf.key",
+        "sa.key",
+        "sa.pub",
+    )
+    for private in (tmp_path / "ca.key", leaf_key, sa_key):
+        assert stat.S_IMODE(private.stat().st_mode) == 0o600
+        assert private.read_bytes().startswith(b"-----BEGIN PRIVATE KEY-----")
+
+
+def test_a_kubeconfig_references_files_or_embeds_pem(tmp_path: Path) -> None:
+    by_path = pki.kubeconfig_doc(
+        cluster="c", server="https://h:1", user="u", ca=Path("/ca"), cert=Path("/crt"), key=Path("/key")
+    )
+    assert by_path["clusters"] == [
+        {"name": "c", "cluster": {"server": "https://h:1", "certificate-authority": "/ca"}}
+    ]
+    assert by_path["users"] == [{"name": "u", "user": {"client-certificate": "/crt", "client-key": "/key"}}]
+    assert by_path["contexts"] == [{"name": "c", "context": {"cluster": "c", "user": "u"}}]
+    assert by_path["current-context"] == "c"
+
+    embedded = pki.kubeconfig_doc(cluster="c", server="https://h:1", user="u", ca=b"A", cert=b"B", key=b"C")
+    assert embedded["clusters"][0]["cluster"]["certificate-authority-data"] == base64.b64encode(b"A").decode()
+    assert embedded["users"][0]["user"] == {
+        "client-certificate-data": base64.b64encode(b"B").decode(),
+        "client-key-data": base64.b64encode(b"C").decode(),
+    }
+
+    path = tmp_path / "sub" / "kubeconfig"
+    pki.write_kubeconfig(path, embedded)
+    assert yaml.safe_load(path.read_text()) == embedded
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
