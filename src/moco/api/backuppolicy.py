@@ -11,9 +11,8 @@ from typing import Final, Literal
 
 from pydantic import Field
 
-from moco.api.base import JSONObject, Model
+from moco.api.base import Model, TopLevelObject
 from moco.api.job import JobConfig
-from moco.constants import API_VERSION
 
 KIND: Final = "BackupPolicy"
 PLURAL: Final = "backuppolicies"
@@ -77,20 +76,8 @@ class BackupPolicySpec(Model):
     )
 
 
-class BackupPolicy(Model):
+class BackupPolicy(TopLevelObject):
     """A namespaced policy referenced by MySQLClusters through ``spec.backupPolicyName``."""
 
-    api_version: str = Field(default=API_VERSION)
     kind: str = Field(default=KIND)
-    metadata: JSONObject = Field(default_factory=dict)
     spec: BackupPolicySpec
-
-    @property
-    def name(self) -> str:
-        """``metadata.name``."""
-        return str(self.metadata.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        """``metadata.namespace``."""
-        return str(self.metadata.get("namespace", ""))

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
 from moco.api.errors import InvalidObject
+from moco.constants import API_VERSION
 
 #: A JSON object as the apiserver returns it (embedded Kubernetes types).
 JSONObject = dict[str, Any]
@@ -66,6 +67,28 @@ class ObjectMeta(Model):
     annotations: dict[str, str] | None = Field(
         default=None, description="Annotations is a map of string keys and values."
     )
+
+
+class TopLevelObject(Model):
+    """A top-level object of ``moco.cybozu.com/v1beta2``: apiVersion, kind, metadata and its identity.
+
+    A subclass gives ``kind`` its default (its own kind) and adds ``spec`` and, if any, ``status``;
+    the field order stays apiVersion, kind, metadata, then the subclass's fields.
+    """
+
+    api_version: str = Field(default=API_VERSION)
+    kind: str
+    metadata: JSONObject = Field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """``metadata.name``."""
+        return str(self.metadata.get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        """``metadata.namespace``."""
+        return str(self.metadata.get("namespace", ""))
 
 
 def describe(model: type[BaseModel], field: str) -> str:

@@ -11,9 +11,8 @@ from typing import Any, Final, Literal
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from moco.api import names
-from moco.api.base import JSONObject, Model, ObjectMeta
+from moco.api.base import JSONObject, Model, ObjectMeta, TopLevelObject
 from moco.api.job import JobConfig
-from moco.constants import API_VERSION
 
 KIND: Final = "MySQLCluster"
 PLURAL: Final = "mysqlclusters"
@@ -388,25 +387,12 @@ class MySQLClusterStatus(Model):
         return next((c for c in self.conditions or () if c.type == type_), None)
 
 
-class MySQLCluster(Model):
+class MySQLCluster(TopLevelObject):
     """A MySQLCluster object: a primary and replicas joined by semi-synchronous replication."""
 
-    api_version: str = Field(default=API_VERSION)
     kind: str = Field(default=KIND)
-    metadata: JSONObject = Field(default_factory=dict)
     spec: MySQLClusterSpec
     status: MySQLClusterStatus | None = None
-
-    # -- identity -------------------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        """``metadata.name``."""
-        return str(self.metadata.get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        """``metadata.namespace``."""
-        return str(self.metadata.get("namespace", ""))
 
     # -- derived names (see moco.api.names) -----------------------------------------------------
     def prefixed_name(self) -> str:
