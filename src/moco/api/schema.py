@@ -263,13 +263,30 @@ def job_config_schema(conv: Converter, description: str) -> Schema:
 
 
 # --- MySQLCluster -----------------------------------------------------------------------------
+def _named_items(node: Schema, max_items: int) -> Schema:
+    """Bound a list of named objects (its length, each name's length); returns the item schema."""
+    node["maxItems"] = max_items
+    node["items"]["properties"]["name"]["maxLength"] = LIMITS["name"]
+    items: Schema = node["items"]
+    return items
+
+
+def _name_not_reserved(field: str, noun: str, reserved: tuple[str, ...]) -> Schema:
+    """The rule refusing an item of ``spec.podTemplate.spec.<field>`` named as one of moco's own."""
+    return _rule_expr(
+        f"!(self.name in {_cel_list(reserved)})",
+        f"'spec.podTemplate.spec.{field}: {noun} name \"' + self.name + '\" is reserved by moco: rename it'",
+        field_path=".name",
+        reason="FieldValueForbidden",
+    )
+
+
 def _pod_spec(conv: Converter) -> Schema:
     spec = _core(conv, "PodSpec", describe(PodTemplateSpec, "spec"))
     props = spec["properties"]
     containers = props["containers"]
-    containers["maxItems"] = LIMITS["containers"]
-    containers["items"]["properties"]["name"]["maxLength"] = LIMITS["name"]
-    ports = containers["items"]["properties"]["ports"]
+    container = _named_items(containers, LIMITS["containers"])
+    ports = container["properties"]["ports"]
     ports["maxItems"] = LIMITS["ports"]
     ports["items"]["properties"]["name"]["maxLength"] = LIMITS["portName"]
     _validations(
@@ -281,14 +298,8 @@ def _pod_spec(conv: Converter) -> Schema:
         ),
     )
     _validations(
-        containers["items"],
-        _rule_expr(
-            f"!(self.name in {_cel_list(RESERVED_CONTAINERS)})",
-            "'spec.podTemplate.spec.containers: container name \"' + self.name + "
-            "'\" is reserved by moco: rename it'",
-            field_path=".name",
-            reason="FieldValueForbidden",
-        ),
+        container,
+        _name_not_reserved("containers", "container", RESERVED_CONTAINERS),
         _rule_expr(
             f"self.name != '{c.MYSQLD_CONTAINER}' || !has(self.ports) || "
             f"self.ports.all(p, !(p.containerPort in {_cel_list(RESERVED_PORTS)}))",
@@ -306,31 +317,13 @@ def _pod_spec(conv: Converter) -> Schema:
             reason="FieldValueForbidden",
         ),
     )
-    init = props["initContainers"]
-    init["maxItems"] = LIMITS["containers"]
-    init["items"]["properties"]["name"]["maxLength"] = LIMITS["name"]
     _validations(
-        init["items"],
-        _rule_expr(
-            f"!(self.name in {_cel_list(RESERVED_INIT_CONTAINERS)})",
-            "'spec.podTemplate.spec.initContainers: init container name \"' + self.name + "
-            "'\" is reserved by moco: rename it'",
-            field_path=".name",
-            reason="FieldValueForbidden",
-        ),
+        _named_items(props["initContainers"], LIMITS["containers"]),
+        _name_not_reserved("initContainers", "init container", RESERVED_INIT_CONTAINERS),
     )
-    volumes = props["volumes"]
-    volumes["maxItems"] = LIMITS["volumes"]
-    volumes["items"]["properties"]["name"]["maxLength"] = LIMITS["name"]
     _validations(
-        volumes["items"],
-        _rule_expr(
-            f"!(self.name in {_cel_list(RESERVED_VOLUMES)})",
-            "'spec.podTemplate.spec.volumes: volume name \"' + self.name + "
-            "'\" is reserved by moco: rename it'",
-            field_path=".name",
-            reason="FieldValueForbidden",
-        ),
+        _named_items(props["volumes"], LIMITS["volumes"]),
+        _name_not_reserved("volumes", "volume", RESERVED_VOLUMES),
     )
     return spec
 
