@@ -210,3 +210,27 @@ async def test_replica_is_not_repointed_when_the_primary_purged_what_it_needs(
         assert st.replica is not None
         assert st.replica.io_running == "No"
     assert cg.h.state is ClusterState.DEGRADED
+
+
+async def test_replicas_reconnect_at_once_to_a_restarted_primary(cluster_ground: ClusterFactory) -> None:
+    """A primary that restarts in place (its container restarted) keeps its role; the replicas'
+    IO threads, left retrying every SOURCE_CONNECT_RETRY (60 s) seconds, are restarted by the loop
+    so that the cluster is Healthy again at once."""
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(60)
+    await cg.h.stop()
+    await cg.ms[0].arestart()
+    async with await connect(cg.admin(1)) as c:
+        st = await get_status(c)
+        assert st.replica is not None
+        assert st.replica.io_running == "Connecting"
+    cg.h.start()
+    cg.h.proc.wake("primary-restarted")
+    took = await cg.h.wait_healthy(20)
+    assert cg.h.primary == 0
+    assert took < 20
+    for i in (1, 2):
+        async with await connect(cg.admin(i)) as c:
+            st = await get_status(c)
+            assert st.replica is not None
+            assert st.replica.io_running == "Yes"

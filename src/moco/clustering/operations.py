@@ -278,6 +278,11 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
     ctx.log.info("pointing replica at the primary", instance=i, primary=ss.primary, semisync=semisync)
     if st.semisync_replica_enabled != semisync:
         await ops.configure_semisync_replica(conn, enabled=semisync)
+    if points and rs is not None and not rs.io_running:
+        # An IO thread that lost its source (the primary restarted) stays "Connecting" and
+        # retries only every SOURCE_CONNECT_RETRY seconds; START REPLICA leaves it so. Restart it
+        # to reconnect now (a no-op warning when the thread is stopped).
+        await ops.stop_io_thread(conn)
     if not points:
         await ops.change_source(
             conn,
