@@ -29,7 +29,7 @@ from moco.log import get_logger
 from moco.mysql import ops
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import AccessDenied, MySQLError, Timeout, Unreachable
-from moco.mysql.status import get_clone_status
+from moco.mysql.status import CLONE_COMPLETED, get_clone_status
 
 log = get_logger("moco.agent.clone")
 
@@ -88,7 +88,7 @@ async def wait_clone_outcome(ep: Endpoint, deadline: float) -> None:
         if st is None or st.state in (None, "Not Started", "In Progress"):
             await asyncio.sleep(0.2)
             continue
-        if st.state != "Completed":
+        if st.state != CLONE_COMPLETED:
             raise CloneError(f"clone {st.state}: ({st.error_no}) {st.error_message}")
         return
     raise CloneError(f"the instance did not come back from the clone in time (last error: {last})")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CLONE_COMPLETED = "Completed"
+from moco.mysql.status import CLONE_COMPLETED
 
 
 @dataclass(frozen=True)

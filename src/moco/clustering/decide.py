@@ -31,8 +31,8 @@ from moco.clustering.types import (
     StatusSet,
 )
 from moco.mysql.gtid import GtidSet
+from moco.mysql.status import CLONE_COMPLETED
 
-CLONE_COMPLETED = "Completed"
 CLONE_FAILED = "Failed"
 
 

@@ -20,14 +20,13 @@ from typing import Any, Final
 
 from moco import constants
 from moco.api import MySQLCluster
+from moco.api.schema import DEFAULT_MAX_DELAY_SECONDS, DEFAULT_STARTUP_WAIT_SECONDS
 from moco.controllers.common import Obj, find_container
 from moco.controllers.configmaps import FLUENT_BIT_CONFIG_PATH
 from moco.controllers.errors import InvalidSpec
 
 INIT_SCRIPT_PATH: Final = f"{constants.SHARED_PATH}/moco-init.sh"
 PROBE_HANDLERS: Final = ("httpGet", "exec", "tcpSocket", "grpc")
-DEFAULT_STARTUP_WAIT_SECONDS: Final = 3600
-DEFAULT_MAX_DELAY_SECONDS: Final = 60
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from moco.log import get_logger
 from moco.mysql.conn import Connection, connect
 from moco.mysql.errors import CloneFailed, MySQLError, SQLError, Timeout, Unreachable
 from moco.mysql.gtid import GtidSet
-from moco.mysql.status import CloneStatus, get_clone_status, get_replica_status
+from moco.mysql.status import CLONE_COMPLETED, CloneStatus, get_clone_status, get_replica_status
 
 log = get_logger("moco.mysql.ops")
 
@@ -279,7 +279,7 @@ async def clone_from(
             if st is None or st.state in (None, "In Progress", "Not Started"):
                 await asyncio.sleep(0.2)
                 continue
-            if st.state != "Completed":
+            if st.state != CLONE_COMPLETED:
                 raise CloneFailed(
                     f"{ep.address}: clone from {donor_host}:{donor_port} {st.state}: "
                     f"({st.error_no}) {st.error_message}",

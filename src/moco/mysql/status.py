@@ -68,6 +68,10 @@ class ReplicaStatus:
         return self.io_running in ("Yes", "Connecting") and self.last_io_errno == 0
 
 
+#: ``performance_schema.clone_status.STATE`` of a clone that finished well.
+CLONE_COMPLETED = "Completed"
+
+
 @dataclass(frozen=True)
 class CloneStatus:
     """The last row of performance_schema.clone_status (on the recipient)."""

@@ -46,11 +46,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
 
+from moco.constants import ADMIN_USER
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
 from moco.testing import ground
 
-ADMIN_USER: Final = "moco-admin"
 ADMIN_PASSWORD: Final = "moco-ground-admin"
 HOST: Final = "127.0.0.1"
 RESTART_EXIT_CODE: Final = 16
