@@ -180,8 +180,7 @@ class ClusterKubeSide:
             status.setdefault("currentPrimaryIndex", 0)  # required by the schema
             before = repr(status)
             gen = (o.get("metadata") or {}).get("generation")
-            conds = [st.Cond(c.type, c.status, c.reason, c.message) for c in update.conditions]
-            st.apply_conditions(status, conds, gen, now)
+            st.apply_conditions(status, update.conditions, gen, now)
             fields = {
                 "currentPrimaryIndex": update.current_primary_index,
                 "syncedReplicas": update.synced_replicas,

@@ -29,6 +29,7 @@ from typing import Any, Protocol
 
 from moco import constants
 from moco.api import InvalidObject, MySQLCluster, with_defaults
+from moco.clustering.interfaces import Condition
 from moco.controllers import configmaps, services, statefulset
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
@@ -372,7 +373,7 @@ class MySQLClusterReconciler:
             await self._delete(CONFIGMAPS, cm, cluster.namespace)
             log.info("old ConfigMap deleted", cluster=cluster.name, namespace=cluster.namespace, configmap=cm)
 
-    async def _write_status(self, cluster: MySQLCluster, conds: list[st.Cond], generation: Any) -> None:
+    async def _write_status(self, cluster: MySQLCluster, conds: list[Condition], generation: Any) -> None:
         now = st.now_rfc3339()
 
         def mutate(o: Obj) -> bool:

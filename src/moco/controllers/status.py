@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from moco.api.mysqlcluster import (
@@ -22,24 +21,19 @@ from moco.api.mysqlcluster import (
     CONDITION_RECONCILIATION_ACTIVE,
     CONDITION_STATEFULSET_READY,
 )
+from moco.clustering.interfaces import Condition
 
 #: Bumped when the shape of what the reconciler renders changes (MOCO's ReconcileVersion).
 RECONCILE_VERSION: Final = 1
-
-
-@dataclass(frozen=True)
-class Cond:
-    type: str
-    status: bool
-    reason: str
-    message: str
 
 
 def now_rfc3339() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def apply_conditions(status: dict[str, Any], conds: Sequence[Cond], generation: int | None, now: str) -> bool:
+def apply_conditions(
+    status: dict[str, Any], conds: Sequence[Condition], generation: int | None, now: str
+) -> bool:
     """Set ``conds`` in ``status["conditions"]`` (in place); True when anything changed."""
     current: list[dict[str, Any]] = list(status.get("conditions") or [])
     changed = False
@@ -67,10 +61,10 @@ def apply_conditions(status: dict[str, Any], conds: Sequence[Cond], generation: 
     return changed
 
 
-def statefulset_ready(sts: dict[str, Any] | None) -> Cond:
+def statefulset_ready(sts: dict[str, Any] | None) -> Condition:
     """StatefulSetReady: every replica available, one revision, the latest spec observed."""
     if sts is None:
-        return Cond(CONDITION_STATEFULSET_READY, False, "StatefulSetNotFound", "StatefulSet not found")
+        return Condition(CONDITION_STATEFULSET_READY, False, "StatefulSetNotFound", "StatefulSet not found")
     spec, st = sts.get("spec") or {}, sts.get("status") or {}
     want = spec.get("replicas", 1)
     ready = (
@@ -79,20 +73,22 @@ def statefulset_ready(sts: dict[str, Any] | None) -> Cond:
         and (sts.get("metadata") or {}).get("generation") == st.get("observedGeneration")
     )
     if ready:
-        return Cond(CONDITION_STATEFULSET_READY, True, "StatefulSetReady", "StatefulSet is ready")
-    return Cond(CONDITION_STATEFULSET_READY, False, "StatefulSetNotReady", "StatefulSet is not ready")
+        return Condition(CONDITION_STATEFULSET_READY, True, "StatefulSetReady", "StatefulSet is ready")
+    return Condition(CONDITION_STATEFULSET_READY, False, "StatefulSetNotReady", "StatefulSet is not ready")
 
 
-def reconcile_success(error: str | None, reason: str = "ReconcileFailed") -> Cond:
+def reconcile_success(error: str | None, reason: str = "ReconcileFailed") -> Condition:
     if error is None:
-        return Cond(CONDITION_RECONCILE_SUCCESS, True, "ReconcileSuccess", "reconcile successfully")
-    return Cond(CONDITION_RECONCILE_SUCCESS, False, reason, error[:1000])
+        return Condition(CONDITION_RECONCILE_SUCCESS, True, "ReconcileSuccess", "reconcile successfully")
+    return Condition(CONDITION_RECONCILE_SUCCESS, False, reason, error[:1000])
 
 
-def reconciliation_active(active: bool) -> Cond:
+def reconciliation_active(active: bool) -> Condition:
     if active:
-        return Cond(CONDITION_RECONCILIATION_ACTIVE, True, "ReconciliationActive", "reconciliation is active")
-    return Cond(
+        return Condition(
+            CONDITION_RECONCILIATION_ACTIVE, True, "ReconciliationActive", "reconciliation is active"
+        )
+    return Condition(
         CONDITION_RECONCILIATION_ACTIVE,
         False,
         "ReconciliationInactive",
