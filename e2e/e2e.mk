@@ -5,11 +5,14 @@
 # Docker engine answers, then `kind` (e2e/kind). Override with E2E_PROVIDER=local|kind.
 E2E_PROVIDER ?= $(shell docker info >/dev/null 2>&1 && echo kind || echo local)
 E2E_JUNIT := $(MOCO_STATE_DIR)/e2e-junit.xml
+E2E_SMOKE_JUNIT := $(MOCO_STATE_DIR)/e2e-smoke-junit.xml
+# The smoke: create -> Healthy -> failover, nothing lost (the failover scenario).
+E2E_SMOKE_TESTS ?= e2e/test_scenario_failover.py
 E2E_PYTEST_ARGS ?=
 NODES ?=
 E2E_MODULE := $(PY) -m e2e.local
 
-.PHONY: node-deps node-bins images cluster cluster-down cluster-purge cluster-status moco-image deploy e2e start
+.PHONY: node-deps node-bins images cluster cluster-down cluster-purge cluster-status moco-image deploy e2e e2e-smoke start
 
 node-deps: ## Debian packages of a local node (containerd, runc, CNI plugins, nftables, ...)
 	@bash e2e/local/deps.sh
@@ -57,13 +60,26 @@ deploy: ## moco's CRDs, admission policies and operator (manifests/deploy, with 
 	$(PY) -m e2e.deploy "$$ref"
 
 e2e: venv repoint ## the e2e suite (e2e/, marker e2e) against KUBECONFIG, else the provider's cluster (brought up, moco deployed); last line is JSON
-	@if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster deploy; fi
-	@set +e; \
+	@export MOCO_E2E_STARTED=$$(date +%s); \
+	if [ -z "$${KUBECONFIG:-}" ]; then $(MAKE) --no-print-directory cluster deploy || exit $$?; fi; \
+	set +e; \
 	if [ "$(E2E_PROVIDER)" = kind ]; then export $$(bash e2e/kind/cluster.sh env); \
 	else export KUBECONFIG="$${KUBECONFIG:-$$($(E2E_MODULE) kubeconfig)}"; fi; \
 	mkdir -p $(MOCO_STATE_DIR); rm -f $(E2E_JUNIT); \
 	$(PYTEST) -p no:cacheprovider -m e2e e2e --junitxml=$(E2E_JUNIT) $(E2E_PYTEST_ARGS); rc=$$?; \
 	$(PY) -m e2e.summary $(E2E_JUNIT) $(E2E_PROVIDER) "$$KUBECONFIG"; exit $$rc
+
+e2e-smoke: venv repoint ## CI smoke: cluster up (or reused), moco deployed, a 3-instance MySQLCluster Healthy, failover with nothing lost, cluster-down; last line is JSON
+	@export MOCO_E2E_STARTED=$$(date +%s); set +e; [ "$(E2E_PROVIDER)" = kind ] || unset KUBECONFIG; \
+	$(MAKE) --no-print-directory cluster deploy; rc=$$?; \
+	if [ "$(E2E_PROVIDER)" = kind ]; then export $$(bash e2e/kind/cluster.sh env); \
+	else export KUBECONFIG="$$($(E2E_MODULE) kubeconfig)"; fi; \
+	mkdir -p $(MOCO_STATE_DIR); rm -f $(E2E_SMOKE_JUNIT); \
+	if [ $$rc -eq 0 ]; then \
+		$(PYTEST) -p no:cacheprovider -m e2e $(E2E_SMOKE_TESTS) --junitxml=$(E2E_SMOKE_JUNIT) $(E2E_PYTEST_ARGS); rc=$$?; \
+	else echo "[e2e-smoke] cluster or deploy failed (rc=$$rc): no scenario run" >&2; fi; \
+	$(MAKE) --no-print-directory cluster-down >&2 || rc=$$((rc ? rc : 1)); \
+	$(PY) -m e2e.summary $(E2E_SMOKE_JUNIT) $(E2E_PROVIDER) "$$KUBECONFIG"; exit $$rc
 
 start: cluster ## the cluster, moco deployed in it, a sample 3-instance MySQLCluster Healthy; prints how to connect
 	@$(MAKE) --no-print-directory deploy

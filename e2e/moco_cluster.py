@@ -31,7 +31,7 @@ EXAMPLES = REPO_ROOT / "unit_tests" / "api" / "examples"
 SYSTEM_NAMESPACE = "moco-system"
 CONTROLLER = "moco-controller"
 ROLE = "moco.cybozu.com/role"
-HEALTHY_TIMEOUT = 600.0
+HEALTHY_TIMEOUT = 600.0  # within the scenarios' pytest timeout (1500 s)
 
 
 # --- manifests ------------------------------------------------------------------------------------

@@ -23,6 +23,9 @@ from e2e.kubectl import Kubectl
 from e2e.mysql_access import access
 from e2e.writes import assert_nothing_lost, through_primary_change
 
+#: cluster creation (up to 10 minutes on a loaded machine) + the scenario.
+pytestmark = pytest.mark.timeout(1500)
+
 NAME = "failover"
 
 

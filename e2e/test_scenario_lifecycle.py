@@ -25,6 +25,9 @@ from e2e import moco_cluster as mc
 from e2e.kubectl import Kubectl, KubectlError
 from e2e.mysql_access import READONLY, WRITABLE, client_pod_manifest, sql_in_pod
 
+#: cluster creation (up to 10 minutes on a loaded machine) + the scenario.
+pytestmark = pytest.mark.timeout(1500)
+
 EXAMPLE = "custom-probe.yaml"
 CLIENT = "client"
 #: the kinds a MySQLCluster makes moco create in its namespace (StatefulSet, Services, ConfigMaps,
