@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -123,7 +124,10 @@ def diagnostics(k: Kubectl, name: str, tail: int = 40) -> str:
     out: list[str] = []
 
     def section(title: str, *args: str, kube: Kubectl = k) -> None:
-        text = kube(*args, check=False, timeout=30).rstrip()
+        try:
+            text = kube(*args, timeout=30).rstrip()
+        except (KubectlError, subprocess.TimeoutExpired) as e:
+            text = f"(kubectl failed: {e})"
         out.append(f"----- {title}\n{text}")
 
     section("mysqlcluster status", "get", "mysqlcluster", name, "-o", "jsonpath={.status}")
@@ -155,10 +159,8 @@ def wait(k: Kubectl, name: str, what: str, check: Any, timeout: float, interval:
     while time.monotonic() < deadline:
         try:
             last = check()
-        except (KubectlError, KeyError, ValueError) as e:
-            last = e
-            if isinstance(e, KubectlError) and "NotFound" not in str(e) and "not found" not in str(e):
-                raise
+        except (KubectlError, KeyError, ValueError, subprocess.TimeoutExpired) as e:
+            last = e  # not there yet, or a transient API error: retried until the deadline
         if last and not isinstance(last, Exception):
             return last
         time.sleep(interval)
