@@ -48,8 +48,9 @@ etcd: ## etcd from Debian sid
 
 # ---------------------------------------------------------------- checks
 .PHONY: test test-unit test-mysql test-apiserver lint fmt crds openapi
-test: setup repoint ## every tier this machine runs (unit, mysql, apiserver)
+test: setup repoint ## every tier this machine runs: unit, mysql, apiserver, then the e2e smoke on a local cluster
 	$(PYTEST) -m "not e2e" unit_tests
+	@$(MAKE) --no-print-directory e2e-smoke
 
 test-unit: venv repoint ## pure logic, no external parts
 	$(PYTEST) -m "not mysql and not apiserver and not e2e" unit_tests

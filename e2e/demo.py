@@ -74,8 +74,11 @@ def main() -> int:
   # autocommit=0: COMMIT your writes):
   {kubectl} -n {NAMESPACE} exec -it moco-{NAME}-0 -c mysqld -- \\
       mysql -h moco-{NAME}-primary -u moco-writable -p"$({pw})"
-  # from this machine (local provider: the service range is routed to the node):
-  MYSQL_PWD="$({pw})" chroot {mysql_root()} mysql -h {primary} -u moco-writable
+  # from this machine (local provider: Pod IPs are reachable from the host, Service IPs are not;
+  # the primary's Pod IP moves with the primary):
+  MYSQL_PWD="$({pw})" chroot {mysql_root()} mysql -u moco-writable -h "$({kubectl} -n {NAMESPACE} \\
+      get pod -l moco.cybozu.com/role=primary,app.kubernetes.io/instance={NAME} \\
+      -o jsonpath='{{.items[0].status.podIP}}')"
 """.rstrip()
     )
     return 0
