@@ -67,6 +67,25 @@ def _cluster_role(name: str, rules: list[dict[str, Any]], sa: str, ns: str) -> l
     ]
 
 
+def _deployment(
+    name: str, ns: str, labels: dict[str, str], *, sa: str, pod_spec: dict[str, Any]
+) -> dict[str, Any]:
+    """A one-replica add-on Deployment that runs on any node (tolerates every taint)."""
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"serviceAccountName": sa, "tolerations": [{"operator": "Exists"}], **pod_spec},
+            },
+        },
+    }
+
+
 def coredns(spec: ClusterSpec, image: ImageDef) -> list[dict[str, Any]]:
     ns = "kube-system"
     labels = {"k8s-app": "kube-dns"}
@@ -87,46 +106,36 @@ def coredns(spec: ClusterSpec, image: ImageDef) -> list[dict[str, Any]]:
             "metadata": {"name": "coredns", "namespace": ns},
             "data": {"Corefile": COREFILE % {"domain": spec.cluster_domain}},
         },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "coredns", "namespace": ns, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": "coredns",
-                        "priorityClassName": "system-cluster-critical",
-                        "dnsPolicy": "Default",
-                        "tolerations": [{"operator": "Exists"}],
-                        "containers": [
-                            {
-                                "name": "coredns",
-                                "image": image.ref,
-                                "imagePullPolicy": "Never",
-                                "args": ["-conf", "/etc/coredns/Corefile"],
-                                "ports": [
-                                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
-                                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
-                                ],
-                                "readinessProbe": {
-                                    "httpGet": {"path": "/ready", "port": 8181},
-                                    "periodSeconds": 2,
-                                },
-                                "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
-                                "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
-                                "volumeMounts": [
-                                    {"name": "config", "mountPath": "/etc/coredns", "readOnly": True}
-                                ],
-                            }
+        _deployment(
+            "coredns",
+            ns,
+            labels,
+            sa="coredns",
+            pod_spec={
+                "priorityClassName": "system-cluster-critical",
+                "dnsPolicy": "Default",
+                "containers": [
+                    {
+                        "name": "coredns",
+                        "image": image.ref,
+                        "imagePullPolicy": "Never",
+                        "args": ["-conf", "/etc/coredns/Corefile"],
+                        "ports": [
+                            {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                            {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
                         ],
-                        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
-                    },
-                },
+                        "readinessProbe": {
+                            "httpGet": {"path": "/ready", "port": 8181},
+                            "periodSeconds": 2,
+                        },
+                        "livenessProbe": {"httpGet": {"path": "/health", "port": 8080}},
+                        "resources": {"requests": {"cpu": "50m", "memory": "32Mi"}},
+                        "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": True}],
+                    }
+                ],
+                "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
             },
-        },
+        ),
         {
             "apiVersion": "v1",
             "kind": "Service",
@@ -184,46 +193,38 @@ def local_path(spec: ClusterSpec, image: ImageDef, helper: ImageDef) -> list[dic
                 "helperPod.yaml": yaml.safe_dump(helper_pod),
             },
         },
-        {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {"name": "local-path-provisioner", "namespace": ns, "labels": labels},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        "serviceAccountName": sa,
-                        "tolerations": [{"operator": "Exists"}],
-                        "containers": [
+        _deployment(
+            "local-path-provisioner",
+            ns,
+            labels,
+            sa=sa,
+            pod_spec={
+                "containers": [
+                    {
+                        "name": "local-path-provisioner",
+                        "image": image.ref,
+                        "imagePullPolicy": "Never",
+                        "command": [
+                            "local-path-provisioner",
+                            "start",
+                            "--config=/etc/config/config.json",
+                            f"--service-account-name={sa}",
+                            "--provisioner-name=rancher.io/local-path",
+                            f"--helper-image={helper.ref}",
+                            "--configmap-name=local-path-config",
+                        ],
+                        "env": [
                             {
-                                "name": "local-path-provisioner",
-                                "image": image.ref,
-                                "imagePullPolicy": "Never",
-                                "command": [
-                                    "local-path-provisioner",
-                                    "start",
-                                    "--config=/etc/config/config.json",
-                                    f"--service-account-name={sa}",
-                                    "--provisioner-name=rancher.io/local-path",
-                                    f"--helper-image={helper.ref}",
-                                    "--configmap-name=local-path-config",
-                                ],
-                                "env": [
-                                    {
-                                        "name": "POD_NAMESPACE",
-                                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
-                                    }
-                                ],
-                                "volumeMounts": [{"name": "config", "mountPath": "/etc/config"}],
+                                "name": "POD_NAMESPACE",
+                                "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
                             }
                         ],
-                        "volumes": [{"name": "config", "configMap": {"name": "local-path-config"}}],
-                    },
-                },
+                        "volumeMounts": [{"name": "config", "mountPath": "/etc/config"}],
+                    }
+                ],
+                "volumes": [{"name": "config", "configMap": {"name": "local-path-config"}}],
             },
-        },
+        ),
         {
             "apiVersion": "storage.k8s.io/v1",
             "kind": "StorageClass",
