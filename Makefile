@@ -50,6 +50,8 @@ etcd: ## etcd from Debian sid
 .PHONY: test test-unit test-mysql test-apiserver lint fmt crds openapi
 test: setup repoint ## every tier this machine runs: unit, mysql, apiserver, then the e2e smoke on a local cluster
 	$(PYTEST) -m "not e2e" unit_tests
+	@$(MAKE) --no-print-directory node-deps
+	$(PYTEST) -p no:cacheprovider -q e2e/local/test_render.py
 	@$(MAKE) --no-print-directory e2e-smoke
 
 test-unit: venv repoint ## pure logic, no external parts
