@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from moco import constants
+from moco import constants, quantity
 from moco.agent.cron import CronError
 from moco.agent.cron import parse as parse_cron
 from moco.agent.errors import ConfigError
@@ -27,18 +27,6 @@ from moco.mysql.conn import Endpoint
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_SIZE = re.compile(r"^(\d+)([KMGT]i?)?$")
-_SIZE_UNITS = {
-    "": 1,
-    "K": 1000,
-    "M": 1000**2,
-    "G": 1000**3,
-    "T": 1000**4,
-    "Ki": 1024,
-    "Mi": 1024**2,
-    "Gi": 1024**3,
-    "Ti": 1024**4,
-}
 
 
 def parse_duration(text: str) -> float:
@@ -61,11 +49,15 @@ def parse_duration(text: str) -> float:
 
 
 def parse_size(text: str) -> int:
-    """Bytes of a Kubernetes-style quantity without fractions (``100Mi``, ``1G``, ``0``)."""
-    m = _SIZE.match(text.strip())
-    if not m:
+    """Bytes of a Kubernetes quantity without fractions (``100Mi``, ``1G``, ``0``): the parsing is
+    :mod:`moco.quantity`'s, shared with the controller; negative sizes are refused."""
+    try:
+        size = quantity.to_int(text, fractions=False)
+    except quantity.QuantityError as e:
+        raise ConfigError(f"bad size: {text!r}") from e
+    if size < 0:
         raise ConfigError(f"bad size: {text!r}")
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2) or ""]
+    return size
 
 
 @dataclass(frozen=True)

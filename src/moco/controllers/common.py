@@ -7,35 +7,13 @@ dicts shaped as the apiserver expects them in a server-side apply body.
 from __future__ import annotations
 
 import copy
-import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any, Final
+from typing import Any
 
-from moco import constants
+from moco import constants, quantity
 from moco.api import MySQLCluster
 
 Obj = dict[str, Any]
-
-_BINARY: Final[dict[str, int]] = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-_DECIMAL: Final[dict[str, int | Decimal]] = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "m": Decimal("0.001"),
-}
-_QUANTITY: Final = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m|)$")
 
 
 def labels(cluster: MySQLCluster, *, controller_namespace: bool = False) -> dict[str, str]:
@@ -90,22 +68,16 @@ def is_true(cluster: MySQLCluster, annotation: str) -> bool:
 
 
 def parse_quantity(value: Any) -> int | None:
-    """Bytes (rounded up) of a Kubernetes quantity such as ``512Mi``, ``1G`` or ``1e9``; None if absent."""
+    """Bytes (rounded up) of a Kubernetes quantity such as ``512Mi``, ``1G`` or ``1e9``; None if absent.
+
+    The parsing is :func:`moco.quantity.to_int`'s (shared with the agent); a bad quantity raises
+    :class:`ValueError`.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, int | float):
         return int(value)
-    m = _QUANTITY.match(str(value).strip())
-    if not m:
-        raise ValueError(f"bad quantity: {value!r}")
-    try:
-        number = Decimal(m.group(1))
-    except InvalidOperation as e:
-        raise ValueError(f"bad quantity: {value!r}") from e
-    unit = m.group(2)
-    factor: int | Decimal = _BINARY[unit] if unit in _BINARY else _DECIMAL[unit]
-    scaled = number * factor
-    return int(scaled.to_integral_value(rounding="ROUND_CEILING"))
+    return quantity.to_int(str(value))
 
 
 def find_container(spec: Mapping[str, Any], name: str) -> Obj | None:
