@@ -1,13 +1,19 @@
-"""Names of the objects moco derives from a MySQLCluster, spelled exactly as MOCO spells them.
+"""Names of the objects derived from a MySQLCluster, spelled exactly as MOCO spells them.
 
-A cluster ``test`` in namespace ``ns`` owns StatefulSet ``moco-test``, Pods ``moco-test-0..``,
-Services ``moco-test`` (headless), ``moco-test-primary`` and ``moco-test-replica``, Secret
-``moco-test`` (user passwords) and, in the controller's namespace, Secret ``mysql-ns.test``.
-Pure functions of (namespace, name); nothing here does I/O.
+What the controller creates today, for a cluster ``test`` in namespace ``ns``: StatefulSet
+``moco-test``, Pods ``moco-test-0..``, Services ``moco-test`` (headless), ``moco-test-primary``
+and ``moco-test-replica``, Secrets ``moco-test`` (user passwords) and ``moco-my-cnf-test``,
+ConfigMaps ``moco-test.<hash>`` (my.cnf) and, in the controller's namespace, Secret
+``mysql-ns.test``.
 
-The cluster name is at most :data:`MAX_CLUSTER_NAME_LENGTH` characters: StatefulSet names
-longer than 52 characters break Pod labels (the controller-revision-hash label adds 11), and the
-longest prefix, ``moco-backup-`` of the backup CronJob, takes 12 of them.
+The other functions are MOCO's names for objects moco does not create yet (the backup CronJob,
+the restore Job and their Roles, the agent's certificate and TLS Secret); they are here so that
+those features, when they come, use MOCO's names, and the length limit below already accounts
+for them. Pure functions of (namespace, name); nothing here does I/O.
+
+The cluster name is at most :data:`MAX_CLUSTER_NAME_LENGTH` characters (MOCO's limit):
+StatefulSet names longer than 52 characters break Pod labels (the controller-revision-hash
+label adds 11), and MOCO's longest prefix, ``moco-backup-`` of the backup CronJob, takes 12.
 """
 
 from __future__ import annotations
@@ -69,35 +75,38 @@ def mycnf_configmap_prefix(name: str) -> str:
 
 
 def slow_log_agent_configmap_name(name: str) -> str:
-    """``moco-slow-log-agent-config-<name>``."""
+    """MOCO's ``moco-slow-log-agent-config-<name>``; moco's slow-log ConfigMap adds ``.<hash>`` of
+    its content to it (:mod:`moco.controllers.configmaps`), like the my.cnf ConfigMap."""
     return "moco-slow-log-agent-config-" + name
 
 
 def certificate_name(namespace: str, name: str) -> str:
-    """The agent's gRPC Certificate (and Secret) in the controller's namespace."""
+    """MOCO's name for the agent's gRPC Certificate (and Secret) in the controller's namespace.
+    Not created by moco yet: its agent API does not use TLS so far."""
     return f"moco-agent-{namespace}.{name}"
 
 
 def grpc_secret_name(name: str) -> str:
-    """The agent's TLS Secret in the cluster's namespace (``moco-<name>-grpc``)."""
+    """MOCO's agent TLS Secret in the cluster's namespace (``moco-<name>-grpc``); not created
+    by moco yet (see :func:`certificate_name`)."""
     return prefixed_name(name) + "-grpc"
 
 
 def backup_cronjob_name(name: str) -> str:
-    """``moco-backup-<name>``."""
+    """``moco-backup-<name>``: the backup CronJob (MOCO's name; moco does not create it yet)."""
     return "moco-backup-" + name
 
 
 def backup_role_name(name: str) -> str:
-    """Role/RoleBinding of the backup job (``moco-backup-<name>``)."""
+    """Role/RoleBinding of the backup job (``moco-backup-<name>``; not created by moco yet)."""
     return "moco-backup-" + name
 
 
 def restore_job_name(name: str) -> str:
-    """``moco-restore-<name>``."""
+    """``moco-restore-<name>``: the restore Job (MOCO's name; moco does not create it yet)."""
     return "moco-restore-" + name
 
 
 def restore_role_name(name: str) -> str:
-    """Role/RoleBinding of the restore job (``moco-restore-<name>``)."""
+    """Role/RoleBinding of the restore job (``moco-restore-<name>``; not created by moco yet)."""
     return "moco-restore-" + name
