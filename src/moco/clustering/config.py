@@ -23,8 +23,11 @@ class ProcessConfig:
     #: tries to read a mysqld's status whose Pod is ready (one try otherwise).
     status_retries: int = 3
     status_retry_interval: float = 0.5
-    #: one call through the Kubernetes side.
+    #: one call through the Kubernetes side; also how long a cluster view older than the loop's
+    #: own last primary-index write is read again before the pass gives up.
     kube_timeout: float = 10.0
+    #: pause between two reads of a cluster view that is older than the loop's own write.
+    stale_view_retry: float = 0.2
     #: a whole pass (gather + one operation, clone excluded).
     pass_timeout: float = 300.0
     #: after this long waiting for read-only on the old primary, its client connections are killed.

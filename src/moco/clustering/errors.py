@@ -4,6 +4,7 @@
 
     ClusteringError                 a pass could not finish; the loop logs it and retries later
     ├── GatherError                 the cluster, its Pods or its credentials could not be read
+    │   └── StaleViewError          the cluster view is older than the loop's own last write
     ├── OperationError              an operation on a mysqld failed (the instance index is kept)
     │   └── NoCandidateError        no replica can be promoted without losing transactions
     └── KubeSideError               a write through the Kubernetes side failed
@@ -21,6 +22,10 @@ class ClusteringError(Exception):
 
 class GatherError(ClusteringError):
     """The cluster view, its Pods or its credentials could not be read."""
+
+
+class StaleViewError(GatherError):
+    """The cluster view still carries a primary index older than the one the loop wrote."""
 
 
 class OperationError(ClusteringError):

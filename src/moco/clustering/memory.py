@@ -65,11 +65,27 @@ class MemoryKube:
         self.status = MemoryStatus(current_primary_index=cluster.current_primary_index)
         self.events: list[tuple[EventType, str, str]] = []
         self.gone = False
+        #: ``get_cluster`` answers with the status as it was this many seconds ago (an informer
+        #: cache that lags behind the API server); 0 = always current.
+        self.view_lag = 0.0
+        self._history: list[tuple[float, ClusterSpecView]] = []
 
     # --- KubeSide ---------------------------------------------------------------------------------
     async def get_cluster(self) -> ClusterSpecView | None:
         if self.gone:
             return None
+        now = self._current()
+        if self.view_lag <= 0:
+            return now
+        cutoff = time.monotonic() - self.view_lag
+        seen = now
+        for at, view in reversed(self._history):
+            if at <= cutoff:
+                break
+            seen = view  # the view before a write newer than the lag
+        return seen
+
+    def _current(self) -> ClusterSpecView:
         return replace(
             self.spec,
             current_primary_index=self.status.current_primary_index,
@@ -95,6 +111,8 @@ class MemoryKube:
             self.pods[pod] = replace(self.pods[pod], demote=False)
 
     async def update_status(self, update: StatusUpdate) -> None:
+        self._history.append((time.monotonic(), self._current()))
+        del self._history[:-100]
         st = self.status
         for c in update.conditions:
             st.conditions[c.type] = c

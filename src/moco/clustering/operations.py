@@ -52,7 +52,7 @@ from moco.mysql import ops
 from moco.mysql.conn import Connection, connect
 from moco.mysql.errors import MySQLError
 from moco.mysql.gtid import GtidSet
-from moco.mysql.status import get_status
+from moco.mysql.status import get_replica_status, get_status
 
 T = TypeVar("T")
 
@@ -199,10 +199,11 @@ async def _configure_primary(ctx: OpContext) -> bool:
     rs = pst.replica
     if rs is not None:
         # A former replica (or intermediate primary): apply what it received, then forget the source.
-        if rs.io_running:
-            await ops.stop_io_thread(conn)
-        raw = ctx.g.raw.get(ss.primary)
-        retrieved = raw.replica.retrieved_gtid_set if raw is not None and raw.replica is not None else None
+        # The retrieved set is read AFTER the IO thread stopped: what arrived between the gather
+        # and the stop must be applied too before replication is reset.
+        await ops.stop_io_thread(conn)
+        now = await get_replica_status(conn)
+        retrieved = now.retrieved_gtid_set if now is not None else None
         if retrieved:
             ctx.log.info("primary applies what it received", instance=ss.primary, gtid=str(retrieved))
             if not await ops.wait_for_gtid(conn, retrieved, timeout=ctx.cfg.failover_wait):

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from moco.clustering import operations as op
 from moco.clustering.config import ProcessConfig
 from moco.clustering.decide import decide
-from moco.clustering.errors import ClusteringError, GatherError
+from moco.clustering.errors import ClusteringError, GatherError, StaleViewError
 from moco.clustering.gather import Gathered, gather
 from moco.clustering.interfaces import (
     EV_CLUSTERING_STOPPED,
@@ -34,7 +34,7 @@ from moco.clustering.interfaces import (
     StatusUpdate,
 )
 from moco.clustering.report import status_update, stopped_update
-from moco.clustering.types import ClusterState, Decision, Operation
+from moco.clustering.types import ClusterSpecView, ClusterState, Decision, Operation
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError
 
@@ -53,6 +53,8 @@ class PassRecord:
     finished_at: float = 0.0
     passes: int = 0
     history: list[tuple[ClusterState, Operation]] = field(default_factory=list)
+    #: the primary index each acting pass (operation other than none) worked from, latest last.
+    primaries_acted_on: list[int] = field(default_factory=list)
 
 
 class ClusterProcess:
@@ -73,6 +75,8 @@ class ClusterProcess:
         self._last_status: StatusUpdate | None = None
         self._stopped_reported = False
         self._warned: set[str] = set()
+        #: the primary index this process last wrote, until a view of the cluster shows it.
+        self._written_primary: int | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
 
     # --- task control ----------------------------------------------------------------------------
@@ -146,8 +150,45 @@ class ClusterProcess:
             await self._kube(self.kube.update_status(update))
             self._last_status = update
 
+    async def _fresh_cluster(self, log: Any) -> ClusterSpecView | None:
+        """The cluster, never older than the last primary index this process wrote.
+
+        A view (an informer cache, a lagging read) may still carry the index from before this
+        process's own switchover or failover; acting on it would make the old primary writable
+        again. Such a view is read again for up to ``kube_timeout``; then the pass fails (and is
+        retried). Once a view shows the written index, views are trusted again, so an index
+        changed by hand later is followed.
+        """
+        deadline = time.monotonic() + self.cfg.kube_timeout
+        while True:
+            cluster = await self._kube(self.kube.get_cluster())
+            written = self._written_primary
+            if cluster is None or written is None:
+                return cluster
+            if cluster.current_primary_index == written:
+                self._written_primary = None
+                return cluster
+            if time.monotonic() >= deadline:
+                raise StaleViewError(
+                    f"the cluster view says primary {cluster.current_primary_index}, "
+                    f"this process wrote {written}"
+                )
+            log.info(
+                "cluster view is older than the last write",
+                seen=cluster.current_primary_index,
+                written=written,
+            )
+            await asyncio.sleep(self.cfg.stale_view_retry)
+
+    def _note_written(self, ctx: op.OpContext) -> None:
+        """Remember a primary index the operation wrote (even when it failed afterwards)."""
+        if ctx.chosen is not None:
+            self.last.chosen = ctx.chosen
+            self._written_primary = ctx.chosen
+            self._last_status = None
+
     async def _pass(self, log: Any) -> bool:
-        cluster = await self._kube(self.kube.get_cluster())
+        cluster = await self._fresh_cluster(log)
         if cluster is None:
             return False
         if cluster.clustering_stopped:
@@ -175,6 +216,8 @@ class ClusterProcess:
             del self.last.history[:-200]
             logger = log.bind(state=d.state.value, op=d.operation.value)
             if d.operation is not Operation.NONE:
+                self.last.primaries_acted_on.append(g.status.primary)
+                del self.last.primaries_acted_on[:-200]
                 logger.info("decided", reason=d.reason, candidate=d.candidate)
             await self._report(status_update(g.status, d.state))
             ctx = op.OpContext(self.kube, self.agent, creds, self.cfg, g, logger, warned=self._warned)
@@ -194,8 +237,8 @@ class ClusterProcess:
             except Exception as e:
                 await ctx.event("Warning", EV_SWITCHOVER_FAILED, f"switchover failed: {e}")
                 raise
-            self.last.chosen = ctx.chosen
-            self._last_status = None
+            finally:
+                self._note_written(ctx)
             await ctx.event("Normal", EV_SWITCHOVER_SUCCEEDED, f"the primary is now instance {d.candidate}")
             return True
         if d.operation is Operation.FAILOVER:
@@ -204,8 +247,8 @@ class ClusterProcess:
             except Exception as e:
                 await ctx.event("Warning", EV_FAILOVER_FAILED, f"failover failed: {e}")
                 raise
-            self.last.chosen = ctx.chosen
-            self._last_status = None
+            finally:
+                self._note_written(ctx)
             await ctx.event("Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen}")
             return True
         return False

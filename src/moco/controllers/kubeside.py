@@ -33,6 +33,7 @@ from moco.controllers import status as st
 from moco.controllers.errors import ControllerError
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube.client import Client
+from moco.kube.errors import NotFound
 from moco.kube.events import EventRecorder
 from moco.kube.resource import PODS, SECRETS
 from moco.kube.store import Obj, Store
@@ -117,8 +118,19 @@ class ClusterKubeSide:
         self.recorder = recorder or EventRecorder(client, "moco-controller")
 
     async def get_cluster(self) -> ClusterSpecView | None:
-        obj = self.clusters.get(f"{self.namespace}/{self.name}")
-        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+        """The cluster read from the API server, never from the informer cache.
+
+        The cache may still hold the status from before the loop's own switchover or failover;
+        a pass acting on that old ``currentPrimaryIndex`` would make the old primary writable
+        again (MOCO reads the cluster with an uncached reader for the same reason).
+        """
+        try:
+            obj = await self.client.get(
+                MYSQLCLUSTERS, self.name, self.namespace, request_timeout=self.timeout
+            )
+        except NotFound:
+            return None
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
         return spec_view(MySQLCluster.parse(obj))
 
