@@ -21,9 +21,12 @@ Layout and life cycle:
   options the operator gives mysqld (GTIDs, ROW binlog, log_replica_updates, report_host/port,
   super_read_only, skip_replica_start, skip_name_resolve, small memory). Plugins are *not*
   loaded: :func:`moco.mysql.ops.install_plugins` does that.
-- Each instance is supervised: mysqld is started with ``MYSQLD_PARENT_PID`` set to this process,
-  so RESTART and CLONE may ask for a restart by exiting with status 16, and a watcher thread
-  then starts it again on the same datadir. Any other exit is final until :meth:`Mysqld.start`.
+- Each instance is supervised by default: mysqld is started with ``MYSQLD_PARENT_PID`` set to
+  this process, so RESTART and CLONE may ask for a restart by exiting with status 16, and a
+  watcher thread then starts it again on the same datadir. Any other exit is final until
+  :meth:`Mysqld.start`. ``supervised=False`` runs mysqld as in a Pod: no ``MYSQLD_PARENT_PID``
+  (RESTART and CLONE then fail with error 3707 and mysqld shuts down) and nobody restarts it;
+  the test restarts it with :meth:`Mysqld.start`, as kubelet restarts the container.
 - Every mysqld is started through :func:`moco.testing.ground.spawn` (PID + start time in the
   registry) and stopped by PID; the ground's directory is recorded with ``record_dir``.
   :meth:`MysqldGround.close` stops everything; ``make clean-ground`` is the backstop.
@@ -147,7 +150,7 @@ def ensure_template(root: Path) -> Path:
 
 
 class Mysqld:
-    """One supervised mysqld; get it from :meth:`MysqldGround.new_instance`."""
+    """One mysqld (supervised unless ``supervised=False``); get it from :meth:`MysqldGround.new_instance`."""
 
     def __init__(
         self,
@@ -159,6 +162,7 @@ class Mysqld:
         admin_port: int,
         server_id: int,
         extra_args: Sequence[str] = (),
+        supervised: bool = True,
     ) -> None:
         self.name = name
         self.root = root
@@ -170,6 +174,7 @@ class Mysqld:
         self.user = ADMIN_USER
         self.password = ADMIN_PASSWORD
         self.extra_args = tuple(extra_args)
+        self.supervised = supervised
         self.restarts = 0  # how many exit-16 restarts the supervisor performed
         self.last_exit: int | None = None
         self._lock = threading.Lock()
@@ -249,7 +254,9 @@ class Mysqld:
 
     # --- life cycle -----------------------------------------------------------------------------
     def _spawn_locked(self) -> None:
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "MYSQLD_PARENT_PID": str(os.getpid()), "TZ": "UTC"}
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "TZ": "UTC"}
+        if self.supervised:
+            env["MYSQLD_PARENT_PID"] = str(os.getpid())
         proc, rec = ground.spawn(
             self.argv(), f"mysqld {self.name} :{self.port}", log=self.home / "stdout.log", env=env
         )
@@ -278,7 +285,7 @@ class Mysqld:
                     return
                 ground.forget(rec)
                 self.last_exit = rc
-                if rc == RESTART_EXIT_CODE and self._wanted:
+                if rc == RESTART_EXIT_CODE and self._wanted and self.supervised:
                     self.restarts += 1
                     self._spawn_locked()
                     continue
@@ -389,11 +396,17 @@ class MysqldGround:
         self._lock = threading.Lock()
 
     def new_instance(
-        self, *, start: bool = True, extra_args: Sequence[str] = (), empty: bool = False
+        self,
+        *,
+        start: bool = True,
+        extra_args: Sequence[str] = (),
+        empty: bool = False,
+        supervised: bool = True,
     ) -> Mysqld:
         """A fresh instance (copy of the template, its own uuid); started unless ``start=False``.
 
-        ``empty=True`` leaves the datadir absent (for a caller that initializes it itself).
+        ``empty=True`` leaves the datadir absent (for a caller that initializes it itself);
+        ``supervised=False``: see :class:`Mysqld` (no restart on exit 16).
         """
         with self._lock:
             n = self._next_id
@@ -413,6 +426,7 @@ class MysqldGround:
             admin_port=admin_port,
             server_id=100 + n,
             extra_args=extra_args,
+            supervised=supervised,
         )
         with self._lock:
             self.instances.append(m)
@@ -426,9 +440,10 @@ class MysqldGround:
         *,
         extra_args: Sequence[str] = (),
         timeout: float = 60.0,  # noqa: ASYNC109
+        supervised: bool = True,
     ) -> list[Mysqld]:
         """``n`` fresh instances, started and ready (new ports are picked if one was taken meanwhile)."""
-        ms = [self.new_instance(extra_args=extra_args) for _ in range(n)]
+        ms = [self.new_instance(extra_args=extra_args, supervised=supervised) for _ in range(n)]
         await asyncio.gather(*(self.ready(m, timeout) for m in ms))
         return ms
 
@@ -444,6 +459,14 @@ class MysqldGround:
             with self._lock:
                 m.port, m.admin_port = _free_port(self._ports), _free_port(self._ports)
             m.start()
+
+    def wipe(self, m: Mysqld) -> None:
+        """Kill an instance and give it an empty datadir (a template copy: no data, a new
+        server_uuid), as a lost volume would; :meth:`Mysqld.start` brings it up on the same ports."""
+        m.kill()
+        shutil.rmtree(m.datadir, ignore_errors=True)
+        subprocess.run(["cp", "-a", "--reflink=auto", str(self.template), str(m.datadir)], check=True)
+        (m.datadir / "auto.cnf").unlink(missing_ok=True)
 
     def discard(self, m: Mysqld) -> None:
         """Kill an instance and remove its directory."""

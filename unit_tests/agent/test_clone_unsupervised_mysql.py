@@ -1,0 +1,159 @@
+"""Clone into a mysqld that no supervisor restarts, as in every real Pod.
+
+In a Pod mysqld is the container's main process: ``CLONE INSTANCE`` cannot restart it, answers
+error 3707 ("Restart server failed") and shuts mysqld down; kubelet then restarts the container.
+Here the recipient runs unsupervised (:class:`moco.testing.mysqld.Mysqld` with
+``supervised=False``) and :class:`Kubelet` plays kubelet: it starts mysqld again when it exits.
+The clone must count as done, and the agent must initialise the restarted instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from moco import constants
+from moco.agent.clone import CloneRequest, parse_request
+from moco.agent.server import Agent
+from moco.mysql import ops
+from moco.mysql.conn import Endpoint, connect
+from moco.testing.mysqld import Mysqld
+from unit_tests.agent.test_agent_mysql import (
+    PASSWORDS,
+    MysqldFactory,
+    config_for,
+    ep,
+    init_instance,
+    snapshot,
+)
+
+pytestmark = pytest.mark.mysql
+
+
+class Kubelet:
+    """Restarts an unsupervised mysqld after it exits (after ``delay`` s, like a container restart)."""
+
+    def __init__(self, m: Mysqld, delay: float = 1.0) -> None:
+        self.m = m
+        self.delay = delay
+        self.restarts = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            if not self.m.running:
+                await asyncio.sleep(self.delay)
+                self.restarts += 1
+                self.m.start()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Kubelet]:
+        self._task = asyncio.create_task(self._run())
+        try:
+            yield self
+        finally:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+def agent_request(
+    host: str, port: int, user: str, password: str, init_user: str, init_password: str
+) -> CloneRequest:
+    body = {
+        "donor_host": host,
+        "donor_port": port,
+        "user": user,
+        "password": password,
+        "init_user": init_user,
+        "init_password": init_password,
+        "boot_timeout_s": 120,
+    }
+    return parse_request(body, "")
+
+
+async def _external_source(source: Mysqld) -> str:
+    async with await connect(source.endpoint()) as c:
+        await ops.set_writable(c)
+        await ops.install_plugins(c)
+        await c.execute("CREATE USER 'ext-clone'@'%' IDENTIFIED BY 'ext-clone-pw'")
+        await c.execute("GRANT BACKUP_ADMIN ON *.* TO 'ext-clone'@'%'")
+        await c.execute("CREATE USER 'ext-init'@'%' IDENTIFIED BY 'ext-init-pw'")
+        await c.execute("GRANT ALL ON *.* TO 'ext-init'@'%' WITH GRANT OPTION")
+        await c.execute("CREATE DATABASE ext")
+        await c.execute("CREATE TABLE ext.t (id INT PRIMARY KEY)")
+        await c.execute("INSERT INTO ext.t VALUES (1), (2), (3)")
+    async with await connect(Endpoint(source.host, source.port, "ext-init", "ext-init-pw")) as c:
+        await c.execute("DROP USER 'moco-admin'@'%'")
+        row = await c.query_one("SELECT @@global.gtid_executed AS g")
+        assert row is not None
+        return str(row["g"])
+
+
+async def test_agent_clone_from_external_source_into_unsupervised_mysqld(
+    mysqld_factory: MysqldFactory,
+) -> None:
+    """The intermediate primary's clone: error 3707, restart by "kubelet", moco's users created."""
+    (source,) = await mysqld_factory(1)
+    (recipient,) = await mysqld_factory(1, supervised=False)
+    await init_instance(recipient)
+    source_gtids = await _external_source(source)
+    agent = Agent(config_for(recipient))
+    try:
+        async with Kubelet(recipient).running() as kubelet:
+            await agent.cloner.start(
+                agent_request(
+                    source.host, source.port, "ext-clone", "ext-clone-pw", "ext-init", "ext-init-pw"
+                )
+            )
+            progress = await asyncio.wait_for(agent.cloner.wait(), 180)
+            assert progress.state == "succeeded", progress.error
+            assert kubelet.restarts == 1
+        gtids, users, _, sro = await snapshot(recipient)
+        assert gtids == source_gtids
+        assert sro
+        names = {(u, h) for u, h, _ in users}
+        assert {(u, "%") for u in constants.ALL_USERS} <= names
+        async with await connect(ep(recipient, constants.AGENT_USER)) as c:
+            assert await c.query_one("SELECT COUNT(*) AS n FROM ext.t") == {"n": 3}
+    finally:
+        await agent.close()
+
+
+async def test_agent_clone_from_primary_into_unsupervised_mysqld(mysqld_factory: MysqldFactory) -> None:
+    """A new replica's clone from moco's primary: error 3707, restart by "kubelet", data there."""
+    (donor,) = await mysqld_factory(1)
+    (recipient,) = await mysqld_factory(1, supervised=False)
+    for m in (donor, recipient):
+        await init_instance(m)
+    async with await connect(ep(donor, constants.ADMIN_USER)) as c:
+        await ops.set_writable(c)
+        await c.execute("CREATE DATABASE app")
+        await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY)")
+        await c.execute("INSERT INTO app.t VALUES (1), (2)")
+    agent = Agent(config_for(recipient))
+    try:
+        async with Kubelet(recipient).running() as kubelet:
+            await agent.cloner.start(
+                agent_request(
+                    donor.host,
+                    donor.port,
+                    constants.CLONE_DONOR_USER,
+                    PASSWORDS[constants.CLONE_DONOR_USER],
+                    constants.ADMIN_USER,
+                    PASSWORDS[constants.ADMIN_USER],
+                )
+            )
+            progress = await asyncio.wait_for(agent.cloner.wait(), 180)
+            assert progress.state == "succeeded", progress.error
+            assert kubelet.restarts == 1
+        async with await connect(ep(recipient, constants.AGENT_USER)) as c:
+            assert await c.query_one("SELECT COUNT(*) AS n FROM app.t") == {"n": 2}
+            st = await c.query_one("SELECT STATE FROM performance_schema.clone_status")
+            assert st == {"STATE": "Completed"}
+    finally:
+        await agent.close()
