@@ -98,6 +98,13 @@ def test_replica_can_catch_up_only_when_nothing_it_needs_was_purged() -> None:
     assert can_catch_up(replica(1, gtid=f"{U[0]}:1-60"), p)
     assert can_catch_up(replica(1, gtid=f"{U[0]}:1-50"), p)
     assert not can_catch_up(replica(1, gtid=f"{U[0]}:1-40", retrieved=""), p)
-    assert can_catch_up(replica(1, gtid=f"{U[0]}:1-40", retrieved=f"{U[0]}:41-55"), p)
     assert not can_catch_up(InstanceView(server_uuid=U[1]), p)
     assert can_catch_up(InstanceView(server_uuid=U[1]), primary())
+
+
+def test_relay_log_does_not_count_as_held_against_purged_binlogs() -> None:
+    # CHANGE REPLICATION SOURCE discards the relay log: what was only retrieved is gone once
+    # the replica is repointed, so only gtid_executed counts (MOCO issue #731).
+    p = primary(gtid=f"{U[0]}:1-100", purged_gtid=f"{U[0]}:1-50")
+    assert not can_catch_up(replica(1, gtid=f"{U[0]}:1-40", retrieved=f"{U[0]}:41-55"), p)
+    assert can_catch_up(replica(1, gtid=f"{U[0]}:1-50", retrieved=f"{U[0]}:1-55"), p)

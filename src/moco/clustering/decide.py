@@ -277,9 +277,11 @@ def failover_candidate(primary_index: int, fresh: Mapping[int, InstanceView], er
 
 
 def can_catch_up(replica: InstanceView, primary: InstanceView) -> bool:
-    """The primary still has every binary log the replica needs (nothing it lacks was purged)."""
+    """The primary still has every binary log the replica needs (nothing it lacks was purged).
+
+    Only ``gtid_executed`` counts as held: what the replica merely retrieved sits in relay logs
+    that CHANGE REPLICATION SOURCE discards (MOCO issue #731).
+    """
     purged = GtidSet.parse(primary.purged_gtid)
     have = GtidSet.parse(replica.executed_gtid)
-    if replica.replica is not None:
-        have = have | GtidSet.parse(replica.replica.retrieved_gtid)
     return (purged - have).is_empty()
