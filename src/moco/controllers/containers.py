@@ -4,7 +4,11 @@
   by the agent on the ``health`` port (the user may tune thresholds, never the handler), a
   preStop sleep, and MOCO's mounts;
 * ``agent``: ``moco-agent server`` from our image, environment from the user Secret;
-* ``slow-log`` (unless disabled) and ``mysqld-exporter`` (when ``collectors`` is set);
+* ``slow-log`` (unless disabled): follows the slow query log file and writes it to its stdout, as
+  MOCO's fluent-bit sidecar does (``kubectl logs -c slow-log``). By default it is moco's own
+  image running ``tail -F`` (so nothing is pulled from MOCO's registry); with a fluent-bit image
+  configured (``--fluent-bit-image``) it is that image reading the generated fluent-bit config;
+* ``mysqld-exporter`` (when ``collectors`` is set);
 * init containers: ``copy-moco-init`` (our image) writes the init script into the shared volume,
   then ``moco-init`` runs it with the USER's mysqld image (``sh SCRIPT SERVER_ID_BASE``), so the
   data directory is initialised by the mysqld that will run it;
@@ -34,7 +38,10 @@ class Images:
     """Images of the containers moco adds (the agent's is moco's own image)."""
 
     agent: str
-    fluent_bit: str = "ghcr.io/cybozu-go/moco/fluent-bit:4.0.3.1"
+    #: the slow-log sidecar's fluent-bit image; empty (the default) means moco's own image
+    #: following the slow log with ``tail -F`` (MOCO's default, ghcr.io/cybozu-go/moco/fluent-bit,
+    #: is not reachable from every cluster, and a sidecar that cannot start keeps the Pod unready)
+    fluent_bit: str = ""
     exporter: str = "ghcr.io/cybozu-go/moco/mysqld_exporter:0.17.2.1"
     #: the backup/restore jobs' image; empty means the agent's (moco's own image)
     backup: str = ""
@@ -153,17 +160,29 @@ def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
     )
 
 
+#: The built-in follower: from the file's first line (fluent-bit's ``Read_from_Head true``), by
+#: name, so the file the agent's log rotation creates anew is followed too.
+SLOW_LOG_FOLLOW_COMMAND: Final = (
+    "tail",
+    "-F",
+    "-n",
+    "+1",
+    f"{constants.LOG_DIR_PATH}/{constants.MYSQL_SLOW_LOG_NAME}",
+)
+
+
 def slow_log_container(images: Images) -> Obj:
-    return _secure(
-        {
-            "name": constants.SLOW_LOG_CONTAINER,
-            "image": images.fluent_bit,
-            "volumeMounts": [
-                _mount(constants.SLOW_LOG_CONFIG_VOLUME, FLUENT_BIT_CONFIG_PATH, read_only=True),
-                _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
-            ],
-        }
-    )
+    c: Obj = {
+        "name": constants.SLOW_LOG_CONTAINER,
+        "image": images.fluent_bit or images.agent,
+        "volumeMounts": [
+            _mount(constants.SLOW_LOG_CONFIG_VOLUME, FLUENT_BIT_CONFIG_PATH, read_only=True),
+            _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
+        ],
+    }
+    if not images.fluent_bit:
+        c["command"] = list(SLOW_LOG_FOLLOW_COMMAND)
+    return _secure(c)
 
 
 def exporter_container(collectors: list[str], images: Images) -> Obj:
