@@ -30,8 +30,10 @@ class ProcessConfig:
     stale_view_retry: float = 0.2
     #: a whole pass (gather + one operation, clone excluded).
     pass_timeout: float = 300.0
-    #: after this long waiting for read-only on the old primary, its client connections are killed.
-    switchover_kill_after: float = 15.0
+    #: after this long waiting for read-only on the old primary, its client connections are killed
+    #: (MOCO: 10 s). The read-only statement itself is bounded by this plus ``switchover_wait``,
+    #: not by ``query_timeout``.
+    switchover_kill_after: float = 10.0
     #: how long the switchover target may take to apply the old primary's transactions.
     switchover_wait: float = 70.0
     #: how long the failover target may take to apply what it received.

@@ -350,6 +350,38 @@ async def clone_from_source(ctx: OpContext) -> bool:
 
 
 # --- switchover ----------------------------------------------------------------------------------
+async def _fence_for_switchover(ctx: OpContext, old: int, pconn: Connection) -> None:
+    """Make the old primary super_read_only, killing the clients that hold it back.
+
+    Running writes keep ``SET GLOBAL super_read_only`` waiting. The statement gets its own bound
+    (``switchover_kill_after + switchover_wait``), not ``query_timeout``: after
+    ``switchover_kill_after`` the client connections are killed over a second connection, again
+    every second while it still waits (new clients may have come), as MOCO does.
+    """
+    cfg = ctx.cfg
+    bound = cfg.switchover_kill_after + cfg.switchover_wait
+    ro = asyncio.ensure_future(pconn.execute("SET GLOBAL super_read_only = ON", timeout=bound))
+    try:
+        done, _ = await asyncio.wait({ro}, timeout=cfg.switchover_kill_after)
+        if done:
+            await ro
+            return
+        ctx.log.warning("read-only takes long; killing client connections", instance=old)
+        ppod = ctx.ss.pods[old]
+        assert ppod is not None
+        # a second connection: the first is busy waiting for read-only
+        async with await connect(
+            admin_endpoint(ppod, ctx.creds), timeout=cfg.connect_timeout, query_timeout=cfg.query_timeout
+        ) as c2:
+            while not ro.done():
+                await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
+                await asyncio.wait({ro}, timeout=1.0)
+        await ro
+    finally:
+        if not ro.done():
+            ro.cancel()
+
+
 async def switchover(ctx: OpContext, candidate: int) -> None:
     """Move the primary to ``candidate`` without losing or forking anything."""
     ss = ctx.ss
@@ -357,17 +389,7 @@ async def switchover(ctx: OpContext, candidate: int) -> None:
     pconn, cconn = ctx.conn(old), ctx.conn(candidate)
     ctx.log.info("switchover begins", current=old, next=candidate)
     t0 = time.monotonic()
-    ro = asyncio.ensure_future(ops.set_read_only(pconn, super_read_only=True))
-    done, _ = await asyncio.wait({ro}, timeout=ctx.cfg.switchover_kill_after)
-    if not done:
-        # Running transactions hold read-only back: kill the clients so it can take effect.
-        ctx.log.warning("read-only takes long; killing client connections", instance=old)
-        ppod = ss.pods[old]
-        assert ppod is not None
-        # a second connection: the first is busy waiting for read-only
-        async with await connect(admin_endpoint(ppod, ctx.creds), timeout=ctx.cfg.connect_timeout) as c2:
-            await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
-    await ro
+    await _fence_for_switchover(ctx, old, pconn)
     await ops.kill_connections(pconn, spare_users=constants.SYSTEM_USERS)
     pst = await get_status(pconn)
     gtid = pst.gtid_executed
