@@ -1,0 +1,160 @@
+"""A sampler of every mysqld's writability: two writable servers at once is a split brain.
+
+:class:`WritableSampler` runs rounds many times a second. A round asks every instance at the
+same time, over connections kept open, for ``@@read_only``, ``@@super_read_only`` and the
+server's own clock (``SYSDATE(6)``, read by the same statement; every mysqld of the test ground
+runs on this host, so their clocks are one clock).
+
+"Two writable at the same instant" is defined on a round: two or more servers answered
+``read_only = 0`` and the server-side times of all the round's answers lie within ``window``
+seconds (default 20 ms). Such a round is a *two-writable sample*. A round whose answers are
+spread wider (a loaded machine, a server slow to answer) cannot prove the two states coexisted:
+when it shows two writable servers it is kept apart as a *wide* sample, reported but not counted.
+
+A server that does not answer within ``read_timeout`` (paused, killed, restarting) is left out
+of the round and skipped for ``skip_after_timeout`` seconds, so one hung server does not slow
+the sampling of the others. The sampler also records each change of the set of writable servers
+and the longest time no round saw a writable server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.errors import MySQLError
+
+#: Default largest spread of server-side times within one round (seconds).
+DEFAULT_WINDOW = 0.02
+#: Default pause between two rounds (seconds).
+DEFAULT_INTERVAL = 0.02
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One server's answer in a round."""
+
+    name: str
+    read_only: bool
+    super_read_only: bool
+    #: the server's clock when it read the variables (seconds since the epoch).
+    server_time: float
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A round that saw more than one writable server."""
+
+    #: monotonic time of the round's start.
+    at: float
+    writable: tuple[str, ...]
+    #: largest difference between the server-side times of the round's answers (seconds).
+    spread: float
+
+
+@dataclass
+class WritableSampler:
+    """Samples ``read_only`` of every instance; see the module docstring."""
+
+    #: (name, endpoint) of every instance to sample, asked before every round.
+    instances: Callable[[], Sequence[tuple[str, Endpoint]]]
+    interval: float = DEFAULT_INTERVAL
+    window: float = DEFAULT_WINDOW
+    read_timeout: float = 0.3
+    skip_after_timeout: float = 1.0
+    rounds: int = 0
+    readings: int = 0
+    #: rounds with two writable servers within ``window``: the split brains.
+    two_writable: list[Sample] = field(default_factory=list)
+    #: rounds with two writable servers whose answers were spread wider than ``window``.
+    two_writable_wide: list[Sample] = field(default_factory=list)
+    #: (monotonic time, writable names) each time the set of writable servers changed.
+    transitions: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
+    #: longest time between two rounds that saw a writable server (seconds), and when it ended.
+    longest_no_writable: float = 0.0
+    longest_no_writable_end: float = 0.0
+    _last_writable_at: float | None = None
+    _skip_until: dict[str, float] = field(default_factory=dict)
+    _conns: dict[tuple[str, Endpoint], Connection] = field(default_factory=dict)
+    _task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start sampling (the first round counts as the start of the no-writable clock)."""
+        if self._task is None or self._task.done():
+            self._last_writable_at = time.monotonic()
+            self._task = asyncio.create_task(self._loop(), name="writable-sampler")
+
+    async def stop(self) -> None:
+        """Stop sampling and close the connections; closes the no-writable interval in progress."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        conns, self._conns = self._conns, {}
+        for c in conns.values():
+            await c.close()
+
+    def no_writable_now(self) -> float:
+        """Seconds since a round last saw a writable server."""
+        return 0.0 if self._last_writable_at is None else time.monotonic() - self._last_writable_at
+
+    async def _read(self, name: str, ep: Endpoint) -> Reading | None:
+        key = (name, ep)
+        try:
+            c = self._conns.get(key)
+            if c is None or c.closed:
+                c = await connect(ep, timeout=self.read_timeout, query_timeout=self.read_timeout)
+                self._conns[key] = c
+            row = await c.query_one(
+                "SELECT @@read_only AS ro, @@super_read_only AS sro, UNIX_TIMESTAMP(SYSDATE(6)) AS t"
+            )
+        except MySQLError:
+            old = self._conns.pop(key, None)
+            if old is not None:
+                await old.close()
+            self._skip_until[name] = time.monotonic() + self.skip_after_timeout
+            return None
+        if row is None:
+            return None
+        return Reading(name, bool(int(row["ro"])), bool(int(row["sro"])), float(row["t"]))
+
+    async def round(self) -> list[Reading]:
+        """One round over the instances that are not being skipped; updates the figures."""
+        now = time.monotonic()
+        eps = [(n, ep) for n, ep in self.instances() if self._skip_until.get(n, 0.0) <= now]
+        got = await asyncio.gather(*(self._read(n, ep) for n, ep in eps))
+        readings = [r for r in got if r is not None]
+        self.rounds += 1
+        self.readings += len(readings)
+        writable = tuple(sorted(r.name for r in readings if not r.read_only))
+        if not self.transitions or self.transitions[-1][1] != writable:
+            self.transitions.append((now, writable))
+        if writable:
+            if self._last_writable_at is not None:
+                gap = now - self._last_writable_at
+                if gap > self.longest_no_writable:
+                    self.longest_no_writable, self.longest_no_writable_end = gap, now
+            self._last_writable_at = now
+        if len(writable) > 1:
+            times = [r.server_time for r in readings]
+            spread = max(times) - min(times)
+            sample = Sample(now, writable, spread)
+            (self.two_writable if spread <= self.window else self.two_writable_wide).append(sample)
+        return readings
+
+    async def _loop(self) -> None:
+        while True:
+            await self.round()
+            await asyncio.sleep(self.interval)
+
+    def finish(self) -> None:
+        """Count the interval without a writable server still open at the end."""
+        if self._last_writable_at is not None:
+            gap = time.monotonic() - self._last_writable_at
+            if gap > self.longest_no_writable:
+                self.longest_no_writable, self.longest_no_writable_end = gap, time.monotonic()
