@@ -13,11 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from moco import constants
 from moco.clustering.config import ProcessConfig
 from moco.clustering.decide import find_errants
+from moco.clustering.errors import GatherError
 from moco.clustering.interfaces import Credentials
 from moco.clustering.types import ClusterSpecView, InstanceView, PodInfo, ReplicaView, StatusSet
 from moco.log import get_logger
@@ -112,6 +113,10 @@ async def gather(
     cluster: ClusterSpecView, pods: Sequence[PodInfo], creds: Credentials, cfg: ProcessConfig
 ) -> Gathered:
     """Ask every mysqld of the cluster at once; decide nothing."""
+    primary = cluster.current_primary_index
+    if not 0 <= primary < cluster.replicas:
+        # never read as another index: that could make a replica writable next to the primary
+        raise GatherError(f"primary index {primary} names no instance of {cluster.replicas}")
     by_index = index_pods(cluster, pods)
 
     async def one(pod: PodInfo | None) -> tuple[Connection, InstanceStatus] | None:
@@ -128,10 +133,6 @@ async def gather(
         out.conns[i] = conn
         out.raw[i] = st
         views.append(to_view(st))
-    primary = cluster.current_primary_index
-    if not 0 <= primary < cluster.replicas:
-        primary = 0
-        cluster = replace(cluster, current_primary_index=0)
     errants = find_errants(primary, views, cluster.errant_replica_list)
     out.status = StatusSet(cluster=cluster, pods=by_index, instances=tuple(views), errants=errants)
     return out

@@ -33,7 +33,12 @@ from moco.clustering.interfaces import (
     KubeSide,
     StatusUpdate,
 )
-from moco.clustering.report import status_update, stopped_update
+from moco.clustering.report import (
+    INVALID_PRIMARY_INDEX,
+    invalid_primary_update,
+    status_update,
+    stopped_update,
+)
 from moco.clustering.types import ClusterSpecView, ClusterState, Decision, Operation
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError
@@ -202,6 +207,9 @@ class ClusterProcess:
                 self._stopped_reported = True
             return False
         self._stopped_reported = False
+        if not 0 <= cluster.current_primary_index < cluster.replicas:
+            await self._refuse_primary_index(cluster, log)
+            return False
         try:
             pods = await self._kube(self.kube.list_pods())
             creds = await self._kube(self.kube.get_credentials())
@@ -224,6 +232,16 @@ class ClusterProcess:
             return await self._apply(ctx, d)
         finally:
             await g.close()
+
+    async def _refuse_primary_index(self, cluster: ClusterSpecView, log: Any) -> None:
+        idx, n = cluster.current_primary_index, cluster.replicas
+        log.error("primary index out of range; nothing is done", index=idx, replicas=n)
+        await self._report(invalid_primary_update(idx, n))
+        key = f"{INVALID_PRIMARY_INDEX}/{idx}/{n}"
+        if key not in self._warned:
+            self._warned.add(key)
+            msg = f"status.currentPrimaryIndex {idx} names no instance of {n}; clustering waits"
+            await self._kube(self.kube.record_event("Warning", INVALID_PRIMARY_INDEX, msg))
 
     async def _apply(self, ctx: op.OpContext, d: Decision) -> bool:
         if d.operation is Operation.CONFIGURE:

@@ -49,6 +49,26 @@ def status_update(ss: StatusSet, state: ClusterState) -> StatusUpdate:
     )
 
 
+#: Reason of the conditions (and of the Event) when ``currentPrimaryIndex`` names no instance.
+INVALID_PRIMARY_INDEX = "InvalidPrimaryIndex"
+
+
+def invalid_primary_update(index: int, replicas: int) -> StatusUpdate:
+    """The status while ``currentPrimaryIndex`` is outside ``[0, replicas)``: nothing is done.
+
+    Reading it as 0 (or anything else) could make a replica writable next to the real primary,
+    so the loop refuses to act until a person sets the index right.
+    """
+    message = f"status.currentPrimaryIndex {index} names no instance of {replicas}; clustering waits"
+    return StatusUpdate(
+        conditions=(
+            Condition(COND_AVAILABLE, False, INVALID_PRIMARY_INDEX, message),
+            Condition(COND_HEALTHY, False, INVALID_PRIMARY_INDEX, message),
+            ACTIVE,
+        )
+    )
+
+
 def stopped_update() -> StatusUpdate:
     """The status while ``moco.cybozu.com/clustering-stopped`` is set."""
     return StatusUpdate(conditions=(STOPPED,))
