@@ -16,7 +16,7 @@ from pathlib import Path
 
 from e2e.local import procs
 from e2e.local.spec import ClusterSpec, etcd_bin, k8s_bin
-from moco.testing import ground
+from moco.testing import ground, kubeflags
 
 
 def _log(msg: str) -> None:
@@ -33,18 +33,13 @@ def start(spec: ClusterSpec, reg: procs.Registry) -> None:
     log = logs / "etcd.log"
     rec = reg.start(
         "etcd",
-        [
-            str(etcd_bin()),
-            "--name=moco-local",
-            f"--data-dir={spec.etcd_dir}",
-            f"--listen-client-urls={etcd_url}",
-            f"--advertise-client-urls={etcd_url}",
-            f"--listen-peer-urls=http://127.0.0.1:{spec.etcd_peer_port}",
-            f"--initial-advertise-peer-urls=http://127.0.0.1:{spec.etcd_peer_port}",
-            f"--initial-cluster=moco-local=http://127.0.0.1:{spec.etcd_peer_port}",
-            "--unsafe-no-fsync",
-            "--log-level=warn",
-        ],
+        kubeflags.etcd(
+            etcd_bin(),
+            name="moco-local",
+            data_dir=spec.etcd_dir,
+            client_url=etcd_url,
+            peer_port=spec.etcd_peer_port,
+        ),
         log,
     )
     procs.wait_for("etcd", lambda: procs.http_ok(f"{etcd_url}/health"), 30, rec, log)
@@ -53,30 +48,30 @@ def start(spec: ClusterSpec, reg: procs.Registry) -> None:
     log = logs / "kube-apiserver.log"
     rec = reg.start(
         "kube-apiserver",
-        [
-            str(k8s_bin("kube-apiserver")),
-            f"--etcd-servers={etcd_url}",
-            f"--bind-address={spec.host_ip}",
-            f"--advertise-address={spec.host_ip}",
-            f"--secure-port={spec.apiserver_port}",
-            f"--service-cluster-ip-range={spec.service_net}",
-            f"--client-ca-file={pki / 'ca.crt'}",
-            f"--tls-cert-file={pki / 'apiserver.crt'}",
-            f"--tls-private-key-file={pki / 'apiserver.key'}",
-            f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
-            f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
-            f"--kubelet-certificate-authority={pki / 'ca.crt'}",
-            "--kubelet-preferred-address-types=InternalIP",
-            f"--service-account-key-file={pki / 'sa.pub'}",
-            f"--service-account-signing-key-file={pki / 'sa.key'}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode=Node,RBAC",
-            "--enable-admission-plugins=NodeRestriction",
-            "--allow-privileged=true",
-            f"--cert-dir={pki / 'apiserver-generated'}",
-            "--profiling=false",
-            "--v=0",
-        ],
+        kubeflags.kube_apiserver(
+            k8s_bin("kube-apiserver"),
+            etcd_url=etcd_url,
+            address=str(spec.host_ip),
+            port=spec.apiserver_port,
+            certs=kubeflags.ApiserverCerts(
+                ca_crt=pki / "ca.crt",
+                tls_crt=pki / "apiserver.crt",
+                tls_key=pki / "apiserver.key",
+                sa_pub=pki / "sa.pub",
+                sa_key=pki / "sa.key",
+                cert_dir=pki / "apiserver-generated",
+            ),
+            service_range=str(spec.service_net),
+            authorization_mode="Node,RBAC",
+            extra=[
+                f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                "--kubelet-preferred-address-types=InternalIP",
+                "--enable-admission-plugins=NodeRestriction",
+                "--v=0",
+            ],
+        ),
         log,
     )
     ca, crt, key = pki / "ca.crt", pki / "admin.crt", pki / "admin.key"
@@ -90,22 +85,22 @@ def start(spec: ClusterSpec, reg: procs.Registry) -> None:
     kc = spec.component_kubeconfig("kube-controller-manager")
     rec = reg.start(
         "kube-controller-manager",
-        [
-            str(k8s_bin("kube-controller-manager")),
-            f"--kubeconfig={kc}",
-            f"--authentication-kubeconfig={kc}",
-            f"--authorization-kubeconfig={kc}",
-            f"--secure-port={spec.controller_manager_port}",
-            f"--service-account-private-key-file={pki / 'sa.key'}",
-            f"--root-ca-file={pki / 'ca.crt'}",
-            f"--cluster-signing-cert-file={pki / 'ca.crt'}",
-            f"--cluster-signing-key-file={pki / 'ca.key'}",
-            "--use-service-account-credentials=true",
-            f"--service-cluster-ip-range={spec.service_net}",
-            f"--cluster-cidr={spec.pod_net}",
-            "--allocate-node-cidrs=false",
-            *common,
-        ],
+        kubeflags.kube_controller_manager(
+            k8s_bin("kube-controller-manager"),
+            kubeconfig=kc,
+            address=str(spec.host_ip),
+            port=spec.controller_manager_port,
+            sa_key=pki / "sa.key",
+            ca_crt=pki / "ca.crt",
+            ca_key=pki / "ca.key",
+            extra=[
+                f"--service-cluster-ip-range={spec.service_net}",
+                f"--cluster-cidr={spec.pod_net}",
+                "--allocate-node-cidrs=false",
+                "--profiling=false",
+                "--v=0",
+            ],
+        ),
         log,
     )
     _wait_healthz("kube-controller-manager", spec, spec.controller_manager_port, rec, log)

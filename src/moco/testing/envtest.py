@@ -47,7 +47,7 @@ from typing import Any
 import yaml
 
 from moco.kube.resource import Resource
-from moco.testing import ground, pki
+from moco.testing import ground, kubeflags, pki
 from moco.testing.pki import CA
 
 K8S_VERSION = os.environ.get("MOCO_K8S_VERSION", "v1.35.4")
@@ -253,46 +253,40 @@ class Envtest:
         self.etcd_url = f"http://127.0.0.1:{client}"
         self._spawn(
             "etcd",
-            [
-                str(etcd_bin_dir() / "etcd"),
-                "--name=envtest",
-                f"--data-dir={self.dir / 'etcd'}",
-                f"--listen-client-urls={self.etcd_url}",
-                f"--advertise-client-urls={self.etcd_url}",
-                f"--listen-peer-urls=http://127.0.0.1:{peer}",
-                f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
-                f"--initial-cluster=envtest=http://127.0.0.1:{peer}",
-                "--unsafe-no-fsync",
-                "--log-level=warn",
-            ],
+            kubeflags.etcd(
+                etcd_bin_dir() / "etcd",
+                name="envtest",
+                data_dir=self.dir / "etcd",
+                client_url=self.etcd_url,
+                peer_port=peer,
+            ),
         )
 
     def _start_apiserver(self) -> None:
         port = free_port()
         self.url = f"https://127.0.0.1:{port}"
         certs = self.dir / "pki"
-        args = [
-            str(k8s_bin_dir() / "kube-apiserver"),
-            f"--etcd-servers={self.etcd_url}",
-            "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1",
-            f"--secure-port={port}",
-            f"--tls-cert-file={certs / 'apiserver.crt'}",
-            f"--tls-private-key-file={certs / 'apiserver.key'}",
-            f"--client-ca-file={certs / 'ca.crt'}",
-            f"--service-account-key-file={certs / 'sa.pub'}",
-            f"--service-account-signing-key-file={certs / 'sa.key'}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            "--authorization-mode=RBAC",
-            "--service-cluster-ip-range=10.0.0.0/24",
-            "--allow-privileged=true",
-            "--profiling=false",
-            "--etcd-compaction-interval=0",
-            f"--cert-dir={certs}",
-        ]
+        # etcd is never compacted behind the tests' back: :meth:`compact` does it when asked
+        extra = ["--etcd-compaction-interval=0"]
         if self.uncached:
-            args.append("--watch-cache-sizes=" + ",".join(f"{r}#0" for r in self.uncached))
-        args += list(self.apiserver_args)
+            extra.append("--watch-cache-sizes=" + ",".join(f"{r}#0" for r in self.uncached))
+        extra += list(self.apiserver_args)
+        args = kubeflags.kube_apiserver(
+            k8s_bin_dir() / "kube-apiserver",
+            etcd_url=self.etcd_url,
+            address="127.0.0.1",
+            port=port,
+            certs=kubeflags.ApiserverCerts(
+                ca_crt=certs / "ca.crt",
+                tls_crt=certs / "apiserver.crt",
+                tls_key=certs / "apiserver.key",
+                sa_pub=certs / "sa.pub",
+                sa_key=certs / "sa.key",
+                cert_dir=certs,
+            ),
+            service_range="10.0.0.0/24",
+            extra=extra,
+        )
         self._spawn("kube-apiserver", args)
         self._write_admin_kubeconfig()
 
@@ -479,22 +473,16 @@ class Envtest:
         )
         self._spawn(
             "kube-controller-manager",
-            [
-                str(k8s_bin_dir() / "kube-controller-manager"),
-                f"--kubeconfig={kubeconfig}",
-                f"--authentication-kubeconfig={kubeconfig}",
-                f"--authorization-kubeconfig={kubeconfig}",
-                "--controllers=*,-bootstrapsigner,-tokencleaner",
-                "--leader-elect=false",
-                "--bind-address=127.0.0.1",
-                f"--secure-port={free_port()}",
-                f"--service-account-private-key-file={certs / 'sa.key'}",
-                f"--root-ca-file={certs / 'ca.crt'}",
-                f"--cluster-signing-cert-file={certs / 'ca.crt'}",
-                f"--cluster-signing-key-file={certs / 'ca.key'}",
-                "--use-service-account-credentials=true",
-                "--concurrent-gc-syncs=5",
-            ],
+            kubeflags.kube_controller_manager(
+                k8s_bin_dir() / "kube-controller-manager",
+                kubeconfig=kubeconfig,
+                address="127.0.0.1",
+                port=free_port(),
+                sa_key=certs / "sa.key",
+                ca_crt=certs / "ca.crt",
+                ca_key=certs / "ca.key",
+                extra=["--controllers=*,-bootstrapsigner,-tokencleaner", "--concurrent-gc-syncs=5"],
+            ),
         )
         # ready when the service-account controller made the "default" ServiceAccount
         deadline = time.monotonic() + timeout
