@@ -11,6 +11,7 @@ from typing import Final, Literal
 
 from pydantic import Field
 
+from moco.api import bounds
 from moco.api.base import Model, TopLevelObject
 from moco.api.job import JobConfig
 
@@ -34,6 +35,7 @@ class BackupPolicySpec(Model):
     job_config: JobConfig = Field(description="Specifies parameters for backup Pod.")
     starting_deadline_seconds: int | None = Field(
         default=None,
+        le=bounds.MAX_INT32,
         description=(
             "Optional deadline in seconds for starting the job if it misses scheduled time for any reason. "
             "Missed jobs executions will be counted as failed ones."
@@ -50,6 +52,7 @@ class BackupPolicySpec(Model):
     )
     active_deadline_seconds: int | None = Field(
         default=None,
+        le=bounds.MAX_INT32,
         description=(
             "Specifies the duration in seconds relative to the startTime that the job may be continuously "
             "active before the system tries to terminate it; value must be positive integer."
@@ -58,16 +61,24 @@ class BackupPolicySpec(Model):
     backoff_limit: int | None = Field(
         default=None,
         ge=0,
+        le=bounds.MAX_INT32,
         description="Specifies the number of retries before marking this job failed. Defaults to 6.",
     )
     successful_jobs_history_limit: int | None = Field(
-        default=None, ge=0, description="The number of successful finished jobs to retain. Defaults to 3."
+        default=None,
+        ge=0,
+        le=bounds.MAX_JOBS_HISTORY,
+        description="The number of successful finished jobs to retain. Defaults to 3.",
     )
     failed_jobs_history_limit: int | None = Field(
-        default=None, ge=0, description="The number of failed finished jobs to retain. Defaults to 1."
+        default=None,
+        ge=0,
+        le=bounds.MAX_JOBS_HISTORY,
+        description="The number of failed finished jobs to retain. Defaults to 1.",
     )
     time_zone: str | None = Field(
         default=None,
+        max_length=bounds.MAX_TIME_ZONE,
         description=(
             "The time zone name for the given schedule, see "
             "https://en.wikipedia.org/wiki/List_of_tz_database_time_zones. If not specified, this will "

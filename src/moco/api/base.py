@@ -15,11 +15,12 @@ exactly the manifest that was parsed:
 
 from __future__ import annotations
 
-from typing import Any, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
+from moco.api import bounds
 from moco.api.errors import InvalidObject
 from moco.constants import API_VERSION
 
@@ -60,12 +61,20 @@ class Model(BaseModel):
 class ObjectMeta(Model):
     """MOCO's reduced metadata for templates: only name, labels and annotations."""
 
-    name: str | None = Field(default=None, description="Name is the name of the object.")
-    labels: dict[str, str] | None = Field(
-        default=None, description="Labels is a map of string keys and values."
+    name: str | None = Field(
+        default=None, max_length=bounds.MAX_NAME, description="Name is the name of the object."
     )
-    annotations: dict[str, str] | None = Field(
-        default=None, description="Annotations is a map of string keys and values."
+    labels: dict[str, Annotated[str, StringConstraints(max_length=bounds.MAX_LABEL_VALUE)]] | None = Field(
+        default=None,
+        max_length=bounds.MAX_METADATA_ENTRIES,
+        description="Labels is a map of string keys and values.",
+    )
+    annotations: (
+        dict[str, Annotated[str, StringConstraints(max_length=bounds.MAX_ANNOTATION_VALUE)]] | None
+    ) = Field(
+        default=None,
+        max_length=bounds.MAX_METADATA_ENTRIES,
+        description="Annotations is a map of string keys and values.",
     )
 
 

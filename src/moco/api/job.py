@@ -11,6 +11,7 @@ from typing import Final, Literal
 
 from pydantic import Field
 
+from moco.api import bounds
 from moco.api.base import JSONObject, Model, Quantity
 
 DEFAULT_THREADS: Final = 4
@@ -24,9 +25,12 @@ BackendType = Literal["s3", "gcs"]
 class BucketConfig(Model):
     """A set of parameters to access an object storage bucket."""
 
-    bucket_name: str = Field(description="The name of the bucket.", min_length=1)
+    bucket_name: str = Field(
+        description="The name of the bucket.", min_length=1, max_length=bounds.MAX_BUCKET_NAME
+    )
     region: str | None = Field(
         default=None,
+        max_length=bounds.MAX_REGION,
         description=(
             "The region of the bucket. This can also be set through `AWS_REGION` environment variable."
         ),
@@ -36,6 +40,7 @@ class BucketConfig(Model):
         alias="endpointURL",
         description="The API endpoint URL. Set this for non-S3 object storages.",
         pattern=r"^https?://.*",
+        max_length=bounds.MAX_URL,
     )
     use_path_style: bool | None = Field(
         default=None,
@@ -54,7 +59,9 @@ class JobConfig(Model):
     """A set of parameters for backup and restore job Pods."""
 
     service_account_name: str = Field(
-        description="ServiceAccountName specifies the ServiceAccount to run the Pod.", min_length=1
+        description="ServiceAccountName specifies the ServiceAccount to run the Pod.",
+        min_length=1,
+        max_length=bounds.MAX_NAME,
     )
     bucket_config: BucketConfig = Field(description="Specifies how to access an object storage bucket.")
     work_volume: JSONObject = Field(
@@ -65,7 +72,10 @@ class JobConfig(Model):
         )
     )
     threads: int | None = Field(
-        default=None, ge=1, description="Threads is the number of threads used for backup or restoration."
+        default=None,
+        ge=1,
+        le=bounds.MAX_THREADS,
+        description="Threads is the number of threads used for backup or restoration.",
     )
     cpu: Quantity | None = Field(default=None, description="CPU is the amount of CPU requested for the Pod.")
     max_cpu: Quantity | None = Field(

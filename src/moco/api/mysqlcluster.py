@@ -6,11 +6,11 @@ are written in :mod:`moco.api.defaults`; validation lives in the CRD (:mod:`moco
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
-from moco.api import names
+from moco.api import bounds, names
 from moco.api.base import JSONObject, Model, ObjectMeta, TopLevelObject
 from moco.api.job import JobConfig
 
@@ -55,6 +55,7 @@ class PodTemplateSpec(Model):
     )
     overwrite_containers: list[OverwriteContainer] | None = Field(
         default=None,
+        max_length=bounds.MAX_OVERWRITE_CONTAINERS,
         description=(
             "OverwriteContainers overwrites the container definitions provided by default by the system."
         ),
@@ -87,20 +88,28 @@ class ServiceTemplate(Model):
 class RestoreSpec(Model):
     """Parameters of a point-in-time recovery from another cluster's backup."""
 
-    source_name: str = Field(min_length=1, description="SourceName is the name of the source `MySQLCluster`.")
+    source_name: str = Field(
+        min_length=1,
+        max_length=bounds.MAX_NAME,
+        description="SourceName is the name of the source `MySQLCluster`.",
+    )
     source_namespace: str = Field(
-        min_length=1, description="SourceNamespace is the namespace of the source `MySQLCluster`."
+        min_length=1,
+        max_length=bounds.MAX_LABEL_NAME,
+        description="SourceNamespace is the namespace of the source `MySQLCluster`.",
     )
     restore_point: str = Field(
+        max_length=bounds.MAX_DATE_TIME,
         description=(
             "RestorePoint is the target date and time to restore data. "
             'The format is RFC3339, e.g. "2006-01-02T15:04:05Z".'
-        )
+        ),
     )
     job_config: JobConfig = Field(description="Specifies parameters for restore Pod.")
     schema_: str | None = Field(
         default=None,
         alias="schema",
+        max_length=bounds.MAX_SCHEMA,
         description=(
             "Schema is the name of the schema to restore. If empty, all schemas are restored. "
             "This is used for `mysqlbinlog` option `--database`."
@@ -108,6 +117,7 @@ class RestoreSpec(Model):
     )
     users: str | None = Field(
         default=None,
+        max_length=bounds.MAX_TEXT,
         description=(
             "Users is the comma-separated list of users to restore. If empty, all users are restored."
         ),
@@ -119,7 +129,12 @@ class MySQLClusterSpec(Model):
 
     replicas: int | None = Field(
         default=None,
-        description="Replicas is the number of instances. Available values are positive odd numbers.",
+        ge=1,
+        le=bounds.MAX_REPLICAS,
+        description=(
+            "Replicas is the number of instances. Available values are positive odd numbers, "
+            f"at most {bounds.MAX_REPLICAS}."
+        ),
     )
     pod_template: PodTemplateSpec = Field(
         description="PodTemplate is a `Pod` template for MySQL server container."
@@ -140,18 +155,21 @@ class MySQLClusterSpec(Model):
     mysql_config_map_name: str | None = Field(
         default=None,
         alias="mysqlConfigMapName",
+        max_length=bounds.MAX_NAME,
         description="MySQLConfigMapName is a `ConfigMap` name of MySQL config.",
     )
     replication_source_secret_name: str | None = Field(
         default=None,
+        max_length=bounds.MAX_NAME,
         description=(
             "ReplicationSourceSecretName is a `Secret` name which contains replication source info. "
             "If this field is given, the `MySQLCluster` works as an intermediate primary. "
             "It can only be set at creation and removed later, never changed."
         ),
     )
-    collectors: list[str] | None = Field(
+    collectors: list[Annotated[str, StringConstraints(max_length=bounds.MAX_COLLECTOR)]] | None = Field(
         default=None,
+        max_length=bounds.MAX_COLLECTORS,
         description=(
             "Collectors is the list of collector flag names of mysqld_exporter. "
             "If this field is not empty, moco adds mysqld_exporter as a sidecar "
@@ -161,6 +179,8 @@ class MySQLClusterSpec(Model):
     server_id_base: int | None = Field(
         default=None,
         alias="serverIDBase",
+        ge=0,
+        le=bounds.MAX_INT32,
         description=(
             "ServerIDBase, if set, will become the base number of server-id of each MySQL instance of this "
             "cluster. For example, if this is 100, the server-ids will be 100, 101, 102, and so on. If the "
@@ -170,6 +190,7 @@ class MySQLClusterSpec(Model):
     max_delay_seconds: int | None = Field(
         default=None,
         ge=0,
+        le=bounds.MAX_INT32,
         description=(
             "MaxDelaySeconds configures the readiness probe of mysqld container. For a replica mysqld "
             "instance, if it is delayed to apply transactions over this threshold, the mysqld instance will "
@@ -180,6 +201,7 @@ class MySQLClusterSpec(Model):
     max_delay_seconds_for_pod_deletion: int | None = Field(
         default=None,
         ge=0,
+        le=bounds.MAX_INT32,
         description=(
             "MaxDelaySecondsForPodDeletion configures the maximum allowed replication delay before a Pod "
             "deletion is blocked. If the replication delay exceeds this threshold, deletion of the primary "
@@ -190,6 +212,7 @@ class MySQLClusterSpec(Model):
     startup_wait_seconds: int | None = Field(
         default=None,
         ge=0,
+        le=bounds.MAX_INT32,
         description=(
             "StartupWaitSeconds is the maximum duration to wait for `mysqld` container to start working. "
             "The default is 3600 seconds."
@@ -204,6 +227,8 @@ class MySQLClusterSpec(Model):
     )
     log_rotation_size: int | None = Field(
         default=None,
+        ge=0,
+        le=bounds.MAX_LOG_ROTATION_SIZE,
         description=(
             "LogRotationSize specifies the size to rotate MySQL logs. If not set, size-based log rotation "
             "is disabled."
@@ -211,6 +236,7 @@ class MySQLClusterSpec(Model):
     )
     backup_policy_name: str | None = Field(
         default=None,
+        max_length=bounds.MAX_NAME,
         description=(
             "The name of BackupPolicy custom resource in the same namespace. If this is set, moco creates "
             "a CronJob to take backup of this MySQL cluster periodically."
@@ -234,6 +260,7 @@ class MySQLClusterSpec(Model):
     )
     slow_query_log_config_tmpl: str | None = Field(
         default=None,
+        max_length=bounds.MAX_TEXT,
         description=(
             "SlowQueryLogConfigTmpl is the template for slow query log configuration file. If this field is "
             "null, moco uses the default slow query log configuration. `{{ .Path }}` will be replaced with "

@@ -44,6 +44,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 
 from moco import constants as c
+from moco.api import bounds as b_
 from moco.api import cron
 from moco.api.backuppolicy import BackupPolicySpec
 from moco.api.base import ObjectMeta, describe
@@ -179,14 +180,23 @@ def _cron(description: str, field: str) -> Schema:
 
 def object_meta_schema(description: str) -> Schema:
     """MOCO's reduced metadata: name, labels, annotations."""
-    smap: Schema = {"type": "object", "additionalProperties": {"type": "string"}}
     return {
         "type": "object",
         "description": description,
         "properties": {
-            "annotations": {**smap, "description": describe(ObjectMeta, "annotations")},
-            "labels": {**smap, "description": describe(ObjectMeta, "labels")},
-            "name": _string(describe(ObjectMeta, "name")),
+            "annotations": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "maxLength": b_.MAX_ANNOTATION_VALUE},
+                "maxProperties": b_.MAX_METADATA_ENTRIES,
+                "description": describe(ObjectMeta, "annotations"),
+            },
+            "labels": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "maxLength": b_.MAX_LABEL_VALUE},
+                "maxProperties": b_.MAX_METADATA_ENTRIES,
+                "description": describe(ObjectMeta, "labels"),
+            },
+            "name": _string(describe(ObjectMeta, "name"), maxLength=b_.MAX_NAME),
         },
     }
 
@@ -234,9 +244,13 @@ def job_config_schema(conv: Converter, description: str) -> Schema:
             "backendType": _string(
                 describe(BucketConfig, "backend_type"), enum=["s3", "gcs"], default=DEFAULT_BACKEND_TYPE
             ),
-            "bucketName": _string(describe(BucketConfig, "bucket_name"), minLength=1),
-            "endpointURL": _string(describe(BucketConfig, "endpoint_url"), pattern="^https?://.*"),
-            "region": _string(describe(BucketConfig, "region")),
+            "bucketName": _string(
+                describe(BucketConfig, "bucket_name"), minLength=1, maxLength=b_.MAX_BUCKET_NAME
+            ),
+            "endpointURL": _string(
+                describe(BucketConfig, "endpoint_url"), pattern="^https?://.*", maxLength=b_.MAX_URL
+            ),
+            "region": _string(describe(BucketConfig, "region"), maxLength=b_.MAX_REGION),
             "usePathStyle": _bool(describe(BucketConfig, "use_path_style")),
         },
     }
@@ -253,8 +267,16 @@ def job_config_schema(conv: Converter, description: str) -> Schema:
             "maxCpu": _quantity(describe(JobConfig, "max_cpu"), nullable=True),
             "maxMemory": _quantity(describe(JobConfig, "max_memory"), nullable=True),
             "memory": _quantity(describe(JobConfig, "memory"), default=DEFAULT_MEMORY, nullable=True),
-            "serviceAccountName": _string(describe(JobConfig, "service_account_name"), minLength=1),
-            "threads": _int(describe(JobConfig, "threads"), minimum=1, default=DEFAULT_THREADS),
+            "serviceAccountName": _string(
+                describe(JobConfig, "service_account_name"), minLength=1, maxLength=b_.MAX_NAME
+            ),
+            "threads": _int(
+                describe(JobConfig, "threads"),
+                None,
+                minimum=1,
+                maximum=b_.MAX_THREADS,
+                default=DEFAULT_THREADS,
+            ),
             "volumeMounts": items("VolumeMount", "volume_mounts"),
             "volumes": items("Volume", "volumes"),
             "workVolume": work_volume,
@@ -352,6 +374,7 @@ def _pod_template(conv: Converter) -> Schema:
             "metadata": object_meta_schema(describe(PodTemplateSpec, "metadata")),
             "overwriteContainers": {
                 "type": "array",
+                "maxItems": b_.MAX_OVERWRITE_CONTAINERS,
                 "description": describe(PodTemplateSpec, "overwrite_containers"),
                 "items": overwrite,
             },
@@ -417,11 +440,15 @@ def _restore(conv: Converter) -> Schema:
         "required": ["jobConfig", "restorePoint", "sourceName", "sourceNamespace"],
         "properties": {
             "jobConfig": job_config_schema(conv, describe(RestoreSpec, "job_config")),
-            "restorePoint": _string(describe(RestoreSpec, "restore_point"), format="date-time"),
-            "schema": _string(describe(RestoreSpec, "schema_")),
-            "sourceName": _string(describe(RestoreSpec, "source_name"), minLength=1),
-            "sourceNamespace": _string(describe(RestoreSpec, "source_namespace"), minLength=1),
-            "users": _string(describe(RestoreSpec, "users")),
+            "restorePoint": _string(
+                describe(RestoreSpec, "restore_point"), format="date-time", maxLength=b_.MAX_DATE_TIME
+            ),
+            "schema": _string(describe(RestoreSpec, "schema_"), maxLength=b_.MAX_SCHEMA),
+            "sourceName": _string(describe(RestoreSpec, "source_name"), minLength=1, maxLength=b_.MAX_NAME),
+            "sourceNamespace": _string(
+                describe(RestoreSpec, "source_namespace"), minLength=1, maxLength=b_.MAX_LABEL_NAME
+            ),
+            "users": _string(describe(RestoreSpec, "users"), maxLength=b_.MAX_TEXT),
         },
     }
 
@@ -485,7 +512,7 @@ def _spec_rules() -> list[Schema]:
 def mysqlcluster_spec_schema(conv: Converter) -> Schema:
     """``MySQLCluster.spec``."""
     d = _describer(MySQLClusterSpec)
-    replicas = _int(d("replicas"), "int32", minimum=1, default=DEFAULT_REPLICAS)
+    replicas = _int(d("replicas"), "int32", minimum=1, maximum=b_.MAX_REPLICAS, default=DEFAULT_REPLICAS)
     _validations(
         replicas,
         _rule("self % 2 == 1", "spec.replicas: must be a positive odd number (1, 3, 5, ...)"),
@@ -498,7 +525,7 @@ def mysqlcluster_spec_schema(conv: Converter) -> Schema:
     collectors: Schema = {
         "type": "array",
         "description": d("collectors"),
-        "items": {"type": "string"},
+        "items": {"type": "string", "maxLength": b_.MAX_COLLECTOR},
         "maxItems": LIMITS["collectors"],
     }
     return {
@@ -507,33 +534,46 @@ def mysqlcluster_spec_schema(conv: Converter) -> Schema:
         "required": ["podTemplate", "volumeClaimTemplates"],
         "properties": {
             "agentUseLocalhost": _bool(d("agent_use_localhost")),
-            "backupPolicyName": _string(d("backup_policy_name"), nullable=True),
+            "backupPolicyName": _string(d("backup_policy_name"), nullable=True, maxLength=b_.MAX_NAME),
             "collectors": collectors,
             "disableSlowQueryLogContainer": _bool(d("disable_slow_query_log_container")),
             "initializeTimezoneData": _bool(d("initialize_timezone_data"), default=False),
             "logRotationSchedule": _cron(d("log_rotation_schedule"), "spec.logRotationSchedule"),
-            "logRotationSize": _int(d("log_rotation_size"), "int64", minimum=0),
+            "logRotationSize": _int(
+                d("log_rotation_size"), "int64", minimum=0, maximum=b_.MAX_LOG_ROTATION_SIZE
+            ),
             "maxDelaySeconds": _int(
-                d("max_delay_seconds"), None, minimum=0, default=DEFAULT_MAX_DELAY_SECONDS
+                d("max_delay_seconds"),
+                None,
+                minimum=0,
+                maximum=b_.MAX_INT32,
+                default=DEFAULT_MAX_DELAY_SECONDS,
             ),
             "maxDelaySecondsForPodDeletion": _int(
                 d("max_delay_seconds_for_pod_deletion"),
                 "int64",
                 minimum=0,
+                maximum=b_.MAX_INT32,
                 default=DEFAULT_MAX_DELAY_SECONDS_FOR_POD_DELETION,
             ),
-            "mysqlConfigMapName": _string(d("mysql_config_map_name"), nullable=True),
+            "mysqlConfigMapName": _string(d("mysql_config_map_name"), nullable=True, maxLength=b_.MAX_NAME),
             "offline": _bool(d("offline")),
             "podTemplate": _pod_template(conv),
             "primaryServiceTemplate": _service_template(conv, d("primary_service_template")),
             "replicaServiceTemplate": _service_template(conv, d("replica_service_template")),
             "replicas": replicas,
-            "replicationSourceSecretName": _string(d("replication_source_secret_name"), nullable=True),
+            "replicationSourceSecretName": _string(
+                d("replication_source_secret_name"), nullable=True, maxLength=b_.MAX_NAME
+            ),
             "restore": _restore(conv),
-            "serverIDBase": _int(d("server_id_base"), "int32", minimum=0),
-            "slowQueryLogConfigTmpl": _string(d("slow_query_log_config_tmpl")),
+            "serverIDBase": _int(d("server_id_base"), "int32", minimum=0, maximum=b_.MAX_INT32),
+            "slowQueryLogConfigTmpl": _string(d("slow_query_log_config_tmpl"), maxLength=b_.MAX_TEXT),
             "startupWaitSeconds": _int(
-                d("startup_wait_seconds"), "int32", minimum=0, default=DEFAULT_STARTUP_WAIT_SECONDS
+                d("startup_wait_seconds"),
+                "int32",
+                minimum=0,
+                maximum=b_.MAX_INT32,
+                default=DEFAULT_STARTUP_WAIT_SECONDS,
             ),
             "volumeClaimTemplates": _claim_templates(conv),
         },
@@ -664,19 +704,29 @@ def backuppolicy_schema(conv: Converter | None = None) -> Schema:
         "description": "BackupPolicySpec defines the configuration items for MySQLCluster backup.",
         "required": ["jobConfig", "schedule"],
         "properties": {
-            "activeDeadlineSeconds": _int(d("active_deadline_seconds"), "int64", nullable=True),
-            "backoffLimit": _int(d("backoff_limit"), "int32", minimum=0, nullable=True),
+            "activeDeadlineSeconds": _int(
+                d("active_deadline_seconds"), "int64", nullable=True, maximum=b_.MAX_INT32
+            ),
+            "backoffLimit": _int(d("backoff_limit"), "int32", minimum=0, nullable=True, maximum=b_.MAX_INT32),
             "concurrencyPolicy": _string(
                 d("concurrency_policy"), enum=["Allow", "Forbid", "Replace"], default="Allow"
             ),
-            "failedJobsHistoryLimit": _int(d("failed_jobs_history_limit"), "int32", minimum=0, nullable=True),
+            "failedJobsHistoryLimit": _int(
+                d("failed_jobs_history_limit"), "int32", minimum=0, nullable=True, maximum=b_.MAX_JOBS_HISTORY
+            ),
             "jobConfig": job_config_schema(conv, d("job_config")),
             "schedule": _cron(d("schedule"), "spec.schedule"),
-            "startingDeadlineSeconds": _int(d("starting_deadline_seconds"), "int64", nullable=True),
-            "successfulJobsHistoryLimit": _int(
-                d("successful_jobs_history_limit"), "int32", minimum=0, nullable=True
+            "startingDeadlineSeconds": _int(
+                d("starting_deadline_seconds"), "int64", nullable=True, maximum=b_.MAX_INT32
             ),
-            "timeZone": _string(d("time_zone"), nullable=True),
+            "successfulJobsHistoryLimit": _int(
+                d("successful_jobs_history_limit"),
+                "int32",
+                minimum=0,
+                nullable=True,
+                maximum=b_.MAX_JOBS_HISTORY,
+            ),
+            "timeZone": _string(d("time_zone"), nullable=True, maxLength=b_.MAX_TIME_ZONE),
         },
     }
     root = _root(
