@@ -99,12 +99,15 @@ apiserver-down: ## stop what apiserver-up started
 	@$(PY) -m moco.testing.envtest down
 
 # ---------------------------------------------------------------- benchmarks
-.PHONY: bench-informer bench-failover
+.PHONY: bench-informer bench-failover soak
 bench-informer: venv repoint k8s-bin etcd ## informer sync time and RSS for 1000 CRs + 3000 Pods
 	$(PY) -m moco.bench.informer
 
 bench-failover: venv repoint mysql-root ## 20 failovers and 20 switchovers on real mysqld
 	$(PY) -m moco.bench.failover
+
+soak: venv repoint mysql-root ## 200 seeded random faults on real mysqld under writes (SEED=n replays)
+	$(PY) -m moco.bench.soak $(if $(SEED),--seed $(SEED)) $(SOAK_ARGS)
 
 # ---------------------------------------------------------------- local cluster and e2e (cluster, cluster-down, deploy, e2e, start)
 -include e2e/e2e.mk

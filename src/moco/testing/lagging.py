@@ -54,6 +54,8 @@ class _History(Generic[T]):
     view: float = 0.0
 
     def add(self, t: float, value: T) -> None:
+        if self.times and t < self.times[-1]:  # two reads interleaved: keep the list sorted
+            t = self.times[-1]
         self.times.append(t)
         self.values.append(value)
 
@@ -149,16 +151,21 @@ class LaggingKube:
     # --- KubeSide: lagging reads ------------------------------------------------------------------
     async def get_cluster(self) -> ClusterSpecView | None:
         if self.max_lag <= 0 or not self.lag_cluster or not self._cluster.times:
-            self._cluster.view = time.monotonic()
-            return await self.inner.get_cluster()
+            # a fresh read is a snapshot too: a later lagging read never serves an older one
+            value = await self.inner.get_cluster()
+            self._cluster.view = now = time.monotonic()
+            self._cluster.add(now, value)
+            return value
         return self._read(self._cluster)
 
     async def list_pods(self) -> Sequence[PodInfo]:
         if self.max_lag <= 0 or not self._pods.times:
-            self._pods.view = time.monotonic()
-            return await self.inner.list_pods()
-        pods: tuple[PodInfo, ...] | None = self._read(self._pods)
-        return list(pods or ())
+            pods = tuple(await self.inner.list_pods())
+            self._pods.view = now = time.monotonic()
+            self._pods.add(now, pods)
+            return list(pods)
+        lagged: tuple[PodInfo, ...] | None = self._read(self._pods)
+        return list(lagged or ())
 
     # --- KubeSide: everything else goes through ---------------------------------------------------
     async def get_credentials(self) -> Credentials:
