@@ -89,12 +89,6 @@ def test_buffer_pool_size(memory: int | None, expected: int) -> None:
     assert _mysqld(mycnf.generate({}, memory))["innodb_buffer_pool_size"] == str(expected)
 
 
-def test_container_memory_prefers_request() -> None:
-    assert mycnf.container_memory(1, 2) == 1
-    assert mycnf.container_memory(None, 2) == 2
-    assert mycnf.container_memory(0, 0) is None
-
-
 def test_fnv1a_known_vectors() -> None:
     # Reference vectors of FNV-1a 32 bits.
     assert fnv1a_32(b"") == 0x811C9DC5

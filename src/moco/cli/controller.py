@@ -93,6 +93,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-concurrent-reconciles", type=int, default=int(env("MOCO_MAX_RECONCILES", "4")))
     p.add_argument("--mysqlconfigmap-history-limit", type=int, default=10)
+    p.add_argument(
+        "--validate-mycnf",
+        action=argparse.BooleanOptionalAction,
+        default=_env_bool("MOCO_VALIDATE_MYCNF", True),
+        help="run a new my.cnf through mysqld --validate-config (a Job) before Pods get it",
+    )
     p.add_argument("--log-level", default=env("MOCO_LOG_LEVEL", "INFO"))
     return p
 
@@ -142,6 +148,7 @@ async def _run(args: argparse.Namespace) -> int:
             system_namespace=args.system_namespace,
             images=images,
             configmap_history_limit=args.mysqlconfigmap_history_limit,
+            validate_config=args.validate_mycnf,
         )
         wire(
             manager,

@@ -30,11 +30,11 @@ from typing import Any, Protocol
 from moco import constants
 from moco.api import InvalidObject, MySQLCluster, with_defaults
 from moco.clustering.interfaces import Condition
-from moco.controllers import configmaps, services, statefulset
+from moco.controllers import configmaps, services, statefulset, validation
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.common import Obj, is_true
-from moco.controllers.containers import Images
+from moco.controllers.containers import Images, mysqld_container
 from moco.controllers.errors import ControllerError, InvalidSpec
 from moco.controllers.volumes import check_expandable, claims_to_grow
 from moco.kube import errors as kerr
@@ -77,12 +77,17 @@ class ReconcilerConfig:
     api_timeout: float = 10.0
     #: how long to wait for an orphan-deleted StatefulSet to disappear before re-creating it.
     recreate_wait: float = 10.0
+    #: run a new my.cnf through ``mysqld --validate-config`` (a Job) before the StatefulSet gets
+    #: it (:mod:`moco.controllers.validation`); the controller's CLI turns it on by default
+    validate_config: bool = False
 
 
 @dataclass
 class _Outcome:
     sts: Obj | None = None
     events: list[tuple[str, str, str]] = field(default_factory=list)
+    #: look again after this many seconds (a my.cnf validation is pending)
+    requeue_after: float = 0.0
 
 
 class MySQLClusterReconciler:
@@ -106,6 +111,7 @@ class MySQLClusterReconciler:
         self.recorder = recorder or EventRecorder(client, "moco-controller")
         self.token_hex = token_hex
         self.rng = rng or random.SystemRandom()
+        self.validator = validation.ConfigValidator(client, timeout=cfg.api_timeout)
 
     # --- small helpers -----------------------------------------------------------------------
     async def _get(self, res: Resource, name: str, namespace: str | None) -> Obj | None:
@@ -178,7 +184,7 @@ class MySQLClusterReconciler:
             raise error
         if self.clustering is not None:
             self.clustering.update(ns, name)
-        return None
+        return Result(requeue_after=outcome.requeue_after) if outcome.requeue_after else None
 
     # --- steps -------------------------------------------------------------------------------
     async def _finalize(self, cluster: MySQLCluster, obj: Obj) -> None:
@@ -262,7 +268,8 @@ class MySQLClusterReconciler:
         await self._apply(SECRETS, sec.user_secret(cluster, pw))
         await self._apply(SECRETS, sec.mycnf_secret(cluster, pw))
 
-        mycnf_cm = configmaps.mycnf_configmap(cluster, await self._user_conf(cluster))
+        user_conf = await self._user_conf(cluster)
+        mycnf_cm = configmaps.mycnf_configmap(cluster, user_conf)
         await self._apply(CONFIGMAPS, mycnf_cm)
         slow_cm = configmaps.slow_log_configmap(cluster)
         if slow_cm is not None:
@@ -272,6 +279,8 @@ class MySQLClusterReconciler:
         for svc in services.services(cluster):
             await self._apply(SERVICES, svc)
 
+        if self.cfg.validate_config and not await self._validated(cluster, mycnf_cm, user_conf, outcome):
+            return
         outcome.sts = await self._reconcile_statefulset(
             cluster,
             mycnf_cm["metadata"]["name"],
@@ -288,6 +297,25 @@ class MySQLClusterReconciler:
         await self._prune_configmaps(
             cluster, mycnf_cm["metadata"]["name"], None if slow_cm is None else slow_cm["metadata"]["name"]
         )
+
+    async def _validated(
+        self, cluster: MySQLCluster, mycnf_cm: Obj, user_conf: dict[str, str] | None, outcome: _Outcome
+    ) -> bool:
+        """Whether mysqld accepted ``mycnf_cm`` (raises ConfigRefused if not); while the check runs
+        the StatefulSet is left as it is and the reconcile is requeued."""
+        v = await self.validator.check(
+            cluster,
+            mycnf_cm["data"][constants.MYSQL_CONF_NAME],
+            mycnf_cm["metadata"]["name"],
+            mysqld_container(cluster),
+            user_conf,
+            outcome.events,
+        )
+        if v.state is validation.State.PASSED:
+            return True
+        outcome.requeue_after = validation.RECHECK_SECONDS
+        outcome.sts = await self._get(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
+        return False
 
     async def _reconcile_statefulset(
         self, cluster: MySQLCluster, mycnf_name: str, slow_name: str | None, outcome: _Outcome

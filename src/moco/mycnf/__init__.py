@@ -5,6 +5,8 @@ Pure functions, no I/O, nothing of moco imported but :mod:`moco.constants`.
 * :func:`generate` renders the cluster-wide my.cnf (one ConfigMap, named by
   :func:`configmap_name` after the content's hash) from the user's ConfigMap data and the mysqld
   container's memory.
+* :func:`translate` rewrites options MySQL removed and replaced (``innodb_log_file_size`` ->
+  ``innodb_redo_log_capacity``); :func:`generate` applies it, the controller reports it.
 * :func:`render_instance_conf` renders the per-Pod file (server_id, admin_address, report_host)
   that the init container writes into ``/etc/mysql-conf.d``; my.cnf includes that directory last.
 
@@ -17,7 +19,6 @@ from moco.mycnf.generate import (
     buffer_pool_size,
     configmap_name,
     configmap_prefix,
-    container_memory,
     content_hash,
     generate,
 )
@@ -30,6 +31,7 @@ from moco.mycnf.instance import (
     render_instance_conf,
     render_instance_template,
 )
+from moco.mycnf.renamed import Translation, translate
 
 __all__ = [
     "DEFAULT_MYSQLD",
@@ -37,10 +39,10 @@ __all__ = [
     "InstanceConf",
     "InstanceConfError",
     "Paths",
+    "Translation",
     "buffer_pool_size",
     "configmap_name",
     "configmap_prefix",
-    "container_memory",
     "content_hash",
     "enforced_sections",
     "generate",
@@ -49,4 +51,5 @@ __all__ = [
     "pod_fqdn",
     "render_instance_conf",
     "render_instance_template",
+    "translate",
 ]

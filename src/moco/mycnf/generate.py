@@ -8,6 +8,8 @@ Invariants:
 * Keys are normalised (``-`` becomes ``_``); a user's ``foo`` replaces a default ``loose_foo``
   and the other way round, so no option is written twice.
 * The enforced settings (:func:`moco.mycnf.defaults.enforced_sections`) win over everything.
+* Options MySQL removed and replaced are rewritten first (:mod:`moco.mycnf.renamed`), so a
+  MOCO manifest's ``innodb_log_file_size`` becomes ``innodb_redo_log_capacity``.
 * ``innodb_buffer_pool_size`` is 70 % of the memory (request, else limit), rounded down to
   MiB, at least 128 MiB, unless the user set it.
 """
@@ -25,6 +27,7 @@ from moco.mycnf.defaults import (
     Paths,
     enforced_sections,
 )
+from moco.mycnf.renamed import translate
 
 MIB = 1 << 20
 
@@ -34,15 +37,6 @@ def buffer_pool_size(memory_bytes: int | None) -> int:
     total = memory_bytes or 0
     size = (total // 100 * constants.INNODB_BUFFER_POOL_RATIO_PERCENT) // MIB * MIB
     return max(size, constants.INNODB_BUFFER_POOL_MIN_BYTES)
-
-
-def container_memory(request: int | None, limit: int | None) -> int | None:
-    """The memory the pool is sized from: the request, else the limit (as MOCO does)."""
-    if request:
-        return request
-    if limit:
-        return limit
-    return None
 
 
 def normalize_key(key: str) -> str:
@@ -76,9 +70,9 @@ def generate(
 
     ``user_conf`` is the ``data`` of the ConfigMap named by ``spec.mysqlConfigMapName`` (each
     entry a ``[mysqld]`` option; the ``_include`` entry is copied verbatim); ``memory_bytes``
-    is what :func:`container_memory` returns for the mysqld container.
+    is the mysqld container's memory (request, else limit; None when neither is set).
     """
-    user = dict(user_conf or {})
+    user, _ = translate(user_conf or {})
     opaque = user.pop(OPAQUE_KEY, "").strip()
     mysqld = merge_section(DEFAULT_MYSQLD, user)
     for key in DROPPED_USER_KEYS:
