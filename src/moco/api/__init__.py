@@ -10,10 +10,13 @@ package is where that promise is kept:
 * :mod:`moco.api.names`: the names MOCO derives (``moco-<name>``, ``mysql-<ns>.<name>``, ...).
 * :mod:`moco.api.defaults`: the CRD's defaults applied in Python, and :func:`with_defaults` for
   what MOCO's mutating webhook did (random ``serverIDBase``, the finalizer).
-* :mod:`moco.api.schema`, :mod:`moco.api.openapi`, :mod:`moco.api.crdgen`: the CRDs, with the
-  real Kubernetes schemas inside (from the checked-in OpenAPI of Kubernetes v1.35.4) and MOCO's
-  webhook rules as schema constraints and CEL. ``python -m moco.api.crdgen manifests/crd``
-  writes them; a unit test keeps the checked-in files equal to that output.
+* :mod:`moco.api.schema`, :mod:`moco.api.openapi`, :mod:`moco.api.crdgen`: the CRDs, generated
+  from the models (they are the one source: a field added to a model is in the CRD, and a unit
+  test walks both), with the real Kubernetes schemas inside (from the checked-in OpenAPI of
+  Kubernetes v1.35.4). MOCO's webhook rules are CEL in :mod:`moco.api.rules` and the bounds of
+  every field in :mod:`moco.api.bounds`, both attached to the fields with
+  :func:`moco.api.marks.crd`. ``python -m moco.api.crdgen manifests/crd`` writes them; a unit
+  test keeps the checked-in files equal to that output.
 * :mod:`moco.api.policy`: ValidatingAdmissionPolicies for the rules that read other objects.
 
 Only ``v1beta2`` is served and stored. MOCO also serves ``v1beta1`` through a conversion webhook;

@@ -15,19 +15,29 @@ exactly the manifest that was parsed:
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.alias_generators import to_camel
 
 from moco.api import bounds
 from moco.api.errors import InvalidObject
+from moco.api.marks import crd
 from moco.constants import API_VERSION
 
 #: A JSON object as the apiserver returns it (embedded Kubernetes types).
 JSONObject = dict[str, Any]
 #: A resource.Quantity: the apiserver keeps what was written, a string or a number.
 Quantity = str | int | float
+
+API_VERSION_DESCRIPTION: Final = (
+    "APIVersion defines the versioned schema of this representation of an object. "
+    "More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources"
+)
+KIND_DESCRIPTION: Final = (
+    "Kind is a string value representing the REST resource this object represents. "
+    "More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds"
+)
 
 
 class Model(BaseModel):
@@ -85,9 +95,9 @@ class TopLevelObject(Model):
     the field order stays apiVersion, kind, metadata, then the subclass's fields.
     """
 
-    api_version: str = Field(default=API_VERSION)
-    kind: str
-    metadata: JSONObject = Field(default_factory=dict)
+    api_version: str = Field(default=API_VERSION, description=API_VERSION_DESCRIPTION)
+    kind: str = Field(description=KIND_DESCRIPTION)
+    metadata: JSONObject = Field(default_factory=dict, json_schema_extra=crd(schema={"type": "object"}))
 
     @property
     def name(self) -> str:

@@ -13,6 +13,8 @@ from pydantic import Field
 
 from moco.api import bounds
 from moco.api.base import JSONObject, Model, Quantity
+from moco.api.marks import crd
+from moco.api.openapi import CORE, QUANTITY
 
 DEFAULT_THREADS: Final = 4
 DEFAULT_CPU: Final = 4
@@ -51,7 +53,9 @@ class BucketConfig(Model):
         ),
     )
     backend_type: BackendType | None = Field(
-        default=None, description="BackendType is an identifier for the object storage to be used."
+        default=None,
+        description="BackendType is an identifier for the object storage to be used.",
+        json_schema_extra=crd(default=DEFAULT_BACKEND_TYPE),
     )
 
 
@@ -69,26 +73,41 @@ class JobConfig(Model):
             "WorkVolume is the volume source for the working directory. Since the backup or restore "
             "task can use a lot of bytes in the working directory, you should always give a volume "
             "with enough capacity. The recommended volume source is a generic ephemeral volume."
-        )
+        ),
+        json_schema_extra=crd(kubernetes=CORE + "Volume", without=("name",)),
     )
     threads: int | None = Field(
         default=None,
         ge=1,
         le=bounds.MAX_THREADS,
         description="Threads is the number of threads used for backup or restoration.",
+        json_schema_extra=crd(default=DEFAULT_THREADS),
     )
-    cpu: Quantity | None = Field(default=None, description="CPU is the amount of CPU requested for the Pod.")
+    cpu: Quantity | None = Field(
+        default=None,
+        description="CPU is the amount of CPU requested for the Pod.",
+        json_schema_extra=crd(kubernetes=QUANTITY, default=DEFAULT_CPU, nullable=True),
+    )
     max_cpu: Quantity | None = Field(
-        default=None, alias="maxCpu", description="MaxCPU is the amount of maximum CPU for the Pod."
+        default=None,
+        alias="maxCpu",
+        description="MaxCPU is the amount of maximum CPU for the Pod.",
+        json_schema_extra=crd(kubernetes=QUANTITY, nullable=True),
     )
     memory: Quantity | None = Field(
-        default=None, description="Memory is the amount of memory requested for the Pod."
+        default=None,
+        description="Memory is the amount of memory requested for the Pod.",
+        json_schema_extra=crd(kubernetes=QUANTITY, default=DEFAULT_MEMORY, nullable=True),
     )
     max_memory: Quantity | None = Field(
-        default=None, description="MaxMemory is the amount of maximum memory for the Pod."
+        default=None,
+        description="MaxMemory is the amount of maximum memory for the Pod.",
+        json_schema_extra=crd(kubernetes=QUANTITY, nullable=True),
     )
     env_from: list[JSONObject] | None = Field(
         default=None,
+        max_length=bounds.MAX_JOB_LIST,
+        json_schema_extra=crd(items_kubernetes=CORE + "EnvFromSource"),
         description=(
             "List of sources to populate environment variables in the container. "
             "You can configure S3 bucket access parameters through environment variables."
@@ -96,19 +115,27 @@ class JobConfig(Model):
     )
     env: list[JSONObject] | None = Field(
         default=None,
+        max_length=bounds.MAX_JOB_LIST,
+        json_schema_extra=crd(items_kubernetes=CORE + "EnvVar"),
         description=(
             "List of environment variables to set in the container. "
             "You can configure S3 bucket access parameters through environment variables."
         ),
     )
     affinity: JSONObject | None = Field(
-        default=None, description="If specified, the pod's scheduling constraints."
+        default=None,
+        description="If specified, the pod's scheduling constraints.",
+        json_schema_extra=crd(kubernetes=CORE + "Affinity"),
     )
     volumes: list[JSONObject] | None = Field(
         default=None,
+        max_length=bounds.MAX_JOB_LIST,
+        json_schema_extra=crd(items_kubernetes=CORE + "Volume"),
         description="Volumes defines the list of volumes that can be mounted by containers in the Pod.",
     )
     volume_mounts: list[JSONObject] | None = Field(
         default=None,
+        max_length=bounds.MAX_JOB_LIST,
+        json_schema_extra=crd(items_kubernetes=CORE + "VolumeMount"),
         description="VolumeMounts describes a list of volume mounts that are to be mounted in a container.",
     )

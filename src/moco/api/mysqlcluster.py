@@ -1,21 +1,32 @@
 """``MySQLCluster`` (``moco.cybozu.com/v1beta2``): spec, status and the derived names.
 
-Field for field MOCO's v1beta2 type. Defaults (``replicas: 1``, ``maxDelaySeconds: 60``, ...)
-are written in :mod:`moco.api.defaults`; validation lives in the CRD (:mod:`moco.api.schema`).
+Field for field MOCO's v1beta2 type, and the one source of the CRD schema (:mod:`moco.api.schema`
+generates it from these models): bounds are ``Field`` constraints (:mod:`moco.api.bounds`), the
+CRD defaults (``replicas: 1``, ``maxDelaySeconds: 60``, ...), formats and CEL rules
+(:mod:`moco.api.rules`) sit beside each field in :func:`moco.api.marks.crd`. The Python defaults
+stay ``None``; :mod:`moco.api.defaults` applies the CRD's.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
+from pydantic import ConfigDict, Field, SerializerFunctionWrapHandler, StringConstraints, model_serializer
 
-from moco.api import bounds, names
-from moco.api.base import JSONObject, Model, ObjectMeta, TopLevelObject
+from moco.api import bounds, cron, names, rules
+from moco.api.base import KIND_DESCRIPTION, JSONObject, Model, ObjectMeta, TopLevelObject
 from moco.api.job import JobConfig
+from moco.api.marks import crd
+from moco.api.openapi import CORE, META
 
 KIND: Final = "MySQLCluster"
 PLURAL: Final = "mysqlclusters"
+
+# --- the CRD's defaults (MOCO's values) ----------------------------------------------------------
+DEFAULT_REPLICAS: Final = 1
+DEFAULT_MAX_DELAY_SECONDS: Final = 60
+DEFAULT_MAX_DELAY_SECONDS_FOR_POD_DELETION: Final = 0
+DEFAULT_STARTUP_WAIT_SECONDS: Final = 3600
 
 # Condition types MOCO sets on a MySQLCluster.
 CONDITION_INITIALIZED: Final = "Initialized"
@@ -30,14 +41,18 @@ OverwriteableContainerName = Literal["agent", "moco-init", "slow-log", "mysqld-e
 
 
 class OverwriteContainer(Model):
-    """A system container whose resources or security context the user overwrites."""
+    """OverwriteContainer defines the container spec used for overwriting."""
 
     name: OverwriteableContainerName = Field(description="Name of the container to overwrite.")
     resources: JSONObject | None = Field(
-        default=None, description="Resources is the container resource to be overwritten."
+        default=None,
+        description="Resources is the container resource to be overwritten.",
+        json_schema_extra=crd(kubernetes=CORE + "ResourceRequirements"),
     )
     security_context: JSONObject | None = Field(
-        default=None, description="SecurityContext is the container SecurityContext to be overwritten."
+        default=None,
+        description="SecurityContext is the container SecurityContext to be overwritten.",
+        json_schema_extra=crd(kubernetes=CORE + "SecurityContext"),
     )
 
 
@@ -51,7 +66,8 @@ class PodTemplateSpec(Model):
         description=(
             "Specification of the desired behavior of the pod. "
             "The name of the MySQL server container in this spec must be `mysqld`."
-        )
+        ),
+        json_schema_extra=crd(kubernetes=CORE + "PodSpec", overlay=rules.POD_SPEC),
     )
     overwrite_containers: list[OverwriteContainer] | None = Field(
         default=None,
@@ -62,12 +78,23 @@ class PodTemplateSpec(Model):
     )
 
 
-class PersistentVolumeClaim(Model):
-    """A PersistentVolumeClaim template (a slightly modified corev1.PersistentVolumeClaim)."""
+class ClaimObjectMeta(ObjectMeta):
+    """The metadata of a claim template: its name is a volume name of the Pods (a DNS label)."""
 
-    metadata: ObjectMeta = Field(description="Standard object's metadata.")
+    name: str | None = Field(
+        default=None, max_length=bounds.MAX_LABEL_NAME, description="Name is the name of the object."
+    )
+
+
+class PersistentVolumeClaim(Model):
+    """PersistentVolumeClaim is a template of a claim of the StatefulSet."""
+
+    model_config = ConfigDict(json_schema_extra=crd(validations=[rules.CLAIM_TEMPLATE]))
+
+    metadata: ClaimObjectMeta = Field(description="Standard object's metadata.")
     spec: JSONObject = Field(
-        description="Spec defines the desired characteristics of a volume requested by a pod author."
+        description="Spec defines the desired characteristics of a volume requested by a pod author.",
+        json_schema_extra=crd(kubernetes=CORE + "PersistentVolumeClaimSpec"),
     )
 
     @property
@@ -82,7 +109,11 @@ class ServiceTemplate(Model):
     metadata: ObjectMeta | None = Field(
         default=None, description="Standard object's metadata. Only `annotations` and `labels` are valid."
     )
-    spec: JSONObject | None = Field(default=None, description="Spec is the ServiceSpec.")
+    spec: JSONObject | None = Field(
+        default=None,
+        description="Spec is the ServiceSpec.",
+        json_schema_extra=crd(kubernetes=CORE + "ServiceSpec"),
+    )
 
 
 class RestoreSpec(Model):
@@ -104,6 +135,7 @@ class RestoreSpec(Model):
             "RestorePoint is the target date and time to restore data. "
             'The format is RFC3339, e.g. "2006-01-02T15:04:05Z".'
         ),
+        json_schema_extra=crd(format="date-time"),
     )
     job_config: JobConfig = Field(description="Specifies parameters for restore Pod.")
     schema_: str | None = Field(
@@ -127,6 +159,8 @@ class RestoreSpec(Model):
 class MySQLClusterSpec(Model):
     """The desired state of a MySQLCluster."""
 
+    model_config = ConfigDict(json_schema_extra=crd(validations=rules.SPEC))
+
     replicas: int | None = Field(
         default=None,
         ge=1,
@@ -135,12 +169,15 @@ class MySQLClusterSpec(Model):
             "Replicas is the number of instances. Available values are positive odd numbers, "
             f"at most {bounds.MAX_REPLICAS}."
         ),
+        json_schema_extra=crd(format="int32", default=DEFAULT_REPLICAS, validations=rules.REPLICAS),
     )
     pod_template: PodTemplateSpec = Field(
         description="PodTemplate is a `Pod` template for MySQL server container."
     )
     volume_claim_templates: list[PersistentVolumeClaim] = Field(
         min_length=1,
+        max_length=bounds.MAX_CLAIM_TEMPLATES,
+        json_schema_extra=crd(validations=[rules.CLAIM_TEMPLATES]),
         description=(
             "VolumeClaimTemplates is a list of `PersistentVolumeClaim` templates for MySQL server container. "
             'A claim named "mysql-data" must be included in the list.'
@@ -156,11 +193,13 @@ class MySQLClusterSpec(Model):
         default=None,
         alias="mysqlConfigMapName",
         max_length=bounds.MAX_NAME,
+        json_schema_extra=crd(nullable=True),
         description="MySQLConfigMapName is a `ConfigMap` name of MySQL config.",
     )
     replication_source_secret_name: str | None = Field(
         default=None,
         max_length=bounds.MAX_NAME,
+        json_schema_extra=crd(nullable=True),
         description=(
             "ReplicationSourceSecretName is a `Secret` name which contains replication source info. "
             "If this field is given, the `MySQLCluster` works as an intermediate primary. "
@@ -181,6 +220,7 @@ class MySQLClusterSpec(Model):
         alias="serverIDBase",
         ge=0,
         le=bounds.MAX_INT32,
+        json_schema_extra=crd(format="int32"),
         description=(
             "ServerIDBase, if set, will become the base number of server-id of each MySQL instance of this "
             "cluster. For example, if this is 100, the server-ids will be 100, 101, 102, and so on. If the "
@@ -191,6 +231,7 @@ class MySQLClusterSpec(Model):
         default=None,
         ge=0,
         le=bounds.MAX_INT32,
+        json_schema_extra=crd(default=DEFAULT_MAX_DELAY_SECONDS),
         description=(
             "MaxDelaySeconds configures the readiness probe of mysqld container. For a replica mysqld "
             "instance, if it is delayed to apply transactions over this threshold, the mysqld instance will "
@@ -202,6 +243,7 @@ class MySQLClusterSpec(Model):
         default=None,
         ge=0,
         le=bounds.MAX_INT32,
+        json_schema_extra=crd(format="int64", default=DEFAULT_MAX_DELAY_SECONDS_FOR_POD_DELETION),
         description=(
             "MaxDelaySecondsForPodDeletion configures the maximum allowed replication delay before a Pod "
             "deletion is blocked. If the replication delay exceeds this threshold, deletion of the primary "
@@ -213,6 +255,7 @@ class MySQLClusterSpec(Model):
         default=None,
         ge=0,
         le=bounds.MAX_INT32,
+        json_schema_extra=crd(format="int32", default=DEFAULT_STARTUP_WAIT_SECONDS),
         description=(
             "StartupWaitSeconds is the maximum duration to wait for `mysqld` container to start working. "
             "The default is 3600 seconds."
@@ -220,6 +263,8 @@ class MySQLClusterSpec(Model):
     )
     log_rotation_schedule: str | None = Field(
         default=None,
+        max_length=cron.MAX_SCHEDULE_LENGTH,
+        json_schema_extra=crd(validations=[rules.cron_rule("spec.logRotationSchedule")]),
         description=(
             "LogRotationSchedule specifies the schedule to rotate MySQL logs, in standard cron format "
             "(5 fields, or @hourly, @daily, @every 1h, ...). If not set, logs are rotated every 5 minutes."
@@ -229,6 +274,7 @@ class MySQLClusterSpec(Model):
         default=None,
         ge=0,
         le=bounds.MAX_LOG_ROTATION_SIZE,
+        json_schema_extra=crd(format="int64"),
         description=(
             "LogRotationSize specifies the size to rotate MySQL logs. If not set, size-based log rotation "
             "is disabled."
@@ -237,6 +283,7 @@ class MySQLClusterSpec(Model):
     backup_policy_name: str | None = Field(
         default=None,
         max_length=bounds.MAX_NAME,
+        json_schema_extra=crd(nullable=True),
         description=(
             "The name of BackupPolicy custom resource in the same namespace. If this is set, moco creates "
             "a CronJob to take backup of this MySQL cluster periodically."
@@ -280,6 +327,7 @@ class MySQLClusterSpec(Model):
             "InitializeTimezoneData controls whether the init container should populate the timezone "
             "data. The default is false."
         ),
+        json_schema_extra=crd(default=False),
     )
     offline: bool | None = Field(
         default=None,
@@ -290,15 +338,34 @@ class MySQLClusterSpec(Model):
 class BackupStatus(Model):
     """The status of the last successful backup.
 
-    Every field is required by the CRD, ``time`` and ``warnings`` as nullable: they are written
-    as ``null`` even when the rest of the object is dumped without ``None`` fields.
+    Every field but ``uuidSet`` is required by the CRD (as MOCO's), ``time`` and ``warnings`` as
+    nullable: they are written as ``null`` even when the rest of the object is dumped without
+    ``None`` fields.
     """
+
+    model_config = ConfigDict(
+        json_schema_extra=crd(
+            required=(
+                "binlogFilename",
+                "binlogSize",
+                "dumpSize",
+                "elapsed",
+                "gtidSet",
+                "sourceIndex",
+                "sourceUUID",
+                "time",
+                "warnings",
+                "workDirUsage",
+            )
+        )
+    )
 
     time: str | None = Field(
         default=None,
         description=(
             "The time of the backup. This is used to generate object keys of backup files in a bucket."
         ),
+        json_schema_extra=crd(format="date-time", nullable=True),
     )
     elapsed: str = Field(default="0s", description="Elapsed is the time spent on the backup.")
     source_index: int = Field(
@@ -329,18 +396,24 @@ class BackupStatus(Model):
         description=(
             "DumpSize is the size in bytes of a full dump of database stored in an object storage bucket."
         ),
+        json_schema_extra=crd(format="int64"),
     )
     binlog_size: int = Field(
         default=0,
         description=(
             "BinlogSize is the size in bytes of a tarball of binlog files stored in an object storage bucket."
         ),
+        json_schema_extra=crd(format="int64"),
     )
     work_dir_usage: int = Field(
-        default=0, description="WorkDirUsage is the max usage in bytes of the working directory."
+        default=0,
+        description="WorkDirUsage is the max usage in bytes of the working directory.",
+        json_schema_extra=crd(format="int64"),
     )
     warnings: list[str] | None = Field(
-        default=None, description="Warnings are list of warnings from the last backup, if any."
+        default=None,
+        description="Warnings are list of warnings from the last backup, if any.",
+        json_schema_extra=crd(nullable=True),
     )
 
     @model_serializer(mode="wrap")
@@ -355,7 +428,9 @@ class ReconcileInfo(Model):
     """Version information of the last reconciliation."""
 
     generation: int | None = Field(
-        default=None, description="Generation is the `metadata.generation` value of the last reconciliation."
+        default=None,
+        description="Generation is the `metadata.generation` value of the last reconciliation.",
+        json_schema_extra=crd(format="int64"),
     )
     reconcile_version: int = Field(
         default=0, description="ReconcileVersion is the version of the operator reconciler."
@@ -363,7 +438,9 @@ class ReconcileInfo(Model):
 
 
 class Condition(Model):
-    """A metav1.Condition."""
+    """A metav1.Condition (its CRD schema is the upstream one)."""
+
+    model_config = ConfigDict(json_schema_extra=crd(kubernetes=META + "Condition"))
 
     type: str
     status: Literal["True", "False", "Unknown"]
@@ -385,6 +462,7 @@ class MySQLClusterStatus(Model):
             "CurrentPrimaryIndex is the index of the current primary Pod in StatefulSet. "
             "Initially, this is zero."
         ),
+        json_schema_extra=crd(required=True),
     )
     synced_replicas: int | None = Field(
         default=None, description="SyncedReplicas is the number of synced instances including the primary."
@@ -399,7 +477,9 @@ class MySQLClusterStatus(Model):
         default=None, description="Backup is the status of the last successful backup."
     )
     restored_time: str | None = Field(
-        default=None, description="RestoredTime is the time when the cluster data is restored."
+        default=None,
+        description="RestoredTime is the time when the cluster data is restored.",
+        json_schema_extra=crd(format="date-time"),
     )
     cloned: bool | None = Field(
         default=None,
@@ -415,11 +495,16 @@ class MySQLClusterStatus(Model):
 
 
 class MySQLCluster(TopLevelObject):
-    """A MySQLCluster object: a primary and replicas joined by semi-synchronous replication."""
+    """MySQLCluster is a cluster of mysqld instances: one primary and replicas joined by
+    loss-less semi-synchronous replication."""
 
-    kind: str = Field(default=KIND)
-    spec: MySQLClusterSpec
-    status: MySQLClusterStatus | None = None
+    model_config = ConfigDict(json_schema_extra=crd(validations=[rules.CLUSTER_NAME]))
+
+    kind: str = Field(default=KIND, description=KIND_DESCRIPTION)
+    spec: MySQLClusterSpec = Field(description="MySQLClusterSpec defines the desired state of MySQLCluster.")
+    status: MySQLClusterStatus | None = Field(
+        default=None, description="MySQLClusterStatus defines the observed state of MySQLCluster."
+    )
 
     # -- derived names (see moco.api.names) -----------------------------------------------------
     def prefixed_name(self) -> str:

@@ -43,8 +43,11 @@ SOURCE_FILE: Final = "api/openapi-spec/v3/api__v1_openapi.json"
 #: The checked-in trimmed copy.
 DATA_FILE: Final = Path(__file__).parent / "openapi" / f"k8s-{KUBERNETES_VERSION}.json"
 
-_CORE = "io.k8s.api.core.v1."
-_META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+#: Prefixes of the definitions of the core/v1 and meta/v1 types.
+CORE: Final = "io.k8s.api.core.v1."
+META: Final = "io.k8s.apimachinery.pkg.apis.meta.v1."
+_CORE = CORE
+_META = META
 QUANTITY: Final = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 INT_OR_STRING: Final = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 OBJECT_META: Final = _META + "ObjectMeta"
@@ -180,7 +183,8 @@ class Converter:
 
     ``descriptions=False`` drops every ``description`` of the embedded Kubernetes types (the
     CRD generator keeps them; see :mod:`moco.api.crdgen`). Bounds for CEL costs (``maxItems``,
-    ``maxLength``) are added by :mod:`moco.api.schema` on the converted result.
+    ``maxLength``) are added on the converted result by the ``overlay`` of a field's
+    :func:`moco.api.marks.crd` (see :mod:`moco.api.rules`).
     """
 
     def __init__(
