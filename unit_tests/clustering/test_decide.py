@@ -412,3 +412,11 @@ def test_replica_source_must_match_host_and_port() -> None:
     assert inst.replica is not None
     moved = replace(inst, replica=ReplicaView("127.0.0.2", 4000, True, True, G, 0))
     assert run(with_instance(h3(), 1, moved)).state is S.DEGRADED
+
+
+def test_primary_whose_status_is_unreadable_is_not_failed_over() -> None:
+    # the primary answered, but its status could not be read completely: unknown, not gone
+    ss = replace(with_instance(h3(), 0, None), unreadable=frozenset({0}))
+    d = run(ss)
+    assert d.operation is Op.NONE, d
+    assert d.state is not S.FAILED

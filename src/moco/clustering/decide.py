@@ -7,6 +7,9 @@ Healthy, Degraded, Failed, Lost, and Incomplete when nothing else fits. Invarian
   a failover candidate;
 - Failed (and so a failover) needs more than half of the replicas intact: a replica that
   replicates, holds data and is not errant; with fewer the state is Lost and nothing is done;
+- an instance that answered but whose status could not be read completely (``unreadable``)
+  is unknown, not gone: an unreadable primary is never failed over, and nothing is configured
+  around it;
 - a replica counts as in sync only when both replication threads run, it points at the current
   primary, it is super_read_only and it lags at most ``maxDelaySeconds`` (0 disables the lag
   check). MOCO gets the last two through the agent's readiness probe; here they are also read
@@ -79,7 +82,7 @@ def _ready(pod: PodInfo | None) -> bool:
 
 def _lost_data(ss: StatusSet) -> bool:
     """The primary answers with no data while a replica has some: it lost its data."""
-    if ss.primary_gtid:
+    if ss.instances[ss.primary] is None or ss.primary_gtid:
         return False
     return any(ist is not None and ist.executed_gtid for i, ist in enumerate(ss.instances) if i != ss.primary)
 
@@ -167,6 +170,8 @@ def intact_replicas(ss: StatusSet) -> tuple[int, ...]:
 
 
 def _primary_gone(ss: StatusSet) -> bool:
+    if ss.primary in ss.unreadable:
+        return False  # it answered: unknown, not gone
     return ss.instances[ss.primary] is None or _lost_data(ss)
 
 
@@ -251,6 +256,8 @@ def decide(ss: StatusSet) -> Decision:
     if state is ClusterState.FAILED:
         return Decision(state, Operation.FAILOVER, reason="primary unavailable")
     if state is ClusterState.INCOMPLETE:
+        if ss.instances[ss.primary] is None:
+            return Decision(state, Operation.NONE, reason="the primary's status is unreadable")
         return Decision(state, Operation.CONFIGURE, reason="incomplete")
     return Decision(state, Operation.NONE)
 

@@ -24,7 +24,7 @@ from moco.clustering.types import ClusterSpecView, InstanceView, PodInfo, Replic
 from moco.log import get_logger
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError
-from moco.mysql.status import InstanceStatus, get_status
+from moco.mysql.status import IncompleteStatus, InstanceStatus, get_status
 
 log = get_logger("moco.clustering.gather")
 
@@ -88,25 +88,42 @@ def index_pods(cluster: ClusterSpecView, pods: Sequence[PodInfo]) -> tuple[PodIn
     return tuple(by_index)
 
 
-async def probe(
-    pod: PodInfo, creds: Credentials, cfg: ProcessConfig
-) -> tuple[Connection, InstanceStatus] | None:
-    """Connect to a mysqld and read its status, with bounded retries; None if it never answers."""
+class Unreadable:
+    """A mysqld answered, but its status could not be read completely: unknown, not gone."""
+
+    def __init__(self, error: str) -> None:
+        self.error = error
+
+
+Probed = tuple[Connection, InstanceStatus] | Unreadable | None
+
+
+async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig) -> Probed:
+    """Connect to a mysqld and read its status, with bounded retries.
+
+    None if it never answers; :class:`Unreadable` when it answered but its status could not be
+    read completely (see :class:`moco.mysql.status.IncompleteStatus`).
+    """
     tries = 1 if (not pod.ready or pod.deleting) else cfg.status_retries
     ep = admin_endpoint(pod, creds)
+    unreadable: Unreadable | None = None
     for attempt in range(tries):
         conn: Connection | None = None
         try:
             conn = await connect(ep, timeout=cfg.connect_timeout, query_timeout=cfg.query_timeout)
             st = await get_status(conn)
             return conn, st
-        except MySQLError as e:
+        except Exception as e:
             if conn is not None:
                 await conn.close()
+            unreadable = Unreadable(str(e)) if isinstance(e, IncompleteStatus) else None
+            if not isinstance(e, MySQLError):
+                log.warning("unexpected error reading a mysqld's status", pod=pod.name, error=repr(e))
+                return Unreadable(repr(e))
             log.info("mysqld did not answer", pod=pod.name, attempt=attempt + 1, error=str(e))
             if attempt + 1 < tries:
                 await asyncio.sleep(cfg.status_retry_interval)
-    return None
+    return unreadable
 
 
 async def gather(
@@ -119,20 +136,50 @@ async def gather(
         raise GatherError(f"primary index {primary} names no instance of {cluster.replicas}")
     by_index = index_pods(cluster, pods)
 
-    async def one(pod: PodInfo | None) -> tuple[Connection, InstanceStatus] | None:
+    async def one(pod: PodInfo | None) -> Probed:
         return None if pod is None else await probe(pod, creds, cfg)
 
-    results = await asyncio.gather(*(one(p) for p in by_index))
+    # every probe finishes before this returns, and the connections of the probes that answered
+    # are closed if this is cancelled: none is left open
+    tasks = [asyncio.ensure_future(one(p)) for p in by_index]
+    try:
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    except BaseException:
+        for t in tasks:
+            if t.done() and not t.cancelled() and t.exception() is None:
+                done = t.result()
+                if isinstance(done, tuple):
+                    with contextlib.suppress(Exception):
+                        await done[0].close()
+        raise
     out = Gathered(status=StatusSet(cluster=cluster, pods=by_index, instances=()))
     views: list[InstanceView | None] = []
+    unreadable: set[int] = set()
+    failure: BaseException | None = None
     for i, res in enumerate(results):
-        if res is None:
+        if isinstance(res, BaseException):
+            failure = failure or res
+            views.append(None)
+            continue
+        if isinstance(res, Unreadable) or res is None:
+            if res is not None:
+                log.warning("status of a mysqld is unreadable", index=i, error=res.error)
+                unreadable.add(i)
             views.append(None)
             continue
         conn, st = res
         out.conns[i] = conn
         out.raw[i] = st
         views.append(to_view(st))
+    if failure is not None:
+        await out.close()
+        raise failure
     errants = find_errants(primary, views, cluster.errant_replica_list)
-    out.status = StatusSet(cluster=cluster, pods=by_index, instances=tuple(views), errants=errants)
+    out.status = StatusSet(
+        cluster=cluster,
+        pods=by_index,
+        instances=tuple(views),
+        errants=errants,
+        unreadable=frozenset(unreadable),
+    )
     return out

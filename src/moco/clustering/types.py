@@ -123,6 +123,9 @@ class StatusSet:
     instances: tuple[InstanceView | None, ...]
     #: Indices of replicas holding errant transactions.
     errants: frozenset[int] = field(default_factory=frozenset)
+    #: Indices of instances that answered but whose status could not be read completely
+    #: (None in ``instances``, yet no evidence that they are gone).
+    unreadable: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def primary(self) -> int:

@@ -10,6 +10,10 @@ Invariants:
   STATUS returns no row, e.g. after RESET REPLICA ALL).
 - Four round trips: variables + status counters in one UNION, SHOW REPLICA STATUS, SHOW
   REPLICAS, clone_status.
+- A status that cannot be read completely raises :class:`IncompleteStatus` (a missing row of
+  a variable every server has, an unparsable GTID set): it is never filled with defaults, as
+  ``read_only`` read as OFF or an empty ``gtid_executed`` would make a live primary look
+  writable or empty. The caller treats the instance as unknown.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from moco.mysql.conn import Connection
-from moco.mysql.errors import SQLError
-from moco.mysql.gtid import EMPTY, GtidSet
+from moco.mysql.errors import MySQLError, SQLError
+from moco.mysql.gtid import EMPTY, GtidParseError, GtidSet
 
 _VARIABLES = (
     "server_uuid",
@@ -32,7 +36,15 @@ _VARIABLES = (
     "rpl_semi_sync_source_timeout",
     "rpl_semi_sync_replica_enabled",
 )
-_STATUS = ("Rpl_semi_sync_source_clients", "Rpl_semi_sync_source_yes_tx", "Uptime")
+#: Variables every server has; a missing row means the answer is incomplete (semi-sync
+#: variables exist only with their plugins, so they are not required).
+_REQUIRED = ("server_uuid", "gtid_executed", "gtid_purged", "read_only", "super_read_only")
+_STATUS = (
+    "Rpl_semi_sync_source_clients",
+    "Rpl_semi_sync_source_yes_tx",
+    "Rpl_semi_sync_source_wait_sessions",
+    "Uptime",
+)
 
 _VARS_SQL = (
     "SELECT 'v' AS kind, VARIABLE_NAME AS name, VARIABLE_VALUE AS value"
@@ -41,6 +53,18 @@ _VARS_SQL = (
     "SELECT 's', VARIABLE_NAME, VARIABLE_VALUE"
     " FROM performance_schema.global_status WHERE VARIABLE_NAME IN ({s})"
 ).format(v=", ".join(f"'{n}'" for n in _VARIABLES), s=", ".join(f"'{n}'" for n in _STATUS))
+
+
+class IncompleteStatus(MySQLError):
+    """The server answered, but its status could not be read completely (the instance is unknown)."""
+
+
+def _gtid(name: str, text: str) -> GtidSet:
+    try:
+        return GtidSet.parse(text) if text else EMPTY
+    except GtidParseError as e:
+        raise IncompleteStatus(f"{name} is not a GTID set: {e}") from e
+
 
 #: ER_NO_SUCH_TABLE: performance_schema.clone_status exists only with the clone plugin.
 _NO_SUCH_TABLE = 1146
@@ -104,6 +128,8 @@ class InstanceStatus:
     semi_sync_source_timeout_ms: int
     semi_sync_source_clients: int
     semi_sync_source_yes_tx: int
+    #: sessions waiting for semi-sync acknowledgements (a primary hung up on missing ACKs).
+    semi_sync_source_wait_sessions: int
     semi_sync_replica_enabled: bool
     replica: ReplicaStatus | None
     connected_replicas: tuple[ConnectedReplica, ...]
@@ -144,8 +170,8 @@ def parse_replica_row(row: dict[str, Any]) -> ReplicaStatus:
         last_io_error=_str(row.get("Last_IO_Error")),
         last_sql_errno=_int(row.get("Last_SQL_Errno")),
         last_sql_error=_str(row.get("Last_SQL_Error")),
-        retrieved_gtid_set=GtidSet.parse(_str(row.get("Retrieved_Gtid_Set"))),
-        executed_gtid_set=GtidSet.parse(_str(row.get("Executed_Gtid_Set"))),
+        retrieved_gtid_set=_gtid("Retrieved_Gtid_Set", _str(row.get("Retrieved_Gtid_Set"))),
+        executed_gtid_set=_gtid("Executed_Gtid_Set", _str(row.get("Executed_Gtid_Set"))),
         seconds_behind_source=None if sbs is None else _int(sbs),
     )
 
@@ -181,6 +207,11 @@ async def get_status(conn: Connection) -> InstanceStatus:
     st: dict[str, str] = {}
     for r in await conn.query(_VARS_SQL):
         (var if r["kind"] == "v" else st)[_str(r["name"]).lower()] = _str(r["value"])
+    missing = [n for n in _REQUIRED if n not in var]
+    if missing or not var.get("server_uuid"):
+        raise IncompleteStatus(f"no value for {', '.join(missing) or 'server_uuid'}")
+    gtid_executed = _gtid("gtid_executed", var["gtid_executed"])
+    gtid_purged = _gtid("gtid_purged", var["gtid_purged"])
     replica = await get_replica_status(conn)
     connected = tuple(
         ConnectedReplica(
@@ -190,16 +221,17 @@ async def get_status(conn: Connection) -> InstanceStatus:
     )
     clone = await get_clone_status(conn)
     return InstanceStatus(
-        server_uuid=var.get("server_uuid", ""),
-        gtid_executed=GtidSet.parse(var.get("gtid_executed")) if var.get("gtid_executed") else EMPTY,
-        gtid_purged=GtidSet.parse(var.get("gtid_purged")) if var.get("gtid_purged") else EMPTY,
-        read_only=_flag(var.get("read_only")),
-        super_read_only=_flag(var.get("super_read_only")),
+        server_uuid=var["server_uuid"],
+        gtid_executed=gtid_executed,
+        gtid_purged=gtid_purged,
+        read_only=_flag(var["read_only"]),
+        super_read_only=_flag(var["super_read_only"]),
         semi_sync_source_enabled=_flag(var.get("rpl_semi_sync_source_enabled")),
         semi_sync_source_wait_count=_int(var.get("rpl_semi_sync_source_wait_for_replica_count")),
         semi_sync_source_timeout_ms=_int(var.get("rpl_semi_sync_source_timeout")),
         semi_sync_source_clients=_int(st.get("rpl_semi_sync_source_clients")),
         semi_sync_source_yes_tx=_int(st.get("rpl_semi_sync_source_yes_tx")),
+        semi_sync_source_wait_sessions=_int(st.get("rpl_semi_sync_source_wait_sessions")),
         semi_sync_replica_enabled=_flag(var.get("rpl_semi_sync_replica_enabled")),
         replica=replica,
         connected_replicas=connected,
