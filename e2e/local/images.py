@@ -10,8 +10,12 @@ Images (all ``localhost/moco/...``, so no reference ever names a registry we cou
 - ``busybox``: Debian's static busybox, the helper of the volume provisioner and a test shell;
 - ``coredns`` and ``local-path-provisioner``: the static Go binaries of ``go-tools.sh``;
 - ``mysql``: the Debian sid root of ``hack/mysql-root.sh`` (mysqld 9.x, the same content as
-  ``images/mysql/Containerfile``) plus a layer adding MOCO's user 10000; entrypoint ``mysqld``
-  (MOCO's StatefulSet gives the mysqld container arguments only).
+  ``images/mysql/Containerfile``), a layer with the tools operators and tests run in the mysqld
+  container (:data:`MYSQL_TOOLS`: ``procps`` gives ``kill``, ``ps``, ``pgrep``; MOCO's failover
+  test runs ``kill 1``), and a layer adding MOCO's user 10000; entrypoint ``mysqld`` (MOCO's
+  StatefulSet gives the mysqld container arguments only). The same image is also tagged
+  :data:`MOCO_MYSQL_REPOS` ``:<mysqld version>``, the references MOCO's own manifests name, so
+  they apply unchanged and nothing is pulled.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import contextlib
 import hashlib
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -48,6 +53,8 @@ class ImageDef:
     user: str = ""
     labels: dict[str, str] = field(default_factory=dict)
     repo: str = "localhost/moco"
+    #: further references of the same image (imported with it)
+    aliases: tuple[str, ...] = ()
 
     @property
     def ref(self) -> str:
@@ -116,7 +123,9 @@ def build_archive(img: ImageDef) -> Path:
         }
         cfg = json.dumps(config, sort_keys=True).encode()
         cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
-        manifest = json.dumps([{"Config": cfg_name, "RepoTags": [img.ref], "Layers": names}]).encode()
+        manifest = json.dumps(
+            [{"Config": cfg_name, "RepoTags": [img.ref, *img.aliases], "Layers": names}]
+        ).encode()
         part = work / "image.tar"
         with tarfile.open(part, "w") as out:
             for fname, data in ((cfg_name, cfg), ("manifest.json", manifest)):
@@ -236,7 +245,21 @@ def mysql_root() -> Path:
 
 
 #: Bumped when the MySQL image's make-up changes (the root's version is the rest of the tag).
-MYSQL_IMAGE_REVISION = 2
+MYSQL_IMAGE_REVISION = 3
+#: Debian packages added to the MySQL root in a layer of their own (with the dependencies the
+#: root lacks), as MOCO's MySQL images carry them on their base.
+MYSQL_TOOLS = ("procps",)
+#: Where MOCO's manifests take MySQL from (``<repo>:<version>``): aliases of our MySQL image.
+MOCO_MYSQL_REPOS = ("quay.io/cybozu/mysql", "ghcr.io/cybozu-go/moco/mysql")
+
+
+def mysql_version() -> str:
+    """The version of mysqld in the MySQL root (``9.7.4``), as MOCO's image tags name it."""
+    return mysql_root().name.split("-", 1)[0].split("_")[-1]
+
+
+def mysql_aliases() -> tuple[str, ...]:
+    return tuple(f"{repo}:{mysql_version()}" for repo in MOCO_MYSQL_REPOS)
 
 
 def mysql_tag() -> str:
@@ -245,14 +268,76 @@ def mysql_tag() -> str:
     return f"{version}.r{MYSQL_IMAGE_REVISION}"
 
 
+def _mirror() -> str:
+    return os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
+
+
+def tools_layer(root: Path, packages: tuple[str, ...] = MYSQL_TOOLS) -> Path:
+    """A directory holding ``packages`` and the dependencies ``root`` lacks, unpacked (cached).
+
+    apt of the host resolves them against the root's own dpkg status from a private sid
+    sources list (nothing of the host's apt configuration is touched) and downloads them;
+    ``dpkg -x`` unpacks each. Maintainer scripts are not run (these packages need none to work).
+    """
+    key = hashlib.sha256("\n".join((root.name, *packages)).encode()).hexdigest()[:8]
+    dest = cache_dir() / "e2e" / "mysql-tools" / f"{root.name}-{key}"
+    done = dest.with_name(dest.name + ".done")
+    if done.exists() and dest.is_dir():
+        return dest
+    t0 = time.monotonic()
+    with _scratch() as work:
+        (work / "lists" / "partial").mkdir(parents=True)
+        (work / "archives" / "partial").mkdir(parents=True)
+        (work / "sources.list").write_text(f"deb {_mirror()} sid main\n")
+        opts = [
+            f"-o=Dir::Etc::sourcelist={work}/sources.list",
+            "-o=Dir::Etc::sourceparts=/dev/null",
+            f"-o=Dir::State::Lists={work}/lists",
+            f"-o=Dir::State::status={root}/var/lib/dpkg/status",
+            f"-o=Dir::Cache={work}",
+            f"-o=Dir::Cache::archives={work}/archives",
+            "-o=Debug::NoLocking=1",
+            "-o=Acquire::Check-Valid-Until=false",
+        ]
+        _log(f"downloading {' '.join(packages)} for {root.name} (sid)...")
+        subprocess.run(["apt-get", *opts, "-qq", "update"], check=True, timeout=600, capture_output=True)
+        subprocess.run(
+            [
+                "apt-get",
+                *opts,
+                "-qq",
+                "-y",
+                "--no-install-recommends",
+                "install",
+                "--download-only",
+                *packages,
+            ],
+            check=True,
+            timeout=600,
+            capture_output=True,
+        )
+        out = work / "layer"
+        out.mkdir()
+        debs = sorted((work / "archives").glob("*.deb"))
+        for deb in debs:
+            subprocess.run(["dpkg", "-x", str(deb), str(out)], check=True, timeout=120)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(dest, ignore_errors=True)
+        out.rename(dest)
+        done.write_text("\n".join(d.name for d in debs) + "\n")
+    _log(f"tools layer {dest.name}: {len(debs)} packages in {time.monotonic() - t0:.1f}s")
+    return dest
+
+
 def mysql_image() -> ImageDef:
-    """The MySQL image: the sid root as it is, plus a layer with MOCO's user 10000."""
+    """The MySQL image: the sid root as it is, the tools layer, and a layer with MOCO's user 10000."""
     root = mysql_root()
     tag = mysql_tag()
     # As MOCO's MySQL images: mysqld is the entrypoint, MOCO passes only its arguments.
-    probe = ImageDef("mysql", tag, (), entrypoint=("mysqld",))
+    probe = ImageDef("mysql", tag, (), entrypoint=("mysqld",), aliases=mysql_aliases())
     if probe.archive.exists():
         return probe
+    tools = tools_layer(root)
     with _scratch() as top:
         (top / "etc").mkdir()
         passwd = (root / "etc" / "passwd").read_text()
@@ -264,7 +349,7 @@ def mysql_image() -> ImageDef:
         (top / "etc" / "group").write_text(group)
         (top / "etc" / "resolv.conf").write_text("")
         _log(f"building {probe.ref} from {root} (a few seconds; the import takes longer)...")
-        img = ImageDef("mysql", tag, (root, top), entrypoint=("mysqld",))
+        img = ImageDef("mysql", tag, (root, tools, top), entrypoint=("mysqld",), aliases=mysql_aliases())
         build_archive(img)
         return img
 
@@ -315,7 +400,7 @@ def prune(ctr: list[str], current: dict[str, ImageDef]) -> list[str]:
 def load(ctr: list[str], images: dict[str, ImageDef], where: str = "containerd") -> None:
     """Import every image not yet present."""
     have = present(ctr)
-    todo = [img for img in images.values() if img.ref not in have]
+    todo = [img for img in images.values() if not {img.ref, *img.aliases} <= have]
     for i, img in enumerate(todo, 1):
         t0 = time.monotonic()
         _log(f"{where}: importing {img.ref} ({i}/{len(todo)})...")
