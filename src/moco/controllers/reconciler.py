@@ -158,6 +158,10 @@ class MySQLClusterReconciler:
                 self.clustering.update(ns, name)
             return None
         cluster, obj = await self._ensure_defaults(cluster)
+        if self.clustering is not None:
+            # Started before anything below can fail (MOCO #543): after a controller restart a
+            # cluster whose objects cannot be reconciled must still have its loop (failover).
+            self.clustering.update(ns, name)
         outcome = _Outcome()
         error: ControllerError | kerr.KubeError | None = None
         try:
