@@ -5,11 +5,16 @@ The Pods point at a loopback port where nothing listens, as in test_loop.py.
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
+
 from moco.clustering.interfaces import COND_AVAILABLE, COND_HEALTHY
 from moco.clustering.memory import SQLCloneAgent
 from moco.clustering.process import ClusterProcess
+from moco.controllers.setup import _pod_matters
+from moco.kube.store import Obj
 
-from .test_loop import CFG, CREDS, kube
+from .test_loop import CFG, CREDS, FlakyKube, kube, until
 
 
 async def test_out_of_range_primary_index_is_refused_with_a_condition_and_an_event() -> None:
@@ -30,3 +35,46 @@ async def test_out_of_range_primary_index_is_refused_with_a_condition_and_an_eve
     assert not avail.status
     assert k.reasons() == ["InvalidPrimaryIndex"], "one Event, not one per pass"
     assert k.status.current_primary_index == 5
+
+
+async def test_a_failed_pass_is_retried_soon_with_backoff_reset_on_success() -> None:
+    k = FlakyKube()
+    cfg = replace(CFG, interval=30.0)
+    proc = ClusterProcess("ns", "f", k, SQLCloneAgent(CREDS), cfg)
+    proc.start()
+    try:
+        await until(lambda: proc.last.passes >= 1 and bool(proc.last.error), 3.0)
+        t0 = asyncio.get_running_loop().time()
+        # no event wakes the loop: the retry comes from the backoff, not the 30 s ticker
+        await until(lambda: proc.last.passes >= 3, 6.0)
+        assert asyncio.get_running_loop().time() - t0 < 6.0
+        k.fail = False
+        await until(lambda: proc.last.error == "" and proc.last.decision is not None, 10.0)
+        after = proc.last.passes
+        await asyncio.sleep(2.5)
+        assert proc.last.passes == after, "after a good pass the loop waits for the ticker again"
+    finally:
+        await proc.stop()
+
+
+def pod_obj(restarts: int = 0, ready: str = "True", container_ready: bool = True) -> Obj:
+    return {
+        "metadata": {"name": "moco-c-0", "namespace": "ns", "labels": {}, "annotations": {}},
+        "status": {
+            "podIP": "10.0.0.1",
+            "conditions": [{"type": "Ready", "status": ready}],
+            "containerStatuses": [
+                {"name": "mysqld", "restartCount": restarts, "ready": container_ready},
+                {"name": "agent", "restartCount": 0, "ready": True},
+            ],
+        },
+    }
+
+
+def test_a_container_restart_or_readiness_change_wakes_the_loop() -> None:
+    base = pod_obj()
+    assert not _pod_matters(base, pod_obj())
+    # mysqld restarted (e.g. killed right after a failover) while the Pod's Ready flag stayed
+    assert _pod_matters(base, pod_obj(restarts=1))
+    assert _pod_matters(base, pod_obj(container_ready=False))
+    assert _pod_matters(base, pod_obj(ready="False"))

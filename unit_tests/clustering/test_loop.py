@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import pytest
 
@@ -20,7 +19,7 @@ from moco.clustering.interfaces import (
     COND_INITIALIZED,
     Credentials,
 )
-from moco.clustering.manager import ClusterManager, pod_event_matters
+from moco.clustering.manager import ClusterManager
 from moco.clustering.memory import MemoryKube, SQLCloneAgent
 from moco.clustering.process import ClusterProcess
 from moco.clustering.report import status_update
@@ -202,13 +201,3 @@ def test_cloned_is_recorded_once_the_clone_is_over() -> None:
     ss = healthy(3, replication_source_secret="src")
     assert status_update(ss, ClusterState.CLONING).cloned is None
     assert status_update(ss, ClusterState.INCOMPLETE).cloned is True
-
-
-def test_pod_events_that_wake_the_loop() -> None:
-    p = PodInfo(name="c-0", index=0, host="10.0.0.1", role="primary")
-    assert pod_event_matters(None, p)
-    assert pod_event_matters(p, None)
-    assert not pod_event_matters(None, None)
-    assert not pod_event_matters(p, replace(p, role="replica"))
-    for change in ({"ready": False}, {"deleting": True}, {"demote": True}, {"host": "10.0.0.2"}):
-        assert pod_event_matters(p, replace(p, **change))

@@ -16,6 +16,11 @@ class ProcessConfig:
 
     #: A pass runs at least this often even without events.
     interval: float = 30.0
+    #: the first retry of a failed pass; each further failure doubles it up to ``retry_max``
+    #: (MOCO leaves a failed pass to its ticker; a pass that failed midway through a failover
+    #: must not wait that long).
+    retry_min: float = 1.0
+    retry_max: float = 10.0
     #: connect + authenticate to a mysqld.
     connect_timeout: float = 3.0
     #: one SQL statement (waits take their own bounds below).

@@ -2,8 +2,8 @@
 
 The MySQLCluster reconciler calls :meth:`ClusterManager.update` on every reconcile (starts the
 loop, or wakes it), :meth:`ClusterManager.stop` when the cluster is deleted, and the Pod
-watcher calls :meth:`ClusterManager.wake` on Pod events that matter (deleted, deletion
-timestamp, demote annotation, readiness change). :meth:`ClusterManager.stop_all` runs on
+watcher calls :meth:`ClusterManager.wake` on Pod events that matter (the one filter is
+``moco.controllers.setup._pod_matters``). :meth:`ClusterManager.stop_all` runs on
 shutdown and when leadership is lost. Each cluster has its own task, so one slow or failing
 cluster never delays another.
 """
@@ -16,7 +16,6 @@ from collections.abc import Callable
 from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import CloneAgent, KubeSide
 from moco.clustering.process import ClusterProcess
-from moco.clustering.types import PodInfo
 from moco.log import get_logger
 
 Key = tuple[str, str]
@@ -24,21 +23,6 @@ Key = tuple[str, str]
 SideFactory = Callable[[str, str], tuple[KubeSide, CloneAgent]]
 
 log = get_logger("moco.clustering.manager")
-
-
-def pod_event_matters(old: PodInfo | None, new: PodInfo | None) -> bool:
-    """A Pod change the loop must see at once: created or deleted, a deletion timestamp, the
-    demote annotation, readiness, or its address. Label changes (the loop's own) do not count.
-    """
-    if old is None or new is None:
-        return old is not new
-    return (old.ready, old.deleting, old.demote, old.host, old.port) != (
-        new.ready,
-        new.deleting,
-        new.demote,
-        new.host,
-        new.port,
-    )
 
 
 class ClusterManager:

@@ -1,8 +1,10 @@
 """One cluster's loop: gather, decide, report, apply one operation, repeat.
 
 A :class:`ClusterProcess` runs as one asyncio task. It wakes on :meth:`ClusterProcess.wake`
-(Pod events, reconciles), on its ticker, and at once after a pass that acted ("redo"). Wake-ups
-that arrive during a pass coalesce into one more pass. A pass is bounded by
+(Pod events, reconciles), on its ticker, at once after a pass that acted ("redo"), and soon after
+a pass that failed (a bounded exponential backoff, reset by a good pass: a failure in the middle
+of a failover is not left to the ticker). Wake-ups that arrive during a pass coalesce into one
+more pass. A pass is bounded by
 ``ProcessConfig.pass_timeout`` (plus the clone bound when it clones); a failing pass is logged
 and the loop goes on, so one cluster's trouble never stops its own loop nor delays another's.
 
@@ -112,15 +114,28 @@ class ClusterProcess:
         """Loop until cancelled."""
         self.log.info("clustering loop starts")
         self._wake.set()
+        failures = 0
         while True:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.cfg.interval):
+                async with asyncio.timeout(self.retry_delay(failures)):
                     await self._wake.wait()
-            origin, self._origin = self._origin, "interval"
+            origin, self._origin = self._origin, "interval" if failures == 0 else "retry"
             self._wake.clear()
             redo = await self.run_once(origin)
+            failures = failures + 1 if self.last.error else 0
             if redo:
                 self.wake("redo")
+
+    def retry_delay(self, failures: int) -> float:
+        """How long the loop waits for a wake-up after ``failures`` failed passes in a row.
+
+        A failed pass is retried after ``retry_min`` s, doubling up to ``retry_max`` (never
+        beyond the ticker ``interval``); a good pass resets it to the ticker.
+        """
+        if failures <= 0:
+            return self.cfg.interval
+        backoff: float = self.cfg.retry_min * 2.0 ** (failures - 1)
+        return min(backoff, self.cfg.retry_max, self.cfg.interval)
 
     # --- one pass ----------------------------------------------------------------------------------
     async def run_once(self, origin: str = "manual") -> bool:

@@ -7,11 +7,14 @@
 * ``partition`` controller (:class:`~moco.controllers.partition.PartitionReconciler`): fed by
   moco's StatefulSets and their Pods;
 * the clustering registry (:class:`moco.clustering.manager.ClusterManager`) runs while leader;
-  Pod events that matter (added, deleted, terminating, demote annotation, readiness, role)
-  wake the cluster's loop at once.
+  Pod events that matter (added, deleted, terminating, demote annotation, readiness, role,
+  a container's restart or readiness: :func:`_pod_matters`) wake the cluster's loop at once.
 
 Caches are scoped by the manager (one namespace, or the whole cluster); Secrets and Pods are
-cached only when they carry moco's labels.
+cached only when they carry moco's labels. The clustering loops read the controller Secret from
+that Secret cache (a further informer on the controller's namespace only when the manager
+watches another single namespace) and user replication-source Secrets through one shared
+:class:`~moco.controllers.kubeside.SecretCache`, so a pass issues no Secret GET.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from moco import constants
 from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import CloneAgent, KubeSide
 from moco.clustering.manager import ClusterManager
-from moco.controllers.kubeside import AgentCloneAgent, ClusterKubeSide
+from moco.controllers.kubeside import AgentCloneAgent, ClusterKubeSide, SecretCache
 from moco.controllers.partition import PartitionReconciler
 from moco.controllers.reconciler import MYSQLCLUSTERS, MySQLClusterReconciler, ReconcilerConfig
 from moco.kube.client import Client
@@ -58,16 +61,32 @@ class Wiring:
 
 
 def _pod_matters(old: Obj, new: Obj) -> bool:
+    """The one filter of Pod updates that wake the clustering loop.
+
+    A deletion timestamp, the demote annotation, the role label, the Pod's readiness, its IP,
+    and each container's restart count and readiness: a mysqld that restarted (killed right
+    after a failover, say) must be looked at before it is taken for a healthy primary, even
+    when the Pod's Ready condition did not change in between.
+    """
+
     def facts(p: Obj) -> tuple[object, ...]:
         meta = p.get("metadata") or {}
-        conds = (p.get("status") or {}).get("conditions") or []
+        status = p.get("status") or {}
+        conds = status.get("conditions") or []
         ready = next((c.get("status") for c in conds if c.get("type") == "Ready"), None)
+        containers = tuple(
+            sorted(
+                (str(c.get("name")), int(c.get("restartCount") or 0), bool(c.get("ready")))
+                for c in status.get("containerStatuses") or []
+            )
+        )
         return (
             bool(meta.get("deletionTimestamp")),
             (meta.get("annotations") or {}).get(constants.ANN_DEMOTE),
             (meta.get("labels") or {}).get(constants.LABEL_ROLE),
             ready,
-            (p.get("status") or {}).get("podIP"),
+            status.get("podIP"),
+            containers,
         )
 
     return facts(old) != facts(new)
@@ -98,6 +117,13 @@ def setup(
 
     registry: ClusterManager | None = None
     if enable_clustering:
+        scope = manager.options.namespace
+        system_secrets = (
+            secrets_inf
+            if scope is None or scope == cfg.system_namespace
+            else manager.informer(SECRETS, namespace=cfg.system_namespace, label_selector=MOCO_SELECTOR)
+        )
+        source_secrets = SecretCache(client, timeout=cfg.api_timeout)
 
         def sides(namespace: str, name: str) -> tuple[KubeSide, CloneAgent]:
             side = ClusterKubeSide(
@@ -109,6 +135,8 @@ def setup(
                 cfg.system_namespace,
                 timeout=cfg.api_timeout,
                 recorder=recorder,
+                secrets=system_secrets.store,
+                source_secrets=source_secrets,
             )
             return side, AgentCloneAgent(side)
 
