@@ -82,7 +82,7 @@ from moco.testing.faults import (
 )
 from moco.testing.lagging import LaggingKube
 from moco.testing.mysqld import ADMIN_PASSWORD, Mysqld, MysqldGround
-from moco.testing.sampler import WritableSampler
+from moco.testing.sampler import Sample, WritableSampler
 
 CREDS = Credentials(admin=ADMIN_PASSWORD, replication="soak-repl", clone_donor="soak-donor")
 #: The application user: writes the checker's rows, takes FLUSH TABLES WITH READ LOCK.
@@ -249,6 +249,9 @@ class Soak:
         self.chk: WriteChecker | None = None
         self.sampler: WritableSampler | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._split_key: tuple[tuple[str, ...], bool] | None = None
+        self._split_last = 0.0
+        self._split_run = 0
 
     # --- the World of moco.testing.faults -------------------------------------------------------------
     def instance(self, index: int) -> Mysqld:
@@ -333,7 +336,9 @@ class Soak:
                 f"CREATE TABLE IF NOT EXISTS {LONG_TABLE} (id BIGINT PRIMARY KEY, note VARCHAR(32))"
             )
         self.sampler = WritableSampler(
-            instances=lambda: [(m.name, m.admin_endpoint()) for m in self.ms if m.running]
+            instances=lambda: [(m.name, m.admin_endpoint()) for m in self.ms if m.running],
+            on_sample=self._on_two_writable,
+            on_transition=lambda _t, names: self.say("writable", now=",".join(names) or "none"),
         )
         self.sampler.start()
         self.chk.start()
@@ -428,6 +433,22 @@ class Soak:
             + f" errant={self.kube.status.errant_replica_list} running="
             + ",".join(str(int(m.running)) for m in self.ms)
         )
+
+    def _on_two_writable(self, smp: Sample, close: bool) -> None:
+        """Print the first sample of a run of two-writable rounds (and how many followed)."""
+        key = (smp.writable, close)
+        if self._split_key == key and smp.at - self._split_last < 1.0:
+            self._split_run += 1
+        else:
+            if self._split_run:
+                self.say("  ... and", more_rounds=self._split_run)
+            self._split_run = 0
+            self.say(
+                "TWO-WRITABLE" if close else "two-writable-wide",
+                writable=",".join(smp.writable),
+                spread_ms=round(smp.spread * 1000, 2),
+            )
+        self._split_key, self._split_last = key, smp.at
 
     # --- lost writes at primary changes -----------------------------------------------------------------
     async def _watch_primary(self) -> None:
@@ -693,9 +714,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-lag", type=float, default=SoakConfig.max_lag)
     ap.add_argument("--no-lag-cluster", action="store_true", help="only the Pods lag, not the cluster")
     ap.add_argument("--timeline", default="", help="write the timeline (JSON lines) to this file")
-    ap.add_argument("--log-level", default="WARNING")
+    ap.add_argument("--log-level", default="WARNING", help="the loop's log (stderr)")
+    ap.add_argument("--log-format", default="console", choices=["console", "json"])
     args = ap.parse_args(argv)
-    setup(args.log_level, "console")
+    setup(args.log_level, args.log_format)
     seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 2**31)
     print(f"soak seed={seed} (replay: python -m moco.bench.soak --seed {seed})", flush=True)
     cfg = SoakConfig(

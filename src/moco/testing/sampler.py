@@ -77,6 +77,10 @@ class WritableSampler:
     #: longest time between two rounds that saw a writable server (seconds), and when it ended.
     longest_no_writable: float = 0.0
     longest_no_writable_end: float = 0.0
+    #: called with each two-writable (or wide) sample as it is taken, and with each change of
+    #: the writable set (monotonic time, names), for a live timeline.
+    on_sample: Callable[[Sample, bool], None] | None = None
+    on_transition: Callable[[float, tuple[str, ...]], None] | None = None
     _last_writable_at: float | None = None
     _skip_until: dict[str, float] = field(default_factory=dict)
     _conns: dict[tuple[str, Endpoint], Connection] = field(default_factory=dict)
@@ -134,6 +138,8 @@ class WritableSampler:
         writable = tuple(sorted(r.name for r in readings if not r.read_only))
         if not self.transitions or self.transitions[-1][1] != writable:
             self.transitions.append((now, writable))
+            if self.on_transition is not None:
+                self.on_transition(now, writable)
         if writable:
             if self._last_writable_at is not None:
                 gap = now - self._last_writable_at
@@ -144,7 +150,10 @@ class WritableSampler:
             times = [r.server_time for r in readings]
             spread = max(times) - min(times)
             sample = Sample(now, writable, spread)
-            (self.two_writable if spread <= self.window else self.two_writable_wide).append(sample)
+            close = spread <= self.window
+            (self.two_writable if close else self.two_writable_wide).append(sample)
+            if self.on_sample is not None:
+                self.on_sample(sample, close)
         return readings
 
     async def _loop(self) -> None:
