@@ -148,11 +148,21 @@ ENV_CLUSTER_NAME: Final = "CLUSTER_NAME"
 ENV_AGENT_TOKEN: Final = "MOCO_AGENT_TOKEN"
 
 # --- keys of the replicationSourceSecretName Secret -------------------------------------------
-SOURCE_PRIMARY_HOST_KEY: Final = "PRIMARY_HOST"
-SOURCE_PRIMARY_PORT_KEY: Final = "PRIMARY_PORT"
-SOURCE_PRIMARY_USER_KEY: Final = "PRIMARY_USER"
-SOURCE_PRIMARY_PASSWORD_KEY: Final = "PRIMARY_PASSWORD"
-SOURCE_CLONE_USER_KEY: Final = "CLONE_USER"
-SOURCE_CLONE_PASSWORD_KEY: Final = "CLONE_PASSWORD"
-SOURCE_INIT_AFTER_CLONE_USER_KEY: Final = "INIT_AFTER_CLONE_USER"
-SOURCE_INIT_AFTER_CLONE_PASSWORD_KEY: Final = "INIT_AFTER_CLONE_PASSWORD"
+# MOCO's names (its pkg/constants CloneSource*Key): the external source's address, the user that
+# both clones from it and replicates from it, and the user that initialises the instance after
+# the clone (the source's users replace moco's then).
+SOURCE_HOST_KEY: Final = "HOST"
+SOURCE_PORT_KEY: Final = "PORT"
+SOURCE_USER_KEY: Final = "USER"
+SOURCE_PASSWORD_KEY: Final = "PASSWORD"
+SOURCE_INIT_USER_KEY: Final = "INIT_USER"
+SOURCE_INIT_PASSWORD_KEY: Final = "INIT_PASSWORD"
+#: Every key the Secret must hold, in the order a missing one is reported.
+SOURCE_KEYS: Final = (
+    SOURCE_HOST_KEY,
+    SOURCE_PORT_KEY,
+    SOURCE_USER_KEY,
+    SOURCE_PASSWORD_KEY,
+    SOURCE_INIT_USER_KEY,
+    SOURCE_INIT_PASSWORD_KEY,
+)

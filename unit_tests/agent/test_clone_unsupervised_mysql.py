@@ -10,17 +10,15 @@ The clone must count as done, and the agent must initialise the restarted instan
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 
 import pytest
 
 from moco import constants
-from moco.agent.clone import CloneRequest, parse_request
 from moco.agent.server import Agent
+from moco.agentapi import CloneRequest
 from moco.mysql import ops
 from moco.mysql.conn import Endpoint, connect
-from moco.testing.mysqld import Mysqld
+from moco.testing.mysqld import Kubelet, Mysqld
 from unit_tests.agent.test_agent_mysql import (
     PASSWORDS,
     MysqldFactory,
@@ -33,47 +31,18 @@ from unit_tests.agent.test_agent_mysql import (
 pytestmark = pytest.mark.mysql
 
 
-class Kubelet:
-    """Restarts an unsupervised mysqld after it exits (after ``delay`` s, like a container restart)."""
-
-    def __init__(self, m: Mysqld, delay: float = 1.0) -> None:
-        self.m = m
-        self.delay = delay
-        self.restarts = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(0.1)
-            if not self.m.running:
-                await asyncio.sleep(self.delay)
-                self.restarts += 1
-                self.m.start()
-
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[Kubelet]:
-        self._task = asyncio.create_task(self._run())
-        try:
-            yield self
-        finally:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-
 def agent_request(
     host: str, port: int, user: str, password: str, init_user: str, init_password: str
 ) -> CloneRequest:
-    body = {
-        "donor_host": host,
-        "donor_port": port,
-        "user": user,
-        "password": password,
-        "init_user": init_user,
-        "init_password": init_password,
-        "boot_timeout_s": 120,
-    }
-    return parse_request(body, "")
+    return CloneRequest(
+        donor_host=host,
+        donor_port=port,
+        user=user,
+        password=password,
+        init_user=init_user,
+        init_password=init_password,
+        boot_timeout_s=120,
+    )
 
 
 async def _external_source(source: Mysqld) -> str:
@@ -104,7 +73,7 @@ async def test_agent_clone_from_external_source_into_unsupervised_mysqld(
     source_gtids = await _external_source(source)
     agent = Agent(config_for(recipient))
     try:
-        async with Kubelet(recipient).running() as kubelet:
+        async with Kubelet(recipient) as kubelet:
             await agent.cloner.start(
                 agent_request(
                     source.host, source.port, "ext-clone", "ext-clone-pw", "ext-init", "ext-init-pw"
@@ -137,7 +106,7 @@ async def test_agent_clone_from_primary_into_unsupervised_mysqld(mysqld_factory:
         await c.execute("INSERT INTO app.t VALUES (1), (2)")
     agent = Agent(config_for(recipient))
     try:
-        async with Kubelet(recipient).running() as kubelet:
+        async with Kubelet(recipient) as kubelet:
             await agent.cloner.start(
                 agent_request(
                     donor.host,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from moco import constants
-from moco.agent.clone import parse_request
+from moco.agent.clone import donor_of
 from moco.agent.config import AgentConfig, env_settings, parse_duration, parse_size
 from moco.agent.errors import CloneError, ConfigError
 from moco.agent.initscript import render_init_script
+from moco.agentapi import CloneRequest
 from moco.cli import agent as cli
 from moco.constants import PASSWORD_KEYS
 
@@ -74,9 +77,11 @@ def test_bad_cron_in_config() -> None:
 
 
 def test_clone_request_defaults_to_the_donor_user() -> None:
-    req = parse_request({"donor_host": "moco-db-0.moco-db.ns.svc", "donor_port": 3306}, "donorpw")
-    assert (req.user, req.password, req.boot_timeout_s) == (constants.CLONE_DONOR_USER, "donorpw", 600.0)
-    assert "donorpw" not in repr(req)
+    req = CloneRequest.model_validate_json('{"donor_host": "moco-db-0.moco-db.ns.svc", "donor_port": 3306}')
+    donor = donor_of(req, "donorpw")
+    assert (donor.user, donor.password, req.boot_timeout_s) == (constants.CLONE_DONOR_USER, "donorpw", 600.0)
+    assert "donorpw" not in repr(donor)
+    assert "pw" not in repr(CloneRequest(donor_host="h", password="pw", init_password="pw"))
 
 
 @pytest.mark.parametrize(
@@ -87,14 +92,20 @@ def test_clone_request_defaults_to_the_donor_user() -> None:
         {"donor_host": "a b"},
         {"donor_host": "h", "donor_port": 0},
         {"donor_host": "h", "donor_port": "3306"},
-        {"donor_host": "h", "user": "other"},  # no password for another user
         {"donor_host": "h", "boot_timeout_s": -1},
+        {"donor_host": "h", "stall_timeout_s": 0},
         {"donor_host": "h", "init_password": 5},
+        {"donor_host": "h", "surprise": 1},
     ],
 )
 def test_bad_clone_requests(body: dict[str, object]) -> None:
-    with pytest.raises(CloneError):
-        parse_request(body, "donorpw")
+    with pytest.raises(ValidationError):
+        CloneRequest.model_validate_json(json.dumps(body))
+
+
+def test_no_password_for_another_donor_user() -> None:
+    with pytest.raises(CloneError, match="no password"):
+        donor_of(CloneRequest(donor_host="h", user="other"), "donorpw")
 
 
 def test_cli_writes_the_init_script(tmp_path: Path) -> None:

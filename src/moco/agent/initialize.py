@@ -5,7 +5,7 @@ Run by the agent when it starts and after every clone. Steps:
 1. Connect as ``moco-admin``. If that user does not exist (a fresh data directory, or one
    cloned from an external source), connect with the first bootstrap credential that works:
    the passwordless ``root`` that ``mysqld --initialize-insecure`` plus the init script create
-   (``root@localhost`` and ``root@127.0.0.1``), or the ``INIT_AFTER_CLONE`` user of an external
+   (``root@localhost`` and ``root@127.0.0.1``), or the ``INIT_USER`` of an external
    source.
 2. Create the missing users of :data:`moco.agent.users.USERS` with binary logging off for the
    session (so no GTID is created for them) and install the plugins (semi-sync, clone).

@@ -4,8 +4,9 @@ Three HTTP listeners (aiohttp):
 
 * probes on 9081: ``GET /healthz`` (200 when mysqld answers, else 503) and ``GET /readyz``
   (200 or 503 with the reason, :func:`moco.agent.readiness.decide_readiness`);
-* the agent API on 9080: ``POST /clone`` (JSON body, see :mod:`moco.agent.clone`) answers 202
-  and runs the clone in the background, ``GET /clone`` reports its progress. Both need
+* the agent API on 9080 (messages: :mod:`moco.agentapi.model`): ``POST /clone`` answers 202
+  and runs the clone in the background (:mod:`moco.agent.clone`), ``GET /clone`` reports its
+  progress. Both need
   ``Authorization: Bearer <MOCO_AGENT_TOKEN>`` (compared in constant time); with no token
   configured every request is refused;
 * metrics on 8080: ``GET /metrics``.
@@ -19,14 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, ValidationError
 
 from moco import constants
-from moco.agent.clone import Cloner, parse_request
+from moco.agent.clone import Cloner
 from moco.agent.config import AgentConfig
 from moco.agent.cron import parse as parse_cron
 from moco.agent.errors import AgentError, CloneError, InitError
@@ -35,6 +35,7 @@ from moco.agent.metrics import AgentMetrics
 from moco.agent.probes import LocalDB, alive, gather_facts
 from moco.agent.readiness import decide_readiness
 from moco.agent.rotate import rotation_loop
+from moco.agentapi import CLONE_PATH, CloneRequest, ErrorBody
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError, Timeout, Unreachable
 
@@ -104,33 +105,36 @@ class Agent:
         given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         return bool(token) and hmac.compare_digest(given.encode(), token.encode())
 
+    @staticmethod
+    def _answer(message: BaseModel, status: int = 200) -> web.Response:
+        return web.json_response(text=message.model_dump_json(), status=status)
+
+    @classmethod
+    def _error(cls, message: str, status: int) -> web.Response:
+        return cls._answer(ErrorBody(error=message), status)
+
     async def _clone_post(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
             log.warning("clone request refused: bad token", peer=request.remote)
-            return web.json_response({"error": "unauthorized"}, status=401)
+            return self._error("unauthorized", 401)
         try:
-            body: Any = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            return web.json_response({"error": "body is not JSON"}, status=400)
-        if not isinstance(body, dict):
-            return web.json_response({"error": "body must be an object"}, status=400)
+            req = CloneRequest.model_validate_json(await request.read())
+        except ValidationError as e:
+            reasons = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'body'}: {x['msg']}" for x in e.errors())
+            return self._error(f"invalid clone request: {reasons}", 400)
         try:
-            req = parse_request(body, self.config.passwords[constants.CLONE_DONOR_USER])
+            progress = await self.cloner.start(req)
         except CloneError as e:
-            return web.json_response({"error": str(e)}, status=400)
-        try:
-            await self.cloner.start(req)
-        except CloneError as e:
-            return web.json_response({"error": str(e)}, status=409)
+            return self._error(str(e), 409)
         except MySQLError as e:
-            return web.json_response({"error": f"cannot reach mysqld: {e}"}, status=503)
-        log.info("clone started", donor=f"{req.donor_host}:{req.donor_port}")
-        return web.json_response(self.cloner.progress.as_json(), status=202)
+            return self._error(f"cannot reach mysqld: {e}", 503)
+        log.info("clone started", donor=progress.donor, clone_id=progress.clone_id)
+        return self._answer(progress, 202)
 
     async def _clone_get(self, request: web.Request) -> web.Response:
         if not self._authorized(request):
-            return web.json_response({"error": "unauthorized"}, status=401)
-        return web.json_response(self.cloner.progress.as_json())
+            return self._error("unauthorized", 401)
+        return self._answer(self.cloner.progress)
 
     async def _metrics(self, _: web.Request) -> web.Response:
         return web.Response(body=self.metrics.render(), content_type="text/plain")
@@ -140,7 +144,7 @@ class Agent:
         probe = web.Application()
         probe.add_routes([web.get("/healthz", self._healthz), web.get("/readyz", self._readyz)])
         api = web.Application()
-        api.add_routes([web.post("/clone", self._clone_post), web.get("/clone", self._clone_get)])
+        api.add_routes([web.post(CLONE_PATH, self._clone_post), web.get(CLONE_PATH, self._clone_get)])
         metrics = web.Application()
         metrics.add_routes([web.get("/metrics", self._metrics)])
         return {"probe": probe, "agent": api, "metrics": metrics}

@@ -6,8 +6,8 @@ through it: they flip a Pod's readiness, mark it deleting or demoted, and read b
 and Events the loop wrote, exactly as the controller's informer-backed side would see them.
 
 :class:`SQLCloneAgent` clones by running ``CLONE INSTANCE FROM`` on the recipient over SQL
-(:func:`moco.mysql.ops.clone_from`); the recipient's mysqld must be supervised so it can restart
-itself (the agent sidecar in a Pod, the launcher of the test ground here).
+(:func:`moco.mysql.clone.clone_instance`, as the agent does); the recipient's mysqld must be
+restarted after the clone (by the launcher of the test ground here, by kubelet in a Pod).
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from moco.clustering.interfaces import (
 from moco.clustering.process import ClusterProcess
 from moco.clustering.types import ClusterSpecView, ClusterState, Operation, PodInfo
 from moco.mysql import ops
+from moco.mysql.clone import CloneBounds, Donor, clone_instance
 from moco.mysql.conn import Endpoint, connect
 
 
@@ -181,19 +182,10 @@ class SQLCloneAgent:
         self.clones = 0
 
     async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
-        conn = await connect(admin_endpoint(pod, self.creds), timeout=self.connect_timeout)
-        try:
-            await ops.install_plugins(conn)
-            await ops.clone_from(
-                conn,
-                donor_host=request.donor_host,
-                donor_port=request.donor_port,
-                user=request.user,
-                password=request.password,
-                timeout=request.timeout,
-            )
-        finally:
-            await conn.close()
+        donor = Donor(request.donor_host, request.donor_port, request.user, request.password)
+        await clone_instance(
+            admin_endpoint(pod, self.creds), donor, bounds=CloneBounds(boot_timeout=request.timeout)
+        )
         self.clones += 1
 
 

@@ -1,27 +1,40 @@
 """The clustering loop's Kubernetes side (:class:`moco.clustering.interfaces.KubeSide`) over moco.kube.
 
 One :class:`ClusterKubeSide` per MySQLCluster reads the cluster and its Pods from the informer
-caches (no API round trip on the hot path), reads Secrets from the API, and writes Pod labels,
-annotations, the loop's status fields and Events through the API with timeouts.
+caches (no API round trip on the hot path), and writes Pod labels, annotations, the loop's status
+fields and Events through the API with timeouts.
 
-:class:`AgentCloneAgent` asks the agent sidecar of the recipient Pod to clone (``POST /clone``
-with the Bearer token of the cluster's Secret) and polls ``GET /clone`` until it succeeded or
-failed. :func:`pod_info` and :func:`spec_view` are the pure conversions.
+Secrets are read from caches too, with a GET only on a miss: the controller Secret from the
+informer on moco's labelled Secrets (see :mod:`moco.controllers.setup`), the user's
+replication-source Secret from a :class:`SecretCache` (a GET at most every ``ttl`` s per
+Secret). A GET per pass would spend the client's shared rate limit: 600 clusters every 30 s
+are 20 requests a second, the whole budget. The replication-source Secret holds MOCO's keys
+(:data:`moco.constants.SOURCE_KEYS`, :func:`parse_source_secret`); when one is missing the
+cluster's status says which (condition :data:`COND_SOURCE_SECRET`), an Event says it once, and
+nothing is cloned.
+
+:class:`AgentCloneAgent` asks the agent sidecar of the recipient Pod to clone through the agent
+API's client and follows the clone by its progress. :func:`pod_info`, :func:`spec_view` and
+:func:`parse_source_secret` are the pure conversions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import time
 from collections.abc import Sequence
-from typing import Any
-
-import aiohttp
+from dataclasses import dataclass
+from typing import Any, Final
 
 from moco import constants
+from moco.agentapi import AgentAPIError, AgentClient, AgentRefused, AgentUnreachable, CloneState
+from moco.agentapi import CloneRequest as WireCloneRequest
 from moco.api import MySQLCluster
+from moco.clustering.errors import GatherError
 from moco.clustering.interfaces import (
     CloneRequest,
+    Condition,
     Credentials,
     EventType,
     ReplicationSource,
@@ -32,6 +45,7 @@ from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.errors import ControllerError
 from moco.controllers.reconciler import MYSQLCLUSTERS
+from moco.kube import errors as kerr
 from moco.kube.client import Client
 from moco.kube.errors import NotFound
 from moco.kube.events import EventRecorder
@@ -93,6 +107,98 @@ def _decode(secret: Obj, key: str) -> str:
     return base64.b64decode(raw).decode() if raw else ""
 
 
+#: Condition of MySQLCluster.status: is the replication-source Secret usable (clusters with one).
+COND_SOURCE_SECRET: Final = "ReplicationSourceSecretValid"
+#: Event reason when it is not.
+EV_SOURCE_SECRET_INVALID: Final = "ReplicationSourceSecretInvalid"
+#: Keys whose value may not be empty (passwords may).
+_NON_EMPTY: Final = frozenset(
+    {
+        constants.SOURCE_HOST_KEY,
+        constants.SOURCE_PORT_KEY,
+        constants.SOURCE_USER_KEY,
+        constants.SOURCE_INIT_USER_KEY,
+    }
+)
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    """Why a replication-source Secret cannot be used (``reason`` is the condition's reason)."""
+
+    reason: str
+    message: str
+
+
+class ReplicationSourceInvalid(GatherError):
+    """The replication-source Secret is missing or lacks a key: nothing is cloned or replicated."""
+
+
+def parse_source_secret(secret: Obj, where: str) -> ReplicationSource | SourceProblem:
+    """The external source of a Secret with MOCO's keys, or what is wrong with it (pure).
+
+    ``USER``/``PASSWORD`` both clone from the source and replicate from it (as in MOCO);
+    ``INIT_USER``/``INIT_PASSWORD`` initialise the instance after the clone.
+    """
+    data = secret.get("data") or {}
+    missing = [
+        k for k in constants.SOURCE_KEYS if k not in data or (k in _NON_EMPTY and not _decode(secret, k))
+    ]
+    if missing:
+        return SourceProblem(
+            "KeyMissing",
+            f"Secret {where} has no {', '.join(missing)} (it needs {', '.join(constants.SOURCE_KEYS)})",
+        )
+    port = _decode(secret, constants.SOURCE_PORT_KEY).strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        return SourceProblem(
+            "InvalidPort", f"Secret {where}: {constants.SOURCE_PORT_KEY} is not a port number"
+        )
+    user, password = (
+        _decode(secret, constants.SOURCE_USER_KEY),
+        _decode(secret, constants.SOURCE_PASSWORD_KEY),
+    )
+    return ReplicationSource(
+        host=_decode(secret, constants.SOURCE_HOST_KEY).strip(),
+        port=int(port),
+        user=user,
+        password=password,
+        clone_user=user,
+        clone_password=password,
+        init_after_clone_user=_decode(secret, constants.SOURCE_INIT_USER_KEY),
+        init_after_clone_password=_decode(secret, constants.SOURCE_INIT_PASSWORD_KEY),
+    )
+
+
+class SecretCache:
+    """Secrets read with a GET and kept for ``ttl`` seconds, shared by every cluster's side.
+
+    For Secrets no informer caches (the user's replication-source Secret carries no moco label,
+    and watching every Secret of the cluster would cache them all). ``ttl`` (default 60 s) is
+    how late a change of the Secret may be seen; a Secret that does not exist is not cached.
+    """
+
+    def __init__(self, client: Client, *, ttl: float = 60.0, timeout: float = 10.0) -> None:
+        self.client = client
+        self.ttl = ttl
+        self.timeout = timeout
+        self._entries: dict[tuple[str, str], tuple[float, Obj]] = {}
+
+    async def get(self, namespace: str, name: str) -> Obj:
+        """The Secret (from the cache when fresh); raises the client's NotFound when absent."""
+        now = time.monotonic()
+        hit = self._entries.get((namespace, name))
+        if hit is not None and now - hit[0] < self.ttl:
+            return hit[1]
+        obj = await self.client.get(SECRETS, name, namespace, request_timeout=self.timeout)
+        self._entries[(namespace, name)] = (now, obj)
+        return obj
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop one entry (the next :meth:`get` reads the API)."""
+        self._entries.pop((namespace, name), None)
+
+
 class ClusterKubeSide:
     """KubeSide of one cluster (see the module docstring)."""
 
@@ -107,10 +213,16 @@ class ClusterKubeSide:
         *,
         timeout: float = 10.0,
         recorder: EventRecorder | None = None,
+        secrets: Store | None = None,
+        source_secrets: SecretCache | None = None,
     ) -> None:
         self.client = client
         self.clusters = clusters
         self.pods = pods
+        #: moco's labelled Secrets (the controller Secret is looked up here first).
+        self.secrets = secrets
+        self.source_secrets = source_secrets or SecretCache(client, timeout=timeout)
+        self._source_verdict: Condition | None = None
         self.namespace = namespace
         self.name = name
         self.system_namespace = system_namespace
@@ -148,8 +260,16 @@ class ClusterKubeSide:
     async def _secret(self, name: str, namespace: str) -> Obj:
         return await self.client.get(SECRETS, name, namespace, request_timeout=self.timeout)
 
+    async def _controller_secret(self) -> Obj:
+        name = f"mysql-{self.namespace}.{self.name}"
+        if self.secrets is not None:
+            cached = self.secrets.get(f"{self.system_namespace}/{name}")
+            if cached is not None:
+                return cached
+        return await self._secret(name, self.system_namespace)
+
     async def get_credentials(self) -> Credentials:
-        secret = await self._secret(f"mysql-{self.namespace}.{self.name}", self.system_namespace)
+        secret = await self._controller_secret()
         pw = sec.Passwords.from_secret(secret)
         return Credentials(
             admin=pw.password(constants.ADMIN_USER),
@@ -158,22 +278,31 @@ class ClusterKubeSide:
         )
 
     async def agent_token(self) -> str:
-        secret = await self._secret(f"mysql-{self.namespace}.{self.name}", self.system_namespace)
-        return sec.Passwords.from_secret(secret).token
+        return sec.Passwords.from_secret(await self._controller_secret()).token
 
     async def get_replication_source(self, secret_name: str) -> ReplicationSource:
-        s = await self._secret(secret_name, self.namespace)
-        port = _decode(s, constants.SOURCE_PRIMARY_PORT_KEY)
-        return ReplicationSource(
-            host=_decode(s, constants.SOURCE_PRIMARY_HOST_KEY),
-            port=int(port) if port else constants.MYSQL_PORT,
-            user=_decode(s, constants.SOURCE_PRIMARY_USER_KEY),
-            password=_decode(s, constants.SOURCE_PRIMARY_PASSWORD_KEY),
-            clone_user=_decode(s, constants.SOURCE_CLONE_USER_KEY),
-            clone_password=_decode(s, constants.SOURCE_CLONE_PASSWORD_KEY),
-            init_after_clone_user=_decode(s, constants.SOURCE_INIT_AFTER_CLONE_USER_KEY),
-            init_after_clone_password=_decode(s, constants.SOURCE_INIT_AFTER_CLONE_PASSWORD_KEY),
-        )
+        """The external source; raises :class:`ReplicationSourceInvalid` (after saying why in
+        the status and, once per problem, in an Event) when the Secret cannot be used."""
+        where = f"{self.namespace}/{secret_name}"
+        try:
+            secret = await self.source_secrets.get(self.namespace, secret_name)
+            parsed = parse_source_secret(secret, where)
+        except kerr.NotFound:
+            parsed = SourceProblem(
+                "SecretNotFound", f"Secret {where} (spec.replicationSourceSecretName) not found"
+            )
+        if isinstance(parsed, SourceProblem):
+            verdict = Condition(COND_SOURCE_SECRET, False, parsed.reason, parsed.message)
+        else:
+            verdict = Condition(COND_SOURCE_SECRET, True, "Valid", f"Secret {where} holds every key")
+        if verdict != self._source_verdict:
+            if isinstance(parsed, SourceProblem):
+                await self.record_event("Warning", EV_SOURCE_SECRET_INVALID, parsed.message)
+            await self.update_status(StatusUpdate(conditions=(verdict,)))
+            self._source_verdict = verdict
+        if isinstance(parsed, SourceProblem):
+            raise ReplicationSourceInvalid(parsed.message)
+        return parsed
 
     async def _patch_pod(self, pod: str, patch: Obj) -> None:
         await self.client.patch(PODS, pod, patch, self.namespace, request_timeout=self.timeout)
@@ -220,7 +349,23 @@ class CloneFailed(ControllerError):
 
 
 class AgentCloneAgent:
-    """Clones through the agent sidecar's HTTP API (see the module docstring)."""
+    """Clones through the agent sidecar's API (:class:`moco.agentapi.AgentClient`).
+
+    ``POST /clone`` with the Bearer token of the cluster's Secret, then ``GET /clone`` every
+    ``poll`` s until the clone succeeded or failed. A clone is bounded by progress, never by
+    its total time:
+
+    * the agent kills a clone whose performance_schema.clone_progress stays the same for
+      ``stall_timeout`` s, and gives the restarted mysqld ``boot_timeout`` s;
+    * here, a clone whose reported stage and bytes stay the same for longer than both together
+      (plus ``request_timeout``) fails, and so does an agent that does not answer for
+      ``unreachable_timeout`` s (mysqld's restart leaves the agent up; a Pod re-creation not);
+    * an agent that answers for another process (``instance_id``) or another clone
+      (``clone_id``) was restarted and forgot the clone: fail at once, so the next pass looks
+      at the instance again instead of waiting for an outcome nobody will report.
+
+    ``CloneRequest.timeout`` is not a bound here (a clone of a large instance may take hours).
+    """
 
     def __init__(
         self,
@@ -229,45 +374,65 @@ class AgentCloneAgent:
         port: int = constants.AGENT_PORT,
         request_timeout: float = 10.0,
         poll: float = 2.0,
+        stall_timeout: float = 600.0,
+        boot_timeout: float = 600.0,
+        unreachable_timeout: float = 120.0,
     ) -> None:
         self.side = side
         self.port = port
         self.request_timeout = request_timeout
         self.poll = poll
+        self.stall_timeout = stall_timeout
+        self.boot_timeout = boot_timeout
+        self.unreachable_timeout = unreachable_timeout
 
     async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
-        token = await self.side.agent_token()
-        url = f"http://{pod.host}:{self.port}/clone"
-        headers = {"Authorization": f"Bearer {token}"}
-        body = {
-            "donor_host": request.donor_host,
-            "donor_port": request.donor_port,
-            "user": request.user,
-            "password": request.password,
-            "init_user": request.init_user,
-            "init_password": request.init_password,
-            "boot_timeout_s": min(request.timeout, 86400.0),
-        }
-        timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+        client = AgentClient(
+            pod.host, await self.side.agent_token(), port=self.port, timeout=self.request_timeout
+        )
+        wire = WireCloneRequest(
+            donor_host=request.donor_host,
+            donor_port=request.donor_port,
+            user=request.user,
+            password=request.password,
+            init_user=request.init_user,
+            init_password=request.init_password,
+            stall_timeout_s=self.stall_timeout,
+            boot_timeout_s=self.boot_timeout,
+        )
+        try:
+            started = await client.start_clone(wire)
+        except AgentAPIError as e:
+            raise CloneFailed(f"agent of {pod.name} did not start the clone: {e}") from e
+        log.info("clone started", pod=pod.name, clone_id=started.clone_id, donor=started.donor)
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + request.timeout
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.post(url, json=body, headers=headers) as resp:
-                if resp.status not in (200, 202):
+        seen = changed = loop.time()
+        moved = (started.stage, started.bytes_done)
+        quiet_limit = self.stall_timeout + self.boot_timeout + self.request_timeout
+        while True:
+            await asyncio.sleep(self.poll)
+            try:
+                p = await client.clone_progress()
+            except AgentRefused as e:
+                raise CloneFailed(f"agent of {pod.name} refused to report the clone: {e}") from e
+            except AgentUnreachable as e:
+                if loop.time() - seen > self.unreachable_timeout:
                     raise CloneFailed(
-                        f"agent of {pod.name} refused the clone: {resp.status} {await resp.text()}"
-                    )
-            while loop.time() < deadline:
-                await asyncio.sleep(self.poll)
-                try:
-                    async with session.get(url, headers=headers) as resp:
-                        progress = await resp.json()
-                except (aiohttp.ClientError, TimeoutError) as e:
-                    log.info("agent not answering during clone", pod=pod.name, error=str(e))
-                    continue
-                state = progress.get("state")
-                if state == "succeeded":
-                    return
-                if state == "failed":
-                    raise CloneFailed(f"clone into {pod.name} failed: {progress.get('error')}")
-        raise CloneFailed(f"clone into {pod.name} did not finish within {request.timeout}s")
+                        f"agent of {pod.name} unreachable for {self.unreachable_timeout}s: {e}"
+                    ) from e
+                log.info("agent not answering during clone", pod=pod.name, error=str(e))
+                continue
+            seen = loop.time()
+            if (p.instance_id, p.clone_id) != (started.instance_id, started.clone_id):
+                raise CloneFailed(
+                    f"agent of {pod.name} was restarted: clone {started.clone_id} is gone "
+                    f"(it reports {p.state.value} clone {p.clone_id or '-'})"
+                )
+            if p.state is CloneState.SUCCEEDED:
+                return
+            if p.state is CloneState.FAILED:
+                raise CloneFailed(f"clone into {pod.name} failed: {p.error}")
+            if (p.stage, p.bytes_done) != moved:
+                moved, changed = (p.stage, p.bytes_done), seen
+            elif seen - changed > quiet_limit:
+                raise CloneFailed(f"clone into {pod.name} made no progress for {round(seen - changed)}s")

@@ -1,11 +1,13 @@
-"""Operations on one mysqld: read-only, semi-sync, replication, waiting, killing, clone, plugins.
+"""Operations on one mysqld: read-only, semi-sync, replication, waiting, killing, plugins.
+
+The clone procedure is :mod:`moco.mysql.clone`.
 
 Invariants:
 
 - Every operation is idempotent: running it twice leaves the server as running it once, so a
   caller whose call timed out (the statement may still have run) simply calls it again.
 - Every statement runs under the connection's timeouts (see :mod:`moco.mysql.conn`); the
-  waits here (:func:`wait_for_gtid`, :func:`clone_from`) take their own bound.
+  waits here (:func:`wait_for_gtid`) take their own bound.
 - Only MySQL 8.4+ syntax: CHANGE REPLICATION SOURCE, START/STOP REPLICA, rpl_semi_sync_source_*,
   RESET BINARY LOGS AND GTIDS.
 - Passwords travel as escaped statement arguments and are never logged.
@@ -13,16 +15,14 @@ Invariants:
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Collection
 from typing import Final
 
 from moco.log import get_logger
-from moco.mysql.conn import Connection, connect
-from moco.mysql.errors import CloneFailed, MySQLError, SQLError, Timeout, Unreachable
+from moco.mysql.conn import Connection
+from moco.mysql.errors import SQLError
 from moco.mysql.gtid import GtidSet
-from moco.mysql.status import CLONE_COMPLETED, CloneStatus, get_clone_status, get_replica_status
+from moco.mysql.status import get_replica_status
 
 log = get_logger("moco.mysql.ops")
 
@@ -227,67 +227,3 @@ async def install_plugins(conn: Connection) -> None:
 async def reset_binary_logs_and_gtids(conn: Connection) -> None:
     """Delete every binary log and empty gtid_executed / gtid_purged (RESET BINARY LOGS AND GTIDS)."""
     await conn.execute("RESET BINARY LOGS AND GTIDS")
-
-
-# --- clone -------------------------------------------------------------------------------------
-async def clone_from(
-    conn: Connection,
-    *,
-    donor_host: str,
-    donor_port: int,
-    user: str,
-    password: str,
-    timeout: float,  # noqa: ASYNC109
-) -> CloneStatus:
-    """Replace this server's data with a copy of the donor's (CLONE INSTANCE FROM).
-
-    On success the server restarts itself (it must run under a supervisor: mysqld_safe,
-    systemd, or MySQL's MYSQLD_PARENT_PID protocol). This waits, within ``timeout`` s in all,
-    for it to come back, reconnecting with ``conn.endpoint`` (after a clone the recipient has
-    the donor's users: the endpoint's user must exist on the donor), then reads the outcome
-    from performance_schema.clone_status. ``conn`` is closed on return.
-
-    Raises :class:`CloneFailed` when the clone did not complete, :class:`Timeout` when the
-    server did not come back in time.
-    """
-    deadline = time.monotonic() + timeout
-    ep = conn.endpoint
-    await conn.execute("SET GLOBAL clone_valid_donor_list = %s", (f"{donor_host}:{int(donor_port)}",))
-    log.info("clone started", server=ep.address, donor=f"{donor_host}:{donor_port}")
-    try:
-        await conn.execute(
-            "CLONE INSTANCE FROM %s@%s:%s IDENTIFIED BY %s",
-            (user, donor_host, int(donor_port), password),
-            timeout=max(deadline - time.monotonic(), 0.1),
-        )
-    except (Unreachable, Timeout):
-        pass  # the recipient restarts on success: the connection drops; clone_status tells the outcome
-    except SQLError as e:
-        # ER_CLONE_DONOR and friends: the clone failed before the restart.
-        raise CloneFailed(
-            f"{ep.address}: clone from {donor_host}:{donor_port} failed: {e}", code=e.code
-        ) from e
-    finally:
-        await conn.close()
-
-    last_err: MySQLError | None = None
-    while time.monotonic() < deadline:
-        try:
-            left = max(deadline - time.monotonic(), 0.1)
-            async with await connect(ep, timeout=min(left, 5.0), query_timeout=min(left, 10.0)) as c:
-                st = await get_clone_status(c)
-            if st is None or st.state in (None, "In Progress", "Not Started"):
-                await asyncio.sleep(0.2)
-                continue
-            if st.state != CLONE_COMPLETED:
-                raise CloneFailed(
-                    f"{ep.address}: clone from {donor_host}:{donor_port} {st.state}: "
-                    f"({st.error_no}) {st.error_message}",
-                    code=st.error_no,
-                )
-            log.info("clone completed", server=ep.address, donor=f"{donor_host}:{donor_port}")
-            return st
-        except (Unreachable, Timeout) as e:
-            last_err = e
-            await asyncio.sleep(0.2)
-    raise Timeout(f"{ep.address}: clone did not finish within {timeout}s (last error: {last_err})")

@@ -26,7 +26,8 @@ Layout and life cycle:
   watcher thread then starts it again on the same datadir. Any other exit is final until
   :meth:`Mysqld.start`. ``supervised=False`` runs mysqld as in a Pod: no ``MYSQLD_PARENT_PID``
   (RESTART and CLONE then fail with error 3707 and mysqld shuts down) and nobody restarts it;
-  the test restarts it with :meth:`Mysqld.start`, as kubelet restarts the container.
+  the test restarts it with :meth:`Mysqld.start`, or :class:`Kubelet` does, as kubelet restarts
+  the container.
 - Every mysqld is started through :func:`moco.testing.ground.spawn` (PID + start time in the
   registry) and stopped by PID; the ground's directory is recorded with ``record_dir``.
   :meth:`MysqldGround.close` stops everything; ``make clean-ground`` is the backstop.
@@ -380,6 +381,39 @@ class Mysqld:
 
     def __repr__(self) -> str:
         return f"Mysqld({self.name}, {self.host}:{self.port}, server_id={self.server_id})"
+
+
+class Kubelet:
+    """Starts an unsupervised :class:`Mysqld` again whenever it has exited, after ``delay`` s.
+
+    What kubelet does to the mysqld container of a Pod (restartPolicy Always). Use as an async
+    context manager; ``restarts`` counts the starts it made.
+    """
+
+    def __init__(self, m: Mysqld, delay: float = 1.0, poll: float = 0.1) -> None:
+        self.m = m
+        self.delay = delay
+        self.poll = poll
+        self.restarts = 0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll)
+            if not self.m.running:
+                await asyncio.sleep(self.delay)
+                self.restarts += 1
+                self.m.start()
+
+    async def __aenter__(self) -> Kubelet:
+        self._task = asyncio.create_task(self._run(), name=f"kubelet-{self.m.name}")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 class MysqldGround:
