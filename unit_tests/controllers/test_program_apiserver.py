@@ -117,6 +117,8 @@ async def run_program_once(
             "--leader-elect",
             "--check-interval=2",
             "--agent-image=moco:test",
+            # no Job controller here: a my.cnf validation Job would never finish
+            "--no-validate-mycnf",
         ],
         "moco-controller (test)",
         log=log,
