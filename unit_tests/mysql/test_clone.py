@@ -27,6 +27,7 @@ def test_classify_the_end_of_the_clone_statement() -> None:
     assert classify(Unreachable("lost", code=2013)) is Outcome.RESTARTING
     assert classify(Timeout("slow")) is Outcome.RESTARTING
     assert classify(SQLError("(3862) Clone Donor Error", code=3862)) is Outcome.FAILED
+    assert classify(Unreachable("(3862) Clone Donor Error", code=3862)) is Outcome.FAILED
     assert classify(AccessDenied("denied", code=1045)) is Outcome.FAILED
 
 

@@ -102,7 +102,9 @@ def classify(err: MySQLError | None) -> Outcome:
     """
     if err is None or err.code == ER_RESTART_SERVER_FAILED:
         return Outcome.RESTARTING
-    if isinstance(err, Unreachable | Timeout):
+    # A server's answer (numbers from 3000 on, e.g. 3862 "Clone Donor Error") is a failure even
+    # when the mysql layer filed it under Unreachable; client numbers (2000-2999) are not.
+    if isinstance(err, Unreachable | Timeout) and not err.code >= 3000:
         return Outcome.RESTARTING
     return Outcome.FAILED
 
