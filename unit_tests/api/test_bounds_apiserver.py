@@ -260,3 +260,13 @@ async def test_past_the_bound_is_refused_at_the_bound_accepted(
     assert field in fields, (fields, err.value.message)
     stored = await _create(kube, at, namespace)
     assert stored["metadata"]["uid"]
+
+
+@pytest.mark.parametrize("field", ["cpu", "maxCpu", "memory", "maxMemory"])
+async def test_job_quantity_string_is_bounded(kube: Client, namespace: str, field: str) -> None:
+    long = "1" * 65
+    with pytest.raises(errors.Invalid) as err:
+        await _create(kube, _policy(jobConfig=_job_config(**{field: long})), namespace)
+    assert f"spec.jobConfig.{field}" in {c.field for c in err.value.causes}, err.value.message
+    stored = await _create(kube, _policy(jobConfig=_job_config(**{field: "1" * 64})), namespace)
+    assert stored["spec"]["jobConfig"][field] == "1" * 64

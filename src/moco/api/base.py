@@ -27,8 +27,9 @@ from moco.constants import API_VERSION
 
 #: A JSON object as the apiserver returns it (embedded Kubernetes types).
 JSONObject = dict[str, Any]
-#: A resource.Quantity: the apiserver keeps what was written, a string or a number.
-Quantity = str | int | float
+#: A resource.Quantity: the apiserver keeps what was written, a string or a number (as a
+#: string at most :data:`moco.api.bounds.MAX_QUANTITY` characters).
+Quantity = Annotated[str, StringConstraints(max_length=bounds.MAX_QUANTITY)] | int | float
 
 API_VERSION_DESCRIPTION: Final = (
     "APIVersion defines the versioned schema of this representation of an object. "

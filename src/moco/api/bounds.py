@@ -52,6 +52,8 @@ MAX_URL: Final = 2048
 MAX_TIME_ZONE: Final = 128
 #: An RFC 3339 date-time.
 MAX_DATE_TIME: Final = 64
+#: A quantity written as a string (``jobConfig.cpu``, ``memory``, ...).
+MAX_QUANTITY: Final = 64
 #: ``successfulJobsHistoryLimit`` / ``failedJobsHistoryLimit``.
 MAX_JOBS_HISTORY: Final = 1000
 

@@ -22,6 +22,8 @@ DEFAULT_MEMORY: Final = "4Gi"
 DEFAULT_BACKEND_TYPE: Final = "s3"
 
 BackendType = Literal["s3", "gcs"]
+#: The bound of a quantity written as a string (the schema's ``maxLength`` applies to strings only).
+_QUANTITY_BOUND: Final = {"maxLength": bounds.MAX_QUANTITY}
 
 
 class BucketConfig(Model):
@@ -86,23 +88,27 @@ class JobConfig(Model):
     cpu: Quantity | None = Field(
         default=None,
         description="CPU is the amount of CPU requested for the Pod.",
-        json_schema_extra=crd(kubernetes=QUANTITY, default=DEFAULT_CPU, nullable=True),
+        json_schema_extra=crd(
+            kubernetes=QUANTITY, default=DEFAULT_CPU, nullable=True, overlay=_QUANTITY_BOUND
+        ),
     )
     max_cpu: Quantity | None = Field(
         default=None,
         alias="maxCpu",
         description="MaxCPU is the amount of maximum CPU for the Pod.",
-        json_schema_extra=crd(kubernetes=QUANTITY, nullable=True),
+        json_schema_extra=crd(kubernetes=QUANTITY, nullable=True, overlay=_QUANTITY_BOUND),
     )
     memory: Quantity | None = Field(
         default=None,
         description="Memory is the amount of memory requested for the Pod.",
-        json_schema_extra=crd(kubernetes=QUANTITY, default=DEFAULT_MEMORY, nullable=True),
+        json_schema_extra=crd(
+            kubernetes=QUANTITY, default=DEFAULT_MEMORY, nullable=True, overlay=_QUANTITY_BOUND
+        ),
     )
     max_memory: Quantity | None = Field(
         default=None,
         description="MaxMemory is the amount of maximum memory for the Pod.",
-        json_schema_extra=crd(kubernetes=QUANTITY, nullable=True),
+        json_schema_extra=crd(kubernetes=QUANTITY, nullable=True, overlay=_QUANTITY_BOUND),
     )
     env_from: list[JSONObject] | None = Field(
         default=None,
