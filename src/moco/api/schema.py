@@ -20,8 +20,9 @@ From pydantic's JSON schema (``by_alias``, validation mode) to a Kubernetes stru
   ``validations`` add moco's bounds and CEL rules inside it (:mod:`moco.api.rules`).
 
 The CEL rules sit beside the fields they guard (in the models, from :mod:`moco.api.rules`);
-the bounds are in :mod:`moco.api.bounds`; the CRD defaults are the constants below.
-Deterministic: the same models give the same schema.
+the bounds are in :mod:`moco.api.bounds`; the CRD defaults are constants beside the models
+(``DEFAULT_REPLICAS`` ... in :mod:`moco.api.mysqlcluster`, re-exported here). Deterministic: the
+same models give the same schema. :mod:`moco.api.crdgen` writes the CRDs around these schemas.
 """
 
 from __future__ import annotations
