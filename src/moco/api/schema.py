@@ -73,8 +73,6 @@ _KEPT: Final = (
     "minProperties",
     "maxProperties",
 )
-#: JSON-schema keys that say nothing to a CRD.
-_DROPPED: Final = frozenset({"title", "default", "additionalProperties", "required", "$defs"})
 
 
 def merge(node: Schema, overlay: Mapping[str, Any]) -> None:
