@@ -162,3 +162,11 @@ async def test_missing_source_key_is_reported(apiserver: Envtest, kube: Client, 
         mine = [e for e in events if e["reason"] == EV_SOURCE_SECRET_INVALID]
         assert len(mine) == 1
         assert "INIT_PASSWORD" in mine[0]["message"]
+        # the fixed Secret is used by the very next pass (a Secret in trouble is not cached)
+        fixed = base64.b64encode(b"init-pw").decode()
+        await kube.patch(SECRETS, "source", {"data": {"INIT_PASSWORD": fixed}}, ns)
+        src = await side.get_replication_source("source")
+        assert src.init_after_clone_password == "init-pw"
+        c = condition(await kube.get(MYSQLCLUSTERS, "test", ns), COND_SOURCE_SECRET)
+        assert c is not None
+        assert c["status"] == "True"

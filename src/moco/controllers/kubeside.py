@@ -301,6 +301,8 @@ class ClusterKubeSide:
             await self.update_status(StatusUpdate(conditions=(verdict,)))
             self._source_verdict = verdict
         if isinstance(parsed, SourceProblem):
+            # read again on the next pass: the user's fix is seen at once, not after the TTL
+            self.source_secrets.forget(self.namespace, secret_name)
             raise ReplicationSourceInvalid(parsed.message)
         return parsed
 
