@@ -54,7 +54,8 @@ def primary_down(n: int, intact: int, errant_remembered: tuple[int, ...] = ()) -
     ss = with_instance(ss, 0, None)
     for i in range(1 + intact, n):
         ss = with_instance(ss, i, None)
-    return with_spec(ss, errant_replica_list=errant_remembered)
+    ss = with_spec(ss, errant_replica_list=errant_remembered)
+    return replace(ss, primary_down_confirmed=True)
 
 
 def promoted(ss: StatusSet, new: int) -> StatusSet:
@@ -236,11 +237,35 @@ ROWS: list[tuple[str, Callable[[], StatusSet], ClusterState, Operation, int | No
     # --- Failed
     ("failed-3-primary-killed", lambda: primary_down(3, 2), S.FAILED, Op.FAILOVER, None),
     ("failed-5-three-intact", lambda: primary_down(5, 3), S.FAILED, Op.FAILOVER, None),
+    # a missing Pod is no evidence the primary is gone (offline->online, a full restart, a
+    # force-rolling-update): nothing is done until the StatefulSet has every Pod again
     (
-        "failed-primary-pod-missing",
+        "failed-primary-pod-missing-waits",
         lambda: with_pod(primary_down(3, 2), 0, None),
         S.FAILED,
-        Op.FAILOVER,
+        Op.NONE,
+        None,
+    ),
+    (
+        "failed-replica-pod-missing-waits",
+        lambda: with_pod(with_instance(primary_down(3, 2), 2, None), 2, None),
+        S.LOST,
+        Op.NONE,
+        None,
+    ),
+    (
+        "failed-5-one-replica-pod-missing-waits",
+        lambda: with_pod(with_instance(primary_down(5, 4), 4, None), 4, None),
+        S.FAILED,
+        Op.NONE,
+        None,
+    ),
+    # one pass that could not reach the primary is no evidence either
+    (
+        "failed-not-yet-confirmed-waits",
+        lambda: replace(primary_down(3, 2), primary_down_confirmed=False),
+        S.FAILED,
+        Op.NONE,
         None,
     ),
     (

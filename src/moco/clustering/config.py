@@ -25,9 +25,19 @@ class ProcessConfig:
     connect_timeout: float = 3.0
     #: one SQL statement (waits take their own bounds below).
     query_timeout: float = 10.0
-    #: tries to read a mysqld's status whose Pod is ready (one try otherwise).
+    #: tries to read a mysqld's status in one pass, ``status_retry_interval`` apart (whatever
+    #: its Pod says: a not-ready or terminating Pod is no evidence that mysqld is gone).
     status_retries: int = 3
     status_retry_interval: float = 0.5
+    #: A failover needs evidence that the primary is gone: at least ``failover_tries`` failed
+    #: tries (``status_retries`` per pass) spread over at least ``failover_after`` seconds from
+    #: the first one, its Pod present and every other Pod too. Until then the loop passes again
+    #: every ``failover_recheck`` seconds and the status says it waits. (MOCO: 3 tries 3 s
+    #: apart; a shorter span here, as a restarting mysqld refuses connections at once on
+    #: loopback-fast networks and a hung one costs ``connect_timeout`` per try.)
+    failover_tries: int = 3
+    failover_after: float = 2.0
+    failover_recheck: float = 0.5
     #: one call through the Kubernetes side; also how long a cluster view older than the loop's
     #: own last primary-index write is read again before the pass gives up.
     kube_timeout: float = 10.0

@@ -5,6 +5,10 @@ Healthy, Degraded, Failed, Lost, and Incomplete when nothing else fits. Invarian
 
 - an errant replica is never counted as a healthy replica, never a switchover target and never
   a failover candidate;
+- a failover needs evidence that the primary is gone: it answered with no data, or it failed
+  the tries the loop confirms over time (``primary_down_confirmed``); a missing Pod is no
+  evidence (offline->online, a full restart, a force-rolling-update), so nothing is done while
+  any Pod is missing (MOCO does nothing while the Pod count differs from replicas);
 - Failed (and so a failover) needs more than half of the replicas intact: a replica that
   replicates, holds data and is not errant; with fewer the state is Lost and nothing is done;
 - an instance that answered but whose status could not be read completely (``unreadable``)
@@ -37,6 +41,9 @@ from moco.mysql.gtid import GtidSet
 from moco.mysql.status import CLONE_COMPLETED
 
 CLONE_FAILED = "Failed"
+#: Why a Failed cluster is not failed over (yet): the decision's reason, shown in the status.
+WAIT_PODS = "the primary is unreachable, but a Pod is missing: waiting for every Pod"
+WAIT_CONFIRM = "the primary is unreachable; failover waits until that is confirmed"
 
 
 def find_errants(
@@ -254,7 +261,13 @@ def decide(ss: StatusSet) -> Decision:
             return Decision(state, Operation.CLONE, reason="initial clone from the external source")
         return Decision(state, Operation.NONE, reason="clone in progress or primary unreachable")
     if state is ClusterState.FAILED:
-        return Decision(state, Operation.FAILOVER, reason="primary unavailable")
+        if ss.instances[ss.primary] is not None:
+            return Decision(state, Operation.FAILOVER, reason="the primary lost its data")
+        if any(p is None for p in ss.pods):
+            return Decision(state, Operation.NONE, reason=WAIT_PODS)
+        if not ss.primary_down_confirmed:
+            return Decision(state, Operation.NONE, reason=WAIT_CONFIRM)
+        return Decision(state, Operation.FAILOVER, reason="the primary is unreachable")
     if state is ClusterState.INCOMPLETE:
         if ss.instances[ss.primary] is None:
             return Decision(state, Operation.NONE, reason="the primary's status is unreadable")

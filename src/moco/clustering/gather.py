@@ -1,9 +1,10 @@
 """Gather what one pass needs: the cluster, its Pods and every mysqld, concurrently and bounded.
 
-Every mysqld is asked at the same time; each one gets a few tries (connect + status under a
-timeout), except when its Pod is not ready or being deleted, where one try is enough (its Pod
-already says it is in trouble, and a failover should not wait for retries). An instance that
-does not answer is ``None`` in the :class:`~moco.clustering.types.StatusSet`. The connections
+Every mysqld is asked at the same time; each one gets ``status_retries`` tries (connect +
+status under a timeout), whatever its Pod says: a not-ready or terminating Pod is no evidence
+that mysqld is gone. An instance that does not answer is ``None`` in the
+:class:`~moco.clustering.types.StatusSet`; one that answered but whose status could not be
+read completely is ``None`` too and listed in ``unreadable``. The connections
 that answered stay open in :class:`Gathered` for the operation of the same pass and are closed
 by :meth:`Gathered.close`.
 """
@@ -104,7 +105,8 @@ async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig) -> Probed:
     None if it never answers; :class:`Unreadable` when it answered but its status could not be
     read completely (see :class:`moco.mysql.status.IncompleteStatus`).
     """
-    tries = 1 if (not pod.ready or pod.deleting) else cfg.status_retries
+    # a not-ready or terminating Pod gets every try too: its Pod's state is no evidence
+    tries = max(cfg.status_retries, 1)
     ep = admin_endpoint(pod, creds)
     unreadable: Unreadable | None = None
     for attempt in range(tries):

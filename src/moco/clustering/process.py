@@ -17,12 +17,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from moco.clustering import operations as op
 from moco.clustering.config import ProcessConfig
-from moco.clustering.decide import decide
+from moco.clustering.decide import WAIT_CONFIRM, decide
 from moco.clustering.errors import ClusteringError, GatherError, StaleViewError
 from moco.clustering.gather import Gathered, gather
 from moco.clustering.interfaces import (
@@ -41,7 +41,7 @@ from moco.clustering.report import (
     status_update,
     stopped_update,
 )
-from moco.clustering.types import ClusterSpecView, ClusterState, Decision, Operation
+from moco.clustering.types import ClusterSpecView, ClusterState, Decision, Operation, StatusSet
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError
 
@@ -84,6 +84,8 @@ class ClusterProcess:
         self._warned: set[str] = set()
         #: the primary index this process last wrote, until a view of the cluster shows it.
         self._written_primary: int | None = None
+        #: (primary index, first failed try, failed tries) while the primary does not answer.
+        self._down: tuple[int, float, int] | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
 
     # --- task control ----------------------------------------------------------------------------
@@ -200,6 +202,24 @@ class ClusterProcess:
             )
             await asyncio.sleep(self.cfg.stale_view_retry)
 
+    def _primary_down(self, ss: StatusSet, tried_at: float) -> bool:
+        """Whether the evidence that the primary is gone is complete (see ProcessConfig).
+
+        Tries are counted across passes from the first failed one; an answer, an unreadable
+        status, a missing Pod or another primary index starts over.
+        """
+        p = ss.primary
+        failed = ss.pods[p] is not None and ss.instances[p] is None and p not in ss.unreadable
+        if not failed:
+            self._down = None
+            return False
+        if self._down is None or self._down[0] != p:
+            self._down = (p, tried_at, 0)
+        _, since, tries = self._down
+        tries += max(self.cfg.status_retries, 1)
+        self._down = (p, since, tries)
+        return tries >= self.cfg.failover_tries and time.monotonic() - since >= self.cfg.failover_after
+
     def _note_written(self, ctx: op.OpContext) -> None:
         """Remember a primary index the operation wrote (even when it failed afterwards)."""
         if ctx.chosen is not None:
@@ -230,8 +250,10 @@ class ClusterProcess:
             creds = await self._kube(self.kube.get_credentials())
         except TimeoutError as e:
             raise GatherError(f"reading Pods or credentials timed out: {e}") from e
+        t_gather = time.monotonic()
         g: Gathered = await gather(cluster, pods, creds, self.cfg)
         try:
+            g.status = replace(g.status, primary_down_confirmed=self._primary_down(g.status, t_gather))
             d = decide(g.status)
             self.last.decision = d
             self.last.decision_pass = self.last.passes
@@ -242,7 +264,10 @@ class ClusterProcess:
                 self.last.primaries_acted_on.append(g.status.primary)
                 del self.last.primaries_acted_on[:-200]
                 logger.info("decided", reason=d.reason, candidate=d.candidate)
-            await self._report(status_update(g.status, d.state))
+            detail = d.reason if d.operation is Operation.NONE else ""
+            await self._report(status_update(g.status, d.state, detail))
+            if d.reason == WAIT_CONFIRM:
+                asyncio.get_running_loop().call_later(self.cfg.failover_recheck, self.wake, "confirm")
             ctx = op.OpContext(self.kube, self.agent, creds, self.cfg, g, logger, warned=self._warned)
             return await self._apply(ctx, d)
         finally:

@@ -22,10 +22,10 @@ ACTIVE = Condition(COND_CLUSTERING_ACTIVE, True, "ClusteringActive", "clustering
 STOPPED = Condition(COND_CLUSTERING_ACTIVE, False, "ClusteringStopped", "clustering is stopped by annotation")
 
 
-def status_update(ss: StatusSet, state: ClusterState) -> StatusUpdate:
-    """The status fields after a pass that found ``state``."""
+def status_update(ss: StatusSet, state: ClusterState, detail: str = "") -> StatusUpdate:
+    """The status fields after a pass that found ``state`` (``detail``: why nothing is done)."""
     name = state.value
-    message = f"the current state is {name}"
+    message = f"the current state is {name}" + (f": {detail}" if detail else "")
     initialized = state not in (ClusterState.CLONING, ClusterState.RESTORING)
     available = state in (ClusterState.HEALTHY, ClusterState.DEGRADED)
     healthy = state is ClusterState.HEALTHY

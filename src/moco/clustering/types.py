@@ -126,6 +126,9 @@ class StatusSet:
     #: Indices of instances that answered but whose status could not be read completely
     #: (None in ``instances``, yet no evidence that they are gone).
     unreadable: frozenset[int] = field(default_factory=frozenset)
+    #: The primary failed enough tries over a long enough time to count as gone (the loop
+    #: decides this from ``ProcessConfig.failover_tries`` / ``failover_after``).
+    primary_down_confirmed: bool = False
 
     @property
     def primary(self) -> int:
