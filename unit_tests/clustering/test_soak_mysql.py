@@ -1,6 +1,6 @@
 """The fault soak (``make soak``), short: 30 seeded faults against the real loop on real mysqld.
 
-The mysql-tier test asserts the soak's targets: no acknowledged write lost, no sampling round
+The mysql-tier test (its timeline is printed, so pytest shows it on failure) asserts the soak's targets: no acknowledged write lost, no sampling round
 with two writable servers, at most 30 s without a writable primary, the cluster Healthy again
 after every episode. A failure message carries the seed and the result; replay it with
 ``python -m moco.bench.soak --seed SEED --faults 30``.
@@ -96,7 +96,7 @@ async def test_lagging_kube_serves_old_views_monotonically() -> None:
 @pytest.mark.timeout(900)
 async def test_soak_short() -> None:
     seed = int(os.environ.get("MOCO_SOAK_SEED", "20261201"))
-    cfg = SoakConfig(seed=seed, faults=30, max_duration=420.0, healthy_timeout=90.0, verbose=False)
+    cfg = SoakConfig(seed=seed, faults=30, max_duration=420.0, healthy_timeout=90.0)
     result = await run(cfg)
     detail = json.dumps(result)
     assert result["faults"] >= 30, detail

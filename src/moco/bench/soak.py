@@ -52,6 +52,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -252,6 +253,7 @@ class Soak:
         self._split_key: tuple[tuple[str, ...], bool] | None = None
         self._split_last = 0.0
         self._split_run = 0
+        self._wiped: set[int] = set()
 
     # --- the World of moco.testing.faults -------------------------------------------------------------
     def instance(self, index: int) -> Mysqld:
@@ -343,7 +345,12 @@ class Soak:
         self.sampler.start()
         self.chk.start()
         self._watch = asyncio.create_task(self._watch_primary(), name="soak-primary-watch")
-        self.say("started", primary=self.name(self.primary), seed=self.cfg.seed)
+        self.say(
+            "started",
+            primary=self.name(self.primary),
+            seed=self.cfg.seed,
+            t0_utc=datetime.fromtimestamp(time.time() - (time.monotonic() - self.t0), UTC).isoformat(),
+        )
 
     async def close(self) -> None:
         if self._watch is not None:
@@ -404,17 +411,26 @@ class Soak:
                     self.wake("pod-ready")
             now = time.monotonic()
             listed = set(self.kube.status.errant_replica_list) - {self.primary}
+            # an instance wiped here stays listed until the loop's next status update (after
+            # the clone): it is not wiped again meanwhile
+            self._wiped &= listed
             for i in list(errant_since):
                 if i not in listed:
                     del errant_since[i]
-            for i in listed:
+            for i in listed - self._wiped:
                 since = errant_since.setdefault(i, now)
                 if now - since > 3.0 and self.ms[i].running:
                     self.recloned_errant += 1
+                    self._wiped.add(i)
                     self.say("reclone-errant", instance=self.name(i))
                     wipe = WipeMysqld(index=i)
-                    await wipe.inject(self)
-                    await wipe.undo(self)
+                    try:
+                        await wipe.inject(self)
+                        await wipe.undo(self)
+                    except Exception as e:
+                        self.say(
+                            "reclone-errant failed", instance=self.name(i), error=f"{type(e).__name__}: {e}"
+                        )
                     del errant_since[i]
             await asyncio.sleep(0.05)
         return False
@@ -610,6 +626,26 @@ class Soak:
         """Episodes running at ``t`` (or ended within 5 s before it)."""
         return [f"{e.number}:{e.kind}" for e in self.episodes if e.started <= t <= (e.ended or t) + 5.0]
 
+    def split_runs(self, samples: list[Sample]) -> list[dict[str, Any]]:
+        """Two-writable samples grouped into runs (same servers, rounds less than 1 s apart)."""
+        runs: list[list[Sample]] = []
+        for smp in samples:
+            if runs and runs[-1][-1].writable == smp.writable and smp.at - runs[-1][-1].at < 1.0:
+                runs[-1].append(smp)
+            else:
+                runs.append([smp])
+        return [
+            {
+                "from": self.rel(r[0].at),
+                "to": self.rel(r[-1].at),
+                "rounds": len(r),
+                "writable": list(r[0].writable),
+                "max_spread_ms": round(max(x.spread for x in r) * 1000, 2),
+                "episodes": self.active_at(r[0].at),
+            }
+            for r in runs
+        ]
+
     def result(self, primary: int, replica_missing: dict[str, int], final_ok: bool) -> dict[str, Any]:
         assert self.chk is not None
         assert self.sampler is not None
@@ -655,15 +691,7 @@ class Soak:
                 for x in lost[:20]
             ]
             + [{"long_trx_row": r} for r in self.lost_long[:10]],
-            "two_writable_detail": [
-                {
-                    "at": self.rel(s.at),
-                    "writable": list(s.writable),
-                    "spread_ms": round(s.spread * 1000, 2),
-                    "episodes": self.active_at(s.at),
-                }
-                for s in smp.two_writable[:20]
-            ],
+            "two_writable_runs": self.split_runs(smp.two_writable)[:20],
             "longest_no_primary_ended_at": self.rel(smp.longest_no_writable_end),
         }
 
