@@ -1,8 +1,9 @@
 """The fault soak (``make soak``), short: 30 seeded faults against the real loop on real mysqld.
 
-The mysql-tier test (its timeline is printed, so pytest shows it on failure) asserts the soak's targets: no acknowledged write lost, no sampling round
+The mysql-tier test asserts the soak's targets: no acknowledged write lost, no sampling round
 with two writable servers, at most 30 s without a writable primary, the cluster Healthy again
-after every episode. A failure message carries the seed and the result; replay it with
+after every episode. Its timeline is printed (pytest shows it on failure) and the failure
+message carries the seed and the result; replay it with
 ``python -m moco.bench.soak --seed SEED --faults 30``.
 
 The unit tests (no marker) check the parts the soak relies on: the same seed draws the same
