@@ -175,3 +175,30 @@ def test_source_secret_problems(data: dict[str, str], reason: str, says: str) ->
     assert isinstance(problem, SourceProblem)
     assert problem.reason == reason
     assert says in problem.message
+
+
+class Busy(StandIn):
+    """An agent already cloning (asked by a controller before it restarted)."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        self.body = await request.json()
+        return web.json_response({"error": "a clone is already running"}, status=409)
+
+    async def get(self, request: web.Request) -> web.Response:
+        self.polls += 1
+        state = "running" if self.polls < 3 else self.outcome
+        return web.json_response(
+            {"state": state, "instance_id": "i1", "clone_id": "c1", "bytes_done": self.polls}
+        )
+
+
+async def test_a_running_clone_is_followed(unused_tcp_port: int) -> None:
+    stand_in = Busy("succeeded")
+    runner = await _serve(stand_in, unused_tcp_port)
+    try:
+        agent = AgentCloneAgent(FakeSide(), port=unused_tcp_port, poll=0.05)  # type: ignore[arg-type]
+        pod = PodInfo(name="moco-test-1", index=1, host="127.0.0.1")
+        await asyncio.wait_for(agent.clone(pod, CloneRequest("donor", 3306, "u", "pw")), 10)
+        assert stand_in.polls >= 3
+    finally:
+        await runner.cleanup()

@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from moco import constants
-from moco.agentapi import AgentAPIError, AgentClient, AgentRefused, AgentUnreachable, CloneState
+from moco.agentapi import (
+    AgentAPIError,
+    AgentClient,
+    AgentRefused,
+    AgentUnreachable,
+    CloneProgress,
+    CloneState,
+)
 from moco.agentapi import CloneRequest as WireCloneRequest
 from moco.api import MySQLCluster
 from moco.clustering.errors import GatherError
@@ -364,7 +371,9 @@ class AgentCloneAgent:
       ``unreachable_timeout`` s (mysqld's restart leaves the agent up; a Pod re-creation not);
     * an agent that answers for another process (``instance_id``) or another clone
       (``clone_id``) was restarted and forgot the clone: fail at once, so the next pass looks
-      at the instance again instead of waiting for an outcome nobody will report.
+      at the instance again instead of waiting for an outcome nobody will report;
+    * an agent that refuses because a clone is running (asked before this controller
+      restarted) has that clone followed instead.
 
     ``CloneRequest.timeout`` is not a bound here (a clone of a large instance may take hours).
     """
@@ -388,6 +397,14 @@ class AgentCloneAgent:
         self.boot_timeout = boot_timeout
         self.unreachable_timeout = unreachable_timeout
 
+    @staticmethod
+    async def _running(client: AgentClient) -> CloneProgress | None:
+        try:
+            p = await client.clone_progress()
+        except AgentAPIError:
+            return None
+        return p if p.state is CloneState.RUNNING else None
+
     async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
         client = AgentClient(
             pod.host, await self.side.agent_token(), port=self.port, timeout=self.request_timeout
@@ -404,6 +421,12 @@ class AgentCloneAgent:
         )
         try:
             started = await client.start_clone(wire)
+        except AgentRefused as e:
+            # A clone already running (asked before this controller restarted): follow that one.
+            running = await self._running(client) if e.status == 409 else None
+            if running is None:
+                raise CloneFailed(f"agent of {pod.name} did not start the clone: {e}") from e
+            started = running
         except AgentAPIError as e:
             raise CloneFailed(f"agent of {pod.name} did not start the clone: {e}") from e
         log.info("clone started", pod=pod.name, clone_id=started.clone_id, donor=started.donor)
