@@ -21,6 +21,7 @@ from dataclasses import replace
 import pytest
 
 from moco.bench.soak import SoakConfig, draw_episode, run
+from moco.clustering.interfaces import StatusUpdate
 from moco.clustering.memory import MemoryKube, make_pods
 from moco.clustering.types import ClusterSpecView
 from moco.testing.lagging import LaggingKube
@@ -92,6 +93,35 @@ async def test_lagging_kube_serves_old_views_monotonically() -> None:
         await lag.stop()
 
 
+@pytest.mark.parametrize("before", [True, False])
+async def test_write_trap_ends_the_caller_at_the_nth_write(before: bool) -> None:
+    cluster = ClusterSpecView(name="c", namespace="default", replicas=3)
+    kube = MemoryKube(cluster, make_pods("c", [_Addr(3306 + 10 * i) for i in range(3)]), CREDS)
+    lag = LaggingKube(kube, random.Random(1))
+    trap = lag.trap_write(2, before=before)
+    done: list[int] = []
+
+    async def operation() -> None:
+        await lag.update_status(StatusUpdate(current_primary_index=1))
+        done.append(1)
+        await lag.remove_demote_annotation(kube.pod(0).name)
+        done.append(2)
+
+    kube.set_pod(0, demote=True)
+    task = asyncio.create_task(operation())
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+    assert trap.fired.is_set()
+    assert trap.fired_at == f"remove_demote_annotation({kube.pod(0).name})"
+    assert done == [1]
+    assert kube.status.current_primary_index == 1
+    assert kube.pod(0).demote is before  # the write landed only when the crash came after it
+    # disarmed once fired
+    await lag.update_status(StatusUpdate(current_primary_index=2))
+    assert kube.status.current_primary_index == 2
+
+
 @pytest.mark.mysql
 @pytest.mark.slow
 @pytest.mark.timeout(900)
@@ -108,6 +138,8 @@ async def test_soak_short() -> None:
     assert result["two_writable_samples"] == 0, f"seed={seed}: {detail}"
     assert result["longest_no_primary_s"] <= 30.0, f"seed={seed}: {detail}"
     assert all(n == 0 for n in result["replica_missing"].values()), f"seed={seed}: {detail}"
+    assert result["failovers"] >= 1, detail
+    assert result["switchovers"] >= 1, detail
     assert result["ok"], detail
 
 

@@ -198,7 +198,7 @@ def draw_episode(rng: random.Random, number: int, cfg: SoakConfig, long_row: int
     elif kind == "wipe-replica":
         steps.append(Step(WipeMysqld(), "replica", 0.1, 0.1 + min(hold, 3.0)))
     else:
-        steps.append(Step(LoopCrash(), "none", 0.1, 0.1 + round(rng.uniform(0.2, 3.0), 2)))
+        steps.append(Step(LoopCrash.draw(rng), "none", 0.1, 0.1 + round(rng.uniform(0.2, 3.0), 2)))
     for s in steps:
         s.until = max(s.until, s.at)
     end = max(s.until for s in steps)
@@ -206,8 +206,10 @@ def draw_episode(rng: random.Random, number: int, cfg: SoakConfig, long_row: int
         lag = CacheLag.draw(rng, cfg.max_lag)
         steps.insert(0, Step(lag, "none", 0.0, end + round(rng.uniform(1.0, 4.0), 2)))
     if kind != "loop-crash" and rng.random() < 0.3:
-        at = round(rng.uniform(0.1, 3.0), 2)
-        steps.append(Step(LoopCrash(), "none", at, at + round(rng.uniform(0.2, 2.0), 2)))
+        crash = LoopCrash.draw(rng)
+        # a crash at a write is armed before the operation starts; one at once falls anywhere
+        at = round(rng.uniform(0.0, 0.5) if crash.at_write else rng.uniform(0.1, 3.0), 2)
+        steps.append(Step(crash, "none", at, at + round(rng.uniform(0.2, 2.0), 2)))
     return Episode(number, kind, steps, pick, round(rng.uniform(0.0, 1.5), 2))
 
 

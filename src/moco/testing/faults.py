@@ -16,8 +16,9 @@ Kubernetes side, the clustering loop) the way the real world would:
 - :class:`ReadLock`: ``FLUSH TABLES WITH READ LOCK`` held for a while by a client;
 - :class:`Demote`: the demote annotation on a Pod (a switchover request);
 - :class:`CacheLag`: the loop's cache of the cluster and Pods lags by up to N seconds;
-- :class:`LoopCrash`: the operator crashes: the clustering loop is cancelled wherever it is;
-  ``undo`` starts a new loop (nothing remembered from the old one), as a restarted operator.
+- :class:`LoopCrash`: the operator crashes: the clustering loop is cancelled wherever it is, or
+  at its n-th write to the Kubernetes side; ``undo`` starts a new loop (nothing remembered from
+  the old one), as a restarted operator.
 
 Parameters (durations, which Pod, ...) are drawn by ``draw`` class methods from a seeded
 ``random.Random``, so the same seed yields the same faults. ``inject`` and ``undo`` are each
@@ -327,11 +328,41 @@ class CacheLag(Fault):
 
 @dataclass
 class LoopCrash(Fault):
-    """The operator crashes (the loop is cancelled where it is); ``undo`` starts a new loop."""
+    """The operator crashes (the loop ends where it is); ``undo`` starts a new loop.
+
+    With ``at_write = n > 0`` the crash happens at the loop's n-th write to the Kubernetes side
+    after the injection (just ``before`` it lands or just after), so it falls inside a pass or
+    an operation rather than while the loop sleeps; without a write within ``wait`` seconds the
+    loop is cancelled where it is.
+    """
 
     kind: ClassVar[str] = "loop-crash"
+    at_write: int = 0
+    before: bool = False
+    wait: float = 5.0
+
+    @classmethod
+    def draw(cls, rng: random.Random) -> LoopCrash:
+        at_write, before = rng.randint(1, 5), rng.random() < 0.5
+        if rng.random() < 0.4:
+            return cls()
+        return cls(at_write=at_write, before=before)
+
+    def params(self) -> str:
+        if not self.at_write:
+            return "at=once"
+        return f"at_write={self.at_write} {'before' if self.before else 'after'}"
 
     async def _inject(self, w: World) -> None:
+        if self.at_write:
+            trap = w.lag.trap_write(self.at_write, before=self.before)
+            try:
+                async with asyncio.timeout(self.wait):
+                    await trap.fired.wait()
+                self.note = f"crashed {'before' if self.before else 'after'} {trap.fired_at}"
+            except TimeoutError:
+                w.lag.disarm()
+                self.note = f"no write within {self.wait}s: cancelled where it was"
         await w.stop_loop()
 
     async def _undo(self, w: World) -> None:

@@ -12,7 +12,10 @@ KubeSide (the in-memory one in tests) by composition and gives the loop that vie
   time* that trails the clock by a random amount in ``[L/2, L]``. The view time of each cache
   (cluster, Pods) never goes back, as an informer never shows an older resourceVersion after a
   newer one; the two caches lag independently, as two informers do;
-- with ``L == 0`` (the default) reads are fresh and the view times catch up with the clock.
+- with ``L == 0`` (the default) reads are fresh and the view times catch up with the clock;
+- a *write trap* (:meth:`LaggingKube.trap_write`) ends the loop at its n-th write from now, just
+  before or just after the write lands: an operator crash at a precise point of an operation
+  (after the primary index moved but before the demote annotation is removed, say).
 
 Randomness comes from the ``random.Random`` given, so a seeded soak is reproducible.
 """
@@ -24,9 +27,9 @@ import bisect
 import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from moco.clustering.interfaces import (
     Credentials,
@@ -102,6 +105,7 @@ class LaggingKube:
         self._task: asyncio.Task[None] | None = None
         #: called with (type, reason, message) for every Event the loop records (for timelines).
         self.observer: Callable[[str, str, str], None] | None = None
+        self._trap: WriteTrap | None = None
 
     # --- control ----------------------------------------------------------------------------------
     def set_lag(self, seconds: float) -> None:
@@ -175,15 +179,61 @@ class LaggingKube:
         return await self.inner.get_replication_source(secret_name)
 
     async def set_role_label(self, pod: str, role: str | None) -> None:
-        await self.inner.set_role_label(pod, role)
+        await self._write(f"set_role_label({pod}, {role})", self.inner.set_role_label(pod, role))
 
     async def remove_demote_annotation(self, pod: str) -> None:
-        await self.inner.remove_demote_annotation(pod)
+        await self._write(f"remove_demote_annotation({pod})", self.inner.remove_demote_annotation(pod))
 
     async def update_status(self, update: StatusUpdate) -> None:
-        await self.inner.update_status(update)
+        what = "update_status" + (
+            f"(current_primary_index={update.current_primary_index})"
+            if update.current_primary_index is not None
+            else "(report)"
+        )
+        await self._write(what, self.inner.update_status(update))
 
     async def record_event(self, type: EventType, reason: str, message: str) -> None:
         if self.observer is not None:
             self.observer(type, reason, message)
-        await self.inner.record_event(type, reason, message)
+        await self._write(f"record_event({reason})", self.inner.record_event(type, reason, message))
+
+    # --- a crash at a write -------------------------------------------------------------------------
+    def trap_write(self, nth: int, *, before: bool) -> WriteTrap:
+        """The ``nth`` write from now ends the calling task (the loop) as a crash would, just
+        before the write reaches the wrapped side or just after; see :class:`WriteTrap`."""
+        self._trap = WriteTrap(left=max(1, nth), before=before)
+        return self._trap
+
+    def disarm(self) -> None:
+        """Forget a trap that has not fired."""
+        self._trap = None
+
+    async def _write(self, what: str, call: Coroutine[Any, Any, None]) -> None:
+        trap = self._trap
+        if trap is not None:
+            trap.left -= 1
+            if trap.left <= 0:
+                self._trap = None
+                trap.fired_at = what
+                trap.fired.set()
+                if trap.before:
+                    call.close()
+                    raise asyncio.CancelledError(f"crash before {what}")
+                await call
+                raise asyncio.CancelledError(f"crash after {what}")
+        await call
+
+
+@dataclass
+class WriteTrap:
+    """A crash armed on the loop's writes (:meth:`LaggingKube.trap_write`).
+
+    When it fires, the write's caller gets :class:`asyncio.CancelledError`, which ends the loop
+    task as a cancellation does: nothing after that point of the operation runs.
+    """
+
+    left: int
+    before: bool
+    fired: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the write it fired at (``""`` until then).
+    fired_at: str = ""
