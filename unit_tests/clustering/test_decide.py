@@ -88,6 +88,15 @@ ROWS: list[tuple[str, Callable[[], StatusSet], ClusterState, Operation, int | No
         Op.CONFIGURE,
         1,
     ),
+    # a demote annotation left on a Pod that is no longer primary (a crash after the status
+    # write of a switchover) would demote it the day it becomes primary again: removed now
+    (
+        "healthy-stale-demote-on-replica",
+        lambda: with_pod(h3(), 1, pod(1, demote=True, role="replica")),
+        S.HEALTHY,
+        Op.CONFIGURE,
+        1,
+    ),
     (
         "healthy-replica-still-semisync-source",
         degrade(2, semisync_source_enabled=True),

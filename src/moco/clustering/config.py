@@ -49,6 +49,9 @@ class ProcessConfig:
     #: (MOCO: 10 s). The read-only statement itself is bounded by this plus ``switchover_wait``,
     #: not by ``query_timeout``.
     switchover_kill_after: float = 10.0
+    #: fencing a writable non-primary: after this long waiting for super_read_only, commits
+    #: hung on semi-sync acknowledgements are released (see ``operations.fence_instance``).
+    fence_release_after: float = 2.0
     #: how long the switchover target may take to apply the old primary's transactions.
     switchover_wait: float = 70.0
     #: how long the failover target may take to apply what it received.

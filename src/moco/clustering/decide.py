@@ -222,6 +222,8 @@ def drift(ss: StatusSet) -> str:
     for i, pod in enumerate(ss.pods):
         if pod is not None and pod.role != expected_role(ss, i):
             return f"role label of {pod.name}"
+        if pod is not None and pod.demote and i != ss.primary:
+            return f"stale demote annotation of {pod.name}"
     pst = ss.instances[ss.primary]
     external = ss.cluster.replication_source_secret is not None
     wanted_wait = ss.cluster.replicas // 2

@@ -7,6 +7,10 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
   every commit it acknowledges is in the relay log of ``replicas // 2`` replicas
   (``rpl_semi_sync_source_timeout`` is so long that it never falls back to asynchronous);
 - a replica never runs with semi-sync source on: its applier would wait for ACKs;
+- configure fences every other writable instance (kills its clients, super_read_only, releasing
+  commits hung on semi-sync acknowledgements) before anything else, so the new primary is made
+  writable only when no other instance is; only the semi-sync and source changes of a former
+  primary may follow;
 - a switchover makes the old primary super_read_only (killing client connections if that takes
   too long) and waits until the target executed everything the old primary did before the
   primary index moves; at no moment are two instances writable;
@@ -104,18 +108,36 @@ async def configure(ctx: OpContext) -> bool:
     for i, pod in enumerate(ss.pods):
         if pod is None:
             continue
+        if pod.demote and i != ss.primary:
+            # left by a switchover that stopped after its status write: it would demote this
+            # instance the day it becomes primary again
+            await ctx.kube_call(ctx.kube.remove_demote_annotation(pod.name))
         want = expected_role(ss, i)
         if pod.role == want:
             continue
         relabel.append(i)
         if pod.role is not None:
             await ctx.kube_call(ctx.kube.set_role_label(pod.name, None))
-    changed_alive = [i for i in relabel if i in ctx.g.conns and i not in ss.errants]
-    changed_alive = [i for i in changed_alive if (p := ss.pods[i]) is not None and p.role is not None]
-    if changed_alive:
-        await asyncio.sleep(ctx.cfg.role_change_wait)
-        for i in changed_alive:
-            await ops.kill_connections(ctx.conn(i), spare_users=constants.SYSTEM_USERS)
+    # Who loses its clients is decided from mysqld's state, not from the label diff (a pass that
+    # crashed after removing a label would otherwise never kill): every other instance that is
+    # still writable is fenced, and a primary about to become writable drops the read clients
+    # it served as a replica. Both happen before the new primary opens for writes.
+    fence = [i for i in ctx.g.conns if i != ss.primary and not _super_read_only(ss, i)]
+    pst0 = ss.instances[ss.primary]
+    promote = (
+        ss.cluster.replication_source_secret is None
+        and ss.primary in ctx.g.conns
+        and pst0 is not None
+        and pst0.read_only
+    )
+    if fence or promote:
+        if any(ss.pods[i] is not None and ss.pods[i].role is not None for i in relabel):  # type: ignore[union-attr]
+            await asyncio.sleep(ctx.cfg.role_change_wait)  # Services follow the labels first
+        for i in fence:
+            await fence_instance(ctx, i)
+            redo = True
+        if promote:
+            await ops.kill_connections(ctx.conn(ss.primary), spare_users=constants.SYSTEM_USERS)
 
     if ss.cluster.replication_source_secret is not None:
         redo |= await _configure_intermediate_primary(ctx)
@@ -152,6 +174,57 @@ async def configure(ctx: OpContext) -> bool:
     for i in late:
         redo |= await _configure_one(ctx, i)
     return redo
+
+
+def _super_read_only(ss: StatusSet, i: int) -> bool:
+    st = ss.instances[i]
+    return st is None or st.super_read_only
+
+
+async def fence_instance(ctx: OpContext, i: int) -> None:
+    """Make a non-primary instance super_read_only, killing its clients, whatever holds it back.
+
+    Running writes hold read-only back: the clients are killed first, and again while it waits.
+    A former primary may be hung up on commits waiting for semi-sync acknowledgements that no
+    replica will send (MOCO issue #813): killed sessions stay in that wait and read-only waits
+    behind them. When it still waits after ``fence_release_after`` and the server reports such
+    sessions, semi-sync is turned off to release them: their transactions are already in its
+    binary log (so already counted in ``gtid_executed`` and judged errant or not alike), and
+    their clients, killed, never saw them acknowledged; the pending read-only request keeps new
+    writes out meanwhile. The whole fence is bounded by ``switchover_wait``.
+    """
+    pod = ctx.ss.pods[i]
+    conn = ctx.conn(i)
+    cfg = ctx.cfg
+    ctx.log.warning("fencing a writable instance that is not the primary", instance=i)
+    await ops.kill_connections(conn, spare_users=constants.SYSTEM_USERS)
+    ro = asyncio.ensure_future(conn.execute("SET GLOBAL super_read_only = ON", timeout=cfg.switchover_wait))
+    try:
+        done, _ = await asyncio.wait({ro}, timeout=cfg.fence_release_after)
+        if not done:
+            assert pod is not None
+            async with await connect(
+                admin_endpoint(pod, ctx.creds), timeout=cfg.connect_timeout, query_timeout=cfg.query_timeout
+            ) as c2:
+                while not ro.done():
+                    await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
+                    st = await get_status(c2)
+                    if st.semi_sync_source_enabled and st.semi_sync_source_wait_sessions > 0:
+                        ctx.log.warning(
+                            "releasing commits that wait for semi-sync acknowledgements",
+                            instance=i,
+                            sessions=st.semi_sync_source_wait_sessions,
+                        )
+                        await ops.configure_semisync_source(
+                            c2, enabled=False, timeout_ms=cfg.semisync_timeout_ms
+                        )
+                    await asyncio.wait({ro}, timeout=1.0)
+        await ro
+    except MySQLError as e:
+        raise OperationError(f"failed to fence instance {i}: {e}", i) from e
+    finally:
+        if not ro.done():
+            ro.cancel()
 
 
 def _was_source(ss: StatusSet, i: int) -> bool:
@@ -241,11 +314,7 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
             )
             return True
         return False
-    redo = False
-    if not st.super_read_only:
-        await ops.kill_connections(conn, spare_users=constants.SYSTEM_USERS)
-        await ops.set_read_only(conn, super_read_only=True)
-        redo = True
+    redo = False  # a writable replica was fenced at the start of configure
     if st.semisync_source_enabled:
         # a former primary: its applier's commits would wait for acknowledgements nobody sends
         await ops.configure_semisync_source(conn, enabled=False, timeout_ms=ctx.cfg.semisync_timeout_ms)
