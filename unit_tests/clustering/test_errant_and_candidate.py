@@ -108,3 +108,16 @@ def test_relay_log_does_not_count_as_held_against_purged_binlogs() -> None:
     p = primary(gtid=f"{U[0]}:1-100", purged_gtid=f"{U[0]}:1-50")
     assert not can_catch_up(replica(1, gtid=f"{U[0]}:1-40", retrieved=f"{U[0]}:41-55"), p)
     assert can_catch_up(replica(1, gtid=f"{U[0]}:1-50", retrieved=f"{U[0]}:1-55"), p)
+
+
+def test_every_replica_that_holds_everything_is_a_candidate_in_order() -> None:
+    from moco.clustering.decide import failover_candidates
+
+    g = f"{U[0]}:1-10"
+    fresh = {
+        1: replica(1, gtid=g),
+        2: replica(2, gtid=f"{U[0]}:1-8", retrieved=g),
+        3: replica(3, gtid=f"{U[0]}:1-5"),
+    }
+    assert failover_candidates(0, fresh, frozenset()) == (1, 2)
+    assert failover_candidates(0, fresh, frozenset({1})) == (2,)

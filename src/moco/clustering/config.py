@@ -54,8 +54,10 @@ class ProcessConfig:
     fence_release_after: float = 2.0
     #: how long the switchover target may take to apply the old primary's transactions.
     switchover_wait: float = 70.0
-    #: how long the failover target may take to apply what it received.
-    failover_wait: float = 3600.0
+    #: how long one failover candidate may take to apply what it received; its applier is
+    #: watched meanwhile (an SQL error ends the wait at once) and the next candidate that holds
+    #: everything is tried, or the next pass decides again from fresh status (MOCO: ~50 s).
+    failover_wait: float = 60.0
     #: pause after role labels change, so Services follow before connections are killed.
     role_change_wait: float = 0.3
     #: a clone, from asking the agent to mysqld answering again.

@@ -285,6 +285,17 @@ def failover_candidate(primary_index: int, fresh: Mapping[int, InstanceView], er
     lowest index wins. Raises :class:`NoCandidateError` when no one holds everything the others
     hold (choosing any would lose transactions).
     """
+    return failover_candidates(primary_index, fresh, errants)[0]
+
+
+def failover_candidates(
+    primary_index: int, fresh: Mapping[int, InstanceView], errants: frozenset[int]
+) -> tuple[int, ...]:
+    """Every replica that holds everything the others hold, lowest index first.
+
+    The failover tries them in order: one whose applier cannot apply what it received (an SQL
+    error) is passed over for the next. Raises :class:`NoCandidateError` when there is none.
+    """
     sets: dict[int, GtidSet] = {}
     for i, ist in sorted(fresh.items()):
         if i == primary_index or i in errants or ist is None or ist.replica is None:
@@ -292,9 +303,9 @@ def failover_candidate(primary_index: int, fresh: Mapping[int, InstanceView], er
         sets[i] = GtidSet.parse(ist.executed_gtid) | GtidSet.parse(ist.replica.retrieved_gtid)
     if not sets:
         raise NoCandidateError("no replica can be promoted")
-    for i, mine in sets.items():
-        if all(other <= mine for other in sets.values()):
-            return i
+    out = tuple(i for i, mine in sets.items() if all(other <= mine for other in sets.values()))
+    if out:
+        return out
     raise NoCandidateError("replicas diverge: " + "; ".join(f"{i}={s}" for i, s in sets.items()))
 
 

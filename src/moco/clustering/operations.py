@@ -33,13 +33,14 @@ from typing import Any, TypeVar
 
 from moco import constants
 from moco.clustering.config import ProcessConfig
-from moco.clustering.decide import can_catch_up, expected_role, failover_candidate
+from moco.clustering.decide import can_catch_up, expected_role, failover_candidates
 from moco.clustering.errors import NoCandidateError, OperationError
 from moco.clustering.gather import Gathered, admin_endpoint, to_view
 from moco.clustering.interfaces import (
     EV_CLONE_FAILED,
     EV_CLONE_SUCCEEDED,
     EV_ERRANT_FENCED,
+    EV_FAILOVER_FAILED,
     EV_INIT_CLONE_FAILED,
     EV_INIT_CLONE_SUCCEEDED,
     EV_REPLICA_UNRECOVERABLE,
@@ -481,6 +482,30 @@ async def switchover(ctx: OpContext, candidate: int) -> None:
 
 
 # --- failover ------------------------------------------------------------------------------------
+async def _apply_received(ctx: OpContext, i: int, retrieved: GtidSet) -> str:
+    """Wait until instance ``i`` applied ``retrieved``; ``""`` when it did, else why not.
+
+    The wait is bounded by ``failover_wait`` and watches the applier every second: an SQL error
+    (``Last_SQL_Errno``) or a stopped SQL thread ends it at once, so a broken applier never
+    holds the cluster without a primary.
+    """
+    conn = ctx.conn(i)
+    deadline = time.monotonic() + ctx.cfg.failover_wait
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return f"did not apply {retrieved} within {ctx.cfg.failover_wait}s"
+        if await ops.wait_for_gtid(conn, retrieved, timeout=min(1.0, left)):
+            return ""
+        rs = await get_replica_status(conn)
+        if rs is None:
+            return "it has no replication status"
+        if rs.last_sql_errno:
+            return f"its applier stopped on error {rs.last_sql_errno}: {rs.last_sql_error}"
+        if not rs.sql_running:
+            return "its applier (SQL thread) is stopped"
+
+
 async def failover(ctx: OpContext) -> None:
     """Promote the most advanced intact replica after the primary was lost."""
     ss = ctx.ss
@@ -498,15 +523,28 @@ async def failover(ctx: OpContext) -> None:
     candidates = [i for i in reachable if i not in ss.errants]
     fresh_raw = await asyncio.gather(*(get_status(ctx.conn(i)) for i in candidates))
     fresh: dict[int, InstanceView] = {i: to_view(st) for i, st in zip(candidates, fresh_raw, strict=True)}
+    raws = dict(zip(candidates, fresh_raw, strict=True))
     try:
-        chosen = failover_candidate(ss.primary, fresh, ss.errants)
+        order = failover_candidates(ss.primary, fresh, ss.errants)
     except NoCandidateError as e:
         raise NoCandidateError(str(e)) from None
-    raw = dict(zip(candidates, fresh_raw, strict=True))[chosen]
-    retrieved: GtidSet = raw.replica.retrieved_gtid_set if raw.replica is not None else GtidSet.parse("")
-    ctx.log.info("waiting for the new primary to apply what it received", index=chosen, gtid=str(retrieved))
-    if not await ops.wait_for_gtid(ctx.conn(chosen), retrieved, timeout=ctx.cfg.failover_wait):
-        raise OperationError(f"instance {chosen} did not apply {retrieved}", chosen)
+    why: dict[int, str] = {}
+    chosen: int | None = None
+    for i in order:
+        rs = raws[i].replica
+        retrieved: GtidSet = rs.retrieved_gtid_set if rs is not None else GtidSet.parse("")
+        ctx.log.info("waiting for the new primary to apply what it received", index=i, gtid=str(retrieved))
+        why[i] = await _apply_received(ctx, i, retrieved)
+        if not why[i]:
+            chosen = i
+            break
+        ctx.log.warning("candidate cannot take over", index=i, reason=why[i])
+        await ctx.event("Warning", EV_FAILOVER_FAILED, f"instance {i} cannot take over: {why[i]}")
+    if chosen is None:
+        # the next pass decides again from fresh status (after a short backoff)
+        raise OperationError(
+            "no candidate applied what it received: " + "; ".join(f"{i}: {w}" for i, w in why.items())
+        )
     await ctx.kube_call(ctx.kube.update_status(StatusUpdate(current_primary_index=chosen)))
     ctx.chosen = chosen
     ctx.log.warning("failover done", primary=chosen)
