@@ -51,7 +51,7 @@ import random
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -64,7 +64,7 @@ from moco.clustering.interfaces import (
 )
 from moco.clustering.memory import MemoryKube, SQLCloneAgent, bootstrap_users, make_pods
 from moco.clustering.process import ClusterProcess
-from moco.clustering.types import ClusterSpecView, ClusterState, Operation
+from moco.clustering.types import ClusterSpecView, ClusterState, Operation, PodInfo
 from moco.log import setup
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
@@ -256,6 +256,7 @@ class Soak:
         self._split_last = 0.0
         self._split_run = 0
         self._wiped: set[int] = set()
+        self._deleted: dict[int, PodInfo] = {}
 
     # --- the World of moco.testing.faults -------------------------------------------------------------
     def instance(self, index: int) -> Mysqld:
@@ -267,6 +268,13 @@ class Soak:
     def wake(self, origin: str) -> None:
         if self.proc is not None:
             self.proc.wake(origin)
+
+    def delete_pod(self, index: int) -> None:
+        self._deleted[index] = self.kube.remove_pod(index)
+
+    def recreate_pod(self, index: int) -> None:
+        pod = self._deleted.pop(index, None) or self.kube.pod(index)
+        self.kube.add_pod(replace(pod, ready=True, deleting=False, demote=False, role=None))
 
     def client(self, index: int) -> Endpoint:
         return self.ms[index].endpoint(CLIENT_USER, CLIENT_PASSWORD)
@@ -393,12 +401,27 @@ class Soak:
         deadline = time.monotonic() + timeout
         errant_since: dict[int, float] = {}
         dead_since: dict[int, float] = {}
+        unready_since: dict[int, float] = {}
         while time.monotonic() < deadline:
             if self.healthy_after(proc, after) and all(p.ready for p in self.kube.pods.values()):
                 return True
             for i, m in enumerate(self.ms):
                 if m.running:
                     dead_since.pop(i, None)
+                    # no fault is active between episodes: a Pod whose mysqld runs is present
+                    # and ready (an injector that failed half-way may have left it otherwise)
+                    if i in self._deleted:
+                        self.say("pod-recreated", instance=self.name(i))
+                        self.recreate_pod(i)
+                        self.wake("pod-created")
+                    elif (
+                        not self.kube.pod(i).ready
+                        and time.monotonic() - unready_since.setdefault(i, time.monotonic()) > 2.0
+                    ):
+                        del unready_since[i]
+                        self.say("kubelet-ready", instance=self.name(i))
+                        self.set_pod(i, ready=True)
+                        self.wake("pod-ready")
                     continue
                 # not running for a while (a restart by the supervisor takes a moment): kubelet
                 # restarts the container

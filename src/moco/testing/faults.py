@@ -7,9 +7,9 @@ Kubernetes side, the clustering loop) the way the real world would:
   on the same datadir, as kubelet restarts the container, and the Pod turns ready;
 - :class:`PauseMysqld`: SIGSTOP (a hung server: connections open, nothing answers); the Pod
   turns not ready only if the readiness probe noticed (``mark_unready``); ``undo`` is SIGCONT;
-- :class:`WipeMysqld`: the data volume is lost: SIGKILL, the datadir replaced by an empty
-  initialized one (a new server_uuid), mysqld started and the agent's users created; the loop
-  must clone it from the primary;
+- :class:`WipeMysqld`: the data volume is lost: SIGKILL, the Pod deleted, the datadir replaced
+  by an empty initialized one (a new server_uuid); ``undo`` starts mysqld, creates the agent's
+  users and recreates the Pod; the loop must clone it from the primary;
 - :class:`LongTransaction`: a client transaction that wrote a row then runs ``SELECT SLEEP(n)``
   before COMMIT (a switchover must kill it to make the primary read-only); a row whose COMMIT
   returned is an acknowledged write and is recorded as such;
@@ -58,6 +58,14 @@ class World(Protocol):
 
     def wake(self, origin: str) -> None:
         """Wake the loop, as a Pod event does."""
+        ...
+
+    def delete_pod(self, index: int) -> None:
+        """Delete a Pod object (the loop no longer sees the instance)."""
+        ...
+
+    def recreate_pod(self, index: int) -> None:
+        """Create the Pod again (ready, without a role label), as its StatefulSet does."""
         ...
 
     def client(self, index: int) -> Endpoint:
@@ -177,23 +185,30 @@ class PauseMysqld(Fault):
 
 @dataclass
 class WipeMysqld(Fault):
-    """Lose an instance's data; ``undo`` starts it empty (the loop must clone it)."""
+    """Lose an instance's data and its Pod; ``undo`` recreates both, empty (the loop must clone).
+
+    The Pod is absent while the agent prepares the new mysqld (users, plugins), so the loop
+    meets the instance only once it is prepared, as in a Pod where the agent initializes
+    mysqld before it serves the network.
+    """
 
     kind: ClassVar[str] = "wipe"
 
     async def _inject(self, w: World) -> None:
         assert self.index is not None
         await asyncio.to_thread(w.instance(self.index).kill)
-        w.set_pod(self.index, ready=False)
-        w.wake("pod-not-ready")
+        w.delete_pod(self.index)
+        w.wake("pod-deleted")
         await w.reinitialize(self.index)
 
     async def _undo(self, w: World) -> None:
         assert self.index is not None
-        await _restart(w, self.index)
-        await w.prepare(self.index)
-        w.set_pod(self.index, ready=True)
-        w.wake("pod-ready")
+        try:
+            await _restart(w, self.index)
+            await w.prepare(self.index)
+        finally:
+            w.recreate_pod(self.index)
+            w.wake("pod-created")
 
 
 @dataclass
