@@ -234,7 +234,12 @@ VALID_CREATES = {
             "restorePoint": "2026-01-02T15:04:05Z",
             "jobConfig": {
                 "serviceAccountName": "sa",
-                "bucketConfig": {"bucketName": "b", "endpointURL": "http://minio:9000", "backendType": "gcs"},
+                "bucketConfig": {
+                    "bucketName": "b",
+                    "endpointURL": "https://minio:9000",
+                    "backendType": "azure",
+                    "caCert": "/minio-cert/ca.crt",
+                },
                 "workVolume": {
                     "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}
                 },

@@ -48,6 +48,8 @@ MAX_BUCKET_NAME: Final = 255
 MAX_REGION: Final = 128
 #: A URL.
 MAX_URL: Final = 2048
+#: A file path inside a Pod (Linux ``PATH_MAX``).
+MAX_PATH: Final = 4096
 #: A time zone name (the longest IANA name has 32 characters).
 MAX_TIME_ZONE: Final = 128
 #: An RFC 3339 date-time.

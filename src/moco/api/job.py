@@ -21,7 +21,7 @@ DEFAULT_CPU: Final = 4
 DEFAULT_MEMORY: Final = "4Gi"
 DEFAULT_BACKEND_TYPE: Final = "s3"
 
-BackendType = Literal["s3", "gcs"]
+BackendType = Literal["s3", "gcs", "azure"]
 #: The bound of a quantity written as a string (the schema's ``maxLength`` applies to strings only).
 _QUANTITY_BOUND: Final = {"maxLength": bounds.MAX_QUANTITY}
 
@@ -58,6 +58,15 @@ class BucketConfig(Model):
         default=None,
         description="BackendType is an identifier for the object storage to be used.",
         json_schema_extra=crd(default=DEFAULT_BACKEND_TYPE),
+    )
+    ca_cert: str | None = Field(
+        default=None,
+        alias="caCert",
+        max_length=bounds.MAX_PATH,
+        description=(
+            "The path of a PEM file of CA certificates, mounted into the job's Pod (see `volumes` and "
+            "`volumeMounts`), used to verify the TLS certificate of the object storage."
+        ),
     )
 
 
