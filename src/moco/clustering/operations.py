@@ -18,7 +18,9 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
   that may come back, then picks the replica whose received-or-executed GTIDs include every
   other's (errant ones excluded) and waits until it applied what it received;
 - errant replicas are fenced: IO thread stopped, role label removed, never promoted;
-- an empty replica is cloned from the primary before it replicates; a replica is never pointed
+- an empty replica is cloned from the primary before it replicates, as a job beside the loop
+  (one at a time, reported by Events, waking the loop at its end) so that no pass, and no
+  failover, waits for a clone; a replica is never pointed
   at a primary that purged binary logs it still needs (an Event says so instead);
 - every statement runs under the connection's timeouts; every wait has its own bound.
 """
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -76,6 +78,11 @@ class OpContext:
     chosen: int | None = None
     #: keys of warnings already recorded as Events by this loop (shared across passes).
     warned: set[str] = field(default_factory=set)
+    #: starts a replica's clone as a task the loop tracks; returns False when one already runs
+    #: (None: the clone runs inline, for callers without a loop).
+    start_clone: Callable[[int, Callable[[], Awaitable[None]]], bool] | None = None
+    #: indices whose clone runs now: nothing else is done to them meanwhile.
+    cloning: frozenset[int] = frozenset()
 
     @property
     def ss(self) -> StatusSet:
@@ -149,7 +156,11 @@ async def configure(ctx: OpContext) -> bool:
     # receiver stops). Such replicas are configured after the primary is made writable when
     # enough other replicas already acknowledge: commits stay loss-less either way, as the
     # primary waits for ``replicas // 2`` ACKs whoever sends them.
-    replicas = [i for i in range(len(ss.instances)) if i != ss.primary and ss.instances[i] is not None]
+    replicas = [
+        i
+        for i in range(len(ss.instances))
+        if i != ss.primary and ss.instances[i] is not None and i not in ctx.cloning
+    ]
     slow = [i for i in replicas if i not in ss.errants and _was_source(ss, i)]
     quick = [i for i in replicas if i not in slow]
     for i in quick:
@@ -325,8 +336,13 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
     pst = ss.instances[ss.primary]
     assert pst is not None
     if not st.executed_gtid and pst.executed_gtid and st.replica is None and pod is not None:
-        await _clone_replica(ctx, i)
-        return True
+        if ctx.start_clone is None:
+            await _clone_replica(ctx, i)
+            return True
+        # the clone runs beside the loop: passes (and a failover) go on meanwhile
+        if ctx.start_clone(i, _clone_job(ctx, i)):
+            ctx.log.info("clone started in the background", instance=i)
+        return False
     if not can_catch_up(st, pst) and not (st.replica is not None and st.replica.io_running):
         msg = f"instance {i} needs transactions the primary already purged; it must be re-created"
         ctx.log.warning("replica cannot catch up", instance=i)
@@ -364,6 +380,18 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         )
     await ops.start_replica(conn)
     return True
+
+
+def _clone_job(ctx: OpContext, i: int) -> Callable[[], Awaitable[None]]:
+    """The clone of replica ``i`` as a job that outlives this pass (events are its report)."""
+
+    async def job() -> None:
+        try:
+            await _clone_replica(ctx, i)
+        except OperationError as e:
+            ctx.log.warning("background clone failed", instance=i, error=str(e))
+
+    return job
 
 
 async def _clone_replica(ctx: OpContext, i: int) -> None:
@@ -510,7 +538,8 @@ async def failover(ctx: OpContext) -> None:
     """Promote the most advanced intact replica after the primary was lost."""
     ss = ctx.ss
     ctx.log.warning("failover begins", current=ss.primary)
-    reachable = [i for i in ctx.g.conns if i != ss.primary]
+    # a replica being cloned is empty (no candidate) and may restart any moment: left alone
+    reachable = [i for i in ctx.g.conns if i != ss.primary and i not in ctx.cloning]
 
     async def stop_io(i: int) -> None:
         await ops.stop_io_thread(ctx.conn(i))

@@ -8,6 +8,9 @@ more pass. A pass is bounded by
 ``ProcessConfig.pass_timeout`` (plus the clone bound when it clones); a failing pass is logged
 and the loop goes on, so one cluster's trouble never stops its own loop nor delays another's.
 
+The clone of an empty replica runs as a task beside the loop (one at a time per cluster; its end
+wakes the loop, its Events report it), so passes and a failover go on during a long clone.
+
 While ``moco.cybozu.com/clustering-stopped`` is set the pass only reports ClusteringActive=False.
 """
 
@@ -16,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
@@ -84,6 +87,9 @@ class ClusterProcess:
         self._warned: set[str] = set()
         #: the primary index this process last wrote, until a view of the cluster shows it.
         self._written_primary: int | None = None
+        #: the clone of a replica running beside the loop (one at a time) and its index.
+        self._clone: asyncio.Task[None] | None = None
+        self._clone_index: int | None = None
         #: (primary index, first failed try, failed tries) while the primary does not answer.
         self._down: tuple[int, float, int] | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
@@ -100,7 +106,12 @@ class ClusterProcess:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Cancel the loop and wait for it to end."""
+        """Cancel the loop (and a clone it runs) and wait for them to end."""
+        clone, self._clone = self._clone, None
+        if clone is not None:
+            clone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await clone
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -146,7 +157,7 @@ class ClusterProcess:
         self.last.passes += 1
         log = self.log.bind(origin=origin, passno=self.last.passes)
         try:
-            async with asyncio.timeout(self.cfg.pass_timeout + self.cfg.clone_timeout):
+            async with asyncio.timeout(self.cfg.pass_timeout + self.cfg.clone_timeout):  # initial clone
                 redo = await self._pass(log)
             self.last.error = ""
             return redo
@@ -220,6 +231,32 @@ class ClusterProcess:
         self._down = (p, since, tries)
         return tries >= self.cfg.failover_tries and time.monotonic() - since >= self.cfg.failover_after
 
+    @property
+    def cloning(self) -> frozenset[int]:
+        """Indices whose clone runs now."""
+        if self._clone is None or self._clone.done() or self._clone_index is None:
+            return frozenset()
+        return frozenset({self._clone_index})
+
+    def _start_clone(self, index: int, job: Callable[[], Awaitable[None]]) -> bool:
+        """Run a replica's clone beside the loop (one at a time); its end wakes the loop.
+
+        The job reports through Events itself and is bounded by ``clone_timeout``; a pass
+        never awaits it, so a failover is never held behind a clone.
+        """
+        if self.cloning:
+            return False
+
+        async def run() -> None:
+            try:
+                await job()
+            finally:
+                self.wake("clone-done")
+
+        self._clone_index = index
+        self._clone = asyncio.create_task(run(), name=f"clone:{self.namespace}/{self.name}/{index}")
+        return True
+
     def _note_written(self, ctx: op.OpContext) -> None:
         """Remember a primary index the operation wrote (even when it failed afterwards)."""
         if ctx.chosen is not None:
@@ -268,7 +305,17 @@ class ClusterProcess:
             await self._report(status_update(g.status, d.state, detail))
             if d.reason == WAIT_CONFIRM:
                 asyncio.get_running_loop().call_later(self.cfg.failover_recheck, self.wake, "confirm")
-            ctx = op.OpContext(self.kube, self.agent, creds, self.cfg, g, logger, warned=self._warned)
+            ctx = op.OpContext(
+                self.kube,
+                self.agent,
+                creds,
+                self.cfg,
+                g,
+                logger,
+                warned=self._warned,
+                start_clone=self._start_clone,
+                cloning=self.cloning,
+            )
             return await self._apply(ctx, d)
         finally:
             await g.close()
