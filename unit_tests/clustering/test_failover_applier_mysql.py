@@ -41,7 +41,8 @@ async def test_failover_skips_a_candidate_whose_applier_is_broken(cluster_ground
             if st.replica is not None and st.replica.last_sql_errno:
                 break
             await asyncio.sleep(0.05)
-    assert st.replica is not None and st.replica.last_sql_errno == 1062, st.replica
+    assert st.replica is not None
+    assert st.replica.last_sql_errno == 1062, st.replica
     t0 = asyncio.get_running_loop().time()
     await fail_primary(cg)
     await cg.h.wait_for(lambda: cg.h.primary == 2, 30, "failover to the replica that can apply")
