@@ -1,8 +1,9 @@
 """The clustering loop's Kubernetes side (:class:`moco.clustering.interfaces.KubeSide`) over moco.kube.
 
-One :class:`ClusterKubeSide` per MySQLCluster reads the cluster and its Pods from the informer
-caches (no API round trip on the hot path), and writes Pod labels, annotations, the loop's status
-fields and Events through the API with timeouts.
+One :class:`ClusterKubeSide` per MySQLCluster reads its Pods from the informer cache and the
+cluster itself with a GET (a cache may still hold the status from before the loop's own
+switchover: see :meth:`ClusterKubeSide.get_cluster`), and writes Pod labels, annotations, the
+loop's status fields and Events through the API with timeouts.
 
 Secrets are read from caches too, with a GET only on a miss: the controller Secret from the
 informer on moco's labelled Secrets (see :mod:`moco.controllers.setup`), the user's
