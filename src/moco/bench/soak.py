@@ -7,21 +7,20 @@ rows through the current primary; :class:`moco.testing.sampler.WritableSampler` 
 server's read_only many times a second. Meanwhile *episodes* of faults
 (:mod:`moco.testing.faults`) follow one another:
 
-==================== ==========================================================================
-kill-primary/replica SIGKILL, then mysqld started again after a while (kubelet)
-pause-primary/replica SIGSTOP, SIGCONT after a while (the Pod may or may not turn not ready)
-switchover           the demote annotation on the primary's Pod
-switchover-long-trx  a transaction that wrote then sleeps, held on the primary, then demote
-switchover-read-lock FLUSH TABLES WITH READ LOCK held on the primary, then demote
-wipe-replica         a replica's data lost: it comes back empty and must be cloned
-loop-crash           the loop cancelled wherever it is; a new loop starts after a while
-==================== ==========================================================================
+- kill-primary, kill-replica: SIGKILL, then mysqld started again after a while (kubelet);
+- pause-primary, pause-replica: SIGSTOP, SIGCONT after up to 8 s, now and then after 10-25 s
+  (the Pod may or may not turn not ready);
+- switchover: the demote annotation on the primary's Pod;
+- switchover-long-trx: a transaction that wrote then sleeps, held on the primary, then demote;
+- switchover-read-lock: FLUSH TABLES WITH READ LOCK held on the primary, then demote;
+- wipe-replica: a replica's data and Pod lost: it comes back empty and must be cloned;
+- loop-crash: the loop ends at once or at its n-th write; a new loop starts after a while;
 
 and on top of an episode, at random, a cache lag of up to ``--max-lag`` seconds and a crash of
-the loop at a random moment of the episode. Before an episode that may take an instance away
-the soak waits until the loop finds the cluster Healthy (one failure at a time, which a
-3-instance cluster must survive). An instance that comes back with errant transactions (the
-unacknowledged tail of a killed primary) is wiped and re-cloned, as a human would.
+the loop during the episode. Before each episode the soak waits until the loop finds the
+cluster Healthy (one failure at a time, which a 3-instance cluster must survive). An instance
+that comes back with errant transactions (the unacknowledged tail of a killed primary) is wiped
+and re-cloned, as a human would.
 
 The episodes and every parameter are drawn from ``random.Random(seed)`` before they run, so the
 same ``--seed`` replays the same faults (timing within the machine still varies). Every fault,
@@ -30,7 +29,9 @@ loop Event and primary change is printed with its time since the start.
 Checks: every acknowledged write (and every committed long transaction) is on the final primary
 and on every replica; at each primary change, every write acknowledged before it is on the new
 primary once it takes writes; no sampling round saw two writable servers (see
-:mod:`moco.testing.sampler` for "same instant"); the longest time without a writable server.
+:mod:`moco.testing.sampler` for "same instant"); the longest time the instance the status names
+primary was not seen writable (``longest_no_primary_s``) and the longest time between two
+acknowledged writes (``longest_no_ack_s``).
 It stops by itself after ``--faults`` faults or ``--max-duration`` seconds (whichever first),
 stops every process it started and only talks to loopback.
 
@@ -176,13 +177,16 @@ def draw_episode(rng: random.Random, number: int, cfg: SoakConfig, long_row: int
     kind = rng.choices(list(KINDS), weights=list(KINDS.values()))[0]
     pick = rng.randrange(2)
     hold = round(rng.uniform(0.5, 5.0), 2)
+    # now and then a server stays frozen long after the failover (the new primary must open
+    # without it)
+    frozen = round(rng.uniform(10.0, 25.0), 2) if rng.random() < 0.2 else hold * 1.6
     steps: list[Step] = []
     if kind == "kill-primary":
         steps.append(Step(KillMysqld(), "primary", 0.1, 0.1 + hold))
     elif kind == "kill-replica":
         steps.append(Step(KillMysqld(), "replica", 0.1, 0.1 + hold))
     elif kind == "pause-primary":
-        steps.append(Step(PauseMysqld.draw(rng), "primary", 0.1, 0.1 + hold * 1.6))
+        steps.append(Step(PauseMysqld.draw(rng), "primary", 0.1, 0.1 + frozen))
     elif kind == "pause-replica":
         steps.append(Step(PauseMysqld.draw(rng), "replica", 0.1, 0.1 + hold))
     elif kind == "switchover":
@@ -349,6 +353,7 @@ class Soak:
             )
         self.sampler = WritableSampler(
             instances=lambda: [(m.name, m.admin_endpoint()) for m in self.ms if m.running],
+            primary=lambda: self.ms[self.primary].name,
             on_sample=self._on_two_writable,
             on_transition=lambda _t, names: self.say("writable", now=",".join(names) or "none"),
         )

@@ -14,7 +14,8 @@ when it shows two writable servers it is kept apart as a *wide* sample, reported
 A server that does not answer within ``read_timeout`` (paused, killed, restarting) is left out
 of the round and skipped for ``skip_after_timeout`` seconds, so one hung server does not slow
 the sampling of the others. The sampler also records each change of the set of writable servers
-and the longest time no round saw a writable server.
+and the longest time no round saw the primary writable (any server, when it is not told
+which one is the primary).
 """
 
 from __future__ import annotations
@@ -66,6 +67,10 @@ class WritableSampler:
     window: float = DEFAULT_WINDOW
     read_timeout: float = 0.3
     skip_after_timeout: float = 1.0
+    #: the name of the instance clients write to (the primary by the cluster's status); when
+    #: given, only that instance answering writable ends a time without a writable primary (a
+    #: former primary still writable does not count: clients no longer reach it).
+    primary: Callable[[], str] | None = None
     rounds: int = 0
     readings: int = 0
     #: rounds with two writable servers within ``window``: the split brains.
@@ -74,7 +79,7 @@ class WritableSampler:
     two_writable_wide: list[Sample] = field(default_factory=list)
     #: (monotonic time, writable names) each time the set of writable servers changed.
     transitions: list[tuple[float, tuple[str, ...]]] = field(default_factory=list)
-    #: longest time between two rounds that saw a writable server (seconds), and when it ended.
+    #: longest time between two rounds that saw the primary writable (seconds), and when it ended.
     longest_no_writable: float = 0.0
     longest_no_writable_end: float = 0.0
     #: called with each two-writable (or wide) sample as it is taken, and with each change of
@@ -140,7 +145,8 @@ class WritableSampler:
             self.transitions.append((now, writable))
             if self.on_transition is not None:
                 self.on_transition(now, writable)
-        if writable:
+        served = self.primary() in writable if self.primary is not None else bool(writable)
+        if served:
             if self._last_writable_at is not None:
                 gap = now - self._last_writable_at
                 if gap > self.longest_no_writable:
