@@ -492,6 +492,7 @@ class Soak:
             self.say(
                 "TWO-WRITABLE" if close else "two-writable-wide",
                 writable=",".join(smp.writable),
+                could_commit=",".join(smp.can_commit) or "none",
                 spread_ms=round(smp.spread * 1000, 2),
             )
         self._split_key, self._split_last = key, smp.at
@@ -671,6 +672,7 @@ class Soak:
                 "rounds": len(r),
                 "writable": list(r[0].writable),
                 "max_spread_ms": round(max(x.spread for x in r) * 1000, 2),
+                "rounds_two_could_commit": sum(1 for x in r if len(x.can_commit) > 1),
                 "episodes": self.active_at(r[0].at),
             }
             for r in runs
@@ -704,6 +706,7 @@ class Soak:
             "loops_started": self.loops_started,
             "longest_no_ack_s": round(longest_no_ack, 3),
             "two_writable_wide_samples": len(smp.two_writable_wide),
+            "two_committing_samples": len(smp.two_committing),
             "sampler_rounds": smp.rounds,
             "stale_reads": self.lag.stale_reads,
             "replica_missing": replica_missing,

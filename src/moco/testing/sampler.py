@@ -11,6 +11,11 @@ seconds (default 20 ms). Such a round is a *two-writable sample*. A round whose 
 spread wider (a loaded machine, a server slow to answer) cannot prove the two states coexisted:
 when it shows two writable servers it is kept apart as a *wide* sample, reported but not counted.
 
+A writable server may still be unable to acknowledge a commit: a former primary that wakes up
+after a failover has semi-sync on and no replica left, so its commits wait. The same statement
+reads the semi-sync state; a two-writable sample where two servers could acknowledge commits is
+also counted as *two committing*, the split brain that loses data.
+
 A server that does not answer within ``read_timeout`` (paused, killed, restarting) is left out
 of the round and skipped for ``skip_after_timeout`` seconds, so one hung server does not slow
 the sampling of the others. The sampler also records each change of the set of writable servers
@@ -34,6 +39,18 @@ DEFAULT_WINDOW = 0.02
 #: Default pause between two rounds (seconds).
 DEFAULT_INTERVAL = 0.02
 
+# One statement, so every value is read at the same moment; the semi-sync values come from
+# performance_schema (NULL rather than an error when the plugin is not installed).
+_QUERY = (
+    "SELECT @@read_only AS ro, @@super_read_only AS sro, UNIX_TIMESTAMP(SYSDATE(6)) AS t,"
+    " (SELECT VARIABLE_VALUE FROM performance_schema.global_variables"
+    "   WHERE VARIABLE_NAME = 'rpl_semi_sync_source_enabled') AS sse,"
+    " (SELECT VARIABLE_VALUE FROM performance_schema.global_variables"
+    "   WHERE VARIABLE_NAME = 'rpl_semi_sync_source_wait_for_replica_count') AS swc,"
+    " (SELECT VARIABLE_VALUE FROM performance_schema.global_status"
+    "   WHERE VARIABLE_NAME = 'Rpl_semi_sync_source_clients') AS ssc"
+)
+
 
 @dataclass(frozen=True)
 class Reading:
@@ -44,6 +61,9 @@ class Reading:
     super_read_only: bool
     #: the server's clock when it read the variables (seconds since the epoch).
     server_time: float
+    #: writable and able to acknowledge a commit: semi-sync source off, or at least
+    #: ``rpl_semi_sync_source_wait_for_replica_count`` semi-sync replicas connected.
+    can_commit: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,8 @@ class Sample:
     writable: tuple[str, ...]
     #: largest difference between the server-side times of the round's answers (seconds).
     spread: float
+    #: those of ``writable`` that could also acknowledge a commit (see :class:`Reading`).
+    can_commit: tuple[str, ...] = ()
 
 
 @dataclass
@@ -75,6 +97,9 @@ class WritableSampler:
     readings: int = 0
     #: rounds with two writable servers within ``window``: the split brains.
     two_writable: list[Sample] = field(default_factory=list)
+    #: two-writable samples where two servers could also acknowledge commits: two servers
+    #: that both take writes, the split brain that loses data.
+    two_committing: list[Sample] = field(default_factory=list)
     #: rounds with two writable servers whose answers were spread wider than ``window``.
     two_writable_wide: list[Sample] = field(default_factory=list)
     #: (monotonic time, writable names) each time the set of writable servers changed.
@@ -119,9 +144,7 @@ class WritableSampler:
             if c is None or c.closed:
                 c = await connect(ep, timeout=self.read_timeout, query_timeout=self.read_timeout)
                 self._conns[key] = c
-            row = await c.query_one(
-                "SELECT @@read_only AS ro, @@super_read_only AS sro, UNIX_TIMESTAMP(SYSDATE(6)) AS t"
-            )
+            row = await c.query_one(_QUERY)
         except MySQLError:
             old = self._conns.pop(key, None)
             if old is not None:
@@ -130,7 +153,10 @@ class WritableSampler:
             return None
         if row is None:
             return None
-        return Reading(name, bool(int(row["ro"])), bool(int(row["sro"])), float(row["t"]))
+        ro = bool(int(row["ro"]))
+        semisync = str(row["sse"] or "OFF").upper() in ("ON", "1")
+        acks = int(row["ssc"] or 0) >= int(row["swc"] or 1)
+        return Reading(name, ro, bool(int(row["sro"])), float(row["t"]), not ro and (not semisync or acks))
 
     async def round(self) -> list[Reading]:
         """One round over the instances that are not being skipped; updates the figures."""
@@ -155,9 +181,12 @@ class WritableSampler:
         if len(writable) > 1:
             times = [r.server_time for r in readings]
             spread = max(times) - min(times)
-            sample = Sample(now, writable, spread)
+            committing = tuple(sorted(r.name for r in readings if r.can_commit))
+            sample = Sample(now, writable, spread, committing)
             close = spread <= self.window
             (self.two_writable if close else self.two_writable_wide).append(sample)
+            if close and len(committing) > 1:
+                self.two_committing.append(sample)
             if self.on_sample is not None:
                 self.on_sample(sample, close)
         return readings
