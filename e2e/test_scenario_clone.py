@@ -59,9 +59,22 @@ def all_synced(k: Kubectl, replicas: int) -> bool:
     return mc.is_healthy(k, NAME) and st.get("syncedReplicas") == replicas
 
 
-def clone_events(k: Kubectl) -> list[str]:
+def clone_events(k: Kubectl, index: int | None = None) -> list[str]:
+    """Messages of the cluster's CloneSucceeded Events (of one instance when ``index`` is given)."""
     items = k.get("events", f"--field-selector=involvedObject.name={NAME}").get("items") or []
-    return [str(e.get("message", "")) for e in items if e.get("reason") == "CloneSucceeded"]
+    out = [str(e.get("message", "")) for e in items if e.get("reason") == "CloneSucceeded"]
+    return out if index is None else [m for m in out if f"instance {index} " in m]
+
+
+def instance_roles(k: Kubectl, replicas: int) -> list[str]:
+    """The role labels of instances 0..replicas-1, in order ("" when unlabelled or absent)."""
+    roles = mc.roles(k, NAME)
+    return [roles.get(f"moco-{NAME}-{i}", "") for i in range(replicas)]
+
+
+def roles_settled(k: Kubectl, replicas: int) -> list[str] | None:
+    got = instance_roles(k, replicas)
+    return got if sorted(got) == ["primary"] + ["replica"] * (replicas - 1) else None
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +104,9 @@ def test_scale_out_clones_the_new_replicas(
     for i in (3, 4):
         assert sql_on(k, i, "SELECT v FROM e2e.seed") == "before-clone"
         assert sql_on(k, i, "SELECT STATE FROM performance_schema.clone_status") == "Completed"
-    events = clone_events(k)
-    assert any("instance 3 " in m for m in events), events
-    assert any("instance 4 " in m for m in events), events
-    roles = mc.roles(k, NAME)
-    assert sorted(roles.values()) == ["primary", "replica", "replica", "replica", "replica"], roles
+    assert clone_events(k, 3), clone_events(k)
+    assert clone_events(k, 4), clone_events(k)
+    mc.wait(k, NAME, "a primary and 4 replicas labelled", lambda: roles_settled(k, 5), timeout=60)
 
 
 def test_wiped_replica_is_cloned_again(
@@ -104,6 +115,8 @@ def test_wiped_replica_is_cloned_again(
     replica = next(i for i in range(5) if i != mc.primary_index(k, NAME))
     pod, pvc = f"moco-{NAME}-{replica}", f"mysql-data-moco-{NAME}-{replica}"
     old_pvc = k.get("pvc", pvc)["metadata"]["uid"]
+    old_pod = k.get("pod", pod)["metadata"]["uid"]
+    clones_before = len(clone_events(k, replica))
     k("delete", "pvc", pvc, "--wait=false")
     k("delete", "pod", pod, "--wait=true", timeout=180)
     t0 = time.monotonic()
@@ -118,9 +131,14 @@ def test_wiped_replica_is_cloned_again(
         if (claim is None or claim["metadata"]["uid"] == old_pvc) and time.monotonic() - last_kick[0] > 60:
             k("delete", "pod", pod, "--wait=false", check=False)
             last_kick[0] = time.monotonic()
-        return claim is not None and claim["metadata"]["uid"] != old_pvc and all_synced(k, 5)
+        if claim is None or claim["metadata"]["uid"] == old_pvc:
+            return False
+        if k.get("pod", pod)["metadata"]["uid"] == old_pod:
+            return False
+        return len(clone_events(k, replica)) > clones_before and all_synced(k, 5)
 
     mc.wait(k, NAME, f"{pod} re-created empty, cloned, Healthy", recloned, timeout=CLONE_TIMEOUT)
     record_testsuite_property("clone_wiped_s", round(time.monotonic() - t0, 1))
     assert sql_on(k, replica, "SELECT v FROM e2e.seed") == "before-clone"
     assert sql_on(k, replica, "SELECT STATE FROM performance_schema.clone_status") == "Completed"
+    mc.wait(k, NAME, "a primary and 4 replicas labelled", lambda: roles_settled(k, 5), timeout=60)
