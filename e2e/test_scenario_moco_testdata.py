@@ -103,11 +103,6 @@ EXPECTED_REFUSALS = {"restore.yaml": 'unknown field "spec.restore.jobConfig.buck
 KNOWN_GAPS = {
     "failover.yaml": "after one `kill 1` of the primary's mysqld, MOCO fails over; moco keeps the "
     "primary, whose mysqld is back within ~10 s (it fails over only on longer evidence)",
-    "backup_azure.yaml": "the BackupPolicy's bucketConfig.backendType azure is refused "
-    '(moco\'s CRD allows "s3", "gcs")',
-    "restore_azure.yaml": "restore.jobConfig.bucketConfig.backendType azure is refused "
-    '(moco\'s CRD allows "s3", "gcs")',
-    "restore_tls.yaml": "restore.jobConfig.bucketConfig.caCert (MOCO's field) is unknown to moco's CRD",
 }
 NOT_APPLIED = ("client.yaml", "makebucket.yaml", "makebucket_tls.yaml", "makebucket_with_env.yaml")
 
