@@ -25,6 +25,7 @@ from moco.clustering.interfaces import StatusUpdate
 from moco.clustering.memory import MemoryKube, make_pods
 from moco.clustering.types import ClusterSpecView
 from moco.testing.lagging import LaggingKube
+from moco.testing.sampler import Reading, mark_commit_ability
 
 from ..fixtures.clustering import CREDS
 
@@ -120,6 +121,22 @@ async def test_write_trap_ends_the_caller_at_the_nth_write(before: bool) -> None
     # disarmed once fired
     await lag.update_status(StatusUpdate(current_primary_index=2))
     assert kube.status.current_primary_index == 2
+
+
+def test_commit_ability_needs_replicas_on_both_sides() -> None:
+    def r(name: str, port: int, **kw: object) -> Reading:
+        return Reading(name, read_only=False, super_read_only=False, server_time=0.0, port=port, **kw)  # type: ignore[arg-type]
+
+    new = r("m2", 2, semisync_source=True, wait_count=1, semisync_clients=1)
+    replica = replace(
+        r("m3", 3, source_port=2, io_on=True, semisync_replica=True), read_only=True, super_read_only=True
+    )
+    # a former primary just resumed: it still counts the replica that left it while frozen
+    old = r("m1", 1, semisync_source=True, wait_count=1, semisync_clients=1)
+    out = {x.name: x.can_commit for x in mark_commit_ability([old, new, replica])}
+    assert out == {"m1": False, "m2": True, "m3": False}
+    # semi-sync off: writable is enough
+    assert mark_commit_ability([r("m1", 1)])[0].can_commit
 
 
 @pytest.mark.mysql

@@ -13,8 +13,10 @@ when it shows two writable servers it is kept apart as a *wide* sample, reported
 
 A writable server may still be unable to acknowledge a commit: a former primary that wakes up
 after a failover has semi-sync on and no replica left, so its commits wait. The same statement
-reads the semi-sync state; a two-writable sample where two servers could acknowledge commits is
-also counted as *two committing*, the split brain that loses data.
+reads the semi-sync state and the server's own replication; a server counts as able to commit
+when enough of the round's other servers replicate from it with semi-sync (and it counts them
+too). A two-writable sample where two servers could commit is also counted as *two committing*,
+the split brain that loses data.
 
 A server that does not answer within ``read_timeout`` (paused, killed, restarting) is left out
 of the round and skipped for ``skip_after_timeout`` seconds, so one hung server does not slow
@@ -29,7 +31,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError
@@ -48,7 +50,14 @@ _QUERY = (
     " (SELECT VARIABLE_VALUE FROM performance_schema.global_variables"
     "   WHERE VARIABLE_NAME = 'rpl_semi_sync_source_wait_for_replica_count') AS swc,"
     " (SELECT VARIABLE_VALUE FROM performance_schema.global_status"
-    "   WHERE VARIABLE_NAME = 'Rpl_semi_sync_source_clients') AS ssc"
+    "   WHERE VARIABLE_NAME = 'Rpl_semi_sync_source_clients') AS ssc,"
+    " @@port AS port,"
+    " (SELECT PORT FROM performance_schema.replication_connection_configuration"
+    "   WHERE CHANNEL_NAME = '') AS src_port,"
+    " (SELECT SERVICE_STATE FROM performance_schema.replication_connection_status"
+    "   WHERE CHANNEL_NAME = '') AS io,"
+    " (SELECT VARIABLE_VALUE FROM performance_schema.global_variables"
+    "   WHERE VARIABLE_NAME = 'rpl_semi_sync_replica_enabled') AS sre"
 )
 
 
@@ -62,8 +71,17 @@ class Reading:
     #: the server's clock when it read the variables (seconds since the epoch).
     server_time: float
     #: writable and able to acknowledge a commit: semi-sync source off, or at least
-    #: ``rpl_semi_sync_source_wait_for_replica_count`` semi-sync replicas connected.
+    #: ``rpl_semi_sync_source_wait_for_replica_count`` semi-sync replicas connected by its own
+    #: count and by the round's other answers (see :meth:`WritableSampler.round`).
     can_commit: bool = False
+    #: the server's SQL port, and the replication it runs itself (for the round's cross-check).
+    port: int = 0
+    semisync_source: bool = False
+    wait_count: int = 1
+    semisync_clients: int = 0
+    source_port: int | None = None
+    io_on: bool = False
+    semisync_replica: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,17 +171,26 @@ class WritableSampler:
             return None
         if row is None:
             return None
-        ro = bool(int(row["ro"]))
-        semisync = str(row["sse"] or "OFF").upper() in ("ON", "1")
-        acks = int(row["ssc"] or 0) >= int(row["swc"] or 1)
-        return Reading(name, ro, bool(int(row["sro"])), float(row["t"]), not ro and (not semisync or acks))
+        return Reading(
+            name,
+            read_only=bool(int(row["ro"])),
+            super_read_only=bool(int(row["sro"])),
+            server_time=float(row["t"]),
+            port=int(row["port"]),
+            semisync_source=_on(row["sse"]),
+            wait_count=int(row["swc"] or 1),
+            semisync_clients=int(row["ssc"] or 0),
+            source_port=None if row["src_port"] is None else int(row["src_port"]),
+            io_on=str(row["io"] or "").upper() == "ON",
+            semisync_replica=_on(row["sre"]),
+        )
 
     async def round(self) -> list[Reading]:
         """One round over the instances that are not being skipped; updates the figures."""
         now = time.monotonic()
         eps = [(n, ep) for n, ep in self.instances() if self._skip_until.get(n, 0.0) <= now]
         got = await asyncio.gather(*(self._read(n, ep) for n, ep in eps))
-        readings = [r for r in got if r is not None]
+        readings = mark_commit_ability([r for r in got if r is not None])
         self.rounds += 1
         self.readings += len(readings)
         writable = tuple(sorted(r.name for r in readings if not r.read_only))
@@ -202,3 +229,30 @@ class WritableSampler:
             gap = time.monotonic() - self._last_writable_at
             if gap > self.longest_no_writable:
                 self.longest_no_writable, self.longest_no_writable_end = gap, time.monotonic()
+
+
+def _on(v: object) -> bool:
+    return str(v or "OFF").upper() in ("ON", "1")
+
+
+def mark_commit_ability(readings: list[Reading]) -> list[Reading]:
+    """Mark the writable servers that could acknowledge a commit now.
+
+    With semi-sync on, a commit needs ``wait_count`` acknowledging replicas. The server's own
+    count of semi-sync clients is not enough: a server that was frozen still counts the
+    connections of replicas that left meanwhile until it notices. So a replica counts only when
+    the round's answers agree from both sides: the server counts enough clients, and enough
+    other answering servers replicate from its port with a running IO thread and semi-sync on.
+    """
+    out = []
+    for r in readings:
+        ok = not r.read_only
+        if ok and r.semisync_source:
+            followers = sum(
+                1
+                for o in readings
+                if o is not r and o.source_port == r.port and o.io_on and o.semisync_replica
+            )
+            ok = min(followers, r.semisync_clients) >= r.wait_count
+        out.append(replace(r, can_commit=ok))
+    return out
