@@ -487,7 +487,11 @@ class Soak:
             self._split_run += 1
         else:
             if self._split_run:
-                self.say("  ... and", more_rounds=self._split_run)
+                self.say(
+                    "  (the previous two-writable run",
+                    more_rounds=self._split_run,
+                    until=self.rel(self._split_last),
+                )
             self._split_run = 0
             self.say(
                 "TWO-WRITABLE" if close else "two-writable-wide",
