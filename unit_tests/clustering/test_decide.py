@@ -277,6 +277,38 @@ ROWS: list[tuple[str, Callable[[], StatusSet], ClusterState, Operation, int | No
         Op.NONE,
         None,
     ),
+    # a crash of the primary's mysqld container is evidence at once (the loop decides it)
+    (
+        "failed-crashed-primary-unreachable",
+        lambda: replace(primary_down(3, 2), primary_down_confirmed=False, primary_crashed=True),
+        S.FAILED,
+        Op.FAILOVER,
+        None,
+    ),
+    (
+        "failed-crashed-primary-came-back-read-only",
+        lambda: replace(
+            with_instance(h3(), 0, primary(read_only=True, super_read_only=True, replica_server_ids=())),
+            primary_crashed=True,
+        ),
+        S.FAILED,
+        Op.FAILOVER,
+        None,
+    ),
+    (
+        "failed-crashed-primary-a-replica-pod-missing-waits",
+        lambda: with_pod(with_instance(replace(primary_down(5, 4), primary_crashed=True), 4, None), 4, None),
+        S.FAILED,
+        Op.NONE,
+        None,
+    ),
+    (
+        "restarted-primary-without-crash-evidence-is-made-writable",
+        lambda: with_instance(h3(), 0, primary(read_only=True, super_read_only=True, replica_server_ids=())),
+        S.INCOMPLETE,
+        Op.CONFIGURE,
+        None,
+    ),
     (
         "failed-primary-lost-data",
         lambda: with_instance(h3(), 0, primary(gtid="", replica_server_ids=())),
@@ -297,6 +329,13 @@ ROWS: list[tuple[str, Callable[[], StatusSet], ClusterState, Operation, int | No
     # --- Lost
     ("lost-3-one-intact", lambda: primary_down(3, 1), S.LOST, Op.NONE, None),
     ("lost-5-two-intact", lambda: primary_down(5, 2), S.LOST, Op.NONE, None),
+    (
+        "lost-crashed-primary-one-intact",
+        lambda: replace(primary_down(3, 1), primary_crashed=True),
+        S.LOST,
+        Op.NONE,
+        None,
+    ),
     ("lost-1-instance-down", lambda: with_instance(healthy(1), 0, None), S.LOST, Op.NONE, None),
     ("lost-remembered-errant", lambda: primary_down(3, 2, (2,)), S.LOST, Op.NONE, None),
     ("lost-5-two-errant-remembered", lambda: primary_down(5, 4, (1, 2)), S.LOST, Op.NONE, None),

@@ -34,7 +34,11 @@ class ProcessConfig:
     #: the first one, its Pod present and every other Pod too. Until then the loop passes again
     #: every ``failover_recheck`` seconds and the status says it waits. (MOCO: 3 tries 3 s
     #: apart; a shorter span here, as a restarting mysqld refuses connections at once on
-    #: loopback-fast networks and a hung one costs ``connect_timeout`` per try.)
+    #: loopback-fast networks and a hung one costs ``connect_timeout`` per try.) A crash of
+    #: the primary's mysqld container needs no such wait: the same Pod whose mysqld container
+    #: restarted (or stopped) since the primary was last seen writable, with a primary that is
+    #: unreachable or came back read-only, is evidence at once (``kill 1`` in the container:
+    #: kubelet restarts it and mysqld answers again sooner than ``failover_after``).
     failover_tries: int = 3
     failover_after: float = 2.0
     failover_recheck: float = 0.5

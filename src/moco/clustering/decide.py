@@ -6,9 +6,13 @@ Healthy, Degraded, Failed, Lost, and Incomplete when nothing else fits. Invarian
 - an errant replica is never counted as a healthy replica, never a switchover target and never
   a failover candidate;
 - a failover needs evidence that the primary is gone: it answered with no data, or it failed
-  the tries the loop confirms over time (``primary_down_confirmed``); a missing Pod is no
-  evidence (offline->online, a full restart, a force-rolling-update), so nothing is done while
-  any Pod is missing (MOCO does nothing while the Pod count differs from replicas);
+  the tries the loop confirms over time (``primary_down_confirmed``), or its mysqld container
+  crashed (``primary_crashed``: the same Pod's container restarted or stopped since the primary
+  was last seen writable, and it is unreachable or came back read-only; it is then treated as
+  unreachable, whatever it answers). A missing Pod, a re-created Pod and a not-ready Pod are no
+  evidence (offline->online, a full restart, a force-rolling-update, a flapping probe), so
+  nothing is done while any Pod is missing (MOCO does nothing while the Pod count differs from
+  replicas);
 - Failed (and so a failover) needs more than half of the replicas intact: a replica that
   replicates, holds data and is not errant; with fewer the state is Lost and nothing is done;
 - an instance that answered but whose status could not be read completely (``unreadable``)
@@ -25,6 +29,7 @@ Nothing here does I/O: the functions take frozen values and return frozen values
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from moco import constants
 from moco.clustering.errors import NoCandidateError
@@ -44,6 +49,8 @@ CLONE_FAILED = "Failed"
 #: Why a Failed cluster is not failed over (yet): the decision's reason, shown in the status.
 WAIT_PODS = "the primary is unreachable, but a Pod is missing: waiting for every Pod"
 WAIT_CONFIRM = "the primary is unreachable; failover waits until that is confirmed"
+#: The decision's reason when the primary's mysqld container crashed.
+PRIMARY_CRASHED = "the primary's mysqld container restarted"
 
 
 def find_errants(
@@ -244,8 +251,17 @@ def drift(ss: StatusSet) -> str:
     return ""
 
 
+def _without_crashed_primary(ss: StatusSet) -> StatusSet:
+    """The status with a crashed primary counted as unreachable (see ``primary_crashed``)."""
+    if not ss.primary_crashed:
+        return ss
+    instances = tuple(None if i == ss.primary else ist for i, ist in enumerate(ss.instances))
+    return replace(ss, instances=instances, unreadable=ss.unreadable - {ss.primary})
+
+
 def decide(ss: StatusSet) -> Decision:
     """The state and the one operation this pass applies."""
+    ss = _without_crashed_primary(ss)
     state, cands = decide_state(ss)
     candidate = min(cands) if cands else None
     if state in (ClusterState.HEALTHY, ClusterState.DEGRADED):
@@ -267,6 +283,8 @@ def decide(ss: StatusSet) -> Decision:
             return Decision(state, Operation.FAILOVER, reason="the primary lost its data")
         if any(p is None for p in ss.pods):
             return Decision(state, Operation.NONE, reason=WAIT_PODS)
+        if ss.primary_crashed:
+            return Decision(state, Operation.FAILOVER, reason=PRIMARY_CRASHED)
         if not ss.primary_down_confirmed:
             return Decision(state, Operation.NONE, reason=WAIT_CONFIRM)
         return Decision(state, Operation.FAILOVER, reason="the primary is unreachable")

@@ -145,6 +145,15 @@ class MemoryKube:
         p = self.pod(index)
         self.pods[p.name] = replace(p, **changes)  # type: ignore[arg-type]
 
+    def stop_mysqld_container(self, index: int) -> None:
+        """The Pod's mysqld container exited (kubelet has not restarted it yet)."""
+        self.set_pod(index, mysqld_running=False, ready=False)
+
+    def restart_mysqld_container(self, index: int) -> None:
+        """kubelet started the Pod's mysqld container again: its restartCount goes up."""
+        p = self.pod(index)
+        self.set_pod(index, mysqld_running=True, mysqld_restarts=p.mysqld_restarts + 1)
+
     def remove_pod(self, index: int) -> PodInfo:
         """Delete a Pod object; returns it so a test can put it back."""
         p = self.pod(index)
@@ -201,7 +210,14 @@ class Address(Protocol):
 def make_pods(cluster: str, addrs: Sequence[Address]) -> list[PodInfo]:
     """One ready Pod per mysqld, ordinal = position."""
     return [
-        PodInfo(name=f"moco-{cluster}-{i}", index=i, host=a.host, port=a.port, admin_port=a.admin_port)
+        PodInfo(
+            name=f"moco-{cluster}-{i}",
+            index=i,
+            host=a.host,
+            port=a.port,
+            admin_port=a.admin_port,
+            uid=f"uid-{cluster}-{i}",
+        )
         for i, a in enumerate(addrs)
     ]
 

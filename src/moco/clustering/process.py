@@ -92,6 +92,9 @@ class ClusterProcess:
         self._clone_index: int | None = None
         #: (primary index, first failed try, failed tries) while the primary does not answer.
         self._down: tuple[int, float, int] | None = None
+        #: (primary index, Pod name, Pod uid, mysqld restartCount) when the primary was last
+        #: seen writable with its mysqld container running.
+        self._writable: tuple[int, str, str, int] | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
 
     # --- task control ----------------------------------------------------------------------------
@@ -231,6 +234,34 @@ class ClusterProcess:
         self._down = (p, since, tries)
         return tries >= self.cfg.failover_tries and time.monotonic() - since >= self.cfg.failover_after
 
+    def _primary_crashed(self, ss: StatusSet) -> bool:
+        """Whether the primary's mysqld crashed since the loop last saw it writable.
+
+        ``kill 1`` in the mysqld container (or an OOM kill, a liveness probe) ends mysqld;
+        kubelet starts the container again, and mysqld answers super_read_only, often sooner
+        than ``failover_after``. The same Pod (same uid) whose mysqld container restarted or is
+        not running, with a primary that is unreachable or not writable, is complete evidence
+        at once. A missing Pod keeps what was remembered; a re-created Pod (another uid) or a
+        not-ready Pod whose container did not restart is no evidence. An unreadable primary is
+        unknown, not crashed. A primary that follows an external source is never writable, so
+        this evidence does not apply to it (the tries over time do).
+        """
+        p = ss.primary
+        pod, ist = ss.pods[p], ss.instances[p]
+        if pod is None:
+            return False
+        if ist is not None and not ist.read_only and not ist.super_read_only and pod.mysqld_running:
+            self._writable = (p, pod.name, pod.uid, pod.mysqld_restarts)
+            return False
+        seen = self._writable
+        if seen is None or seen[:3] != (p, pod.name, pod.uid):
+            return False
+        if pod.mysqld_restarts <= seen[3] and pod.mysqld_running:
+            return False
+        if ist is None:
+            return p not in ss.unreadable
+        return ist.read_only or ist.super_read_only
+
     @property
     def cloning(self) -> frozenset[int]:
         """Indices whose clone runs now."""
@@ -290,7 +321,16 @@ class ClusterProcess:
         t_gather = time.monotonic()
         g: Gathered = await gather(cluster, pods, creds, self.cfg)
         try:
-            g.status = replace(g.status, primary_down_confirmed=self._primary_down(g.status, t_gather))
+            g.status = replace(
+                g.status,
+                primary_down_confirmed=self._primary_down(g.status, t_gather),
+                primary_crashed=self._primary_crashed(g.status),
+            )
+            if g.status.primary_crashed:
+                log.warning(
+                    "the primary's mysqld container restarted since it was last writable",
+                    index=g.status.primary,
+                )
             d = decide(g.status)
             self.last.decision = d
             self.last.decision_pass = self.last.passes

@@ -80,6 +80,12 @@ class PodInfo:
     deleting: bool = False
     demote: bool = False
     role: str | None = None
+    #: ``metadata.uid``: a re-created Pod (offline->online, a rolling update) is another Pod.
+    uid: str = ""
+    #: ``restartCount`` of the ``mysqld`` container: kubelet restarted it after it exited.
+    mysqld_restarts: int = 0
+    #: The ``mysqld`` container is running (False while it is terminated or waiting).
+    mysqld_running: bool = True
 
 
 @dataclass(frozen=True)
@@ -129,6 +135,11 @@ class StatusSet:
     #: The primary failed enough tries over a long enough time to count as gone (the loop
     #: decides this from ``ProcessConfig.failover_tries`` / ``failover_after``).
     primary_down_confirmed: bool = False
+    #: The primary's mysqld container restarted (or is not running) since the loop last saw
+    #: the primary writable in the same Pod (same uid), and the primary is unreachable or not
+    #: writable now: it crashed, and what answers now is no longer the primary (the loop
+    #: decides this; a missing or re-created Pod or a not-ready Pod is never such evidence).
+    primary_crashed: bool = False
 
     @property
     def primary(self) -> int:

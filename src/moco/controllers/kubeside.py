@@ -99,6 +99,10 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
     host = ip or f"{name}.moco-{cluster_name}.{meta.get('namespace')}.svc"
     labels = meta.get("labels") or {}
     anns = meta.get("annotations") or {}
+    # the mysqld container's restarts and state: a crash of the primary's mysqld is evidence
+    # for a failover (see moco.clustering.process); no status yet = not running, no restart
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    mysqld: Obj = next((c for c in statuses if c.get("name") == constants.MYSQLD_CONTAINER), {})
     return PodInfo(
         name=name,
         index=int(name[len(prefix) :]),
@@ -107,6 +111,9 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
         deleting=bool(meta.get("deletionTimestamp")),
         demote=anns.get(constants.ANN_DEMOTE) == "true",
         role=labels.get(constants.LABEL_ROLE),
+        uid=str(meta.get("uid") or ""),
+        mysqld_restarts=int(mysqld.get("restartCount") or 0),
+        mysqld_running=bool((mysqld.get("state") or {}).get("running")),
     )
 
 
