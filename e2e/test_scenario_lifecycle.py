@@ -3,8 +3,8 @@ writes and reads with the generated credentials, and deleting it leaves the name
 user had it.
 
 The manifest is MOCO's ``custom-probe.yaml`` example (``unit_tests/api/examples``), changed only
-where the ground requires (:func:`e2e.moco_cluster.example`: namespace, mysqld image, and the
-slow-query-log sidecar disabled because its fluent-bit image is not built here).
+where the ground requires (:func:`e2e.moco_cluster.example`: namespace and mysqld image); its
+slow-query-log sidecar runs with moco's default image.
 
 Deletion follows MOCO's semantics: every object moco created in the namespace carries an owner
 reference to the MySQLCluster, the PVCs of the volume claim templates included (MOCO's
