@@ -47,7 +47,8 @@ class ProcessConfig:
     kube_timeout: float = 10.0
     #: pause between two reads of a cluster view that is older than the loop's own write.
     stale_view_retry: float = 0.2
-    #: a whole pass (gather + one operation, clone excluded).
+    #: a whole pass (gather + one operation); the bound is lifted when the pass starts the
+    #: initial clone from an external source (bounded by progress, see ``clone_timeout``).
     pass_timeout: float = 300.0
     #: after this long waiting for read-only on the old primary, its client connections are killed
     #: (MOCO: 10 s). The read-only statement itself is bounded by this plus ``switchover_wait``,
@@ -64,7 +65,11 @@ class ProcessConfig:
     failover_wait: float = 60.0
     #: pause after role labels change, so Services follow before connections are killed.
     role_change_wait: float = 0.3
-    #: a clone, from asking the agent to mysqld answering again.
-    clone_timeout: float = 3600.0
+    #: after a clone, how long the recipient's mysqld may take to answer again (sent as
+    #: ``CloneRequest.timeout``; the agent's ``boot_timeout_s`` is the same 10 minutes). The clone
+    #: itself has no total bound: it is bounded by its progress (``moco.mysql.clone``), so a clone
+    #: of a large instance may take hours, and neither the clone job nor the pass that runs the
+    #: initial clone from an external source is bounded by its total time.
+    clone_timeout: float = 600.0
     #: ``rpl_semi_sync_source_timeout``: so long that the primary never falls back to async.
     semisync_timeout_ms: int = 24 * 60 * 60 * 1000

@@ -74,7 +74,12 @@ class CloneRequest:
     password: str = field(repr=False)
     init_user: str = ""
     init_password: str = field(default="", repr=False)
-    timeout: float = 3600.0
+    #: How long the recipient's mysqld may take to answer after the clone's restart (default
+    #: 10 minutes, the agent's ``boot_timeout_s``). Not a bound on the clone itself: a clone is
+    #: bounded by its progress (see :class:`CloneAgent`), as one of a large instance may take
+    #: hours. :class:`moco.controllers.kubeside.AgentCloneAgent` takes both bounds from its
+    #: own configuration and ignores this field.
+    timeout: float = 600.0
 
 
 @dataclass(frozen=True)
@@ -139,5 +144,10 @@ class CloneAgent(Protocol):
     """Runs a clone on the recipient's side and brings its mysqld back."""
 
     async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
-        """Clone into ``pod``'s mysqld; returns when it answers again."""
+        """Clone into ``pod``'s mysqld; returns when it answers again.
+
+        Bounded by progress, never by the clone's total time: it fails when the clone makes no
+        progress for a while (the agent's ``stall_timeout_s``) or the restarted mysqld does not
+        answer in time; the loop adds no total bound around it.
+        """
         ...

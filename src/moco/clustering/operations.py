@@ -410,8 +410,7 @@ async def _clone_replica(ctx: OpContext, i: int) -> None:
     )
     ctx.log.info("cloning an empty replica from the primary", instance=i, primary=ss.primary)
     try:
-        async with asyncio.timeout(ctx.cfg.clone_timeout + 30):
-            await ctx.agent.clone(pod, req)
+        await ctx.agent.clone(pod, req)  # bounded by progress, not by a total (see CloneAgent)
     except Exception as e:
         await ctx.event("Warning", EV_CLONE_FAILED, f"clone of instance {i} failed: {e}")
         raise OperationError(f"clone of instance {i} failed: {e}", i) from e
@@ -438,8 +437,7 @@ async def clone_from_source(ctx: OpContext) -> bool:
         timeout=ctx.cfg.clone_timeout,
     )
     try:
-        async with asyncio.timeout(ctx.cfg.clone_timeout + 30):
-            await ctx.agent.clone(pod, req)
+        await ctx.agent.clone(pod, req)  # bounded by progress, not by a total (see CloneAgent)
     except Exception as e:
         await ctx.event("Warning", EV_INIT_CLONE_FAILED, f"clone from {src.host}:{src.port} failed: {e}")
         raise OperationError(f"initial clone failed: {e}", ss.primary) from e

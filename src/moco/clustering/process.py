@@ -5,7 +5,8 @@ A :class:`ClusterProcess` runs as one asyncio task. It wakes on :meth:`ClusterPr
 a pass that failed (a bounded exponential backoff, reset by a good pass: a failure in the middle
 of a failover is not left to the ticker). Wake-ups that arrive during a pass coalesce into one
 more pass. A pass is bounded by
-``ProcessConfig.pass_timeout`` (plus the clone bound when it clones); a failing pass is logged
+``ProcessConfig.pass_timeout``, except the initial clone from an external source that a pass
+may run (a clone is bounded by its progress, not by its total time); a failing pass is logged
 and the loop goes on, so one cluster's trouble never stops its own loop nor delays another's.
 
 The clone of an empty replica runs as a task beside the loop (one at a time per cluster; its end
@@ -95,6 +96,8 @@ class ClusterProcess:
         #: (primary index, Pod name, Pod uid, mysqld restartCount) when the primary was last
         #: seen writable with its mysqld container running.
         self._writable: tuple[int, str, str, int] | None = None
+        #: the running pass's ``pass_timeout``, lifted for the initial clone (see run_once).
+        self._pass_bound: asyncio.Timeout | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
 
     # --- task control ----------------------------------------------------------------------------
@@ -160,7 +163,8 @@ class ClusterProcess:
         self.last.passes += 1
         log = self.log.bind(origin=origin, passno=self.last.passes)
         try:
-            async with asyncio.timeout(self.cfg.pass_timeout + self.cfg.clone_timeout):  # initial clone
+            async with asyncio.timeout(self.cfg.pass_timeout) as bound:
+                self._pass_bound = bound
                 redo = await self._pass(log)
             self.last.error = ""
             return redo
@@ -175,6 +179,7 @@ class ClusterProcess:
             log.exception("pass failed unexpectedly")
             return False
         finally:
+            self._pass_bound = None
             self.last.finished_at = time.monotonic()
 
     async def _kube(self, coro: Awaitable[T]) -> T:
@@ -272,7 +277,7 @@ class ClusterProcess:
     def _start_clone(self, index: int, job: Callable[[], Awaitable[None]]) -> bool:
         """Run a replica's clone beside the loop (one at a time); its end wakes the loop.
 
-        The job reports through Events itself and is bounded by ``clone_timeout``; a pass
+        The job reports through Events itself and is bounded by the clone's progress; a pass
         never awaits it, so a failover is never held behind a clone.
         """
         if self.cloning:
@@ -374,6 +379,9 @@ class ClusterProcess:
         if d.operation is Operation.CONFIGURE:
             return await op.configure(ctx)
         if d.operation is Operation.CLONE:
+            # the clone is bounded by progress, not by a total: a large one may take hours
+            if self._pass_bound is not None:
+                self._pass_bound.reschedule(None)
             return await op.clone_from_source(ctx)
         if d.operation is Operation.SWITCHOVER:
             assert d.candidate is not None
