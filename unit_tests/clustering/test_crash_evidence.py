@@ -67,6 +67,10 @@ def test_what_is_no_evidence() -> None:
     assert not p._primary_crashed(
         restarted(read_only(writable()), restarts=0, uid="u2", mysqld_running=False)
     )
+    # a Pod being deleted (a force rolling update, offline) stops its containers
+    assert not p._primary_crashed(
+        restarted(with_instance(writable(), 0, None), restarts=0, mysqld_running=False, deleting=True)
+    )
     # a not-ready Pod whose mysqld answers writable
     p = process(writable())
     assert not p._primary_crashed(writable())

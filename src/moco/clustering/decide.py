@@ -9,10 +9,10 @@ Healthy, Degraded, Failed, Lost, and Incomplete when nothing else fits. Invarian
   the tries the loop confirms over time (``primary_down_confirmed``), or its mysqld container
   crashed (``primary_crashed``: the same Pod's container restarted or stopped since the primary
   was last seen writable, and it is unreachable or came back read-only; it is then treated as
-  unreachable, whatever it answers). A missing Pod, a re-created Pod and a not-ready Pod are no
-  evidence (offline->online, a full restart, a force-rolling-update, a flapping probe), so
-  nothing is done while any Pod is missing (MOCO does nothing while the Pod count differs from
-  replicas);
+  unreachable, whatever it answers). A missing Pod, a Pod being deleted, a re-created Pod and a
+  not-ready Pod are no evidence (offline->online, a full restart, a force-rolling-update, a
+  flapping probe), so nothing is done while any Pod is missing (MOCO does nothing while the Pod
+  count differs from replicas);
 - Failed (and so a failover) needs more than half of the replicas intact: a replica that
   replicates, holds data and is not errant; with fewer the state is Lost and nothing is done;
 - an instance that answered but whose status could not be read completely (``unreadable``)

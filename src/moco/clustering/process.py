@@ -246,15 +246,16 @@ class ClusterProcess:
         kubelet starts the container again, and mysqld answers super_read_only, often sooner
         than ``failover_after``. The same Pod (same uid) whose mysqld container restarted or is
         not running, with a primary that is unreachable or not writable, is complete evidence
-        at once. A missing Pod keeps what was remembered; a re-created Pod (another uid) or a
-        not-ready Pod whose container did not restart is no evidence. An unreadable primary is
+        at once. A missing Pod keeps what was remembered; a Pod being deleted (a rolling update,
+        offline), a re-created Pod (another uid) or a not-ready Pod whose container did not
+        restart is no evidence. An unreadable primary is
         unknown, not crashed. A primary that follows an external source is never writable, so
         this evidence does not apply to it (the tries over time do).
         """
         p = ss.primary
         pod, ist = ss.pods[p], ss.instances[p]
-        if pod is None:
-            return False
+        if pod is None or pod.deleting:
+            return False  # a Pod being deleted stops its containers: no crash
         if ist is not None and not ist.read_only and not ist.super_read_only and pod.mysqld_running:
             self._writable = (p, pod.name, pod.uid, pod.mysqld_restarts)
             return False

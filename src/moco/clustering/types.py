@@ -138,7 +138,8 @@ class StatusSet:
     #: The primary's mysqld container restarted (or is not running) since the loop last saw
     #: the primary writable in the same Pod (same uid), and the primary is unreachable or not
     #: writable now: it crashed, and what answers now is no longer the primary (the loop
-    #: decides this; a missing or re-created Pod or a not-ready Pod is never such evidence).
+    #: decides this; a missing, deleting or re-created Pod or a not-ready Pod is never such
+    #: evidence).
     primary_crashed: bool = False
 
     @property
