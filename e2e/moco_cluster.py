@@ -112,8 +112,8 @@ def primary_index(k: Kubectl, name: str) -> int:
 
 
 def roles(k: Kubectl, name: str) -> dict[str, str]:
-    """Pod name -> the role label moco put on it (``""`` when none)."""
-    pods = k.get("pods", "-l", f"app.kubernetes.io/instance={name}")["items"]
+    """mysqld Pod name -> the role label moco put on it (``""`` when none)."""
+    pods = k.get("pods", "-l", f"app.kubernetes.io/name=mysql,app.kubernetes.io/instance={name}")["items"]
     return {p["metadata"]["name"]: p["metadata"]["labels"].get(ROLE, "") for p in pods}
 
 

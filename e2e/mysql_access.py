@@ -117,14 +117,16 @@ class PortForward:
 
 
 def pod_ips(k: Kubectl, cluster: str) -> dict[str, str]:
-    """Pod name -> Pod IP of the cluster's instances that have one."""
-    pods = k.get("pods", "-l", f"app.kubernetes.io/instance={cluster}")["items"]
+    """Pod name -> Pod IP of the cluster's mysqld instances that have one (MOCO's labels: other Pods
+    of the cluster, such as a my.cnf validation Job's, carry the same instance label)."""
+    pods = k.get("pods", "-l", f"app.kubernetes.io/name=mysql,app.kubernetes.io/instance={cluster}")["items"]
     return {p["metadata"]["name"]: p["status"]["podIP"] for p in pods if p["status"].get("podIP")}
 
 
 def primary_pod_ip(k: Kubectl, cluster: str) -> str | None:
     """The Pod IP of the instance labelled primary (None when no Pod carries the label)."""
-    pods = k.get("pods", "-l", f"app.kubernetes.io/instance={cluster},{ROLE}=primary")["items"]
+    sel = f"app.kubernetes.io/name=mysql,app.kubernetes.io/instance={cluster},{ROLE}=primary"
+    pods = k.get("pods", "-l", sel)["items"]
     ips = [p["status"].get("podIP") for p in pods]
     return ips[0] if len(ips) == 1 and ips[0] else None
 
