@@ -213,7 +213,8 @@ async def test_replica_is_not_repointed_when_the_primary_purged_what_it_needs(
 
 
 async def test_replicas_reconnect_at_once_to_a_restarted_primary(cluster_ground: ClusterFactory) -> None:
-    """A primary that restarts in place (its container restarted) keeps its role; the replicas'
+    """A primary whose mysqld restarts in place while its Pod shows no container restart keeps
+    its role (a restarted container is a crash: see test_crash_evidence_mysql.py); the replicas'
     IO threads, left retrying every SOURCE_CONNECT_RETRY (60 s) seconds, are restarted by the loop
     so that the cluster is Healthy again at once."""
     cg = await cluster_ground(3)
