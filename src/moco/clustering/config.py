@@ -42,6 +42,10 @@ class ProcessConfig:
     failover_tries: int = 3
     failover_after: float = 2.0
     failover_recheck: float = 0.5
+    #: while the Pod of another instance is there but its mysqld does not answer (a frozen or
+    #: cut-off former primary, a restarting replica), the loop passes again this often, so a
+    #: former primary that wakes up still writable is fenced within about this long.
+    unreachable_recheck: float = 1.0
     #: one call through the Kubernetes side; also how long a cluster view older than the loop's
     #: own last primary-index write is read again before the pass gives up.
     kube_timeout: float = 10.0
@@ -54,9 +58,11 @@ class ProcessConfig:
     #: (MOCO: 10 s). The read-only statement itself is bounded by this plus ``switchover_wait``,
     #: not by ``query_timeout``.
     switchover_kill_after: float = 10.0
-    #: fencing a writable non-primary: after this long waiting for super_read_only, commits
-    #: hung on semi-sync acknowledgements are released (see ``operations.fence_instance``).
-    fence_release_after: float = 2.0
+    #: fencing a writable non-primary: after this long waiting for super_read_only (and then as
+    #: often while it waits), commits hung on semi-sync acknowledgements are released once the
+    #: read-only statement is seen waiting (see ``operations.fence_instance``). Short: until
+    #: then a former primary that woke up keeps ``read_only=0``, though it cannot acknowledge.
+    fence_release_after: float = 0.2
     #: how long the switchover target may take to apply the old primary's transactions.
     switchover_wait: float = 70.0
     #: how long one failover candidate may take to apply what it received; its applier is

@@ -193,16 +193,20 @@ def _super_read_only(ss: StatusSet, i: int) -> bool:
     return st is None or st.super_read_only
 
 
+_FENCE_SQL = "SET GLOBAL super_read_only = ON"
+
+
 async def fence_instance(ctx: OpContext, i: int) -> None:
     """Make a non-primary instance super_read_only, killing its clients, whatever holds it back.
 
     Running writes hold read-only back: the clients are killed first, and again while it waits.
     A former primary may be hung up on commits waiting for semi-sync acknowledgements that no
     replica will send (MOCO issue #813): killed sessions stay in that wait and read-only waits
-    behind them. When it still waits after ``fence_release_after`` and the server reports such
-    sessions, semi-sync is turned off to release them: their transactions are already in its
-    binary log (so already counted in ``gtid_executed`` and judged errant or not alike), and
-    their clients, killed, never saw them acknowledged; the pending read-only request keeps new
+    behind them. When it still waits after ``fence_release_after``, the server reports such
+    sessions and shows our read-only statement waiting, semi-sync is turned off to release them:
+    their transactions are already in its binary log (so already counted in ``gtid_executed``
+    and judged errant or not alike), and their clients, killed (``KILL CONNECTION`` shuts their
+    sockets at once), never saw them acknowledged; the pending read-only request keeps new
     writes out meanwhile. The whole fence is bounded by ``switchover_wait``.
     """
     pod = ctx.ss.pods[i]
@@ -210,7 +214,7 @@ async def fence_instance(ctx: OpContext, i: int) -> None:
     cfg = ctx.cfg
     ctx.log.warning("fencing a writable instance that is not the primary", instance=i)
     await ops.kill_connections(conn, spare_users=constants.SYSTEM_USERS)
-    ro = asyncio.ensure_future(conn.execute("SET GLOBAL super_read_only = ON", timeout=cfg.switchover_wait))
+    ro = asyncio.ensure_future(conn.execute(_FENCE_SQL, timeout=cfg.switchover_wait))
     try:
         done, _ = await asyncio.wait({ro}, timeout=cfg.fence_release_after)
         if not done:
@@ -221,7 +225,8 @@ async def fence_instance(ctx: OpContext, i: int) -> None:
                 while not ro.done():
                     await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
                     st = await get_status(c2)
-                    if st.semi_sync_source_enabled and st.semi_sync_source_wait_sessions > 0:
+                    hung = st.semi_sync_source_enabled and st.semi_sync_source_wait_sessions > 0
+                    if hung and await ops.statement_running(c2, _FENCE_SQL):
                         ctx.log.warning(
                             "releasing commits that wait for semi-sync acknowledgements",
                             instance=i,
@@ -230,7 +235,7 @@ async def fence_instance(ctx: OpContext, i: int) -> None:
                         await ops.configure_semisync_source(
                             c2, enabled=False, timeout_ms=cfg.semisync_timeout_ms
                         )
-                    await asyncio.wait({ro}, timeout=1.0)
+                    await asyncio.wait({ro}, timeout=cfg.fence_release_after)
         await ro
     except MySQLError as e:
         raise OperationError(f"failed to fence instance {i}: {e}", i) from e

@@ -3,8 +3,10 @@
 A :class:`ClusterProcess` runs as one asyncio task. It wakes on :meth:`ClusterProcess.wake`
 (Pod events, reconciles), on its ticker, at once after a pass that acted ("redo"), and soon after
 a pass that failed (a bounded exponential backoff, reset by a good pass: a failure in the middle
-of a failover is not left to the ticker). Wake-ups that arrive during a pass coalesce into one
-more pass. A pass is bounded by
+of a failover is not left to the ticker), every ``failover_recheck`` s while the evidence that
+the primary is gone is gathered, and every ``unreachable_recheck`` s while a Pod is there whose
+mysqld does not answer (a frozen former primary that wakes up writable is fenced soon). Wake-ups
+that arrive during a pass coalesce into one more pass. A pass is bounded by
 ``ProcessConfig.pass_timeout``, except the initial clone from an external source that a pass
 may run (a clone is bounded by its progress, not by its total time); a failing pass is logged
 and the loop goes on, so one cluster's trouble never stops its own loop nor delays another's.
@@ -351,6 +353,8 @@ class ClusterProcess:
             await self._report(status_update(g.status, d.state, detail))
             if d.reason == WAIT_CONFIRM:
                 asyncio.get_running_loop().call_later(self.cfg.failover_recheck, self.wake, "confirm")
+            elif _unanswered(g.status):
+                asyncio.get_running_loop().call_later(self.cfg.unreachable_recheck, self.wake, "unreachable")
             ctx = op.OpContext(
                 self.kube,
                 self.agent,
@@ -406,3 +410,11 @@ class ClusterProcess:
             await ctx.event("Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen}")
             return True
         return False
+
+
+def _unanswered(ss: StatusSet) -> bool:
+    """Whether a Pod that is there (and not being deleted) has a mysqld that did not answer."""
+    return any(
+        pod is not None and not pod.deleting and ss.instances[i] is None and i not in ss.unreadable
+        for i, pod in enumerate(ss.pods)
+    )

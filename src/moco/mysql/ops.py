@@ -192,6 +192,16 @@ async def kill_connections(conn: Connection, *, spare_users: Collection[str]) ->
     return killed
 
 
+async def statement_running(conn: Connection, prefix: str) -> bool:
+    """Whether another connection runs a statement whose text starts with ``prefix``."""
+    row = await conn.query_one(
+        "SELECT COUNT(*) AS n FROM performance_schema.processlist"
+        " WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query' AND INFO LIKE %s",
+        (prefix.replace("%", "\\%").replace("_", "\\_") + "%",),
+    )
+    return row is not None and int(row["n"]) > 0
+
+
 # --- plugins and binary logs -------------------------------------------------------------------
 async def install_plugins(conn: Connection) -> None:
     """Install semisync_source, semisync_replica and clone unless installed.
