@@ -161,12 +161,13 @@ def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
 
 
 #: The built-in follower: from the file's first line (fluent-bit's ``Read_from_Head true``), by
-#: name, so the file the agent's log rotation creates anew is followed too.
+#: name, so the file the agent's log rotation creates anew is followed too. A shell runs it as
+#: PID 1 and exits on SIGTERM: ``tail`` as PID 1 has no handler, so the kernel would drop the
+#: signal and every Pod deletion would wait for its whole grace period (300 s).
 SLOW_LOG_FOLLOW_COMMAND: Final = (
-    "tail",
-    "-F",
-    "-n",
-    "+1",
+    "sh",
+    "-c",
+    'trap "exit 0" TERM INT; tail -F -n +1 "$0" & wait',
     f"{constants.LOG_DIR_PATH}/{constants.MYSQL_SLOW_LOG_NAME}",
 )
 
