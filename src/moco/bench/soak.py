@@ -31,8 +31,8 @@ and on every replica; at each primary change, every write acknowledged before it
 primary once it takes writes; no sampling round saw two servers that could acknowledge a commit
 (``two_committing_samples``; see :mod:`moco.testing.sampler` for "same instant"), and two
 writable servers (``read_only=0``) were seen together only briefly; the longest time the
-instance the status names primary was not seen writable (``longest_no_primary_s``) and the longest time between two
-acknowledged writes (``longest_no_ack_s``).
+instance the status names primary was not seen writable (``longest_no_primary_s``) and the
+longest time between two acknowledged writes (``longest_no_ack_s``).
 It stops by itself after ``--faults`` faults or ``--max-duration`` seconds (whichever first),
 stops every process it started and only talks to loopback.
 
