@@ -252,7 +252,7 @@ async def bootstrap_users(
                 await c.execute("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user, password))
                 await c.execute(f"GRANT {grant} TO %s@'%%'", (user,))
         finally:
-            await c.execute("SET GLOBAL super_read_only = ON")
+            await ops.set_read_only(c)
 
 
 class LoopHarness:

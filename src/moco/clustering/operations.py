@@ -193,9 +193,6 @@ def _super_read_only(ss: StatusSet, i: int) -> bool:
     return st is None or st.super_read_only
 
 
-_FENCE_SQL = "SET GLOBAL super_read_only = ON"
-
-
 async def fence_instance(ctx: OpContext, i: int) -> None:
     """Make a non-primary instance super_read_only, killing its clients, whatever holds it back.
 
@@ -214,7 +211,7 @@ async def fence_instance(ctx: OpContext, i: int) -> None:
     cfg = ctx.cfg
     ctx.log.warning("fencing a writable instance that is not the primary", instance=i)
     await ops.kill_connections(conn, spare_users=constants.SYSTEM_USERS)
-    ro = asyncio.ensure_future(conn.execute(_FENCE_SQL, timeout=cfg.switchover_wait))
+    ro = asyncio.ensure_future(ops.set_read_only(conn, timeout=cfg.switchover_wait))
     try:
         done, _ = await asyncio.wait({ro}, timeout=cfg.fence_release_after)
         if not done:
@@ -226,7 +223,7 @@ async def fence_instance(ctx: OpContext, i: int) -> None:
                     await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
                     st = await get_status(c2)
                     hung = st.semi_sync_source_enabled and st.semi_sync_source_wait_sessions > 0
-                    if hung and await ops.statement_running(c2, _FENCE_SQL):
+                    if hung and await ops.statement_running(c2, ops.SUPER_READ_ONLY_SQL):
                         ctx.log.warning(
                             "releasing commits that wait for semi-sync acknowledgements",
                             instance=i,
@@ -461,7 +458,7 @@ async def _fence_for_switchover(ctx: OpContext, old: int, pconn: Connection) -> 
     """
     cfg = ctx.cfg
     bound = cfg.switchover_kill_after + cfg.switchover_wait
-    ro = asyncio.ensure_future(pconn.execute("SET GLOBAL super_read_only = ON", timeout=bound))
+    ro = asyncio.ensure_future(ops.set_read_only(pconn, timeout=bound))
     try:
         done, _ = await asyncio.wait({ro}, timeout=cfg.switchover_kill_after)
         if done:

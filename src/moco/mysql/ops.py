@@ -56,13 +56,26 @@ def _on(v: str | None) -> bool:
 
 
 # --- read-only ---------------------------------------------------------------------------------
-async def set_read_only(conn: Connection, *, super_read_only: bool = True) -> None:
-    """Make the server read-only; with ``super_read_only`` even for SUPER users (the default)."""
+SUPER_READ_ONLY_SQL = "SET GLOBAL super_read_only = ON"
+"""The statement :func:`set_read_only` sends; :func:`statement_running` can look for it."""
+
+
+async def set_read_only(
+    conn: Connection,
+    *,
+    super_read_only: bool = True,
+    timeout: float | None = None,  # noqa: ASYNC109
+) -> None:
+    """Make the server read-only; with ``super_read_only`` even for SUPER users (the default).
+
+    Running writes (and commits waiting for semi-sync acknowledgements) keep the statement
+    waiting: ``timeout`` bounds each statement when the connection's query timeout is too short.
+    """
     if super_read_only:
-        await conn.execute("SET GLOBAL super_read_only = ON")  # implies read_only = ON
+        await conn.execute(SUPER_READ_ONLY_SQL, timeout=timeout)  # implies read_only = ON
     else:
-        await conn.execute("SET GLOBAL read_only = ON")
-        await conn.execute("SET GLOBAL super_read_only = OFF")
+        await conn.execute("SET GLOBAL read_only = ON", timeout=timeout)
+        await conn.execute("SET GLOBAL super_read_only = OFF", timeout=timeout)
 
 
 async def set_writable(conn: Connection) -> None:
