@@ -13,15 +13,12 @@ from dataclasses import replace
 
 import pytest
 
-from moco import constants
-from moco.clustering.interfaces import CloneRequest, ReplicationSource
+from moco.clustering.interfaces import CloneRequest
 from moco.clustering.memory import SQLCloneAgent
 from moco.clustering.types import PodInfo
-from moco.mysql import ops
-from moco.mysql.conn import connect
 from moco.testing.mysqld import MysqldGround
 
-from ..fixtures.clustering import CREDS, FAST, ClusterFactory, new_instances
+from ..fixtures.clustering import CREDS, FAST, ClusterFactory, external_source
 
 pytestmark = pytest.mark.mysql
 
@@ -47,23 +44,7 @@ class SlowCloneAgent(SQLCloneAgent):
 async def test_an_initial_clone_longer_than_the_pass_bound_succeeds(
     cluster_ground: ClusterFactory, mysqld_ground: MysqldGround
 ) -> None:
-    (ext,) = await new_instances(mysqld_ground, 1, base=100)
-    try:
-        async with await connect(ext.admin_endpoint()) as c:
-            await ops.set_writable(c)
-            await c.execute("CREATE DATABASE app")
-            await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY)")
-            await c.execute("INSERT INTO app.t VALUES (1)")
-        src = ReplicationSource(
-            host=ext.host,
-            port=ext.port,
-            user=constants.REPLICATION_USER,
-            password=CREDS.replication,
-            clone_user=constants.CLONE_DONOR_USER,
-            clone_password=CREDS.clone_donor,
-            init_after_clone_user=constants.ADMIN_USER,
-            init_after_clone_password=CREDS.admin,
-        )
+    async with external_source(mysqld_ground, rows=1) as (_, src):
         cg = await cluster_ground(
             2, start=False, cfg=SHORT, replication_source_secret="src", sources={"src": src}
         )
@@ -80,5 +61,3 @@ async def test_an_initial_clone_longer_than_the_pass_bound_succeeds(
         assert agent.asked_timeout == SHORT.clone_timeout
         await cg.h.wait_healthy(120)
         assert cg.h.kube.status.cloned
-    finally:
-        await asyncio.to_thread(mysqld_ground.discard, ext)

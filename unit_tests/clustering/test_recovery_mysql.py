@@ -8,14 +8,13 @@ import asyncio
 import pytest
 
 from moco import constants
-from moco.clustering.interfaces import COND_CLUSTERING_ACTIVE, ReplicationSource
+from moco.clustering.interfaces import COND_CLUSTERING_ACTIVE
 from moco.clustering.types import ClusterState, Operation
-from moco.mysql import ops
 from moco.mysql.conn import connect
 from moco.mysql.status import get_status
 from moco.testing.mysqld import MysqldGround
 
-from ..fixtures.clustering import APP_PASSWORD, APP_USER, CREDS, ClusterFactory, checker_for, new_instances
+from ..fixtures.clustering import APP_PASSWORD, APP_USER, ClusterFactory, checker_for, external_source
 
 pytestmark = pytest.mark.mysql
 
@@ -78,26 +77,8 @@ async def test_empty_replica_is_cloned(cluster_ground: ClusterFactory) -> None:
 async def test_external_source_followed_then_released(
     cluster_ground: ClusterFactory, mysqld_ground: MysqldGround
 ) -> None:
-    (ext,) = await new_instances(mysqld_ground, 1, base=100)
-    try:
-        async with await connect(ext.admin_endpoint()) as c:
-            await ops.set_writable(c)
-            await c.execute("CREATE DATABASE app")
-            await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY)")
-            await c.execute("INSERT INTO app.t VALUES (1), (2)")
-        src = ReplicationSource(
-            host=ext.host,
-            port=ext.port,
-            user=constants.REPLICATION_USER,
-            password=CREDS.replication,
-            clone_user=constants.CLONE_DONOR_USER,
-            clone_password=CREDS.clone_donor,
-            init_after_clone_user=constants.ADMIN_USER,
-            init_after_clone_password=CREDS.admin,
-        )
-        # the donor is reached on its admin port, as the agent would
-        src_clone = ReplicationSource(**{**src.__dict__, "port": ext.port})
-        cg = await cluster_ground(2, replication_source_secret="src", sources={"src": src_clone})
+    async with external_source(mysqld_ground, rows=2) as (ext, src):
+        cg = await cluster_ground(2, replication_source_secret="src", sources={"src": src})
         kube = cg.h.kube
         await cg.h.wait_healthy(120)
         assert kube.reasons().count("InitCloneSucceeded") == 1
@@ -130,8 +111,6 @@ async def test_external_source_followed_then_released(
             assert st.semi_sync_source_enabled
         async with await connect(cg.ms[0].endpoint(APP_USER, APP_PASSWORD)) as c:
             await c.execute("INSERT INTO app.t VALUES (4)")
-    finally:
-        await asyncio.to_thread(mysqld_ground.discard, ext)
 
 
 async def test_all_instances_restarted_at_once(cluster_ground: ClusterFactory) -> None:

@@ -31,23 +31,14 @@ from moco.clustering.memory import LoopHarness, bootstrap_users
 from moco.log import setup
 from moco.mysql.conn import Endpoint
 from moco.testing.checker import WriteChecker
+from moco.testing.loopconfig import LOOPBACK
 from moco.testing.mysqld import ADMIN_PASSWORD, Mysqld, MysqldGround
 
 CREDS = Credentials(admin=ADMIN_PASSWORD, replication="bench-repl", clone_donor="bench-donor")
 APP = ("bench", "bench-pw", "ALL ON app.*")
 N = 3
-CFG = ProcessConfig(
-    interval=1.0,
-    connect_timeout=1.0,
-    query_timeout=5.0,
-    status_retries=2,
-    status_retry_interval=0.2,
-    switchover_kill_after=2.0,
-    switchover_wait=30.0,
-    failover_wait=60.0,
-    clone_timeout=120.0,
-    pass_timeout=120.0,
-)
+#: The production pause after a role change is kept: the figures include it, as a Pod's would.
+CFG = replace(LOOPBACK, role_change_wait=ProcessConfig().role_change_wait)
 
 
 def pct(values: list[float], p: float) -> float:

@@ -67,7 +67,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import (
     EV_FAILOVER_SUCCEEDED,
     EV_SWITCHOVER_SUCCEEDED,
@@ -93,6 +92,7 @@ from moco.testing.faults import (
     WipeMysqld,
 )
 from moco.testing.lagging import LaggingKube
+from moco.testing.loopconfig import LOOPBACK
 from moco.testing.mysqld import ADMIN_PASSWORD, Mysqld, MysqldGround
 from moco.testing.sampler import Sample, WritableSampler
 
@@ -106,19 +106,7 @@ CLIENT_GRANTS = (
 )
 CLUSTER = "soak"
 #: Loop bounds: those of the mysql tier (short ticker and waits, loopback-fast).
-CFG = ProcessConfig(
-    interval=1.0,
-    connect_timeout=1.0,
-    query_timeout=5.0,
-    status_retries=2,
-    status_retry_interval=0.2,
-    role_change_wait=0.05,
-    switchover_kill_after=2.0,
-    switchover_wait=30.0,
-    failover_wait=60.0,
-    clone_timeout=120.0,
-    pass_timeout=120.0,
-)
+CFG = LOOPBACK
 #: Targets (``make soak`` exits 1 when one is missed).
 TARGET_LONGEST_NO_PRIMARY_S = 30.0
 #: The longest run of rounds with two writable servers (a resumed frozen former primary, until
