@@ -502,10 +502,9 @@ async def test_cli_server_process(mysqld_factory: MysqldFactory, tmp_path: Path)
         assert secret not in text
 
 
-async def test_clone_from_an_external_source(mysqld_factory: MysqldFactory) -> None:
-    """The source has none of moco's users: the agent follows and re-initialises with init_user."""
-    source, recipient = await mysqld_factory(2)
-    await init_instance(recipient)
+async def external_source(source: Mysqld) -> str:
+    """Make ``source`` a writable server outside moco: its own clone and init users, no
+    moco-admin, and ``ext.t`` with three rows; returns its gtid_executed."""
     async with await connect(source.endpoint()) as c:
         await ops.set_writable(c)
         await ops.install_plugins(c)
@@ -520,7 +519,14 @@ async def test_clone_from_an_external_source(mysqld_factory: MysqldFactory) -> N
         await c.execute("DROP USER 'moco-admin'@'%'")
         row = await c.query_one("SELECT @@global.gtid_executed AS g")
         assert row is not None
-        source_gtids = str(row["g"])
+        return str(row["g"])
+
+
+async def test_clone_from_an_external_source(mysqld_factory: MysqldFactory) -> None:
+    """The source has none of moco's users: the agent follows and re-initialises with init_user."""
+    source, recipient = await mysqld_factory(2)
+    await init_instance(recipient)
+    source_gtids = await external_source(source)
     agent = Agent(config_for(recipient))
     try:
         await agent.start_listeners()

@@ -17,13 +17,14 @@ from moco import constants
 from moco.agent.server import Agent
 from moco.agentapi import CloneRequest
 from moco.mysql import ops
-from moco.mysql.conn import Endpoint, connect
-from moco.testing.mysqld import Kubelet, Mysqld
+from moco.mysql.conn import connect
+from moco.testing.mysqld import Kubelet
 from unit_tests.agent.test_agent_mysql import (
     PASSWORDS,
     MysqldFactory,
     config_for,
     ep,
+    external_source,
     init_instance,
     snapshot,
 )
@@ -45,24 +46,6 @@ def agent_request(
     )
 
 
-async def _external_source(source: Mysqld) -> str:
-    async with await connect(source.endpoint()) as c:
-        await ops.set_writable(c)
-        await ops.install_plugins(c)
-        await c.execute("CREATE USER 'ext-clone'@'%' IDENTIFIED BY 'ext-clone-pw'")
-        await c.execute("GRANT BACKUP_ADMIN ON *.* TO 'ext-clone'@'%'")
-        await c.execute("CREATE USER 'ext-init'@'%' IDENTIFIED BY 'ext-init-pw'")
-        await c.execute("GRANT ALL ON *.* TO 'ext-init'@'%' WITH GRANT OPTION")
-        await c.execute("CREATE DATABASE ext")
-        await c.execute("CREATE TABLE ext.t (id INT PRIMARY KEY)")
-        await c.execute("INSERT INTO ext.t VALUES (1), (2), (3)")
-    async with await connect(Endpoint(source.host, source.port, "ext-init", "ext-init-pw")) as c:
-        await c.execute("DROP USER 'moco-admin'@'%'")
-        row = await c.query_one("SELECT @@global.gtid_executed AS g")
-        assert row is not None
-        return str(row["g"])
-
-
 async def test_agent_clone_from_external_source_into_unsupervised_mysqld(
     mysqld_factory: MysqldFactory,
 ) -> None:
@@ -70,7 +53,7 @@ async def test_agent_clone_from_external_source_into_unsupervised_mysqld(
     (source,) = await mysqld_factory(1)
     (recipient,) = await mysqld_factory(1, supervised=False)
     await init_instance(recipient)
-    source_gtids = await _external_source(source)
+    source_gtids = await external_source(source)
     agent = Agent(config_for(recipient))
     try:
         async with Kubelet(recipient) as kubelet:
