@@ -16,8 +16,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, cached)
-.PHONY: setup deps-apt venv mysql-root k8s-bin k8s-bin-all etcd
-setup: deps-apt venv mysql-root k8s-bin etcd ## everything the tests need (Debian packages, venv, MySQL root, Kubernetes binaries)
+.PHONY: setup deps-apt venv mysql-root k8s-bin k8s-bin-all etcd object-stores
+setup: deps-apt venv mysql-root k8s-bin etcd object-stores ## everything the tests need (Debian packages, venv, MySQL root, Kubernetes binaries, object stores)
 
 deps-apt: ## Debian packages the ground needs
 	@bash hack/deps-apt.sh
@@ -45,6 +45,9 @@ k8s-bin-all: ## every Kubernetes server binary the local node needs
 
 etcd: ## etcd from Debian sid
 	@bash hack/etcd.sh
+
+object-stores: ## versitygw (S3), fake-gcs-server (GCS), azurite (Azure) under $(MOCO_CACHE)/object-stores
+	@bash hack/object-stores.sh
 
 # ---------------------------------------------------------------- checks
 .PHONY: test test-unit test-mysql test-apiserver lint fmt crds openapi
