@@ -50,7 +50,7 @@ object-stores: ## versitygw (S3), fake-gcs-server (GCS), azurite (Azure) under $
 	@bash hack/object-stores.sh
 
 # ---------------------------------------------------------------- checks
-.PHONY: test test-unit test-mysql test-apiserver lint fmt crds openapi
+.PHONY: test test-unit test-mysql test-apiserver test-objectstore lint fmt crds openapi
 test: setup repoint ## every tier this machine runs: unit, mysql, apiserver, then the e2e smoke on a local cluster
 	$(PYTEST) -m "not e2e" unit_tests
 	@$(MAKE) --no-print-directory node-deps
@@ -58,13 +58,16 @@ test: setup repoint ## every tier this machine runs: unit, mysql, apiserver, the
 	@$(MAKE) --no-print-directory e2e-smoke
 
 test-unit: venv repoint ## pure logic, no external parts
-	$(PYTEST) -m "not mysql and not apiserver and not e2e" unit_tests
+	$(PYTEST) -m "not mysql and not apiserver and not objectstore and not e2e" unit_tests
 
-test-mysql: venv repoint mysql-root ## real mysqld 9.7 processes on loopback
+test-mysql: venv repoint mysql-root object-stores ## real mysqld 9.7 processes on loopback (and object stores for backups)
 	$(PYTEST) -m mysql unit_tests
 
 test-apiserver: venv repoint k8s-bin etcd ## real etcd + kube-apiserver on loopback
 	$(PYTEST) -m apiserver unit_tests
+
+test-objectstore: venv repoint object-stores ## real versitygw, fake-gcs-server, azurite on loopback
+	$(PYTEST) -m objectstore unit_tests
 
 .PHONY: repoint
 repoint:

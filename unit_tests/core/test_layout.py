@@ -2,7 +2,9 @@
 
 ``test_<concept>.py`` holds unit tests only; ``test_<concept>_mysql.py`` needs real mysqld
 (marker ``mysql``); ``test_<concept>_apiserver.py`` needs a real kube-apiserver (marker
-``apiserver``). The e2e suite lives in ``e2e/`` (``test_scenario_*.py``).
+``apiserver``); ``test_<concept>_objectstore.py`` needs real object-store servers (marker
+``objectstore``: versitygw, fake-gcs-server, azurite). The e2e suite lives in ``e2e/``
+(``test_scenario_*.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TIERS = ("mysql", "apiserver")
+TIERS = ("mysql", "apiserver", "objectstore")
 
 
 def _tiers_used(text: str) -> set[str]:
