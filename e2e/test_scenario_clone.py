@@ -60,9 +60,9 @@ def all_synced(k: Kubectl, replicas: int) -> bool:
 
 
 def clone_events(k: Kubectl, index: int | None = None) -> list[str]:
-    """Messages of the cluster's CloneSucceeded Events (of one instance when ``index`` is given)."""
+    """Messages of the cluster's Cloned Events (of one instance when ``index`` is given)."""
     items = k.get("events", f"--field-selector=involvedObject.name={NAME}").get("items") or []
-    out = [str(e.get("message", "")) for e in items if e.get("reason") == "CloneSucceeded"]
+    out = [str(e.get("message", "")) for e in items if e.get("reason") == "Cloned"]
     return out if index is None else [m for m in out if f"instance {index} " in m]
 
 

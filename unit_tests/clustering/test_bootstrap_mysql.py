@@ -43,4 +43,4 @@ async def test_bootstrap_to_healthy(cluster_ground: ClusterFactory, n: int) -> N
             assert st.replica.source_port == cg.ms[0].port
             assert st.replica.io_running == "Yes"
             assert st.semi_sync_replica_enabled
-    assert "SetWritable" in kube.reasons()
+    assert "Writable" in kube.reasons()

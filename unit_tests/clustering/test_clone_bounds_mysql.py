@@ -53,7 +53,7 @@ async def test_an_initial_clone_longer_than_the_pass_bound_succeeds(
         cg.h.proc.agent = agent
         cg.h.start()
         await cg.h.wait_for(
-            lambda: "InitCloneSucceeded" in cg.h.kube.reasons() or "InitCloneFailed" in cg.h.kube.reasons(),
+            lambda: "InitCloned" in cg.h.kube.reasons() or "InitCloneFailed" in cg.h.kube.reasons(),
             120,
             "the initial clone ended",
         )

@@ -52,6 +52,6 @@ async def test_primary_failure_during_a_long_clone_is_failed_over(cluster_ground
     assert not agent.release.is_set()
     agent.release.set()
     # the clone from the dead primary fails; the next one, from the new primary, succeeds
-    await cg.h.wait_for(lambda: "CloneSucceeded" in cg.h.kube.reasons(), 120, "a clone succeeded")
+    await cg.h.wait_for(lambda: "Cloned" in cg.h.kube.reasons(), 120, "a clone succeeded")
     rep = await chk.verify(cg.admin(cg.h.primary))
     assert rep.ok, rep.describe()

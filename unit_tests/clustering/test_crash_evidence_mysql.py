@@ -62,7 +62,7 @@ async def test_a_primary_restarted_by_kubelet_is_failed_over(cluster_ground: Clu
     rep = await chk.verify(cg.admin(new))
     assert rep.ok, rep.describe()
     assert chk.gaps(), "writes never resumed on the new primary"
-    assert "FailOverSucceeded" in cg.h.kube.reasons()
+    assert "FailOver" in cg.h.kube.reasons()
     # the restarted old primary follows the new one with everything acknowledged
     rep = await verify_eventually(chk, cg.admin(old))
     assert rep.ok, f"old primary {old}: {rep.describe()}"
@@ -78,7 +78,7 @@ async def test_a_quick_restart_without_a_container_restart_is_not_failed_over(
     await cg.h.wait_healthy(60)
     await asyncio.sleep(2.0)
     assert cg.h.primary == old, "failed over without evidence that the container restarted"
-    assert "FailOverSucceeded" not in cg.h.kube.reasons()
+    assert "FailOver" not in cg.h.kube.reasons()
     assert cg.h.state is ClusterState.HEALTHY
 
 
@@ -98,7 +98,7 @@ async def test_a_second_crash_right_after_a_failover_fails_over_again(cluster_gr
         await cg.h.wait_for(lambda: cg.h.primary != second, 30, "second failover")
         await cg.h.wait_healthy(60)
         await asyncio.sleep(0.5)
-    assert cg.h.kube.reasons().count("FailOverSucceeded") == 2
+    assert cg.h.kube.reasons().count("FailOver") == 2
     rep = await chk.verify(cg.admin(cg.h.primary))
     assert rep.ok, rep.describe()
     for i in range(3):

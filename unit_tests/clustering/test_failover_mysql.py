@@ -44,7 +44,7 @@ async def test_switchover_under_write_load(cluster_ground: ClusterFactory) -> No
     assert not kube.pod(0).demote
     assert kube.pod(0).role == constants.ROLE_REPLICA
     assert kube.pod(1).role == constants.ROLE_PRIMARY
-    assert "SwitchOverSucceeded" in kube.reasons()
+    assert "SwitchOver" in kube.reasons()
     async with await connect(cg.admin(0)) as c:
         st = await get_status(c)
         assert st.super_read_only
@@ -75,7 +75,7 @@ async def test_failover_after_sigkill(cluster_ground: ClusterFactory) -> None:
     rep = await chk.verify(cg.admin(new))
     assert rep.ok, rep.describe()
     assert chk.gaps(), "writes never resumed on the new primary"
-    assert "FailOverSucceeded" in cg.h.kube.reasons()
+    assert "FailOver" in cg.h.kube.reasons()
     assert cg.h.kube.pod(new).role == constants.ROLE_PRIMARY
 
 
@@ -95,7 +95,7 @@ async def test_second_failover_before_replicas_retrieved_anything(cluster_ground
     third = cg.h.primary
     rep = await chk.verify(cg.admin(third))
     assert rep.ok, rep.describe()
-    assert cg.h.kube.reasons().count("FailOverSucceeded") == 2
+    assert cg.h.kube.reasons().count("FailOver") == 2
     for i in range(5):
         if i not in (first, second, third):
             async with await connect(cg.admin(i)) as c:

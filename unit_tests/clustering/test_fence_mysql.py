@@ -90,4 +90,4 @@ async def test_stale_demote_annotation_on_a_replica_is_removed(cluster_ground: C
     await cg.h.wait_for(lambda: not cg.h.kube.pod(1).demote, 30, "annotation removed")
     await cg.h.wait_healthy(30)
     assert cg.h.primary == 0
-    assert "SwitchOverSucceeded" not in cg.h.kube.reasons()
+    assert "SwitchOver" not in cg.h.kube.reasons()

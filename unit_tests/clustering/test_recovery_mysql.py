@@ -68,7 +68,7 @@ async def test_empty_replica_is_cloned(cluster_ground: ClusterFactory) -> None:
     cg.h.kube.add_pod(missing)
     cg.h.proc.wake("pod-created")
     await cg.h.wait_healthy(120)
-    assert "CloneSucceeded" in cg.h.kube.reasons()
+    assert "Cloned" in cg.h.kube.reasons()
     assert cg.h.agent.clones == 1
     rep = await chk.verify(cg.admin(2))
     assert rep.ok, rep.describe()
@@ -81,7 +81,7 @@ async def test_external_source_followed_then_released(
         cg = await cluster_ground(2, replication_source_secret="src", sources={"src": src})
         kube = cg.h.kube
         await cg.h.wait_healthy(120)
-        assert kube.reasons().count("InitCloneSucceeded") == 1
+        assert kube.reasons().count("InitCloned") == 1
         assert kube.status.cloned
         async with await connect(ext.admin_endpoint()) as c:
             await c.execute("INSERT INTO app.t VALUES (3)")

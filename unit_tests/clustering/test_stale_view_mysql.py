@@ -45,7 +45,7 @@ async def test_switchover_with_a_lagging_cluster_view_keeps_one_writable(
         await asyncio.sleep(0.3)
     assert cg.h.primary == 1
     later = cg.h.kube.events[n_events:]
-    assert not [e for e in later if e[1] == "SetWritable" and "instance 0" in e[2]], later
+    assert not [e for e in later if e[1] == "Writable" and "instance 0" in e[2]], later
     rep = await chk.verify(cg.admin(1))
     assert rep.ok, rep.describe()
     acted = cg.h.proc.last.primaries_acted_on[n_acted:]

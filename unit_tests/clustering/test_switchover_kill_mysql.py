@@ -62,7 +62,7 @@ async def test_switchover_completes_while_a_writing_transaction_sleeps(
     async with await connect(cg.admin(1)) as c:
         rows = await c.query("SELECT COUNT(*) AS n FROM app.hold")
     assert rows[0]["n"] == 0, "the killed transaction was rolled back, not moved"
-    assert "SwitchOverSucceeded" in cg.h.kube.reasons()
+    assert "SwitchOver" in cg.h.kube.reasons()
 
 
 async def test_switchover_completes_while_a_client_holds_a_global_read_lock(

@@ -708,7 +708,7 @@ class Soak:
             "fault_counts": dict(sorted(self.fault_counts.items())),
             "failover_failures": reasons["FailOverFailed"],
             "switchover_failures": reasons["SwitchOverFailed"],
-            "clones": reasons["CloneSucceeded"],
+            "clones": reasons["Cloned"],
             "recloned_errant": self.recloned_errant,
             "kubelet_restarts": self.restarted_dead,
             "loops_started": self.loops_started,

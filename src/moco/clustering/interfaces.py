@@ -19,15 +19,16 @@ from moco.clustering.types import ClusterSpecView, PodInfo
 
 EventType = Literal["Normal", "Warning"]
 
-# Event reasons (MOCO's names where MOCO has one).
-EV_SET_WRITABLE: Final = "SetWritable"
-EV_CLONE_SUCCEEDED: Final = "CloneSucceeded"
+# Event reasons: MOCO's own (its pkg/event) where MOCO has the event, so alerts written for
+# MOCO match; the others are ours.
+EV_SET_WRITABLE: Final = "Writable"
+EV_CLONE_SUCCEEDED: Final = "Cloned"
 EV_CLONE_FAILED: Final = "CloneFailed"
-EV_INIT_CLONE_SUCCEEDED: Final = "InitCloneSucceeded"
+EV_INIT_CLONE_SUCCEEDED: Final = "InitCloned"
 EV_INIT_CLONE_FAILED: Final = "InitCloneFailed"
-EV_SWITCHOVER_SUCCEEDED: Final = "SwitchOverSucceeded"
+EV_SWITCHOVER_SUCCEEDED: Final = "SwitchOver"
 EV_SWITCHOVER_FAILED: Final = "SwitchOverFailed"
-EV_FAILOVER_SUCCEEDED: Final = "FailOverSucceeded"
+EV_FAILOVER_SUCCEEDED: Final = "FailOver"
 EV_FAILOVER_FAILED: Final = "FailOverFailed"
 EV_ERRANT_FENCED: Final = "ErrantReplicaFenced"
 EV_REPLICA_UNRECOVERABLE: Final = "ReplicaUnrecoverable"
