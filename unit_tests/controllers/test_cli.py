@@ -16,7 +16,8 @@ def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.Monk
     assert args.leader_elect is True
     assert args.http_bind_address == ("0.0.0.0", 8081)
     images = images_from(args)
-    assert images.backup_image == images.agent == "moco:latest"
+    assert images.agent == "moco:latest"
+    assert images.backup_image == "moco-backup:latest"  # built beside moco's image, same tag
 
 
 def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -33,7 +34,7 @@ def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (images.agent, images.exporter, images.backup_image) == (
         "example/moco:1",
         "exp:2",
-        "example/moco:1",
+        "example/moco-backup:1",
     )
 
 

@@ -548,9 +548,9 @@ class MySQLCluster(TopLevelObject):
         return names.mycnf_configmap_prefix(self.name)
 
     def backup_cronjob_name(self) -> str:
-        """``moco-backup-<name>``: MOCO's backup CronJob (not created by moco yet)."""
+        """``moco-backup-<name>``: MOCO's backup CronJob."""
         return names.backup_cronjob_name(self.name)
 
     def restore_job_name(self) -> str:
-        """``moco-restore-<name>``: MOCO's restore Job (not created by moco yet)."""
+        """``moco-restore-<name>``: MOCO's restore Job."""
         return names.restore_job_name(self.name)

@@ -6,10 +6,11 @@ and ``moco-test-replica``, Secrets ``moco-test`` (user passwords) and ``moco-my-
 ConfigMaps ``moco-test.<hash>`` (my.cnf) and, in the controller's namespace, Secret
 ``mysql-ns.test``.
 
-The other functions are MOCO's names for objects moco does not create yet (the backup CronJob,
-the restore Job and their Roles, the agent's certificate and TLS Secret); they are here so that
-those features, when they come, use MOCO's names, and the length limit below already accounts
-for them. Pure functions of (namespace, name); nothing here does I/O.
+The backup CronJob ``moco-backup-<name>``, the restore Job ``moco-restore-<name>`` and their
+Roles/RoleBindings (same names) are made by :mod:`moco.controllers.backupjobs`. The agent's
+certificate and TLS Secret are MOCO's names for objects moco does not create yet; they are here
+so that the feature, when it comes, uses MOCO's names, and the length limit below already
+accounts for them. Pure functions of (namespace, name); nothing here does I/O.
 
 The cluster name is at most :data:`MAX_CLUSTER_NAME_LENGTH` characters (MOCO's limit):
 StatefulSet names longer than 52 characters break Pod labels (the controller-revision-hash
@@ -93,20 +94,20 @@ def grpc_secret_name(name: str) -> str:
 
 
 def backup_cronjob_name(name: str) -> str:
-    """``moco-backup-<name>``: the backup CronJob (MOCO's name; moco does not create it yet)."""
+    """``moco-backup-<name>``: the backup CronJob (MOCO's name)."""
     return "moco-backup-" + name
 
 
 def backup_role_name(name: str) -> str:
-    """Role/RoleBinding of the backup job (``moco-backup-<name>``; not created by moco yet)."""
+    """Role/RoleBinding of the backup job (``moco-backup-<name>``)."""
     return "moco-backup-" + name
 
 
 def restore_job_name(name: str) -> str:
-    """``moco-restore-<name>``: the restore Job (MOCO's name; moco does not create it yet)."""
+    """``moco-restore-<name>``: the restore Job (MOCO's name)."""
     return "moco-restore-" + name
 
 
 def restore_role_name(name: str) -> str:
-    """Role/RoleBinding of the restore job (``moco-restore-<name>``; not created by moco yet)."""
+    """Role/RoleBinding of the restore job (``moco-restore-<name>``)."""
     return "moco-restore-" + name

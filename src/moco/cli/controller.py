@@ -82,7 +82,11 @@ def parser() -> argparse.ArgumentParser:
         help="run the clustering loops (off: only the Kubernetes objects are reconciled)",
     )
     p.add_argument("--agent-image", default=env("MOCO_AGENT_IMAGE", "moco:latest"))
-    p.add_argument("--backup-image", default=env("MOCO_BACKUP_IMAGE"), help="default: the agent image")
+    p.add_argument(
+        "--backup-image",
+        default=env("MOCO_BACKUP_IMAGE"),
+        help="default: moco-backup with the agent image's repository and tag",
+    )
     p.add_argument("--fluent-bit-image", default=env("MOCO_FLUENT_BIT_IMAGE"))
     p.add_argument("--exporter-image", default=env("MOCO_EXPORTER_IMAGE"))
     p.add_argument(

@@ -43,12 +43,27 @@ class Images:
     #: is not reachable from every cluster, and a sidecar that cannot start keeps the Pod unready)
     fluent_bit: str = ""
     exporter: str = "ghcr.io/cybozu-go/moco/mysqld_exporter:0.17.2.1"
-    #: the backup/restore jobs' image; empty means the agent's (moco's own image)
+    #: the backup/restore jobs' image; empty means :func:`default_backup_image` of the agent's
     backup: str = ""
 
     @property
     def backup_image(self) -> str:
-        return self.backup or self.agent
+        return self.backup or default_backup_image(self.agent)
+
+
+#: The name of the backup image beside moco's own (MySQL's client and server tools + moco).
+BACKUP_IMAGE_NAME: Final = "moco-backup"
+
+
+def default_backup_image(agent: str) -> str:
+    """The backup image that goes with moco's image ``agent``: the same repository and tag, the
+    name :data:`BACKUP_IMAGE_NAME` (``localhost/moco/moco:src-1`` ->
+    ``localhost/moco/moco-backup:src-1``), so one deployed tag names both, as they are built
+    from the same sources."""
+    head, sep, last = agent.rpartition("/")
+    name = last.partition("@")[0]  # a digest names the other image's content: dropped
+    _, colon, tag = name.partition(":")
+    return f"{head}{sep}{BACKUP_IMAGE_NAME}{colon}{tag}"
 
 
 def _field_env(name: str, path: str) -> Obj:

@@ -11,8 +11,10 @@ One :meth:`MySQLClusterReconciler.reconcile` per key (``namespace/name``), level
    finalizer) through a conflict-retried read-modify-write that never redraws a base already set;
 5. Secrets, my.cnf and slow-log ConfigMaps, ServiceAccount, Services, StatefulSet (partitioned
    rolling update, re-creation with orphaned Pods when claim templates change, claim growth),
-   PodDisruptionBudget; old generated ConfigMaps pruned; the clustering loop started or woken;
-6. status: ReconcileSuccess, StatefulSetReady, ReconciliationActive, reconcileInfo (only those).
+   PodDisruptionBudget; old generated ConfigMaps pruned; the backup CronJob and the restore Job
+   with their RBAC (:mod:`~moco.controllers.backupjobs`); the clustering loop started or woken;
+6. status: ReconcileSuccess, StatefulSetReady, ReconciliationActive, reconcileInfo and, with
+   ``spec.restore``, Restored (only those).
 
 Every API call has a timeout (the client's default or ``api_timeout``). Failures raise after
 the status is written: the controller retries with backoff. Passwords are never logged.
@@ -33,6 +35,7 @@ from moco.clustering.interfaces import Condition
 from moco.controllers import configmaps, services, statefulset, validation
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
+from moco.controllers.backupjobs import BackupJobs
 from moco.controllers.common import Obj, is_true
 from moco.controllers.containers import Images, mysqld_container
 from moco.controllers.errors import ControllerError, InvalidSpec
@@ -55,7 +58,6 @@ from moco.kube.store import Store, split_key
 from moco.log import get_logger
 
 MYSQLCLUSTERS = Resource(constants.GROUP, constants.VERSION, "mysqlclusters", "MySQLCluster")
-BACKUPPOLICIES = Resource(constants.GROUP, constants.VERSION, "backuppolicies", "BackupPolicy")
 STORAGECLASSES = Resource("storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False)
 
 log = get_logger("moco.controllers.reconciler")
@@ -88,6 +90,8 @@ class _Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)
     #: look again after this many seconds (a my.cnf validation is pending)
     requeue_after: float = 0.0
+    #: the Restored condition (clusters with ``spec.restore``)
+    restored: Condition | None = None
 
 
 class MySQLClusterReconciler:
@@ -112,6 +116,8 @@ class MySQLClusterReconciler:
         self.token_hex = token_hex
         self.rng = rng or random.SystemRandom()
         self.validator = validation.ConfigValidator(client, timeout=cfg.api_timeout)
+        #: the backup CronJob and restore Job step; setup gives it the informer caches
+        self.jobs = BackupJobs(self._get, self._apply, self._delete, cfg.images.backup_image)
 
     # --- small helpers -----------------------------------------------------------------------
     async def _get(self, res: Resource, name: str, namespace: str | None) -> Obj | None:
@@ -166,6 +172,7 @@ class MySQLClusterReconciler:
         error: ControllerError | kerr.KubeError | None = None
         try:
             await self._reconcile_objects(cluster, outcome)
+            outcome.restored = await self.jobs.reconcile(cluster, outcome.events)
         except (ControllerError, kerr.KubeError) as e:
             error = e
         for type_, reason, message in outcome.events:
@@ -180,6 +187,8 @@ class MySQLClusterReconciler:
             st.statefulset_ready(outcome.sts),
             st.reconciliation_active(True),
         ]
+        if outcome.restored is not None:
+            conds.append(outcome.restored)
         await self._write_status(cluster, conds, cluster.metadata.get("generation"))
         if error is not None:
             bound.warning("reconcile failed", error=str(error))

@@ -2,8 +2,10 @@
 
 * ``mysqlcluster`` controller (:class:`~moco.controllers.reconciler.MySQLClusterReconciler`): fed
   by MySQLClusters, by the objects they own (StatefulSet, Services, Secrets, ConfigMaps, PDB,
-  ServiceAccount: the owner's key), by user ConfigMaps named in ``spec.mysqlConfigMapName``, and
-  by the controller-namespace Secret (its labels name the cluster);
+  ServiceAccount, the backup CronJob, the restore Job, their Roles and RoleBindings: the owner's
+  key), by user ConfigMaps named in ``spec.mysqlConfigMapName``, by BackupPolicies (every
+  cluster of the namespace naming the policy in ``spec.backupPolicyName``), and by the
+  controller-namespace Secret (its labels name the cluster);
 * ``partition`` controller (:class:`~moco.controllers.partition.PartitionReconciler`): fed by
   moco's StatefulSets and their Pods;
 * the clustering registry (:class:`moco.clustering.manager.ClusterManager`) runs while leader;
@@ -26,6 +28,7 @@ from moco import constants
 from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import CloneAgent, KubeSide
 from moco.clustering.manager import ClusterManager
+from moco.controllers.backupjobs import BACKUPPOLICIES
 from moco.controllers.kubeside import AgentCloneAgent, ClusterKubeSide, SecretCache
 from moco.controllers.partition import PartitionReconciler
 from moco.controllers.reconciler import MYSQLCLUSTERS, MySQLClusterReconciler, ReconcilerConfig
@@ -36,8 +39,12 @@ from moco.kube.handlers import FuncHandler, enqueue_by_label, enqueue_mapped, en
 from moco.kube.manager import Manager
 from moco.kube.resource import (
     CONFIGMAPS,
+    CRONJOBS,
+    JOBS,
     PODDISRUPTIONBUDGETS,
     PODS,
+    ROLEBINDINGS,
+    ROLES,
     SECRETS,
     SERVICEACCOUNTS,
     SERVICES,
@@ -48,6 +55,9 @@ from moco.kube.store import Obj, field_index
 MOCO_SELECTOR = f"{constants.LABEL_APP_CREATED_BY}={constants.APP_CREATOR}"
 POD_SELECTOR = f"{constants.LABEL_APP_NAME}={constants.APP_NAME_MYSQL},{MOCO_SELECTOR}"
 INDEX_MYCNF = "mysqlConfigMapName"
+INDEX_BACKUP_POLICY = "backupPolicyName"
+#: the restore Job and the Jobs of the backup CronJob (MOCO's ``mysql-backup`` label)
+BACKUP_SELECTOR = f"{constants.LABEL_APP_NAME}={constants.APP_NAME_BACKUP},{MOCO_SELECTOR}"
 
 
 @dataclass
@@ -103,7 +113,13 @@ def setup(
 ) -> Wiring:
     """Register informers, controllers and the clustering runnable on ``manager``."""
     recorder = EventRecorder(client, "moco-controller")
-    clusters = manager.informer(MYSQLCLUSTERS, indexers={INDEX_MYCNF: field_index("spec.mysqlConfigMapName")})
+    clusters = manager.informer(
+        MYSQLCLUSTERS,
+        indexers={
+            INDEX_MYCNF: field_index("spec.mysqlConfigMapName"),
+            INDEX_BACKUP_POLICY: field_index("spec.backupPolicyName"),
+        },
+    )
     sts_inf = manager.informer(STATEFULSETS, label_selector=MOCO_SELECTOR)
     pods = manager.informer(PODS, label_selector=POD_SELECTOR)
     owned = [
@@ -112,6 +128,11 @@ def setup(
         manager.informer(SERVICEACCOUNTS, label_selector=MOCO_SELECTOR),
         manager.informer(PODDISRUPTIONBUDGETS, label_selector=MOCO_SELECTOR),
     ]
+    cronjobs = manager.informer(CRONJOBS, label_selector=MOCO_SELECTOR)
+    roles = manager.informer(ROLES, label_selector=MOCO_SELECTOR)
+    rolebindings = manager.informer(ROLEBINDINGS, label_selector=MOCO_SELECTOR)
+    owned += [cronjobs, roles, rolebindings, manager.informer(JOBS, label_selector=BACKUP_SELECTOR)]
+    policies = manager.informer(BACKUPPOLICIES)
     secrets_inf = manager.informer(SECRETS, label_selector=MOCO_SELECTOR)
     configmaps = manager.informer(CONFIGMAPS)
 
@@ -143,6 +164,10 @@ def setup(
         registry = ClusterManager(sides, clustering)
 
     reconciler = MySQLClusterReconciler(client, clusters.store, cfg, clustering=registry, recorder=recorder)
+    reconciler.jobs.policies = policies.store
+    reconciler.jobs.cronjobs = cronjobs.store
+    reconciler.jobs.roles = roles.store
+    reconciler.jobs.rolebindings = rolebindings.store
     ctrl = Controller("mysqlcluster", reconciler.reconcile, workers=workers, reconcile_timeout=120.0)
     ctrl.watch(clusters)
     for inf in owned:
@@ -162,6 +187,16 @@ def setup(
         ]
 
     ctrl.watch(configmaps, enqueue_mapped(ctrl.queue, user_configmap))
+
+    def policy_users(bp: Obj) -> list[str]:
+        meta = bp.get("metadata") or {}
+        return [
+            f"{c['metadata']['namespace']}/{c['metadata']['name']}"
+            for c in clusters.store.by_index(INDEX_BACKUP_POLICY, str(meta.get("name")))
+            if c["metadata"].get("namespace") == meta.get("namespace")
+        ]
+
+    ctrl.watch(policies, enqueue_mapped(ctrl.queue, policy_users))
     manager.add_controller(ctrl)
 
     part = PartitionReconciler(client, clusters.store, sts_inf.store, pods.store, recorder=recorder)
