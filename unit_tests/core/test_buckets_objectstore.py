@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import hashlib
 import os
 from collections.abc import Mapping
-from typing import Any
 
 import obstore
 import pytest
-from obstore.store import AzureStore, GCSStore, S3Store
 
-from moco.testing import bucketadmin, ground, objectstore
+from moco.testing import bucketadmin, bucketcheck, ground, objectstore
+from moco.testing.bucketcheck import Client
 from moco.testing.objectstore import ObjectStore
 from moco.testing.pki import CA
 
@@ -28,62 +26,15 @@ pytestmark = pytest.mark.objectstore
 MiB = 1 << 20
 TIMEOUT = 60.0
 
-Client = S3Store | GCSStore | AzureStore
-
 
 def client(store: ObjectStore, *, ca: bytes | None = None, env: Mapping[str, str] | None = None) -> Client:
-    """An obstore client of ``store``'s bucket from its hand-out (``ca``: the CA to trust)."""
-    env = store.env if env is None else env
-    opts: dict[str, Any] = {"timeout": "30s", "connect_timeout": "5s"}
-    if ca is not None:
-        opts["root_certificate"] = ca.decode()
-    if store.endpoint.startswith("http://"):
-        opts["allow_http"] = True
-    retry: Any = {"max_retries": 1, "retry_timeout": datetime.timedelta(seconds=10)}
-    if store.backend == "s3":
-        return S3Store(
-            store.bucket,
-            endpoint=store.endpoint,
-            region=store.region,
-            virtual_hosted_style_request=not store.path_style,
-            access_key_id=env["AWS_ACCESS_KEY_ID"],
-            secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            client_options=opts,
-            retry_config=retry,
-        )
-    if store.backend == "gcs":
-        return GCSStore(
-            store.bucket,
-            service_account_key=env["GOOGLE_SERVICE_ACCOUNT_KEY"],
-            client_options=opts,
-            retry_config=retry,
-        )
-    return AzureStore(
-        store.bucket,
-        account_name=env["AZURE_STORAGE_ACCOUNT_NAME"],
-        account_key=env["AZURE_STORAGE_ACCOUNT_KEY"],
-        endpoint=env["AZURE_STORAGE_ENDPOINT"],
-        client_options=opts,
-        retry_config=retry,
-    )
+    return bucketcheck.client(store.access(), ca=ca, env=env)
 
 
 async def round_trip(c: Client, key: str, data: bytes, *, multipart: bool) -> None:
-    """Put ``data`` at ``key``, read it back whole and by range, list it, delete it."""
-    await asyncio.wait_for(
-        obstore.put_async(c, key, data, use_multipart=multipart, chunk_size=5 * MiB), TIMEOUT
-    )
-    got = await asyncio.wait_for((await obstore.get_async(c, key)).bytes_async(), TIMEOUT)
-    assert hashlib.sha256(bytes(got)).digest() == hashlib.sha256(data).digest()
-    part = await asyncio.wait_for(obstore.get_range_async(c, key, start=3 * MiB, end=3 * MiB + 4096), TIMEOUT)
-    assert bytes(part) == data[3 * MiB : 3 * MiB + 4096]
-    prefix = key.rsplit("/", 1)[0]
-    listed = await asyncio.wait_for(obstore.list(c, prefix=prefix).collect_async(), TIMEOUT)
-    assert [(m["path"], m["size"]) for m in listed] == [(key, len(data))]
-    await asyncio.wait_for(obstore.delete_async(c, key), TIMEOUT)
-    with pytest.raises(FileNotFoundError):
-        await asyncio.wait_for(obstore.head_async(c, key), TIMEOUT)
-    assert await asyncio.wait_for(obstore.list(c, prefix=prefix).collect_async(), TIMEOUT) == []
+    rates = await bucketcheck.round_trip(c, key, data, multipart=multipart)
+    assert rates["put_mb_s"] > 0
+    assert rates["get_mb_s"] > 0
 
 
 @pytest.mark.parametrize("multipart", [False, True], ids=["single", "multipart"])
@@ -107,7 +58,7 @@ async def test_objects_of_many_keys_list_by_prefix(object_store: ObjectStore) ->
 
 def test_creating_the_bucket_again_is_a_no_op(object_store: ObjectStore) -> None:
     s = object_store
-    objectstore.create_bucket(s.backend, s.endpoint, s.bucket, s.env, s.ca_cert)
+    bucketadmin.create_bucket(s.backend, s.endpoint, s.bucket, s.env, s.ca_cert, s.region)
 
 
 @pytest.mark.parametrize("backend", ["s3", "azure"])

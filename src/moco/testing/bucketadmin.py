@@ -187,3 +187,39 @@ def create_azure_container(
     }
     headers["Authorization"] = azure_shared_key("PUT", url, account=account, key_b64=key_b64, headers=headers)
     _send("PUT", url, headers, b"", ca_pem=ca_pem, timeout=timeout)
+
+
+def create_bucket(
+    backend: str,
+    endpoint: str,
+    bucket: str,
+    env: Mapping[str, str],
+    ca_pem: bytes | None = None,
+    region: str = "us-east-1",
+) -> None:
+    """Create ``bucket`` with the credentials a client of ``backend`` has in ``env`` (idempotent).
+
+    ``env`` holds what :func:`moco.testing.objectstore.client_env` hands out: ``AWS_*`` for S3,
+    nothing for GCS (an emulator), ``AZURE_STORAGE_ACCOUNT_NAME``/``_KEY`` for Azure.
+    """
+    if backend == "s3":
+        create_s3_bucket(
+            endpoint,
+            bucket,
+            access_key=env["AWS_ACCESS_KEY_ID"],
+            secret_key=env["AWS_SECRET_ACCESS_KEY"],
+            region=region,
+            ca_pem=ca_pem,
+        )
+    elif backend == "gcs":
+        create_gcs_bucket(endpoint, bucket, ca_pem=ca_pem)
+    elif backend == "azure":
+        create_azure_container(
+            endpoint,
+            bucket,
+            account=env["AZURE_STORAGE_ACCOUNT_NAME"],
+            key_b64=env["AZURE_STORAGE_ACCOUNT_KEY"],
+            ca_pem=ca_pem,
+        )
+    else:
+        raise ValueError(f"unknown backend {backend!r}")

@@ -44,12 +44,12 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType, MappingProxyType
-from typing import Final, Literal
+from typing import Final
 
 from moco.testing import bucketadmin, ground
+from moco.testing.bucketcheck import Backend, BucketAccess
 from moco.testing.pki import CA
 
-Backend = Literal["s3", "gcs", "azure"]
 BACKENDS: Final[tuple[Backend, ...]] = ("s3", "gcs", "azure")
 HOST: Final = "127.0.0.1"
 DEFAULT_BUCKET: Final = "moco"
@@ -97,6 +97,12 @@ class ObjectStore:
     @property
     def tls(self) -> bool:
         return self.ca_cert is not None
+
+    def access(self) -> BucketAccess:
+        """What a client needs (see :mod:`moco.testing.bucketcheck`): no process details."""
+        return BucketAccess(
+            self.backend, self.endpoint, self.bucket, self.region, self.path_style, self.env, self.ca_cert
+        )
 
     def alive(self) -> bool:
         """True while the server process we started still runs."""
@@ -241,26 +247,6 @@ def _answers(url: str, ca_pem: bytes | None) -> bool:
         return False
 
 
-def create_bucket(backend: Backend, endpoint: str, bucket: str, env: Mapping[str, str],
-                  ca_pem: bytes | None, region: str = DEFAULT_REGION) -> None:  # fmt: skip
-    """Create ``bucket`` on a server given its endpoint and client environment (idempotent)."""
-    if backend == "s3":
-        bucketadmin.create_s3_bucket(
-            endpoint,
-            bucket,
-            access_key=env["AWS_ACCESS_KEY_ID"],
-            secret_key=env["AWS_SECRET_ACCESS_KEY"],
-            region=region,
-            ca_pem=ca_pem,
-        )
-    elif backend == "gcs":
-        bucketadmin.create_gcs_bucket(endpoint, bucket, ca_pem=ca_pem)
-    else:
-        bucketadmin.create_azure_container(
-            endpoint, bucket, account=AZURITE_ACCOUNT, key_b64=AZURITE_KEY, ca_pem=ca_pem
-        )
-
-
 def start(backend: Backend, *, bucket: str = DEFAULT_BUCKET, tls: bool = False) -> ObjectStore:
     """Start ``backend``'s server on loopback with ``bucket`` created; see the module doc."""
     if backend not in BACKENDS:
@@ -299,7 +285,7 @@ def start(backend: Backend, *, bucket: str = DEFAULT_BUCKET, tls: bool = False) 
                 log = (top / "server.log").read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"{backend} server did not answer on {endpoint} (rc={proc.poll()}): {log}")
             time.sleep(0.1)
-        create_bucket(backend, endpoint, bucket, env, ca_pem)
+        bucketadmin.create_bucket(backend, endpoint, bucket, env, ca_pem, DEFAULT_REGION)
     except BaseException:
         store.stop()
         raise
