@@ -56,6 +56,24 @@ def test_a_stopped_container_with_an_unreachable_primary_is_a_crash() -> None:
     assert p._primary_crashed(restarted(down, restarts=0, mysqld_running=False, ready=False))
 
 
+def test_a_restore_restarting_the_primary_is_no_crash() -> None:
+    """The restore Job makes the primary writable (read_only=0) and may restart its mysqld; once
+    status.restoredTime is set the primary is read-only until the loop configures it."""
+
+    def restoring(ss: StatusSet) -> StatusSet:
+        return replace(ss, cluster=replace(ss.cluster, restoring=True))
+
+    p = process(writable())
+    assert not p._primary_crashed(restoring(writable()))
+    assert not p._primary_crashed(restoring(restarted(read_only(writable()))))
+    assert not p._primary_crashed(restarted(read_only(writable())))  # restored: restoredTime set
+    # a primary seen writable before the restore is forgotten as well
+    q = process(writable())
+    assert not q._primary_crashed(writable())
+    assert not q._primary_crashed(restoring(read_only(writable())))
+    assert not q._primary_crashed(restarted(read_only(writable())))
+
+
 def test_what_is_no_evidence() -> None:
     p = process(writable())
     assert not p._primary_crashed(read_only(writable())), "nothing was seen writable yet"

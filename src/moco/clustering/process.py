@@ -253,9 +253,16 @@ class ClusterProcess:
         restart is no evidence. An unreadable primary is
         unknown, not crashed. A primary that follows an external source is never writable, so
         this evidence does not apply to it (the tries over time do).
+
+        While the cluster is Restoring the restore Job, not the loop, makes the primary writable
+        and may restart its mysqld (a restore that copies data files does): nothing is
+        remembered then, so the restored primary read-only after a restart is no crash.
         """
         p = ss.primary
         pod, ist = ss.pods[p], ss.instances[p]
+        if ss.cluster.restoring:
+            self._writable = None
+            return False
         if pod is None or pod.deleting:
             return False  # a Pod being deleted stops its containers: no crash
         if ist is not None and not ist.read_only and not ist.super_read_only and pod.mysqld_running:
