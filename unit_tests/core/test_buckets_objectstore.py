@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import datetime
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import obstore
 import pytest
@@ -122,3 +126,27 @@ def test_a_stopped_server_leaves_nothing() -> None:
     assert not top.exists()
     assert not (ground.state_dir() / "pids" / str(s.pid)).exists()
     s.stop()  # idempotent
+
+
+def test_servers_stop_with_the_program_that_started_them_on_sigterm() -> None:
+    script = (
+        "import sys, time\n"
+        "from moco.testing import objectstore\n"
+        "s = objectstore.start('s3')\n"
+        "print(s.pid, s.data_dir, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        pid_s, data_dir = proc.stdout.readline().split()
+        pid = int(pid_s)
+        assert (ground.state_dir() / "pids" / pid_s).exists()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    assert not (ground.state_dir() / "pids" / pid_s).exists()
+    assert not Path(data_dir).parent.exists()
