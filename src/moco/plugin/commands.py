@@ -1,0 +1,109 @@
+"""What each subcommand does against the apiserver; each returns the text to print.
+
+The decisions are :mod:`moco.plugin.actions`'; these functions read, decide, patch and word the
+outcome. A refusal raises before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Final
+
+from moco.api import names
+from moco.plugin import actions, status
+from moco.plugin.actions import ClusterView, Switch
+from moco.plugin.errors import Refused, WaitTimedOut
+from moco.plugin.session import Session
+
+#: How often ``switchover --wait`` looks again.
+WAIT_INTERVAL: Final = 1.0
+
+
+async def switchover(session: Session, name: str, *, wait: float | None = None) -> str:
+    """Ask for a switchover (the demote annotation on the primary's Pod); optionally wait for it.
+
+    ``wait``: seconds to wait until ``status.currentPrimaryIndex`` names another instance and the
+    annotation is gone (the clustering loop removes it when it is done).
+    """
+    cluster = ClusterView.from_obj(await session.cluster(name))
+    refusal = actions.switchover_refusal(cluster)
+    if refusal:
+        raise Refused(refusal)
+    old = cluster.current_primary_index
+    pod_name = cluster.pod_name(old)
+    pod = await session.pod(name, pod_name)
+    patch = actions.demote_patch(pod)
+    if patch is None:
+        said = (
+            f"a switchover of MySQLCluster {cluster.ref} is already requested "
+            f"({pod_name} is marked to demote)"
+        )
+    else:
+        await session.patch_pod(name, pod_name, patch)
+        said = (
+            f"switchover of MySQLCluster {cluster.ref} requested: the primary {pod_name} is marked to demote"
+        )
+    if wait is None:
+        return said + f"\nfollow it with `kubectl moco status {name}`\n"
+    new = await _wait_primary_change(session, name, pod_name, old, wait)
+    return said + f"\nthe primary is now {names.pod_name(name, new)} (instance {new})\n"
+
+
+async def _wait_primary_change(session: Session, name: str, pod_name: str, old: int, limit: float) -> int:
+    deadline = time.monotonic() + limit
+    while True:
+        cluster = ClusterView.from_obj(await session.cluster(name))
+        if cluster.current_primary_index != old:
+            pod = await session.pod(name, pod_name)
+            if actions.demote_patch(pod) is not None:  # the loop removed the annotation: done
+                return cluster.current_primary_index
+        if time.monotonic() >= deadline:
+            raise WaitTimedOut(
+                f"MySQLCluster {cluster.ref}: no switchover within {limit:.0f}s; the request stays "
+                f"(the demote annotation on {pod_name}); see `kubectl moco status {name}`"
+            )
+        await asyncio.sleep(WAIT_INTERVAL)
+
+
+async def set_switch(session: Session, name: str, switch: Switch, *, stop: bool) -> str:
+    """``stop``/``start`` ``clustering``/``reconciliation``."""
+    cluster = ClusterView.from_obj(await session.cluster(name))
+    patch = actions.switch_patch(cluster, switch, stop=stop)
+    verb = "stopped" if stop else "started"
+    if patch is None:
+        state = "stopped" if stop else "running"
+        return f"{switch.noun} of MySQLCluster {cluster.ref} is already {state}\n"
+    await session.patch_cluster(name, patch)
+    return f"{verb} {switch.noun} of MySQLCluster {cluster.ref}\n"
+
+
+async def credential(session: Session, name: str, user: str, fmt: str) -> str:
+    """``user``'s password of ``name`` in ``fmt``."""
+    secret = await session.user_secret(name)
+    return actions.credential_text(user, actions.password_of(secret, user, session.ref(name)), fmt)
+
+
+async def report(session: Session, name: str) -> status.Report:
+    """The status report of ``name``."""
+    obj = await session.cluster(name)
+    cluster = ClusterView.from_obj(obj)
+    pods = await session.pods(name)
+    pod_names = [cluster.pod_name(i) for i in range(cluster.replicas)]
+    events = await session.events(name, pod_names)
+    return status.build(obj, pods, events)
+
+
+async def mysql_pod(session: Session, name: str, index: int | None) -> str:
+    """The Pod ``mysql`` runs in; refused when it cannot run there."""
+    cluster = ClusterView.from_obj(await session.cluster(name))
+    chosen = actions.pick_index(cluster, index)
+    pod_name = cluster.pod_name(chosen)
+    pod = await session.pod(name, pod_name)
+    phase = (pod.get("status") or {}).get("phase")
+    if phase != "Running":
+        raise Refused(
+            f"Pod {pod_name} of MySQLCluster {cluster.ref} is {phase or 'not started'}, not Running; "
+            f"see `kubectl moco status {name}`"
+        )
+    return pod_name
