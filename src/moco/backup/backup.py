@@ -1,0 +1,245 @@
+"""A backup of one instance, without Kubernetes: a physical copy by CLONE, and the binlogs since
+the last backup, to the bucket.
+
+Sequence (:func:`run_backup`):
+
+1. The source's ``server_uuid``, current binlog file and ``gtid_executed`` are read *before* the
+   copy starts. That GTID set is what ``status.backup.gtidSet`` records: every transaction in it
+   is in the copy (the copy may hold a few more, applied by the replica while it was taken;
+   those are skipped by a restore's binlog replay, and copied again, harmlessly, by the next
+   backup's binlogs).
+2. A scratch mysqld is initialised in the work dir and runs ``CLONE INSTANCE FROM`` the source
+   ``DATA DIRECTORY`` = ``<work>/clone``: a consistent physical copy at CLONE's speed, the source
+   stays online (CLONE takes only a backup lock), and nothing of the scratch server is in it.
+3. The copy is streamed as ``clone.tar.zst`` to ``moco/<ns>/<name>/<time>/`` (tar, zstd level
+   1 with threads, multipart upload, all overlapped).
+4. Unless told to skip them, the source's binlogs since the last backup are copied raw
+   (``mysqlbinlog``, see :mod:`moco.backup.binlog`) and uploaded as ``binlog.tar.zst`` into
+   the *last* backup's directory. A failure there is a warning, not a failed backup (MOCO's).
+
+The source is logged into as ``moco-backup`` (BACKUP_ADMIN is all CLONE needs from a donor;
+REPLICATION SLAVE serves the binlog copy). The work dir is emptied afterwards.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from moco.backup.archive import upload_dir
+from moco.backup.binlog import dump_binlogs
+from moco.backup.bucket import Bucket
+from moco.backup.errors import BackupError
+from moco.backup.layout import BINLOG_FILENAME, CLONE_FILENAME, object_key, sort_binlogs
+from moco.backup.scratch import Tools, initialize, scratch_mysqld
+from moco.log import get_logger
+from moco.mysql.conn import Endpoint, connect
+from moco.mysql.errors import MySQLError
+
+log = get_logger("moco.backup.backup")
+
+#: A backstop on the CLONE statement (the data size decides; a week like moco.mysql.clone).
+CLONE_BOUND: Final = 7 * 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """The source instance just before the copy."""
+
+    uuid: str
+    binlog_file: str
+    gtid_executed: str
+
+
+@dataclass(frozen=True)
+class BinlogRange:
+    """Where the binlogs since the last backup start, and where to put them."""
+
+    start_file: str
+    exclude_gtids: str
+    last_time: datetime
+
+
+@dataclass(frozen=True)
+class BackupRequest:
+    """One backup: the cluster's name, the chosen source, the binlogs to add (None: none)."""
+
+    namespace: str
+    name: str
+    source: Endpoint
+    work_dir: Path
+    binlogs: BinlogRange | None = None
+    #: start the binlog copy at the source's oldest file (the source is not the last one's)
+    binlogs_from_oldest: bool = False
+    threads: int = 4
+    start_time: datetime | None = None
+    scratch_args: tuple[str, ...] = ()
+
+
+@dataclass
+class BackupResult:
+    """What ``status.backup`` records."""
+
+    time: datetime
+    elapsed: float
+    source_uuid: str
+    binlog_filename: str
+    gtid_set: str
+    dump_size: int
+    binlog_size: int
+    work_dir_usage: int
+    raw_size: int = 0
+    warnings: list[str] = field(default_factory=list)
+    binlog_error: str = ""
+
+
+async def source_status(ep: Endpoint) -> SourceStatus:
+    """server_uuid, current binlog file and gtid_executed of ``ep``."""
+    async with await connect(ep, query_timeout=30.0) as c:
+        row = await c.query_one("SELECT @@server_uuid AS u, @@global.gtid_executed AS g")
+        st = await c.query_one("SHOW BINARY LOG STATUS")
+    if row is None or st is None:
+        raise BackupError(f"{ep.address}: no binary log status (is log_bin on?)")
+    return SourceStatus(
+        uuid=str(row["u"]), binlog_file=str(st["File"]), gtid_executed=str(row["g"]).replace("\n", "")
+    )
+
+
+async def oldest_binlog(ep: Endpoint) -> str:
+    """The oldest binlog file the server still has."""
+    async with await connect(ep, query_timeout=30.0) as c:
+        rows = await c.query("SHOW BINARY LOGS")
+    names = sort_binlogs([str(r["Log_name"]) for r in rows])
+    if not names:
+        raise BackupError(f"{ep.address}: no binlog files found")
+    return names[0]
+
+
+def dir_usage(path: Path) -> int:
+    """Bytes allocated under ``path`` (blocks, as ``du``)."""
+    total = 0
+    for p in path.rglob("*"):
+        try:
+            st = p.lstat()
+        except OSError:
+            continue
+        total += st.st_blocks * 512
+    return total
+
+
+async def clone_into(
+    tools: Tools, source: Endpoint, work: Path, dest: Path, scratch_args: tuple[str, ...] = ()
+) -> None:
+    """A physical copy of ``source`` in ``dest`` (through a scratch mysqld initialised in ``work``)."""
+    datadir = work / "scratch-data"
+    shutil.rmtree(datadir, ignore_errors=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    await initialize(tools, datadir, work)
+    password = secrets.token_hex(16)
+    async with (
+        scratch_mysqld(tools, datadir, work, password=password, extra_args=scratch_args) as s,
+        await connect(s.endpoint, query_timeout=CLONE_BOUND) as c,
+    ):
+        await c.execute("SET GLOBAL clone_valid_donor_list = %s", (source.address,))
+        log.info("clone started", donor=source.address, dest=str(dest))
+        started = time.monotonic()
+        try:
+            await c.execute(
+                "CLONE INSTANCE FROM %s@%s:%s IDENTIFIED BY %s DATA DIRECTORY = %s",
+                (source.user, source.host, int(source.port), source.password, str(dest)),
+            )
+        except MySQLError as e:
+            raise BackupError(f"clone from {source.address} failed: {e}") from e
+        log.info("clone done", donor=source.address, seconds=round(time.monotonic() - started, 2))
+    shutil.rmtree(datadir, ignore_errors=True)
+
+
+async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> BackupResult:
+    """Take the backup described by ``req`` (module docstring)."""
+    work = req.work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    st = await source_status(req.source)
+    start = req.start_time or datetime.now(UTC).replace(microsecond=0)
+    t0 = time.monotonic()
+    log.info(
+        "backup started", source=req.source.address, uuid=st.uuid, binlog=st.binlog_file, time=str(start)
+    )
+    clone_dir = work / "clone"
+    try:
+        await clone_into(tools, req.source, work / "scratch", clone_dir, req.scratch_args)
+        usage = dir_usage(work)
+        packed = await upload_dir(
+            bucket,
+            object_key(req.namespace, req.name, CLONE_FILENAME, start),
+            clone_dir,
+            "data",
+            threads=max(req.threads, 1),
+            concurrency=max(req.threads * 2, 4),
+        )
+    finally:
+        shutil.rmtree(clone_dir, ignore_errors=True)
+        shutil.rmtree(work / "scratch", ignore_errors=True)
+    res = BackupResult(
+        time=start,
+        elapsed=0.0,
+        source_uuid=st.uuid,
+        binlog_filename=st.binlog_file,
+        gtid_set=st.gtid_executed,
+        dump_size=packed.stored_bytes,
+        binlog_size=0,
+        work_dir_usage=usage,
+        raw_size=packed.raw_bytes,
+    )
+    if req.binlogs is not None:
+        try:
+            await _backup_binlogs(req, req.binlogs, bucket, tools, res)
+        except (BackupError, MySQLError, OSError) as e:
+            log.error("binlog backup failed", error=str(e))
+            res.binlog_error = str(e)
+            res.warnings.append(f"failed to backup binary logs: {e}")
+    res.elapsed = time.monotonic() - t0
+    log.info(
+        "backup finished", seconds=round(res.elapsed, 2), dump_size=res.dump_size, binlog_size=res.binlog_size
+    )
+    return res
+
+
+async def _backup_binlogs(
+    req: BackupRequest, rng: BinlogRange, bucket: Bucket, tools: Tools, res: BackupResult
+) -> None:
+    bdir = req.work_dir / "binlog"
+    shutil.rmtree(bdir, ignore_errors=True)
+    try:
+        start_file = await oldest_binlog(req.source) if req.binlogs_from_oldest else rng.start_file
+        names = await dump_binlogs(
+            tools, req.source, bdir, start_file=start_file, exclude_gtids=rng.exclude_gtids, work=req.work_dir
+        )
+        res.work_dir_usage = max(res.work_dir_usage, dir_usage(bdir))
+        packed = await upload_dir(
+            bucket,
+            object_key(req.namespace, req.name, BINLOG_FILENAME, rng.last_time),
+            bdir,
+            "binlog",
+            threads=max(req.threads, 1),
+        )
+        res.binlog_size = packed.stored_bytes
+        log.info("binlogs uploaded", files=len(names), bytes=packed.stored_bytes)
+    finally:
+        shutil.rmtree(bdir, ignore_errors=True)
+
+
+__all__ = [
+    "BackupRequest",
+    "BackupResult",
+    "BinlogRange",
+    "SourceStatus",
+    "clone_into",
+    "dir_usage",
+    "run_backup",
+    "source_status",
+]

@@ -1,0 +1,320 @@
+"""The Kubernetes side of the backup and restore programs: read the cluster, write its status.
+
+A thin layer over :mod:`moco.backup.backup` and :mod:`moco.backup.restore` (which know nothing
+of Kubernetes), doing what MOCO's BackupManager and RestoreManager do around their dumps:
+
+- backup: the MySQLCluster and its Pods (all of them must exist, ordered by index), the
+  ``server_uuid`` of every ready instance (``status.backup.uuidSet``), the source by
+  :func:`moco.backup.choose.choose_source`, then ``status.backup`` (conflict retries) and the
+  Events ``BackupCreated`` and, when the binlogs could not be saved, ``BackupNoBinlog``;
+- restore: waits for the target's Pod 0 to have an IP (600 s, MOCO's), restores into it, then
+  ``status.restoredTime`` and the Event ``Restored``.
+
+The target's passwords (moco's users after the restore must have the *target's* passwords:
+the copy carries the source's) come from the environment under MOCO's names
+(``ADMIN_PASSWORD``, ``AGENT_PASSWORD``, ..., e.g. ``envFrom`` of the ``moco-<name>`` Secret),
+else from that Secret through the API when the Job may read it; ``MYSQL_PASSWORD`` is always
+the admin's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from moco import constants
+from moco.api import names
+from moco.backup.backup import BackupRequest, BackupResult, BinlogRange, run_backup
+from moco.backup.bucket import Bucket
+from moco.backup.choose import Choice, LastBackup, choose_source
+from moco.backup.errors import BackupError
+from moco.backup.restore import RestoreRequest, RestoreResult, run_restore
+from moco.backup.scratch import Tools
+from moco.kube import errors as kerrors
+from moco.kube.client import Client
+from moco.kube.events import EventRecorder
+from moco.kube.resource import PODS, SECRETS, Resource
+from moco.log import get_logger
+from moco.mysql.conn import Endpoint, connect
+from moco.mysql.errors import MySQLError
+
+log = get_logger("moco.backup.kubeside")
+
+MYSQLCLUSTERS: Final = Resource(constants.GROUP, constants.VERSION, "mysqlclusters", "MySQLCluster")
+COMPONENT: Final = "moco-backup"
+POD_WAIT: Final = 600.0
+Obj = dict[str, Any]
+
+
+def rfc3339(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_rfc3339(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go prints it (metav1.Duration): ``1h2m3.5s``, ``850ms``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    sec = f"{s:.3f}".rstrip("0").rstrip(".") + "s"
+    if h:
+        return f"{int(h)}h{int(m)}m{sec}"
+    if m:
+        return f"{int(m)}m{sec}"
+    return sec
+
+
+def pod_ready(pod: Obj) -> bool:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready":
+            return bool(c.get("status") == "True")
+    return False
+
+
+def order_pods(pods: list[Obj], replicas: int, cluster: str) -> list[Obj]:
+    """Pods by index (the suffix of their names); all of ``replicas`` must be present."""
+    if len(pods) != replicas:
+        raise BackupError(f"too few Pods for {cluster}: {len(pods)} of {replicas}")
+    ordered: list[Obj | None] = [None] * replicas
+    for p in pods:
+        name = str(p["metadata"]["name"])
+        suffix = name.rsplit("-", 1)[-1]
+        if not suffix.isdigit() or int(suffix) >= replicas:
+            raise BackupError(f"bad pod name: {name}")
+        ordered[int(suffix)] = p
+    if any(p is None for p in ordered):
+        raise BackupError(f"missing Pods for {cluster}")
+    return [p for p in ordered if p is not None]
+
+
+def last_backup(status: Mapping[str, Any]) -> tuple[LastBackup | None, datetime | None]:
+    """The previous backup from ``status.backup`` (None when there was none)."""
+    b = status.get("backup") or {}
+    t = parse_rfc3339(b.get("time"))
+    if t is None:
+        return None, None
+    return (
+        LastBackup(
+            source_index=int(b.get("sourceIndex") or 0),
+            uuid_set=dict(b.get("uuidSet") or {}),
+            binlog_filename=str(b.get("binlogFilename") or ""),
+            gtid_set=str(b.get("gtidSet") or ""),
+        ),
+        t,
+    )
+
+
+def backup_status(res: BackupResult, choice: Choice, uuid_set: Mapping[str, str]) -> Obj:
+    """``status.backup`` of a finished backup."""
+    warnings = [*choice.warnings, *res.warnings]
+    return {
+        "time": rfc3339(res.time),
+        "elapsed": go_duration(res.elapsed),
+        "sourceIndex": choice.index,
+        "sourceUUID": res.source_uuid,
+        "uuidSet": dict(uuid_set),
+        "binlogFilename": res.binlog_filename,
+        "gtidSet": res.gtid_set,
+        "dumpSize": res.dump_size,
+        "binlogSize": res.binlog_size,
+        "workDirUsage": res.work_dir_usage,
+        "warnings": warnings or None,
+    }
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line gives both programs."""
+
+    work_dir: Path
+    threads: int
+    password: str
+
+
+async def _uuid_set(pods: list[Obj], password: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for i, p in enumerate(pods):
+        ip = (p.get("status") or {}).get("podIP")
+        if not pod_ready(p) or not ip:
+            continue
+        ep = Endpoint(ip, constants.MYSQL_PORT, constants.BACKUP_USER, password)
+        async with await connect(ep, timeout=10.0, query_timeout=30.0) as c:
+            row = await c.query_one("SELECT @@server_uuid AS u")
+        if row is not None:
+            out[str(i)] = str(row["u"])
+    return out
+
+
+async def backup(
+    client: Client, bucket: Bucket, tools: Tools, opts: Options, namespace: str, name: str
+) -> BackupResult:
+    """MOCO's backup of ``namespace/name`` (module docstring)."""
+    cluster = await client.get(MYSQLCLUSTERS, name, namespace)
+    spec, status = cluster.get("spec") or {}, cluster.get("status") or {}
+    replicas = int(spec.get("replicas") or 1)
+    selector = ",".join(
+        f"{k}={v}"
+        for k, v in (
+            (constants.LABEL_APP_NAME, constants.APP_NAME_MYSQL),
+            (constants.LABEL_APP_INSTANCE, name),
+            (constants.LABEL_APP_CREATED_BY, constants.APP_CREATOR),
+        )
+    )
+    pods, _ = await client.list_all(PODS, namespace, label_selector=selector)
+    ordered = order_pods(pods, replicas, f"{namespace}/{name}")
+    uuid_set = await _uuid_set(ordered, opts.password)
+    last, last_time = last_backup(status)
+    primary = int(status.get("currentPrimaryIndex") or 0)
+    choice = choose_source([pod_ready(p) for p in ordered], primary, uuid_set, last)
+    ip = (ordered[choice.index].get("status") or {}).get("podIP")
+    if not ip:
+        raise BackupError(f"the source Pod {ordered[choice.index]['metadata']['name']} has no IP")
+    log.info(
+        "chosen source", cluster=name, namespace=namespace, index=choice.index, skip_binlog=choice.skip_binlog
+    )
+    rng = None
+    if last is not None and last_time is not None and not choice.skip_binlog:
+        rng = BinlogRange(start_file=last.binlog_filename, exclude_gtids=last.gtid_set, last_time=last_time)
+    req = BackupRequest(
+        namespace=namespace,
+        name=name,
+        source=Endpoint(ip, constants.MYSQL_PORT, constants.BACKUP_USER, opts.password),
+        work_dir=opts.work_dir,
+        binlogs=rng,
+        binlogs_from_oldest=last is not None and choice.index != last.source_index,
+        threads=opts.threads,
+    )
+    res = await run_backup(req, bucket, tools)
+    events = EventRecorder(client, COMPONENT)
+    if res.binlog_error:
+        await events.warning(cluster, "BackupNoBinlog", f"Backup of binlog failed: {res.binlog_error}")
+    new = backup_status(res, choice, uuid_set)
+
+    def mutate(obj: Obj) -> bool:
+        obj.setdefault("status", {})["backup"] = new
+        return True
+
+    updated = await client.update_status_with_retry(MYSQLCLUSTERS, name, namespace, mutate)
+    await events.normal(updated, "BackupCreated", "Backup created successfully")
+    log.info("backup finished successfully", cluster=name, namespace=namespace)
+    return res
+
+
+def passwords_from(env: Mapping[str, str], secret: Obj | None, admin: str) -> dict[str, str]:
+    """Target passwords by user: the environment first, then the Secret; admin's is MYSQL_PASSWORD."""
+    data = (secret or {}).get("data") or {}
+    out: dict[str, str] = {}
+    for user, key in constants.PASSWORD_KEYS.items():
+        if env.get(key):
+            out[user] = env[key]
+        elif data.get(key):
+            out[user] = base64.b64decode(data[key]).decode()
+    out[constants.ADMIN_USER] = admin
+    return out
+
+
+async def _target_ip(client: Client, namespace: str, pod: str, timeout: float) -> str:  # noqa: ASYNC109
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            p = await client.get(PODS, pod, namespace)
+            ip = (p.get("status") or {}).get("podIP")
+            if ip:
+                return str(ip)
+        except kerrors.NotFound:
+            pass
+        if asyncio.get_running_loop().time() > deadline:
+            raise BackupError(f"the Pod {namespace}/{pod} has no IP after {timeout}s")
+        await asyncio.sleep(1.0)
+
+
+def own_address(env: Mapping[str, str]) -> str:
+    """The address the target reaches this Pod at (POD_IP, else the host name's address)."""
+    ip = env.get("POD_IP", "")
+    if ip:
+        return ip
+    return socket.gethostbyname(socket.gethostname())
+
+
+async def restore(
+    client: Client,
+    bucket: Bucket,
+    tools: Tools,
+    opts: Options,
+    *,
+    source_namespace: str,
+    source_name: str,
+    namespace: str,
+    name: str,
+    restore_point: datetime,
+    schema: str,
+    users: tuple[str, ...],
+    env: Mapping[str, str] | None = None,
+) -> RestoreResult:
+    """MOCO's restore into ``namespace/name`` (module docstring)."""
+    env = os.environ if env is None else env
+    pod = names.pod_name(name, 0)
+    log.info("waiting for a pod to become ready", name=pod)
+    ip = await _target_ip(client, namespace, pod, POD_WAIT)
+    secret: Obj | None = None
+    if any(not env.get(k) for k in constants.PASSWORD_KEYS.values()):
+        try:
+            secret = await client.get(SECRETS, names.user_secret_name(name), namespace)
+        except kerrors.KubeError as e:
+            log.warning("the target's user Secret is not readable", error=str(e))
+    passwords = passwords_from(env, secret, opts.password)
+    missing = sorted(set(constants.PASSWORD_KEYS) - set(passwords))
+    if missing:
+        log.warning("target passwords unknown: those users keep the source's passwords", users=missing)
+    req = RestoreRequest(
+        source_namespace=source_namespace,
+        source_name=source_name,
+        restore_point=restore_point,
+        target=Endpoint(ip, constants.MYSQL_PORT, constants.ADMIN_USER, opts.password),
+        work_dir=opts.work_dir,
+        passwords=passwords,
+        schema=schema,
+        users=users,
+        threads=opts.threads,
+        bind="0.0.0.0",
+        advertise=own_address(env),
+        port=constants.MYSQL_PORT,
+    )
+    try:
+        res = await run_restore(req, bucket, tools, target_timeout=POD_WAIT)
+    except MySQLError as e:
+        raise BackupError(f"restore into {namespace}/{name} failed: {e}") from e
+
+    def mutate(obj: Obj) -> bool:
+        obj.setdefault("status", {})["restoredTime"] = rfc3339(datetime.now(UTC))
+        return True
+
+    updated = await client.update_status_with_retry(MYSQLCLUSTERS, name, namespace, mutate)
+    await EventRecorder(client, COMPONENT).normal(updated, "Restored", "Restoration finished successfully")
+    log.info("restoration finished successfully", cluster=name, namespace=namespace)
+    return res
+
+
+__all__ = [
+    "Options",
+    "backup",
+    "backup_status",
+    "go_duration",
+    "last_backup",
+    "order_pods",
+    "passwords_from",
+    "restore",
+]

@@ -1,0 +1,340 @@
+"""A point-in-time restore into a target instance, without Kubernetes.
+
+Sequence (:func:`run_restore`):
+
+1. The nearest full copy at or before the restore point, and the binlogs following it, are
+   found in ``moco/<src-ns>/<src-name>/`` (:func:`moco.backup.layout.find_nearest`).
+2. The copy is downloaded and unpacked into the work dir, and a scratch mysqld starts on it
+   (InnoDB finishes the clone's recovery; its ``gtid_executed`` is the copy's).
+3. The carried users: the copy holds the *source* cluster's ``mysql.*``, moco's users with the
+   source's passwords included. On the scratch server, before anything leaves it, moco's users
+   get the *target's* passwords (those given; ``moco-admin``'s always, from MYSQL_PASSWORD),
+   the replication configuration of the source is reset, and with ``users`` set every account
+   that is not listed (nor moco's, nor MySQL's own) is dropped. Nothing there is binlogged.
+4. Whole-instance restore: the target takes the scratch server's data with ``CLONE INSTANCE
+   FROM`` (:func:`moco.mysql.clone.clone_instance`; the target mysqld restarts, error 3707 in a
+   Pod, its container restart brings it back) and so holds the copy's GTID set.
+   Schema restore (``schema`` set): only that schema is exported from the scratch server
+   (``mysqldump``, not binlogged on the target) with the accounts to restore, and the copy's
+   GTID set is added to the target's ``gtid_purged`` (MOCO's ``updateGtidSet``), so the binlog
+   replay skips what the copy holds. A logical export serves one schema of any engine without
+   the tablespace juggling of transportable tablespaces; its cost is that of the schema alone.
+5. If the restore point is after the copy, the binlogs are replayed into the target up to the
+   restore point (``--stop-datetime``; ``--database`` for a schema restore).
+6. The target is left ``super_read_only`` (MOCO's FinishRestore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from moco import constants
+from moco.backup.archive import download_unpack
+from moco.backup.binlog import Replayed, replay_binlogs
+from moco.backup.bucket import Bucket
+from moco.backup.errors import BackupError, NoBackup, ToolFailed
+from moco.backup.layout import cluster_prefix, find_nearest, sort_binlogs
+from moco.backup.scratch import Tools, client_options_file, scratch_mysqld
+from moco.log import get_logger
+from moco.mysql.clone import CloneBounds, Donor, clone_instance
+from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.errors import MySQLError
+from moco.mysql.gtid import GtidSet
+
+log = get_logger("moco.backup.restore")
+
+#: Accounts of MySQL itself, never dropped nor copied.
+MYSQL_ACCOUNTS: Final = frozenset({"mysql.sys", "mysql.session", "mysql.infoschema", "root"})
+#: A backstop on a schema export (the data size decides).
+EXPORT_BOUND: Final = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class RestoreRequest:
+    """One restore: where the backups are, the point, the target and its passwords."""
+
+    source_namespace: str
+    source_name: str
+    restore_point: datetime
+    #: the target instance (index 0) as moco-admin with the target's password
+    target: Endpoint
+    work_dir: Path
+    #: target passwords of moco's users (at least moco-admin's)
+    passwords: Mapping[str, str] = field(default_factory=dict, repr=False)
+    schema: str = ""
+    users: tuple[str, ...] = ()
+    threads: int = 4
+    #: how the target reaches the scratch server: listen address and advertised host
+    bind: str = "127.0.0.1"
+    advertise: str = "127.0.0.1"
+    port: int = 0
+    scratch_args: tuple[str, ...] = ()
+    clone_bounds: CloneBounds = field(default_factory=CloneBounds)
+
+
+@dataclass
+class RestoreResult:
+    """What the restore did, for logs and benchmarks."""
+
+    backup_time: datetime
+    clone_key: str
+    binlog_key: str
+    copy_gtid: str
+    unpacked_bytes: int
+    replayed: Replayed | None
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def parse_users(text: str) -> tuple[str, ...]:
+    """MOCO's ``users``: a comma-separated list of user names (empty: all users)."""
+    return tuple(u.strip() for u in text.split(",") if u.strip())
+
+
+async def _set_target_passwords(c: Connection, passwords: Mapping[str, str]) -> None:
+    rows = await c.query("SELECT User AS u FROM mysql.user WHERE Host = %s", ("%",))
+    present = {str(r["u"]) for r in rows}
+    for user, pw in passwords.items():
+        if user in present and pw:
+            await c.execute("ALTER USER %s@'%%' IDENTIFIED BY %s", (user, pw))
+
+
+async def _accounts(c: Connection) -> list[tuple[str, str]]:
+    rows = await c.query("SELECT User AS u, Host AS h FROM mysql.user")
+    return [(str(r["u"]), str(r["h"])) for r in rows]
+
+
+def accounts_to_drop(accounts: list[tuple[str, str]], keep: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Accounts not listed in ``keep`` (nor moco's, nor MySQL's own): dropped when ``keep`` is set."""
+    if not keep:
+        return []
+    spared = set(keep) | set(constants.ALL_USERS) | MYSQL_ACCOUNTS
+    return [(u, h) for u, h in accounts if u not in spared]
+
+
+async def prepare_scratch(c: Connection, req: RestoreRequest) -> str:
+    """Make the copy the target's (module docstring, step 3); returns the copy's GTID set."""
+    await c.execute("SET SESSION sql_log_bin = 0")
+    await _set_target_passwords(c, req.passwords)
+    for u, h in accounts_to_drop(await _accounts(c), req.users):
+        await c.execute("DROP USER IF EXISTS %s@%s", (u, h))
+    await c.execute("RESET REPLICA ALL")
+    row = await c.query_one("SELECT @@global.gtid_executed AS g")
+    return str(row["g"] if row else "").replace("\n", "")
+
+
+async def wait_target(ep: Endpoint, timeout: float) -> None:  # noqa: ASYNC109
+    """Wait until the target accepts moco-admin and is super_read_only (initialised, as MOCO waits)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            async with await connect(ep, timeout=5.0, query_timeout=10.0) as c:
+                row = await c.query_one("SELECT @@super_read_only AS s")
+                if row is not None and int(row["s"]) == 1:
+                    return
+                last = "super_read_only is off"
+        except MySQLError as e:
+            last = e
+        await asyncio.sleep(1.0)
+    raise BackupError(f"the target {ep.address} is not ready within {timeout}s: {last}")
+
+
+async def _copy_accounts(src: Connection, dst: Connection, keep: tuple[str, ...]) -> int:
+    """Create the source's accounts (not moco's nor MySQL's) on the target, with their grants."""
+    n = 0
+    spared = set(constants.ALL_USERS) | MYSQL_ACCOUNTS
+    for u, h in await _accounts(src):
+        if u in spared or (keep and u not in keep):
+            continue
+        create = await src.query_one("SHOW CREATE USER %s@%s", (u, h))
+        grants = await src.query("SHOW GRANTS FOR %s@%s", (u, h))
+        if create is None:
+            continue
+        await dst.execute("DROP USER IF EXISTS %s@%s", (u, h))
+        await dst.execute(str(next(iter(create.values()))))
+        for g in grants:
+            await dst.execute(str(next(iter(g.values()))))
+        n += 1
+    return n
+
+
+async def export_schema(tools: Tools, scratch: Endpoint, target: Endpoint, schema: str, work: Path) -> None:
+    """``mysqldump SCHEMA`` from the scratch server into the target, not binlogged there."""
+    src_opts = client_options_file(work / "export-src.cnf", scratch.user, scratch.password)
+    dst_opts = client_options_file(work / "export-dst.cnf", target.user, target.password)
+    dump = [
+        *tools.mysqldump,
+        f"--defaults-extra-file={src_opts}",
+        "--host", scratch.host, "--port", str(scratch.port), "--protocol=tcp",
+        "--single-transaction", "--set-gtid-purged=OFF", "--routines", "--events", "--triggers",
+        "--databases", schema,
+    ]  # fmt: skip
+    load = [
+        *tools.mysql,
+        f"--defaults-extra-file={dst_opts}",
+        "--host", target.host, "--port", str(target.port), "--protocol=tcp",
+        "--binary-mode", "--init-command=SET SESSION sql_log_bin = 0",
+    ]  # fmt: skip
+    env = tools.environ()
+    r, w = os.pipe()
+    try:
+        d = await asyncio.create_subprocess_exec(*dump, stdout=w, stderr=asyncio.subprocess.PIPE, env=env)
+        m = await asyncio.create_subprocess_exec(
+            *load, stdin=r, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE, env=env
+        )
+    finally:
+        os.close(r)
+        os.close(w)
+    try:
+        async with asyncio.timeout(EXPORT_BOUND):
+            (_, derr), (_, merr) = await asyncio.gather(d.communicate(), m.communicate())
+    except BaseException:
+        for p in (d, m):
+            if p.returncode is None:
+                p.kill()
+            await p.wait()
+        raise
+    finally:
+        src_opts.unlink(missing_ok=True)
+        dst_opts.unlink(missing_ok=True)
+    if d.returncode != 0:
+        raise ToolFailed(
+            f"mysqldump {schema} exited with {d.returncode}: {derr.decode(errors='replace')[-2000:]}"
+        )
+    if m.returncode != 0:
+        raise ToolFailed(
+            f"mysql (schema load) exited with {m.returncode}: {merr.decode(errors='replace')[-2000:]}"
+        )
+
+
+async def add_purged(target: Endpoint, copy_gtid: str) -> None:
+    """Add the copy's GTIDs the target lacks to its gtid_purged (a schema restore's updateGtidSet)."""
+    async with await connect(target, query_timeout=60.0) as c:
+        row = await c.query_one("SELECT @@global.gtid_executed AS g")
+        have = GtidSet.parse(str(row["g"] if row else ""))
+        missing = GtidSet.parse(copy_gtid).subtract(have)
+        if missing:
+            await c.execute("SET GLOBAL gtid_purged = %s", (f"+{missing}",))
+
+
+async def run_restore(
+    req: RestoreRequest, bucket: Bucket, tools: Tools, *, target_timeout: float = 600.0
+) -> RestoreResult:
+    """Restore the source's backup at ``req.restore_point`` into ``req.target`` (module docstring)."""
+    started = time.monotonic()
+    timings: dict[str, float] = {}
+    keys = await bucket.list(cluster_prefix(req.source_namespace, req.source_name))
+    near = find_nearest(keys, req.restore_point)
+    if near is None:
+        raise NoBackup(
+            f"no backup of {req.source_namespace}/{req.source_name} at or before "
+            f"{req.restore_point:%Y-%m-%d %H:%M:%S} in bucket {bucket.name!r}"
+        )
+    log.info("restoring", clone=near.clone_key, binlog=near.binlog_key or "(none)")
+    await wait_target(req.target, target_timeout)
+    work = req.work_dir
+    data = work / "restore-data"
+    shutil.rmtree(data, ignore_errors=True)
+    try:
+        t = time.monotonic()
+        unpacked = await download_unpack(bucket, near.clone_key, work / "restore-unpack")
+        (work / "restore-unpack" / "data").rename(data)
+        timings["download"] = time.monotonic() - t
+        t = time.monotonic()
+        admin_pw = req.passwords.get(constants.ADMIN_USER) or req.target.password
+        async with scratch_mysqld(
+            tools, data, work / "scratch", password=admin_pw, bind=req.bind, advertise=req.advertise,
+            port=req.port, extra_args=req.scratch_args,
+        ) as s:  # fmt: skip
+            timings["scratch_start"] = time.monotonic() - t
+            async with await connect(s.endpoint, query_timeout=120.0) as c:
+                copy_gtid = await prepare_scratch(c, req)
+            t = time.monotonic()
+            if not req.schema:
+                await clone_instance(
+                    req.target,
+                    Donor(s.advertised.host, s.advertised.port, s.advertised.user, s.advertised.password),
+                    bounds=req.clone_bounds,
+                )
+            else:
+                await _restore_schema(req, tools, s.endpoint, copy_gtid)
+            timings["load"] = time.monotonic() - t
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(work / "restore-unpack", ignore_errors=True)
+        shutil.rmtree(work / "scratch", ignore_errors=True)
+    replayed: Replayed | None = None
+    if near.binlog_key and req.restore_point > near.time:
+        t = time.monotonic()
+        replayed = await _replay(req, bucket, tools, near.binlog_key)
+        timings["replay"] = time.monotonic() - t
+    async with await connect(req.target, query_timeout=30.0) as c:
+        await c.execute("SET GLOBAL super_read_only = ON")
+    took = time.monotonic() - started
+    log.info("restore finished", seconds=round(took, 2), **{k: round(v, 2) for k, v in timings.items()})
+    return RestoreResult(
+        backup_time=near.time,
+        clone_key=near.clone_key,
+        binlog_key=near.binlog_key,
+        copy_gtid=copy_gtid,
+        unpacked_bytes=unpacked,
+        replayed=replayed,
+        seconds=took,
+        timings=timings,
+    )
+
+
+async def _restore_schema(req: RestoreRequest, tools: Tools, scratch: Endpoint, copy_gtid: str) -> None:
+    async with await connect(req.target, query_timeout=120.0) as dst:
+        await dst.execute("SET GLOBAL super_read_only = OFF")
+        await dst.execute("SET SESSION sql_log_bin = 0")
+        await dst.execute(f"DROP DATABASE IF EXISTS `{req.schema.replace('`', '``')}`")
+        async with await connect(scratch, query_timeout=120.0) as src:
+            n = await _copy_accounts(src, dst, req.users)
+    log.info("accounts copied", count=n)
+    await export_schema(tools, scratch, req.target, req.schema, req.work_dir)
+    await add_purged(req.target, copy_gtid)
+
+
+async def _replay(req: RestoreRequest, bucket: Bucket, tools: Tools, key: str) -> Replayed:
+    bdir = req.work_dir / "restore-binlog"
+    shutil.rmtree(bdir, ignore_errors=True)
+    try:
+        await download_unpack(bucket, key, bdir)
+        src = bdir / "binlog"
+        names = sort_binlogs([p.name for p in src.iterdir()]) if src.is_dir() else []
+        if not names:
+            raise BackupError(f"{key}: no binlog files in it")
+        async with await connect(req.target, query_timeout=30.0) as c:
+            await c.execute("SET GLOBAL super_read_only = OFF")
+        return await replay_binlogs(
+            tools,
+            [src / n for n in names],
+            req.target,
+            work=req.work_dir,
+            stop_at=req.restore_point,
+            database=req.schema,
+        )
+    finally:
+        shutil.rmtree(bdir, ignore_errors=True)
+
+
+__all__ = [
+    "RestoreRequest",
+    "RestoreResult",
+    "accounts_to_drop",
+    "add_purged",
+    "parse_users",
+    "prepare_scratch",
+    "run_restore",
+    "wait_target",
+]
