@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from e2e.local import cluster, images, moco_image, node, procs
+from e2e.local import backup_image, cluster, images, moco_image, node, procs
 from e2e.local import spec as spec_mod
 from e2e.local.spec import ClusterSpec
 
@@ -74,9 +74,11 @@ def main(argv: list[str] | None = None) -> int:
             if not cluster.is_up(spec):
                 raise procs.ClusterError("the local cluster is not up (`make cluster`)")
             img = moco_image.build()
+            # the backup/restore Jobs' image: the controller's default is moco-backup with this tag
+            ours = {"moco": img, "moco-backup": backup_image.build()}
             for n in spec.node_specs:
-                images.load(node.ctr_argv(n), {"moco": img}, n.name)
-                for ref in images.prune(node.ctr_argv(n), {"moco": img}):
+                images.load(node.ctr_argv(n), ours, n.name)
+                for ref in images.prune(node.ctr_argv(n), ours):
                     print(f"[images] {n.name}: removed the older {ref}", flush=True)
             print(img.ref)
         elif args.command in ("import", "image"):

@@ -1,0 +1,177 @@
+"""The backup image ``localhost/moco/moco-backup:<tag>``, built without a container engine.
+
+What the backup CronJob and the restore Job run (``moco-backup``, the entrypoint: the Pod gives
+arguments only, as MOCO's Jobs do): MySQL's server and client tools and moco's package.
+
+* layer 1: the Debian sid root of ``make mysql-root`` (mysqld 9.x with its plugins, ``mysql``,
+  ``mysqlbinlog``, ``mysqldump``): the same directory as the MySQL image's first layer, so a
+  node holding both stores it once;
+* layer 2: ``python3`` and ``zstd`` from sid with the dependencies the root lacks
+  (:func:`e2e.local.images.tools_layer`);
+* layer 3: moco's wheel and its dependencies' wheels for that Python (fetched on the host by
+  pip for the image's interpreter, ABI and platform; nothing is compiled) unpacked into
+  ``/usr/local/lib/python3.X/dist-packages``, and launchers in ``/usr/local/bin`` for the
+  console scripts the wheel declares; MOCO's user 10000 in ``/etc/passwd``.
+
+The tag is moco's image tag (:func:`e2e.local.moco_image.source_tag`): the controller's default
+backup image is ``moco-backup`` beside its agent image with the same tag
+(:func:`moco.controllers.containers.default_backup_image`), so deploying moco's image names this
+one. Network: the Debian mirror (layer 2) and PyPI (layer 3).
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from e2e.local import moco_image
+from e2e.local.images import REPO_ROOT, ImageDef, build_archive, mysql_root, tools_layer
+from e2e.local.spec import cache_dir
+
+NAME = "moco-backup"
+REPO = "localhost/moco"
+#: Packages of layer 2, beside the MySQL root.
+PACKAGES = ("python3", "zstd")
+ENTRYPOINT = ("moco-backup",)
+#: manylinux platforms whose wheels run on sid's glibc (x86_64)
+PLATFORMS = (
+    "manylinux2014_x86_64",
+    "manylinux_2_17_x86_64",
+    "manylinux_2_28_x86_64",
+    "manylinux_2_34_x86_64",
+)
+
+
+def _log(msg: str) -> None:
+    print(f"[backup-image] {msg}", flush=True)
+
+
+def image_def() -> ImageDef:
+    return ImageDef(
+        NAME,
+        moco_image.source_tag(),
+        (),
+        entrypoint=ENTRYPOINT,
+        env=(
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "PYTHONDONTWRITEBYTECODE=1",
+            "PYTHONUNBUFFERED=1",
+        ),
+        user="10000:10000",
+        repo=REPO,
+    )
+
+
+def python_version(tools: Path) -> str:
+    """``3.14`` for a tools layer holding ``usr/bin/python3.14``."""
+    found = sorted(
+        p.name.removeprefix("python")
+        for p in (tools / "usr" / "bin").glob("python3.*")
+        if p.name.removeprefix("python3.").isdigit()
+    )
+    if not found:
+        raise RuntimeError(f"no python3.X in {tools}/usr/bin")
+    return found[-1]
+
+
+def launcher(module: str, func: str) -> str:
+    """A console script for the image's interpreter (what pip writes, with its shebang)."""
+    return f"#!/usr/bin/python3\nimport sys\nfrom {module} import {func}\nsys.exit({func}())\n"
+
+
+def console_scripts(wheel: Path) -> dict[str, str]:
+    """``name -> module:function`` of the wheel's ``entry_points.txt``."""
+    with zipfile.ZipFile(wheel) as z:
+        name = next((n for n in z.namelist() if n.endswith(".dist-info/entry_points.txt")), None)
+        if name is None:
+            return {}
+        text = z.read(name).decode()
+    cp = configparser.ConfigParser()
+    cp.optionxform = str  # type: ignore[assignment,method-assign]
+    cp.read_string(text)
+    return dict(cp["console_scripts"]) if cp.has_section("console_scripts") else {}
+
+
+def _etc_layer(root: Path, dest: Path) -> None:
+    (dest / "etc").mkdir(parents=True)
+    passwd = (root / "etc" / "passwd").read_text()
+    group = (root / "etc" / "group").read_text()
+    if ":10000:" not in passwd:
+        passwd += "moco:x:10000:10000::/work:/usr/sbin/nologin\n"
+        group += "moco:x:10000:\n"
+    (dest / "etc" / "passwd").write_text(passwd)
+    (dest / "etc" / "group").write_text(group)
+    (dest / "etc" / "resolv.conf").write_text("")
+    (dest / "work").mkdir()
+
+
+def _app_layer(dest: Path, pyver: str, work: Path) -> None:
+    """moco's wheel and its dependencies for ``pyver`` into ``dest`` (layer 3)."""
+    pip = [sys.executable, "-m", "pip"]
+    wheels = work / "wheels"
+    wheels.mkdir()
+    subprocess.run(
+        [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO_ROOT)], check=True, timeout=600
+    )
+    wheel = next(wheels.glob("moco-*.whl"))
+    target = dest / "usr" / "local" / "lib" / f"python{pyver}" / "dist-packages"
+    plat = [f"--platform={p}" for p in PLATFORMS]
+    abi = "cp" + pyver.replace(".", "")
+    _log(f"wheels of {wheel.name} and its dependencies for CPython {pyver} (PyPI)...")
+    subprocess.run(
+        [
+            *pip, "install", "-q", "--no-compile", "--no-warn-script-location", "--disable-pip-version-check",
+            f"--target={target}", "--only-binary=:all:", "--implementation=cp", f"--python-version={pyver}",
+            f"--abi={abi}", "--abi=abi3", "--abi=none", *plat, str(wheel),
+        ],
+        check=True,
+        timeout=900,
+    )  # fmt: skip
+    shutil.rmtree(target / "bin", ignore_errors=True)  # pip's scripts name the host's interpreter
+    bindir = dest / "usr" / "local" / "bin"
+    bindir.mkdir(parents=True)
+    for script, ref in console_scripts(wheel).items():
+        module, _, func = ref.partition(":")
+        path = bindir / script
+        path.write_text(launcher(module.strip(), func.strip()))
+        path.chmod(0o755)
+
+
+def build() -> ImageDef:
+    """Build (or find cached) the docker-archive of the backup image for the current sources."""
+    img = image_def()
+    if img.archive.exists():
+        return img
+    root = mysql_root()
+    t0 = time.monotonic()
+    _log(f"1/3: python3 and zstd from sid beside {root.name}...")
+    tools = tools_layer(root, PACKAGES)
+    pyver = python_version(tools)
+    roots = cache_dir() / "e2e" / "roots"
+    roots.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=roots, prefix=".moco-backup-") as tmp:
+        work = Path(tmp)
+        etc, app = work / "etc-layer", work / "app-layer"
+        _etc_layer(root, etc)
+        _log(f"2/3: moco for python{pyver}...")
+        _app_layer(app, pyver, work)
+        if not (app / "usr" / "local" / "bin" / ENTRYPOINT[0]).exists():
+            raise RuntimeError(f"the wheel declares no console script {ENTRYPOINT[0]}")
+        _log("3/3: the image archive...")
+        build_archive(dataclasses.replace(img, layers=(root, tools, etc, app)))
+    for old in img.archive.parent.glob(f"{NAME}-src-*.tar"):
+        if old != img.archive:
+            old.unlink(missing_ok=True)  # archives of earlier sources: one is kept
+    _log(f"built {img.ref} in {time.monotonic() - t0:.0f}s")
+    return img
+
+
+if __name__ == "__main__":
+    print(build().ref)
