@@ -103,6 +103,13 @@ def test_moco_restore_manifest_matches_golden() -> None:
         "",
     ]
     assert c["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "moco-target", "key": "ADMIN_PASSWORD"}
+    assert c["env"][1] == {
+        "name": "POD_IP",
+        "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}},
+    }
+    passwords = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in c["env"][2:10]}
+    assert passwords == {k: {"name": "moco-target", "key": k} for k in constants.PASSWORD_KEYS.values()}
+    assert c["env"][10]["name"] == "AWS_ACCESS_KEY_ID"  # the user's env follows
     assert {"mountPath": "/minio-cert", "name": "minio-cert"} in c["volumeMounts"]
     assert [v["name"] for v in pod["volumes"]] == ["work", "minio-cert"]
 
@@ -379,7 +386,8 @@ def test_job_state(job: dict[str, Any], want: tuple[str, str]) -> None:
         ),
         (None, backupjobs.REASON_FAILED, _job(("Failed", "True")), backupjobs.REASON_FAILED, []),
         (None, backupjobs.REASON_RUNNING, _job(("Complete", "True")), backupjobs.REASON_WAITING, []),
-        ("2026-01-02T16:00:00Z", backupjobs.REASON_WAITING, None, backupjobs.REASON_RESTORED, ["Restored"]),
+        # the Restored Event is the restore program's (as in MOCO)
+        ("2026-01-02T16:00:00Z", backupjobs.REASON_WAITING, None, backupjobs.REASON_RESTORED, []),
         ("2026-01-02T16:00:00Z", backupjobs.REASON_RESTORED, None, backupjobs.REASON_RESTORED, []),
     ],
 )

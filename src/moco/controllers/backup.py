@@ -18,7 +18,9 @@ MOCO's shapes, so that ``kubectl get cronjob moco-backup-<name> -o yaml`` reads 
   target) and Events.
 
 The password comes from the cluster's user Secret (``moco-<name>``) as ``MYSQL_PASSWORD``: the
-backup user's for a backup, the admin's for a restore (it writes to an empty primary).
+backup user's for a backup, the admin's for a restore (it writes to an empty primary). The
+restore Pod also gets ``POD_IP`` and every password of the Secret under its key
+(:func:`restore_env`), which moco's restore program needs and MOCO's does not.
 
 The bucket flags follow the program's global flags (:func:`bucket_args`); ``caCert`` is passed
 as ``--ca-cert-file-path``, the name of the flag that ``moco-backup`` (MOCO's and ours) reads.
@@ -45,6 +47,7 @@ RESTORE_SUBCOMMAND: Final = "restore"
 WORK_VOLUME: Final = "work"
 WORK_PATH: Final = "/work"
 ENV_MYSQL_PASSWORD: Final = "MYSQL_PASSWORD"
+ENV_POD_IP: Final = "POD_IP"
 #: How the program names a backup (and a restore point): UTC, second precision.
 BACKUP_TIME_FORMAT: Final = "%Y%m%d-%H%M%S"
 RBAC_GROUP: Final = "rbac.authorization.k8s.io"
@@ -273,6 +276,7 @@ def restore_job(cluster: MySQLCluster, image: str) -> Obj:
     container = _container(
         cluster, jc, RESTORE_CONTAINER, image, restore_args(cluster, restore), constants.ADMIN_USER
     )
+    container["env"][1:1] = restore_env(cluster)
     pod_spec = _pod_spec(jc, container)
     if jc.affinity:
         pod_spec["affinity"] = copy.deepcopy(jc.affinity)
@@ -285,6 +289,21 @@ def restore_job(cluster: MySQLCluster, image: str) -> Obj:
             "template": {"metadata": {"labels": job_labels(cluster)}, "spec": pod_spec},
         },
     }
+
+
+def restore_env(cluster: MySQLCluster) -> list[Obj]:
+    """What moco's restore program reads beyond MOCO's: the Pod's IP (the target's primary clones
+    the restored copy from a server in this Pod) and every user's password of the target cluster
+    under the Secret's keys (a copy carries the source's users: they are given the target's
+    passwords before the target takes it), so its Role needs no access to Secrets."""
+    env: list[Obj] = [
+        {"name": ENV_POD_IP, "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}
+    ]
+    for key in sorted(constants.PASSWORD_KEYS.values()):
+        env.append(
+            {"name": key, "valueFrom": {"secretKeyRef": {"name": cluster.user_secret_name(), "key": key}}}
+        )
+    return env
 
 
 def _cluster_rule(cluster: MySQLCluster) -> Obj:

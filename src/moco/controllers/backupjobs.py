@@ -14,10 +14,10 @@ reconcileV1RestoreJob):
   re-applied (a Job's template is immutable) and never deleted by moco: a failed Job stays, so
   its Pod's log can be read, and the cluster stays ``Restoring`` (read-only); when the user
   deletes it, the next reconcile (the controller watches the Jobs it owns) creates it again.
-  The condition :data:`COND_RESTORED` says where the restore is, and Events mark the
-  transitions: ``RestoreFailed`` (Warning) once per failed Job, ``Restored`` (Normal) once,
-  when ``status.restoredTime`` (written by the restore program) is first seen. After that
-  nothing is touched: the Job, Role and RoleBinding stay until the cluster is deleted (as MOCO).
+  The condition :data:`COND_RESTORED` says where the restore is, and a ``RestoreFailed``
+  Warning Event tells a failed Job once. ``status.restoredTime`` and the ``Restored`` Event are
+  the restore program's (as in MOCO). Once restoredTime is set nothing is touched: the Job, Role
+  and RoleBinding stay until the cluster is deleted (as MOCO).
 
 Every API call has the reconciler's timeout.
 """
@@ -44,7 +44,6 @@ BACKUPPOLICIES: Final = Resource(constants.GROUP, constants.VERSION, "backuppoli
 
 #: Condition of MySQLCluster.status while ``spec.restore`` is set.
 COND_RESTORED: Final = "Restored"
-EV_RESTORED: Final = "Restored"
 EV_RESTORE_FAILED: Final = "RestoreFailed"
 EV_RESTORE_JOB_CREATED: Final = "RestoreJobCreated"
 #: Reasons of :data:`COND_RESTORED`.
@@ -114,14 +113,13 @@ def restore_condition(cluster: MySQLCluster, job: Obj | None) -> Condition | Non
 
 def transition_events(cluster: MySQLCluster, cond: Condition | None, job: Obj | None) -> Events:
     """The Events of a change of :data:`COND_RESTORED` (the condition as the cache holds it is
-    the memory: each transition is told once, also across controller restarts)."""
+    the memory: a failure is told once, also across controller restarts). ``Restored`` is told by
+    the restore program itself."""
     if cond is None:
         return []
     old = cluster.status.condition(COND_RESTORED) if cluster.status is not None else None
     if old is not None and old.reason == cond.reason:
         return []
-    if cond.reason == REASON_RESTORED:
-        return [("Normal", EV_RESTORED, cond.message)]
     if cond.reason == REASON_FAILED:
         return [("Warning", EV_RESTORE_FAILED, cond.message)]
     return []
