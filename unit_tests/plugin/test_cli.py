@@ -71,3 +71,9 @@ def test_completion_scripts(shell: str) -> None:
     res = CliRunner().invoke(cli, ["completion", shell])
     assert res.exit_code == 0
     assert "_KUBECTL_MOCO_COMPLETE" in res.output
+
+
+def test_version() -> None:
+    res = CliRunner().invoke(cli, ["--version"])
+    assert res.exit_code == 0
+    assert res.output.startswith("kubectl-moco, version ")

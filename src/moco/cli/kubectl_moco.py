@@ -117,6 +117,7 @@ USER_OPTION = click.option(
 @click.option(
     "-n", "--namespace", metavar="NS", help="Namespace of the MySQLCluster (default: the context's)"
 )
+@click.version_option(package_name="moco", prog_name=PROG)
 @click.pass_context
 def cli(ctx: click.Context, kubeconfig: str | None, context: str | None, namespace: str | None) -> None:
     """The kubectl plugin of moco (MOCO's `kubectl moco`)."""

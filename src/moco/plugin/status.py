@@ -39,7 +39,19 @@ CONDITION_ORDER: Final = (
     "ReconciliationActive",
     "ClusteringActive",
 )
-NOT_PUBLISHED: Final = ("gtidExecuted", "gtidPurged", "replicationLagSeconds", "semiSync")
+#: What the report would show but the operator does not write anywhere the apiserver serves:
+#: per-instance GTID sets, lag and semi-sync state (read by the loop from mysqld), the
+#: operation the loop will take next, and the last primary change's source instance and
+#: write-unavailable time (the Events say only when and to which instance).
+NOT_PUBLISHED: Final = (
+    "gtidExecuted",
+    "gtidPurged",
+    "replicationLagSeconds",
+    "semiSync",
+    "nextOperation",
+    "lastPrimaryChange.from",
+    "lastPrimaryChange.writeUnavailableSeconds",
+)
 
 
 @dataclass(frozen=True)
@@ -343,8 +355,9 @@ def render(report: Report, now: datetime.datetime) -> str:
         out.append("recent events: none")
     out.append("")
     out.append(
-        "-: not published by the operator (GTID sets, replication lag and semi-sync state are read "
-        "by the controller from mysqld and not written to the status)"
+        "-: not published by the operator: GTID sets, replication lag and semi-sync state (read by "
+        "the controller from mysqld), the next operation, and the source and write-unavailable time "
+        "of the last switchover/failover"
     )
     return "\n".join(out) + "\n"
 
