@@ -105,12 +105,15 @@ apiserver-down: ## stop what apiserver-up started
 	@$(PY) -m moco.testing.envtest down
 
 # ---------------------------------------------------------------- benchmarks
-.PHONY: bench-informer bench-failover soak
+.PHONY: bench-informer bench-failover bench-backup soak
 bench-informer: venv repoint k8s-bin etcd ## informer sync time and RSS for 1000 CRs + 3000 Pods
 	$(PY) -m moco.bench.informer
 
 bench-failover: venv repoint mysql-root ## 20 failovers and 20 switchovers on real mysqld
 	$(PY) -m moco.bench.failover
+
+bench-backup: venv repoint mysql-root object-stores ## backup/restore engine vs mysqldump and mysql reload, ~1 GB (SIZE_MB=n), versitygw on loopback
+	$(PY) -m moco.bench.backup $(if $(SIZE_MB),--size-mb $(SIZE_MB))
 
 soak: venv repoint mysql-root ## 200 seeded random faults on real mysqld under writes (SEED=n replays)
 	$(PY) -m moco.bench.soak $(if $(SEED),--seed $(SEED)) $(SOAK_ARGS)
