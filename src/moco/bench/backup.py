@@ -1,0 +1,267 @@
+"""``make bench-backup``: the backup engine against mysqldump / mysql reload, side by side.
+
+On real mysqld 9.7 (the test ground) and a real object store on loopback (versitygw from
+:mod:`moco.testing.objectstore`; obstore's LocalStore when versitygw is not installed, said so
+in the output):
+
+1. ``SIZE_MB`` (default 1024) of InnoDB data is generated in one source server: tables of
+   random rows (integers, hex strings, text), so the figures are not those of zeros.
+2. ``mysqldump --single-transaction --source-data=2 --set-gtid-purged=ON`` of those schemas,
+   then its reload with ``mysql`` into a fresh server: ``mysqldump_mb_s``, ``mysql_reload_mb_s``.
+3. Our backup of the same source (CLONE into a scratch mysqld, tar.zst, multipart upload) and
+   our restore of it into a fresh server (download, scratch mysqld on the copy, CLONE into the
+   target): ``backup_mb_s``, ``restore_mb_s``.
+4. Point in time: after that backup, batch A of small transactions, a restore point T, batch B;
+   a second backup uploads the binlogs; a restore to T into a fresh server must hold exactly
+   batch A (``pitr_exact``); its binlog replay gives ``binlog_replay_tx_s``.
+
+Every MB/s is the generated data's size (InnoDB data + indexes of the tables, as
+information_schema reports it) over the wall time of the operation, so the four are comparable.
+The last line is one JSON object; ``rpo_p99_s`` is null (continuous binlog archiving is not
+built). Not run in CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from obstore.store import LocalStore
+
+from moco.backup.backup import BackupRequest, BinlogRange, run_backup
+from moco.backup.bucket import Bucket, BucketConfig, open_bucket
+from moco.backup.restore import RestoreRequest, run_restore
+from moco.backup.scratch import Tools
+from moco.log import setup
+from moco.mysql import ops
+from moco.mysql.conn import Endpoint, connect
+from moco.mysql.gtid import GtidSet
+from moco.testing import objectstore
+from moco.testing.mysqld import Mysqld, MysqldGround
+from moco.testing.mysqltools import tools_from_root
+
+#: A bigger buffer pool and redo log than the test ground's: the data is generated faster.
+SERVER_ARGS = ("--innodb-buffer-pool-size=512M", "--innodb-redo-log-capacity=1G", "--sync-binlog=0")
+TABLES = 4
+ROW_SQL = (
+    "SELECT FLOOR(RAND() * 1e9), SHA2(RAND(), 256), "
+    "CONCAT(SHA2(RAND(), 256), SHA2(RAND(), 256), REPEAT(CHAR(97 + FLOOR(RAND() * 26)), 96))"
+)
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+async def generate(ep: Endpoint, size_mb: int) -> float:
+    """``size_mb`` MB of rows in ``bench.t0..tN``; returns the tables' size in MB."""
+    async with await connect(ep, query_timeout=3600) as c:
+        await ops.install_plugins(c)
+        await ops.set_writable(c)
+        await c.execute("CREATE DATABASE bench")
+        await c.execute("USE bench")
+        per_table = size_mb / TABLES
+        for i in range(TABLES):
+            await c.execute(
+                f"CREATE TABLE bench.t{i} (id BIGINT AUTO_INCREMENT PRIMARY KEY, a INT, b CHAR(64),"
+                " c VARCHAR(255), KEY (a))"
+            )
+            await c.execute(f"INSERT INTO bench.t{i} (a, b, c) {ROW_SQL} FROM DUAL")
+            rows = 1
+            # about 500 bytes per row with the secondary index
+            target = int(per_table * 1024 * 1024 / 500)
+            while rows < target:
+                n = min(rows, target - rows)
+                await c.execute(f"INSERT INTO bench.t{i} (a, b, c) {ROW_SQL} FROM bench.t{i} LIMIT {n}")
+                rows += n
+        await c.execute("ANALYZE TABLE " + ", ".join(f"bench.t{i}" for i in range(TABLES)))
+        row = await c.query_one(
+            "SELECT SUM(DATA_LENGTH + INDEX_LENGTH) AS s FROM information_schema.TABLES"
+            " WHERE TABLE_SCHEMA = 'bench'"
+        )
+    return int(row["s"] if row else 0) / 1e6
+
+
+def _client_file(path: Path, ep: Endpoint) -> Path:
+    path.write_text(f'[client]\nuser="{ep.user}"\npassword="{ep.password}"\n')
+    path.chmod(0o600)
+    return path
+
+
+def mysqldump(tools: Tools, ep: Endpoint, out: Path, work: Path) -> float:
+    cnf = _client_file(work / "dump.cnf", ep)
+    t = time.monotonic()
+    with out.open("wb") as f:
+        subprocess.run(
+            [
+                *_argv(tools.mysqldump, cnf),
+                "--host",
+                ep.host,
+                "--port",
+                str(ep.port),
+                "--protocol=tcp",
+                "--single-transaction",
+                "--source-data=2",
+                "--set-gtid-purged=ON",
+                "--databases",
+                "bench",
+            ],
+            stdout=f,
+            check=True,
+            timeout=7200,
+            env=tools.environ(),
+        )
+    return time.monotonic() - t
+
+
+def _argv(prefix: tuple[str, ...], cnf: Path) -> list[str]:
+    """The program's argv; ``--defaults-extra-file`` must be its first option."""
+    return [*prefix, f"--defaults-extra-file={cnf}"]
+
+
+def reload(tools: Tools, ep: Endpoint, dump: Path, work: Path) -> float:
+    cnf = _client_file(work / "load.cnf", ep)
+    t = time.monotonic()
+    with dump.open("rb") as f:
+        subprocess.run(
+            [*_argv(tools.mysql, cnf), "--host", ep.host, "--port", str(ep.port), "--protocol=tcp"],
+            stdin=f,
+            check=True,
+            timeout=7200,
+            env=tools.environ(),
+        )
+    return time.monotonic() - t
+
+
+async def writable(m: Mysqld) -> None:
+    async with await connect(m.endpoint()) as c:
+        await ops.install_plugins(c)
+        await ops.set_writable(c)
+
+
+async def small_transactions(ep: Endpoint, first: int, n: int) -> None:
+    async with await connect(ep) as c:
+        for i in range(first, first + n):
+            await c.execute("INSERT INTO pitr.t (id) VALUES (%s)", (i,))
+
+
+async def open_store(work: Path) -> tuple[Bucket, str, objectstore.ObjectStore | None]:
+    try:
+        store = await asyncio.to_thread(objectstore.start, "s3")
+    except (objectstore.NotInstalled, OSError, subprocess.CalledProcessError) as e:
+        say(f"versitygw unavailable ({e}): using obstore's LocalStore")
+        d = work / "bucket"
+        d.mkdir()
+        return Bucket(LocalStore(d), name="local"), "localstore", None
+    cfg = BucketConfig(
+        name=store.bucket, endpoint_url=store.endpoint, region=store.region, use_path_style=store.path_style
+    )
+    return open_bucket(cfg, dict(store.env)), "versitygw", store
+
+
+async def run(size_mb: int, threads: int, batch: int) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix="moco-bench-backup-"))
+    ground = MysqldGround()
+    store: objectstore.ObjectStore | None = None
+    tools = tools_from_root(ground.root)
+    try:
+        bucket, store_kind, store = await open_store(work)
+        src, dump_target, t_restore, t_pitr = [ground.new_instance(extra_args=SERVER_ARGS) for _ in range(4)]
+        await asyncio.gather(*(m.wait_ready(120) for m in (src, dump_target, t_restore, t_pitr)))
+        t = time.monotonic()
+        data_mb = await generate(src.endpoint(), size_mb)
+        say(f"generated {data_mb:.0f} MB of InnoDB data in {time.monotonic() - t:.0f}s")
+
+        dump = work / "dump.sql"
+        dump_s = await asyncio.to_thread(mysqldump, tools, src.endpoint(), dump, work)
+        say(f"mysqldump: {dump_s:.1f}s, {dump.stat().st_size / 1e6:.0f} MB file, {data_mb / dump_s:.1f} MB/s")
+        await writable(dump_target)
+        reload_s = await asyncio.to_thread(reload, tools, dump_target.endpoint(), dump, work)
+        say(f"mysql reload: {reload_s:.1f}s, {data_mb / reload_s:.1f} MB/s")
+        dump.unlink()
+        await asyncio.to_thread(dump_target.kill)
+
+        r1 = await run_backup(
+            BackupRequest("bench", "c", src.endpoint(), work / "b1", threads=threads), bucket, tools
+        )
+        say(
+            f"backup: {r1.elapsed:.1f}s, {r1.raw_size / 1e6:.0f} MB copied, "
+            f"{r1.dump_size / 1e6:.0f} MB stored ({store_kind}), {data_mb / r1.elapsed:.1f} MB/s"
+        )
+        res = await run_restore(
+            RestoreRequest("bench", "c", r1.time, t_restore.endpoint(), work / "r1", threads=threads),
+            bucket,
+            tools,
+        )
+        say(f"restore: {res.seconds:.1f}s {res.timings}, {data_mb / res.seconds:.1f} MB/s")
+        await asyncio.to_thread(t_restore.kill)
+
+        async with await connect(src.endpoint()) as c:
+            await c.execute("CREATE DATABASE pitr")
+            await c.execute("CREATE TABLE pitr.t (id INT PRIMARY KEY)")
+        await small_transactions(src.endpoint(), 0, batch)
+        await asyncio.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
+        point = datetime.now(UTC).replace(microsecond=0)
+        await asyncio.sleep(1.05)
+        await small_transactions(src.endpoint(), batch, batch)
+        await asyncio.sleep(1.0)
+        rng = BinlogRange(start_file=r1.binlog_filename, exclude_gtids=r1.gtid_set, last_time=r1.time)
+        await run_backup(
+            BackupRequest("bench", "c", src.endpoint(), work / "b2", binlogs=rng, threads=threads),
+            bucket,
+            tools,
+        )
+        p = await run_restore(
+            RestoreRequest("bench", "c", point, t_pitr.endpoint(), work / "r2", threads=threads),
+            bucket,
+            tools,
+        )
+        async with await connect(t_pitr.endpoint()) as c:
+            ids = [int(r["id"]) for r in await c.query("SELECT id FROM pitr.t ORDER BY id")]
+            row = await c.query_one("SELECT @@global.gtid_executed AS g")
+        applied = GtidSet.parse(str(row["g"] if row else "")).count() - GtidSet.parse(p.copy_gtid).count()
+        replay_s = p.replayed.seconds if p.replayed else float("nan")
+        pitr_exact = ids == list(range(batch))
+        say(f"pitr: {len(ids)} rows (expected {batch}), {applied} transactions replayed in {replay_s:.2f}s")
+        return {
+            "size_mb": round(data_mb, 1),
+            "store": store_kind,
+            "backup_mb_s": round(data_mb / r1.elapsed, 1),
+            "restore_mb_s": round(data_mb / res.seconds, 1),
+            "mysqldump_mb_s": round(data_mb / dump_s, 1),
+            "mysql_reload_mb_s": round(data_mb / reload_s, 1),
+            "backup_vs_mysqldump": round(dump_s / r1.elapsed, 2),
+            "restore_vs_reload": round(reload_s / res.seconds, 2),
+            "binlog_replay_tx_s": round(applied / replay_s, 1) if replay_s > 0 else None,
+            "pitr_exact": pitr_exact,
+            "rpo_p99_s": None,
+        }
+    finally:
+        await asyncio.to_thread(ground.close)
+        if store is not None:
+            await asyncio.to_thread(store.stop)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m moco.bench.backup", description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=int(os.environ.get("SIZE_MB", "1024")))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batch", type=int, default=2000, help="small transactions before and after the point")
+    a = ap.parse_args()
+    setup(level="WARNING")
+    out = asyncio.run(run(a.size_mb, a.threads, a.batch))
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
