@@ -333,7 +333,7 @@ def _restore_cluster(restored: str | None = None, cond: dict[str, Any] | None = 
             "restorePoint": "2026-01-02T15:04:05Z",
             "schema": "db1",
             "users": "u1,u2",
-            "jobConfig": _jc(affinity={"podAffinity": {}}).to_json(),
+            "jobConfig": _jc(affinity={"podAffinity": {}}, cpu="1", memory="1Gi").to_json(),
         }
     ).to_json()
     status: dict[str, Any] = {"currentPrimaryIndex": 0}
@@ -424,3 +424,14 @@ def test_default_backup_image(agent: str, want: str) -> None:
     assert default_backup_image(agent) == want
     assert Images(agent=agent).backup_image == want
     assert Images(agent=agent, backup="b:1").backup_image == "b:1"
+
+
+def test_job_resources_can_be_left_out() -> None:
+    cron = backup.backup_cronjob(_bare_cluster(), _full_policy(), IMAGE, job_resources=False)
+    assert cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["resources"] == {}
+    job = backup.restore_job(_restore_cluster(), IMAGE, job_resources=False)
+    assert job["spec"]["template"]["spec"]["containers"][0]["resources"] == {}
+    with_res = backup.restore_job(_restore_cluster(), IMAGE)
+    assert with_res["spec"]["template"]["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "1", "memory": "1Gi"}
+    }

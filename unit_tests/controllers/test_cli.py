@@ -41,3 +41,23 @@ def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_address_is_refused() -> None:
     with pytest.raises(SystemExit):
         parser().parse_args(["--http-bind-address=nowhere"])
+
+
+@pytest.mark.parametrize(
+    ("env", "argv", "want"),
+    [
+        ({}, [], True),
+        ({"TEST_NO_JOB_RESOURCE": "1"}, [], False),  # MOCO's e2e switch
+        ({"MOCO_JOB_RESOURCES": "false"}, [], False),
+        ({"TEST_NO_JOB_RESOURCE": "1"}, ["--job-resources"], True),
+        ({}, ["--no-job-resources"], False),
+    ],
+)
+def test_job_resources_switch(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], argv: list[str], want: bool
+) -> None:
+    for var in ("TEST_NO_JOB_RESOURCE", "MOCO_JOB_RESOURCES"):
+        monkeypatch.delenv(var, raising=False)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert parser().parse_args(argv).job_resources is want

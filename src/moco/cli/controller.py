@@ -103,6 +103,13 @@ def parser() -> argparse.ArgumentParser:
         default=_env_bool("MOCO_VALIDATE_MYCNF", True),
         help="run a new my.cnf through mysqld --validate-config (a Job) before Pods get it",
     )
+    p.add_argument(
+        "--job-resources",
+        action=argparse.BooleanOptionalAction,
+        # MOCO's e2e switch TEST_NO_JOB_RESOURCE=1 is honoured too
+        default=_env_bool("MOCO_JOB_RESOURCES", env("TEST_NO_JOB_RESOURCE") != "1"),
+        help="cpu/memory of the backup and restore Pods from their jobConfig (off: none; small test nodes)",
+    )
     p.add_argument("--log-level", default=env("MOCO_LOG_LEVEL", "INFO"))
     return p
 
@@ -153,6 +160,7 @@ async def _run(args: argparse.Namespace) -> int:
             images=images,
             configmap_history_limit=args.mysqlconfigmap_history_limit,
             validate_config=args.validate_mycnf,
+            job_resources=args.job_resources,
         )
         wire(
             manager,

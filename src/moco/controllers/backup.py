@@ -131,7 +131,13 @@ def _password_env(cluster: MySQLCluster, user: str) -> Obj:
 
 
 def _container(
-    cluster: MySQLCluster, jc: JobConfig, name: str, image: str, args: list[str], user: str
+    cluster: MySQLCluster,
+    jc: JobConfig,
+    name: str,
+    image: str,
+    args: list[str],
+    user: str,
+    with_resources: bool,
 ) -> Obj:
     c: Obj = {
         "name": name,
@@ -143,7 +149,7 @@ def _container(
             *copy.deepcopy(jc.volume_mounts or []),
         ],
         "securityContext": {"readOnlyRootFilesystem": True},
-        "resources": resources(jc),
+        "resources": resources(jc) if with_resources else {},
     }
     if jc.env_from:
         c["envFrom"] = copy.deepcopy(jc.env_from)
@@ -210,12 +216,17 @@ def backup_args(cluster: MySQLCluster, jc: JobConfig) -> list[str]:
     ]
 
 
-def backup_cronjob(cluster: MySQLCluster, policy: BackupPolicy, image: str) -> Obj:
-    """The CronJob ``moco-backup-<name>`` for ``policy`` (see the module docstring)."""
+def backup_cronjob(
+    cluster: MySQLCluster, policy: BackupPolicy, image: str, *, job_resources: bool = True
+) -> Obj:
+    """The CronJob ``moco-backup-<name>`` for ``policy`` (see the module docstring).
+
+    ``job_resources=False`` leaves cpu and memory out (MOCO's ``TEST_NO_JOB_RESOURCE``: the CRD
+    defaults ask for 4 CPUs, more than a small test node has)."""
     bp = policy.spec
     jc = bp.job_config
     container = _container(
-        cluster, jc, BACKUP_CONTAINER, image, backup_args(cluster, jc), constants.BACKUP_USER
+        cluster, jc, BACKUP_CONTAINER, image, backup_args(cluster, jc), constants.BACKUP_USER, job_resources
     )
     container["securityContext"].update(
         {"runAsUser": constants.CONTAINER_UID, "runAsGroup": constants.CONTAINER_GID}
@@ -264,17 +275,24 @@ def restore_args(cluster: MySQLCluster, restore: RestoreSpec) -> list[str]:
     ]
 
 
-def restore_job(cluster: MySQLCluster, image: str) -> Obj:
+def restore_job(cluster: MySQLCluster, image: str, *, job_resources: bool = True) -> Obj:
     """The Job ``moco-restore-<name>`` (raises InvalidSpec without ``spec.restore``).
 
-    The user's affinity is honoured when given (MOCO sets none on the restore Pod).
+    The user's affinity is honoured when given (MOCO sets none on the restore Pod);
+    ``job_resources`` as for :func:`backup_cronjob`.
     """
     restore = cluster.spec.restore
     if restore is None:
         raise InvalidSpec("spec.restore is not set")
     jc = restore.job_config
     container = _container(
-        cluster, jc, RESTORE_CONTAINER, image, restore_args(cluster, restore), constants.ADMIN_USER
+        cluster,
+        jc,
+        RESTORE_CONTAINER,
+        image,
+        restore_args(cluster, restore),
+        constants.ADMIN_USER,
+        job_resources,
     )
     container["env"][1:1] = restore_env(cluster)
     pod_spec = _pod_spec(jc, container)

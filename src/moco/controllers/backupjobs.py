@@ -133,6 +133,8 @@ class BackupJobs:
     apply: Apply
     delete: Delete
     image: str
+    #: cpu/memory of the Jobs' Pods from jobConfig (False: none, see backup.backup_cronjob)
+    job_resources: bool = True
     #: BackupPolicies (None: read with a GET)
     policies: Store | None = None
     #: the caches of moco's CronJobs, Roles and RoleBindings (None: delete without looking)
@@ -181,7 +183,9 @@ class BackupJobs:
                     log.info("backup object deleted", cluster=cluster.name, namespace=ns, object=obj_name)
             return
         policy = await self._policy(cluster, name)
-        await self.apply(CRONJOBS, backup.backup_cronjob(cluster, policy, self.image))
+        await self.apply(
+            CRONJOBS, backup.backup_cronjob(cluster, policy, self.image, job_resources=self.job_resources)
+        )
         await self.apply(ROLES, backup.backup_role(cluster))
         sa = policy.spec.job_config.service_account_name
         await self.apply(ROLEBINDINGS, backup.role_binding(cluster, role, sa))
@@ -195,7 +199,9 @@ class BackupJobs:
         if not (cluster.status is not None and cluster.status.restored_time):
             job = await self.get(JOBS, cluster.restore_job_name(), ns)
             if job is None:
-                job = await self.apply(JOBS, backup.restore_job(cluster, self.image))
+                job = await self.apply(
+                    JOBS, backup.restore_job(cluster, self.image, job_resources=self.job_resources)
+                )
                 events.append(("Normal", EV_RESTORE_JOB_CREATED, f"Job {cluster.restore_job_name()} created"))
                 log.info("restore job created", cluster=cluster.name, namespace=ns)
             role = names.restore_role_name(cluster.name)

@@ -82,6 +82,8 @@ class ReconcilerConfig:
     #: run a new my.cnf through ``mysqld --validate-config`` (a Job) before the StatefulSet gets
     #: it (:mod:`moco.controllers.validation`); the controller's CLI turns it on by default
     validate_config: bool = False
+    #: cpu/memory requests and limits of the backup and restore Pods from their jobConfig
+    job_resources: bool = True
 
 
 @dataclass
@@ -117,7 +119,9 @@ class MySQLClusterReconciler:
         self.rng = rng or random.SystemRandom()
         self.validator = validation.ConfigValidator(client, timeout=cfg.api_timeout)
         #: the backup CronJob and restore Job step; setup gives it the informer caches
-        self.jobs = BackupJobs(self._get, self._apply, self._delete, cfg.images.backup_image)
+        self.jobs = BackupJobs(
+            self._get, self._apply, self._delete, cfg.images.backup_image, job_resources=cfg.job_resources
+        )
 
     # --- small helpers -----------------------------------------------------------------------
     async def _get(self, res: Resource, name: str, namespace: str | None) -> Obj | None:
