@@ -6,7 +6,7 @@ arguments only, as MOCO's Jobs do): MySQL's server and client tools and moco's p
 * layer 1: the Debian sid root of ``make mysql-root`` (mysqld 9.x with its plugins, ``mysql``,
   ``mysqlbinlog``, ``mysqldump``): the same directory as the MySQL image's first layer, so a
   node holding both stores it once;
-* layer 2: ``python3`` and ``zstd`` from sid with the dependencies the root lacks
+* layer 2: ``python3``, ``zstd`` and ``s3cmd`` from sid with the dependencies the root lacks
   (:func:`e2e.local.images.tools_layer`);
 * layer 3: moco's wheel and its dependencies' wheels for that Python (fetched on the host by
   pip for the image's interpreter, ABI and platform; nothing is compiled) unpacked into
@@ -16,7 +16,9 @@ arguments only, as MOCO's Jobs do): MySQL's server and client tools and moco's p
 The tag is moco's image tag (:func:`e2e.local.moco_image.source_tag`): the controller's default
 backup image is ``moco-backup`` beside its agent image with the same tag
 (:func:`moco.controllers.containers.default_backup_image`), so deploying moco's image names this
-one. Network: the Debian mirror (layer 2) and PyPI (layer 3).
+one. It is also tagged ``moco-backup:dev``, the image MOCO's e2e manifests run ``s3cmd mb`` in
+(``makebucket*.yaml``), so they apply unchanged. Network: the Debian mirror (layer 2) and PyPI
+(layer 3).
 """
 
 from __future__ import annotations
@@ -37,8 +39,11 @@ from e2e.local.spec import cache_dir
 
 NAME = "moco-backup"
 REPO = "localhost/moco"
-#: Packages of layer 2, beside the MySQL root.
-PACKAGES = ("python3", "zstd")
+#: Packages of layer 2, beside the MySQL root (s3cmd: MOCO's e2e makes its buckets with it, in
+#: Jobs of its backup image).
+PACKAGES = ("python3", "zstd", "s3cmd")
+#: The reference MOCO's e2e manifests give their backup image (makebucket*.yaml): an alias.
+MOCO_E2E_ALIAS = "docker.io/library/moco-backup:dev"
 ENTRYPOINT = ("moco-backup",)
 #: manylinux platforms whose wheels run on sid's glibc (x86_64)
 PLATFORMS = (
@@ -66,6 +71,7 @@ def image_def() -> ImageDef:
         ),
         user="10000:10000",
         repo=REPO,
+        aliases=(MOCO_E2E_ALIAS,),
     )
 
 
@@ -151,7 +157,7 @@ def build() -> ImageDef:
         return img
     root = mysql_root()
     t0 = time.monotonic()
-    _log(f"1/3: python3 and zstd from sid beside {root.name}...")
+    _log(f"1/3: {', '.join(PACKAGES)} from sid beside {root.name}...")
     tools = tools_layer(root, PACKAGES)
     pyver = python_version(tools)
     roots = cache_dir() / "e2e" / "roots"

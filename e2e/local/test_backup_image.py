@@ -17,6 +17,7 @@ def test_name_and_tag_follow_moco_image() -> None:
     assert img.ref == default_backup_image(moco.ref)
     assert img.entrypoint == ("moco-backup",)  # MOCO's Jobs give arguments only
     assert img.user == "10000:10000"
+    assert "docker.io/library/moco-backup:dev" in img.aliases  # what MOCO's makebucket Jobs run
 
 
 def test_python_version_of_the_tools_layer(tmp_path: Path) -> None:
