@@ -194,7 +194,14 @@ async def test_backup_policy_renders_cronjob_and_rbac(
         assert role["rules"][0]["resourceNames"] == ["test"]
         assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "backup-owner", "namespace": ns}]
 
-        # a policy change re-renders the CronJob; fields the policy dropped are dropped
+        # a second cluster naming the same policy (and one naming none)
+        await kube.create(
+            MYSQLCLUSTERS, cluster_manifest(ns, name="second", replicas=1, backupPolicyName="daily")
+        )
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, name="third", replicas=1))
+        await eventually(lambda: get_or_none(kube, CRONJOBS, "moco-backup-second", ns), "second CronJob")
+
+        # a policy change re-renders every CronJob naming it; fields the policy dropped are dropped
         changed = policy(ns, schedule="@hourly")
         for k in ("timeZone", "startingDeadlineSeconds", "activeDeadlineSeconds"):
             del changed["spec"][k]
@@ -204,11 +211,13 @@ async def test_backup_policy_renders_cronjob_and_rbac(
         changed["metadata"]["resourceVersion"] = live["metadata"]["resourceVersion"]
         await kube.replace(BACKUPPOLICIES, changed)
 
-        async def rerendered() -> dict[str, Any] | None:
-            cj = await kube.get(CRONJOBS, "moco-backup-test", ns)
+        async def rerendered(name: str = "test") -> dict[str, Any] | None:
+            cj = await kube.get(CRONJOBS, f"moco-backup-{name}", ns)
             return cj if cj["spec"]["schedule"] == "@hourly" else None
 
         cron = await eventually(rerendered, "CronJob re-rendered")
+        await eventually(lambda: rerendered("second"), "the second cluster's CronJob re-rendered")
+        assert await get_or_none(kube, CRONJOBS, "moco-backup-third", ns) is None
         assert "timeZone" not in cron["spec"]
         assert "startingDeadlineSeconds" not in cron["spec"]
         assert "activeDeadlineSeconds" not in cron["spec"]["jobTemplate"]["spec"]
@@ -232,9 +241,9 @@ async def test_backup_policy_renders_cronjob_and_rbac(
             return True
 
         await eventually(gone, "CronJob, Role and RoleBinding deleted")
-        c = condition(await kube.get(MYSQLCLUSTERS, "test", ns), "ReconcileSuccess")
-        assert c is not None
-        assert c["status"] == "True"
+        ok = condition(await kube.get(MYSQLCLUSTERS, "test", ns), "ReconcileSuccess")
+        assert ok is not None
+        assert ok["status"] == "True"
 
 
 def restore_spec(ns: str) -> dict[str, Any]:
@@ -313,10 +322,13 @@ async def test_restore_job_lifecycle(apiserver: Envtest, kube: Client, short_ns:
             "u1",
         ]
         assert ctr["env"][0]["valueFrom"]["secretKeyRef"] == {"name": "moco-test", "key": "ADMIN_PASSWORD"}
-        for res in (ROLES, ROLEBINDINGS):
-            _owned_by_moco(
-                await eventually(lambda r=res: get_or_none(kube, r, "moco-restore-test", ns), str(res)), uid
-            )
+        _owned_by_moco(
+            await eventually(lambda: get_or_none(kube, ROLES, "moco-restore-test", ns), "Role"), uid
+        )
+        _owned_by_moco(
+            await eventually(lambda: get_or_none(kube, ROLEBINDINGS, "moco-restore-test", ns), "RoleBinding"),
+            uid,
+        )
         await _restored_condition(kube, ns, "RestoreJobRunning")
 
         # the Job fails: it stays, the cluster says so, a Warning Event once
