@@ -147,6 +147,7 @@ def start_kubelet(spec: ClusterSpec, node: NodeSpec, reg: procs.Registry) -> Non
             f"--root-dir={node.kubelet_root}",
             f"--hostname-override={node.name}",
             f"--node-ip={node.ip}",
+            "--node-labels=" + ",".join(f"{k}={v}" for k, v in sorted(node.labels.items())),
         ],
         log,
         netns=node.netns,

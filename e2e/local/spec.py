@@ -53,6 +53,17 @@ class NodeSpec:
         return self.name
 
     @property
+    def zone(self) -> str:
+        """``topology.kubernetes.io/zone`` of the node: ``rack-a``, ``rack-b``, ... (one rack per
+        node, so MOCO's anti-affinity and topology-spread examples put one instance per node)."""
+        return f"rack-{chr(ord('a') + self.index)}"
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Labels the kubelet gives its Node (``kubernetes.io/hostname`` is the node's name)."""
+        return {"topology.kubernetes.io/zone": self.zone}
+
+    @property
     def ip(self) -> str:
         return str(self.node_net.network_address + 10 + self.index)
 

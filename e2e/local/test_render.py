@@ -84,3 +84,16 @@ def test_kubelet_and_kube_proxy_config(spec: ClusterSpec) -> None:
     proxy = yaml.safe_load(nodeconf.write_kube_proxy_config(spec, n).read_text())
     assert proxy["mode"] == "iptables"
     assert proxy["clusterCIDR"] == str(spec.pod_net)
+
+
+def test_nodes_have_one_rack_each(spec: ClusterSpec) -> None:
+    zones = [n.labels["topology.kubernetes.io/zone"] for n in spec.node_specs]
+    assert zones == ["rack-a", "rack-b", "rack-c"][: spec.nodes]
+    assert len({n.name for n in spec.node_specs}) == spec.nodes  # kubernetes.io/hostname
+
+
+def test_kind_workers_carry_the_same_racks() -> None:
+    kind = yaml.safe_load((Path(__file__).parent.parent / "kind" / "cluster.yaml").read_text())
+    workers = [n for n in kind["nodes"] if n["role"] == "worker"]
+    local = ClusterSpec(nodes=len(workers)).node_specs
+    assert [w.get("labels") for w in workers] == [n.labels for n in local]
