@@ -128,7 +128,11 @@ async def test_backup_of_a_replica_and_point_in_time_restore(
     await eventually(caught_up, what="the source replica caught up")
     await asyncio.sleep(1.0)  # the second backup is in a later second than the point
     rng = BinlogRange(start_file=r1.binlog_filename, exclude_gtids=r1.gtid_set, last_time=r1.time)
-    r2 = await run_backup(BackupRequest(ns, "c", src, tmp_path / "work", binlogs=rng), bucket, backup_tools)
+    # this one starts its scratch server from a template data directory, made on first use
+    template = tmp_path / "template"
+    req = BackupRequest(ns, "c", src, tmp_path / "work", binlogs=rng, scratch_template=template)
+    r2 = await run_backup(req, bucket, backup_tools)
+    assert (template / "mysql.ibd").exists()
     assert r2.binlog_size > 0
     assert not r2.warnings
     keys = await bucket.list(f"moco/{ns}/c/")

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from moco import constants
+from moco.api import BackupStatus
 from moco.backup.backup import BackupResult
 from moco.backup.choose import Choice
 from moco.backup.errors import BackupError
@@ -54,6 +55,9 @@ def test_status_backup_round_trip() -> None:
     st = backup_status(res, Choice(1, False, ("w",)), {"0": "u0", "1": "u1"})
     assert st["time"] == "2026-01-02T03:04:05Z"
     assert st["warnings"] == ["w", "failed to backup binary logs: x"]
+    # the API's model (the CRD's schema) takes it as it is, every field by MOCO's name
+    model = BackupStatus.model_validate(st)
+    assert model.model_dump(by_alias=True, exclude_none=False) == st
     lb, t = last_backup({"backup": st})
     assert t == res.time
     assert lb is not None

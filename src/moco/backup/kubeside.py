@@ -142,6 +142,8 @@ class Options:
     work_dir: Path
     threads: int
     password: str
+    #: an initialised data directory copied for the backup's scratch mysqld (made on first use)
+    scratch_template: Path | None = None
 
 
 async def _uuid_set(pods: list[Obj], password: str) -> dict[str, str]:
@@ -196,6 +198,7 @@ async def backup(
         binlogs=rng,
         binlogs_from_oldest=last is not None and choice.index != last.source_index,
         threads=opts.threads,
+        scratch_template=opts.scratch_template,
     )
     res = await run_backup(req, bucket, tools)
     events = EventRecorder(client, COMPONENT)

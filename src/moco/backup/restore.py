@@ -265,6 +265,8 @@ async def run_restore(
                     Donor(s.advertised.host, s.advertised.port, s.advertised.user, s.advertised.password),
                     bounds=req.clone_bounds,
                 )
+                # the copy is the target's now: the scratch server's data is disposable
+                await s.kill()
             else:
                 await _restore_schema(req, tools, s.endpoint, copy_gtid)
             timings["load"] = time.monotonic() - t
