@@ -140,6 +140,13 @@ async def test_backup_of_a_replica_and_point_in_time_restore(
     assert not list((tmp_path / "work").rglob("*.ibd")), "the work dir is emptied"
 
     t1, t2 = await mysqld_factory(2)
+    # the target's agent made its users with the target's passwords: they are carried as hashes
+    async with await connect(t1.endpoint()) as c:
+        await c.execute("SET SESSION sql_log_bin = 0")
+        await c.execute("SET GLOBAL super_read_only = OFF")
+        await c.execute("CREATE USER 'moco-agent'@'%' IDENTIFIED BY 'target-agent-pw'")
+        await c.execute("GRANT SELECT, CLONE_ADMIN ON *.* TO 'moco-agent'@'%'")
+        await c.execute("SET GLOBAL super_read_only = ON")
     passwords = {constants.ADMIN_USER: t1.password, constants.REPLICATION_USER: "target-repl-pw"}
     res = await run_restore(
         RestoreRequest(ns, "c", point, t1.endpoint(), tmp_path / "r1", passwords=passwords),
@@ -159,6 +166,9 @@ async def test_backup_of_a_replica_and_point_in_time_restore(
         await c.query("SELECT 1")
     with pytest.raises(AccessDenied):
         await connect(t1.endpoint(constants.REPLICATION_USER, "repl-pw"))
+    async with await connect(t1.endpoint(constants.AGENT_USER, "target-agent-pw")) as c:
+        grants = " ".join(str(next(iter(r.values()))) for r in await c.query("SHOW GRANTS"))
+    assert "CLONE_ADMIN" in grants
     async with await connect(t1.endpoint("app", "app-pw")) as c:
         await c.query("SELECT 1")
 

@@ -8,9 +8,11 @@ Sequence (:func:`run_restore`):
    (InnoDB finishes the clone's recovery; its ``gtid_executed`` is the copy's).
 3. The carried users: the copy holds the *source* cluster's ``mysql.*``, moco's users with the
    source's passwords included. On the scratch server, before anything leaves it, moco's users
-   get the *target's* passwords (those given; ``moco-admin``'s always, from MYSQL_PASSWORD),
-   the replication configuration of the source is reset, and with ``users`` set every account
-   that is not listed (nor moco's, nor MySQL's own) is dropped. Nothing there is binlogged.
+   are recreated as the *target* has them (authentication strings copied from the target as
+   hex, grants from SHOW GRANTS: no password needed), passwords given in the request are set
+   over them, the source's replication configuration is reset, and with ``users`` set every
+   account that is not listed (nor moco's, nor MySQL's own) is dropped. Nothing there is
+   binlogged.
 4. Whole-instance restore: the target takes the scratch server's data with ``CLONE INSTANCE
    FROM`` (:func:`moco.mysql.clone.clone_instance`; the target mysqld restarts, error 3707 in a
    Pod, its container restart brings it back) and so holds the copy's GTID set.
@@ -123,6 +125,10 @@ def accounts_to_drop(accounts: list[tuple[str, str]], keep: tuple[str, ...]) -> 
 async def prepare_scratch(c: Connection, req: RestoreRequest) -> str:
     """Make the copy the target's (module docstring, step 3); returns the copy's GTID set."""
     await c.execute("SET SESSION sql_log_bin = 0")
+    if not req.schema:
+        async with await connect(req.target, query_timeout=60.0) as t:
+            carried = await carry_target_users(t, c)
+        log.info("the target's users carried onto the copy", users=carried)
     await _set_target_passwords(c, req.passwords)
     for u, h in accounts_to_drop(await _accounts(c), req.users):
         await c.execute("DROP USER IF EXISTS %s@%s", (u, h))
@@ -148,6 +154,36 @@ async def wait_target(ep: Endpoint, timeout: float) -> None:  # noqa: ASYNC109
     raise BackupError(f"the target {ep.address} is not ready within {timeout}s: {last}")
 
 
+async def _recreate(src: Connection, dst: Connection, u: str, h: str) -> bool:
+    """``u@h`` on ``dst`` exactly as on ``src``: authentication (the hash, as hex) and grants."""
+    await src.execute("SET SESSION print_identified_with_as_hex = ON")
+    create = await src.query_one("SHOW CREATE USER %s@%s", (u, h))
+    grants = await src.query("SHOW GRANTS FOR %s@%s", (u, h))
+    if create is None:
+        return False
+    await dst.execute("DROP USER IF EXISTS %s@%s", (u, h))
+    await dst.execute(str(next(iter(create.values()))))
+    for g in grants:
+        await dst.execute(str(next(iter(g.values()))))
+    return True
+
+
+async def carry_target_users(target: Connection, scratch: Connection) -> list[str]:
+    """moco's users of the target, recreated on the scratch server as the target has them.
+
+    The target's agent made them with the target's passwords; copying their authentication
+    strings (hashes) needs no password at all, so the copy ends with the target's users whatever
+    the Job was given. ``moco-admin`` is done last (the scratch session is logged in as it).
+    """
+    present = {u for u, h in await _accounts(target) if h == "%"}
+    order = [u for u in constants.ALL_USERS if u != constants.ADMIN_USER] + [constants.ADMIN_USER]
+    done = []
+    for u in order:
+        if u in present and await _recreate(target, scratch, u, "%"):
+            done.append(u)
+    return done
+
+
 async def _copy_accounts(src: Connection, dst: Connection, keep: tuple[str, ...]) -> int:
     """Create the source's accounts (not moco's nor MySQL's) on the target, with their grants."""
     n = 0
@@ -155,15 +191,8 @@ async def _copy_accounts(src: Connection, dst: Connection, keep: tuple[str, ...]
     for u, h in await _accounts(src):
         if u in spared or (keep and u not in keep):
             continue
-        create = await src.query_one("SHOW CREATE USER %s@%s", (u, h))
-        grants = await src.query("SHOW GRANTS FOR %s@%s", (u, h))
-        if create is None:
-            continue
-        await dst.execute("DROP USER IF EXISTS %s@%s", (u, h))
-        await dst.execute(str(next(iter(create.values()))))
-        for g in grants:
-            await dst.execute(str(next(iter(g.values()))))
-        n += 1
+        if await _recreate(src, dst, u, h):
+            n += 1
     return n
 
 
