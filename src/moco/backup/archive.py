@@ -73,17 +73,34 @@ class _Sink(io.RawIOBase):
             self._buf.clear()
 
 
-def _pack(root: Path, arcname: str, sink: _Sink, level: int, threads: int) -> int:
+def members(root: Path) -> list[Path]:
+    """Directories and regular files under ``root`` (symlinks and others left out), sorted."""
+    return [p for p in sorted(root.rglob("*")) if not p.is_symlink() and (p.is_file() or p.is_dir())]
+
+
+def partition(sizes: dict[Path, int], n: int) -> list[list[Path]]:
+    """``n`` groups of about equal total size (largest first into the lightest group; pure).
+
+    Directories (size -1) all go to the first group; each group is sorted.
+    """
+    groups: list[list[Path]] = [[] for _ in range(max(n, 1))]
+    totals = [0] * len(groups)
+    for p, size in sorted(sizes.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+        i = 0 if size < 0 else totals.index(min(totals))
+        groups[i].append(p)
+        totals[i] += max(size, 0)
+    return [sorted(g) for g in groups]
+
+
+def _pack(root: Path, paths: list[Path], arcname: str, sink: _Sink, level: int, threads: int) -> int:
     raw = 0
     cctx = zstandard.ZstdCompressor(level=level, threads=threads)
     with (
         cctx.stream_writer(sink, closefd=False) as zw,  # type: ignore[arg-type]
         tarfile.open(fileobj=zw, mode="w|", format=tarfile.PAX_FORMAT) as tar,
     ):
-        for path in sorted(root.rglob("*")):
+        for path in paths:
             rel = path.relative_to(root)
-            if path.is_symlink() or not (path.is_file() or path.is_dir()):
-                continue
             info = tar.gettarinfo(str(path), arcname=f"{arcname}/{rel}")
             if path.is_file():
                 with path.open("rb") as f:
@@ -105,8 +122,10 @@ async def upload_dir(
     threads: int = 2,
     concurrency: int = 8,
     queue_depth: int = 16,
+    paths: list[Path] | None = None,
 ) -> Packed:
-    """Upload ``root`` as ``arcname/...`` in a tar.zst object at ``key``."""
+    """Upload ``root`` (or only ``paths`` under it) as ``arcname/...`` in a tar.zst at ``key``."""
+    todo = members(root) if paths is None else paths
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_depth)
     stop = threading.Event()
@@ -115,7 +134,7 @@ async def upload_dir(
 
     def work() -> None:
         try:
-            result["raw"] = _pack(root, arcname, sink, level, threads)
+            result["raw"] = _pack(root, todo, arcname, sink, level, threads)
         finally:
             with contextlib.suppress(BaseException):
                 asyncio.run_coroutine_threadsafe(q.put(_END), loop).result(timeout=60)
@@ -140,6 +159,35 @@ async def upload_dir(
         raise
     await producer  # re-raises an error of the packing thread
     return Packed(raw_bytes=result.get("raw", 0), stored_bytes=stored)
+
+
+async def upload_dir_parts(
+    bucket: Bucket,
+    keys: list[str],
+    root: Path,
+    arcname: str,
+    *,
+    level: int = 1,
+    threads: int = 0,
+    concurrency: int = 8,
+) -> Packed:
+    """Upload ``root`` as ``len(keys)`` tar.zst objects of about equal size, all at once.
+
+    Each part is packed and compressed by its own thread and uploaded by its own multipart
+    upload, so compression uses every core and the store receives parallel streams; unpacking
+    every part into one directory gives ``root`` back.
+    """
+    paths = members(root)
+    sizes = {p: (p.stat().st_size if p.is_file() else -1) for p in paths}
+    groups = partition(sizes, len(keys))
+    per = max(concurrency // max(len(keys), 1), 2)
+    done = await asyncio.gather(
+        *(
+            upload_dir(bucket, k, root, arcname, level=level, threads=threads, concurrency=per, paths=g)
+            for k, g in zip(keys, groups, strict=True)
+        )
+    )
+    return Packed(raw_bytes=sum(p.raw_bytes for p in done), stored_bytes=sum(p.stored_bytes for p in done))
 
 
 class _Source(io.RawIOBase):
@@ -217,4 +265,19 @@ async def download_unpack(bucket: Bucket, key: str, dest: Path, *, queue_depth: 
         raise BackupError(f"{key}: cannot unpack: {e}") from e
 
 
-__all__ = ["Packed", "download_unpack", "upload_dir"]
+async def download_unpack_parts(bucket: Bucket, keys: list[str], dest: Path) -> int:
+    """:func:`download_unpack` of every part at once into ``dest``; returns the unpacked bytes."""
+    os.makedirs(dest, exist_ok=True)
+    sizes = await asyncio.gather(*(download_unpack(bucket, k, dest) for k in keys))
+    return sum(sizes)
+
+
+__all__ = [
+    "Packed",
+    "download_unpack",
+    "download_unpack_parts",
+    "members",
+    "partition",
+    "upload_dir",
+    "upload_dir_parts",
+]

@@ -11,8 +11,9 @@ Sequence (:func:`run_backup`):
 2. A scratch mysqld is initialised in the work dir and runs ``CLONE INSTANCE FROM`` the source
    ``DATA DIRECTORY`` = ``<work>/clone``: a consistent physical copy at CLONE's speed, the source
    stays online (CLONE takes only a backup lock), and nothing of the scratch server is in it.
-3. The copy is streamed as ``clone.tar.zst`` to ``moco/<ns>/<name>/<time>/`` (tar, zstd level
-   1 with threads, multipart upload, all overlapped).
+3. The copy is streamed as tar.zst parts (one per thread, at most one per core, each packed,
+   compressed and sent by multipart upload at once) to ``moco/<ns>/<name>/<time>/``, then the
+   manifest ``clone.json`` that names them (:mod:`moco.backup.layout`).
 4. Unless told to skip them, the source's binlogs since the last backup are copied raw
    (``mysqlbinlog``, see :mod:`moco.backup.binlog`) and uploaded as ``binlog.tar.zst`` into
    the *last* backup's directory. A failure there is a warning, not a failed backup (MOCO's).
@@ -24,6 +25,7 @@ REPLICATION SLAVE serves the binlog copy). The work dir is emptied afterwards.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -33,11 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from moco.backup.archive import upload_dir
+from moco.backup.archive import members, upload_dir, upload_dir_parts
 from moco.backup.binlog import dump_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError
-from moco.backup.layout import BINLOG_FILENAME, CLONE_FILENAME, object_key, sort_binlogs
+from moco.backup.layout import BINLOG_FILENAME, CLONE_MANIFEST, clone_part, object_key, sort_binlogs
 from moco.backup.scratch import Tools, initialize, scratch_mysqld
 from moco.log import get_logger
 from moco.mysql.conn import Endpoint, connect
@@ -45,6 +47,8 @@ from moco.mysql.errors import MySQLError
 
 log = get_logger("moco.backup.backup")
 
+#: The manifest's format (a restore refuses another).
+MANIFEST_FORMAT: Final = "moco-clone/1"
 #: A backstop on the CLONE statement (the data size decides; a week like moco.mysql.clone).
 CLONE_BOUND: Final = 7 * 24 * 3600.0
 
@@ -124,6 +128,11 @@ async def oldest_binlog(ep: Endpoint) -> str:
     if not names:
         raise BackupError(f"{ep.address}: no binlog files found")
     return names[0]
+
+
+def streams(threads: int) -> int:
+    """How many parts a copy is cut into: one per thread, at most one per core."""
+    return max(1, min(threads, os.cpu_count() or 1))
 
 
 def zstd_threads(threads: int) -> int:
@@ -234,13 +243,28 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
         )
         usage = dir_usage(work)
         t = time.monotonic()
-        packed = await upload_dir(
+        n = streams(req.threads)
+        names = [clone_part(i) for i in range(n)]
+        packed = await upload_dir_parts(
             bucket,
-            object_key(req.namespace, req.name, CLONE_FILENAME, start),
+            [object_key(req.namespace, req.name, name, start) for name in names],
             clone_dir,
             "data",
-            threads=zstd_threads(req.threads),
-            concurrency=max(req.threads * 2, 4),
+            threads=0,
+            concurrency=max(req.threads * 2, 8),
+        )
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "parts": names,
+            "dirs": [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()],
+            "rawBytes": packed.raw_bytes,
+            "storedBytes": packed.stored_bytes,
+            "sourceUUID": st.uuid,
+            "binlogFilename": st.binlog_file,
+            "gtidSet": st.gtid_executed,
+        }
+        await bucket.put_bytes(
+            object_key(req.namespace, req.name, CLONE_MANIFEST, start), json.dumps(manifest).encode()
         )
         timings["upload"] = time.monotonic() - t
     finally:

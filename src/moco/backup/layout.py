@@ -1,10 +1,13 @@
 """Where backups live in the bucket, and which one serves a restore point (pure functions).
 
 MOCO's layout: ``moco/<namespace>/<name>/<YYYYMMDD-hhmmss>/<file>`` with the time of the backup
-in UTC. A backup directory holds the full copy (:data:`CLONE_FILENAME`, a tar.zst of a cloned
-data directory); the binary logs *following* that copy are uploaded by the next backup into the
-same directory (:data:`BINLOG_FILENAME`, a tar.zst of MOCO's ``binlog/`` directory of raw binlog
-files), so a restore point between two backups is served by one directory.
+in UTC. A backup directory holds the full copy: ``clone.<i>.tar.zst`` parts (tar.zst of a cloned
+data directory, split by files so that they are packed and sent in parallel) and, written last,
+the manifest :data:`CLONE_MANIFEST` naming them, so a directory without a manifest is an
+unfinished backup and is ignored; the binary logs *following* that copy are uploaded by the
+next backup into the same directory (:data:`BINLOG_FILENAME`, a tar.zst of MOCO's ``binlog/``
+directory of raw binlog files), so a restore point between two backups is served by one
+directory.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Final
 
 PREFIX: Final = "moco"
 TIME_FORMAT: Final = "%Y%m%d-%H%M%S"
-CLONE_FILENAME: Final = "clone.tar.zst"
+CLONE_MANIFEST: Final = "clone.json"
 BINLOG_FILENAME: Final = "binlog.tar.zst"
 _BINLOG_NAME: Final = re.compile(r"^(?P<base>.+)\.(?P<n>\d+)$")
 
@@ -44,7 +47,8 @@ def object_key(namespace: str, name: str, filename: str, t: datetime) -> str:
 
 @dataclass(frozen=True)
 class Nearest:
-    """The backup that serves a restore point: its copy, the binlogs after it (or ""), its time."""
+    """The backup that serves a restore point: its copy's manifest, the binlogs after it (or ""),
+    its time."""
 
     clone_key: str
     binlog_key: str
@@ -60,7 +64,7 @@ def find_nearest(keys: list[str], restore_point: datetime) -> Nearest | None:
     binlogs: dict[str, str] = {}
     for key in sorted(keys):
         d, base = posixpath.split(key)
-        if base not in (CLONE_FILENAME, BINLOG_FILENAME):
+        if base not in (CLONE_MANIFEST, BINLOG_FILENAME):
             continue
         try:
             t = parse_time(posixpath.basename(d))
@@ -78,6 +82,11 @@ def find_nearest(keys: list[str], restore_point: datetime) -> Nearest | None:
     return Nearest(clone_key=best.clone_key, binlog_key=binlogs.get(d, ""), time=best.time)
 
 
+def clone_part(i: int) -> str:
+    """The file name of part ``i`` of a copy."""
+    return f"clone.{i}.tar.zst"
+
+
 def binlog_order(name: str) -> tuple[str, int]:
     """Sort key of a binlog file name (``binlog.000010`` after ``binlog.000009``)."""
     m = _BINLOG_NAME.match(name)
@@ -91,10 +100,11 @@ def sort_binlogs(names: list[str]) -> list[str]:
 
 __all__ = [
     "BINLOG_FILENAME",
-    "CLONE_FILENAME",
+    "CLONE_MANIFEST",
     "TIME_FORMAT",
     "Nearest",
     "binlog_order",
+    "clone_part",
     "cluster_prefix",
     "find_nearest",
     "format_time",

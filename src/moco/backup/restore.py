@@ -4,7 +4,8 @@ Sequence (:func:`run_restore`):
 
 1. The nearest full copy at or before the restore point, and the binlogs following it, are
    found in ``moco/<src-ns>/<src-name>/`` (:func:`moco.backup.layout.find_nearest`).
-2. The copy is downloaded and unpacked into the work dir, and a scratch mysqld starts on it
+2. The copy's parts (named by its manifest) are downloaded and unpacked at once into the work
+   dir, and a scratch mysqld starts on it
    (InnoDB finishes the clone's recovery; its ``gtid_executed`` is the copy's).
 3. The carried users: the copy holds the *source* cluster's ``mysql.*``, moco's users with the
    source's passwords included. On the scratch server, before anything leaves it, moco's users
@@ -29,7 +30,9 @@ Sequence (:func:`run_restore`):
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import posixpath
 import shutil
 import time
 from collections.abc import Mapping
@@ -39,7 +42,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from moco import constants
-from moco.backup.archive import download_unpack
+from moco.backup.archive import download_unpack, download_unpack_parts
+from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.binlog import Replayed, replay_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError, NoBackup, ToolFailed
@@ -135,6 +139,34 @@ async def prepare_scratch(c: Connection, req: RestoreRequest) -> str:
     await c.execute("RESET REPLICA ALL")
     row = await c.query_one("SELECT @@global.gtid_executed AS g")
     return str(row["g"] if row else "").replace("\n", "")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What ``clone.json`` says of a copy: its parts' keys, its directories."""
+
+    part_keys: list[str]
+    dirs: list[str]
+
+
+def parse_manifest(key: str, raw: bytes) -> Manifest:
+    """The manifest at ``key`` (pure); :class:`BackupError` when it is not one we can read."""
+    try:
+        doc = json.loads(raw)
+        if doc.get("format") != MANIFEST_FORMAT:
+            raise BackupError(f"{key}: unknown backup format {doc.get('format')!r}")
+        base = posixpath.dirname(key)
+        parts = [posixpath.join(base, str(p)) for p in doc["parts"]]
+        dirs = [str(d) for d in doc.get("dirs") or []]
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise BackupError(f"{key}: not a backup manifest ({e})") from e
+    if not parts or any(".." in d.split("/") or d.startswith("/") for d in dirs):
+        raise BackupError(f"{key}: not a backup manifest (no parts, or a path outside the copy)")
+    return Manifest(part_keys=parts, dirs=dirs)
+
+
+async def read_manifest(bucket: Bucket, key: str) -> Manifest:
+    return parse_manifest(key, await bucket.get_bytes(key))
 
 
 async def wait_target(ep: Endpoint, timeout: float) -> None:  # noqa: ASYNC109
@@ -269,14 +301,20 @@ async def run_restore(
             f"{req.restore_point:%Y-%m-%d %H:%M:%S} in bucket {bucket.name!r}"
         )
     log.info("restoring", clone=near.clone_key, binlog=near.binlog_key or "(none)")
+    manifest = await read_manifest(bucket, near.clone_key)
     await wait_target(req.target, target_timeout)
     work = req.work_dir
     data = work / "restore-data"
     shutil.rmtree(data, ignore_errors=True)
     try:
         t = time.monotonic()
-        unpacked = await download_unpack(bucket, near.clone_key, work / "restore-unpack")
-        (work / "restore-unpack" / "data").rename(data)
+        unpack = work / "restore-unpack"
+        shutil.rmtree(unpack, ignore_errors=True)
+        # directories first: the parts are unpacked at once into the same tree
+        for d in ["", *manifest.dirs]:
+            os.makedirs(unpack / "data" / d, exist_ok=True)
+        unpacked = await download_unpack_parts(bucket, manifest.part_keys, unpack)
+        (unpack / "data").rename(data)
         timings["download"] = time.monotonic() - t
         t = time.monotonic()
         admin_pw = req.passwords.get(constants.ADMIN_USER) or req.target.password

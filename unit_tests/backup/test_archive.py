@@ -1,0 +1,73 @@
+"""A directory to tar.zst objects and back (obstore's LocalStore), the split into parts, and the
+manifest of a copy."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+from pathlib import Path
+
+import pytest
+from obstore.store import LocalStore
+
+from moco.backup.archive import download_unpack_parts, partition, upload_dir_parts
+from moco.backup.backup import MANIFEST_FORMAT
+from moco.backup.bucket import Bucket
+from moco.backup.errors import BackupError
+from moco.backup.restore import parse_manifest
+
+
+def _tree(root: Path) -> None:
+    for d in ("a", "a/b", "c", "empty"):
+        (root / d).mkdir(parents=True)
+    for name, size in (("ibdata1", 3_000_000), ("a/t.ibd", 2_000_000), ("a/b/u.ibd", 700_000), ("c/x", 10)):
+        (root / name).write_bytes(os.urandom(size // 2) + b"\0" * (size - size // 2))
+
+
+def test_partition_balances_by_size_and_keeps_directories_first() -> None:
+    sizes = {Path("d"): -1, Path("big"): 100, Path("mid"): 60, Path("small"): 50, Path("tiny"): 1}
+    groups = partition(sizes, 2)
+    assert Path("d") in groups[0]
+    totals = [sum(max(sizes[p], 0) for p in g) for g in groups]
+    assert sorted(totals) == [101, 110]
+    assert partition(sizes, 1) == [sorted(sizes)]
+
+
+@pytest.mark.parametrize("parts", [1, 3])
+async def test_parts_round_trip(tmp_path: Path, parts: int) -> None:
+    src = tmp_path / "src"
+    _tree(src)
+    (tmp_path / "bucket").mkdir()
+    b = Bucket(LocalStore(tmp_path / "bucket"), name="b")
+    keys = [f"x/clone.{i}.tar.zst" for i in range(parts)]
+    packed = await upload_dir_parts(b, keys, src, "data")
+    assert packed.raw_bytes == 3_000_000 + 2_000_000 + 700_000 + 10
+    assert 0 < packed.stored_bytes < packed.raw_bytes
+    dest = tmp_path / "dest"
+    for d in ("", "a", "a/b", "c", "empty"):
+        (dest / "data" / d).mkdir(parents=True, exist_ok=True)
+    assert await download_unpack_parts(b, keys, dest) == packed.raw_bytes
+    cmp = filecmp.dircmp(src, dest / "data")
+    assert not cmp.left_only
+    assert not cmp.right_only
+    assert not cmp.diff_files
+    for sub in ("a", "a/b", "c"):
+        files = [f for f in os.listdir(src / sub) if (src / sub / f).is_file()]
+        assert filecmp.cmpfiles(src / sub, dest / "data" / sub, files, shallow=False)[1] == []
+
+
+def test_manifest_names_its_parts_and_refuses_others() -> None:
+    doc = {"format": MANIFEST_FORMAT, "parts": ["clone.0.tar.zst", "clone.1.tar.zst"], "dirs": ["a", "a/b"]}
+    m = parse_manifest("moco/ns/c/20260101-000000/clone.json", json.dumps(doc).encode())
+    assert m.part_keys == [
+        "moco/ns/c/20260101-000000/clone.0.tar.zst",
+        "moco/ns/c/20260101-000000/clone.1.tar.zst",
+    ]
+    assert m.dirs == ["a", "a/b"]
+    with pytest.raises(BackupError, match="unknown backup format"):
+        parse_manifest("k", json.dumps({**doc, "format": "other"}).encode())
+    with pytest.raises(BackupError, match="not a backup manifest"):
+        parse_manifest("k", b"not json")
+    with pytest.raises(BackupError, match="outside the copy"):
+        parse_manifest("k", json.dumps({**doc, "dirs": ["../etc"]}).encode())
