@@ -10,11 +10,11 @@ of Kubernetes), doing what MOCO's BackupManager and RestoreManager do around the
 - restore: waits for the target's Pod 0 to have an IP (600 s, MOCO's), restores into it, then
   ``status.restoredTime`` and the Event ``Restored``.
 
-The target's passwords (moco's users after the restore must have the *target's* passwords:
-the copy carries the source's) come from the environment under MOCO's names
-(``ADMIN_PASSWORD``, ``AGENT_PASSWORD``, ..., e.g. ``envFrom`` of the ``moco-<name>`` Secret),
-else from that Secret through the API when the Job may read it; ``MYSQL_PASSWORD`` is always
-the admin's.
+After a restore moco's users must have the *target's* passwords (the copy carries the source's):
+the restore recreates them on the copy from the target's own accounts (see
+:mod:`moco.backup.restore`), so ``MYSQL_PASSWORD`` (the target's admin password) is all the Job
+needs; passwords found in the environment under MOCO's names (``AGENT_PASSWORD``, ...) are set
+over them.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from moco.backup.scratch import Tools
 from moco.kube import errors as kerrors
 from moco.kube.client import Client
 from moco.kube.events import EventRecorder
-from moco.kube.resource import PODS, SECRETS, Resource
+from moco.kube.resource import PODS, Resource
 from moco.log import get_logger
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
@@ -272,16 +272,7 @@ async def restore(
     pod = names.pod_name(name, 0)
     log.info("waiting for a pod to become ready", name=pod)
     ip = await _target_ip(client, namespace, pod, POD_WAIT)
-    secret: Obj | None = None
-    if any(not env.get(k) for k in constants.PASSWORD_KEYS.values()):
-        try:
-            secret = await client.get(SECRETS, names.user_secret_name(name), namespace)
-        except kerrors.KubeError as e:
-            log.warning("the target's user Secret is not readable", error=str(e))
-    passwords = passwords_from(env, secret, opts.password)
-    missing = sorted(set(constants.PASSWORD_KEYS) - set(passwords))
-    if missing:
-        log.warning("target passwords unknown: those users keep the source's passwords", users=missing)
+    passwords = passwords_from(env, None, opts.password)
     req = RestoreRequest(
         source_namespace=source_namespace,
         source_name=source_name,

@@ -120,7 +120,8 @@ async def run(ns: argparse.Namespace, env: dict[str, str]) -> None:
         password=password,
         scratch_template=Path(template) if template else None,
     )
-    tools = Tools()
+    # mysqld refuses to run as root unless told to (a Job's container may run as root)
+    tools = Tools(mysqld=("mysqld", "--no-defaults", "--user=root")) if os.geteuid() == 0 else Tools()
     if ns.command == "backup":
         async with await Client.auto() as client:
             await kubeside.backup(client, bucket, tools, opts, ns.namespace, ns.name)
