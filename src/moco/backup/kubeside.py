@@ -23,7 +23,7 @@ import asyncio
 import base64
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,8 +160,21 @@ async def _uuid_set(pods: list[Obj], password: str) -> dict[str, str]:
     return out
 
 
+BackupRunner = Callable[[BackupRequest, Bucket, Tools], Awaitable[BackupResult]]
+RestoreRunner = Callable[..., Awaitable[RestoreResult]]
+UUIDReader = Callable[[list[Obj], str], Awaitable[dict[str, str]]]
+
+
 async def backup(
-    client: Client, bucket: Bucket, tools: Tools, opts: Options, namespace: str, name: str
+    client: Client,
+    bucket: Bucket,
+    tools: Tools,
+    opts: Options,
+    namespace: str,
+    name: str,
+    *,
+    runner: BackupRunner = run_backup,
+    read_uuids: UUIDReader | None = None,
 ) -> BackupResult:
     """MOCO's backup of ``namespace/name`` (module docstring)."""
     cluster = await client.get(MYSQLCLUSTERS, name, namespace)
@@ -177,7 +190,7 @@ async def backup(
     )
     pods, _ = await client.list_all(PODS, namespace, label_selector=selector)
     ordered = order_pods(pods, replicas, f"{namespace}/{name}")
-    uuid_set = await _uuid_set(ordered, opts.password)
+    uuid_set = await (read_uuids or _uuid_set)(ordered, opts.password)
     last, last_time = last_backup(status)
     primary = int(status.get("currentPrimaryIndex") or 0)
     choice = choose_source([pod_ready(p) for p in ordered], primary, uuid_set, last)
@@ -200,7 +213,7 @@ async def backup(
         threads=opts.threads,
         scratch_template=opts.scratch_template,
     )
-    res = await run_backup(req, bucket, tools)
+    res = await runner(req, bucket, tools)
     events = EventRecorder(client, COMPONENT)
     if res.binlog_error:
         await events.warning(cluster, "BackupNoBinlog", f"Backup of binlog failed: {res.binlog_error}")
@@ -266,12 +279,14 @@ async def restore(
     schema: str,
     users: tuple[str, ...],
     env: Mapping[str, str] | None = None,
+    runner: RestoreRunner = run_restore,
+    pod_wait: float = POD_WAIT,
 ) -> RestoreResult:
     """MOCO's restore into ``namespace/name`` (module docstring)."""
     env = os.environ if env is None else env
     pod = names.pod_name(name, 0)
     log.info("waiting for a pod to become ready", name=pod)
-    ip = await _target_ip(client, namespace, pod, POD_WAIT)
+    ip = await _target_ip(client, namespace, pod, pod_wait)
     passwords = passwords_from(env, None, opts.password)
     req = RestoreRequest(
         source_namespace=source_namespace,
@@ -288,7 +303,7 @@ async def restore(
         port=constants.MYSQL_PORT,
     )
     try:
-        res = await run_restore(req, bucket, tools, target_timeout=POD_WAIT)
+        res = await runner(req, bucket, tools, target_timeout=pod_wait)
     except MySQLError as e:
         raise BackupError(f"restore into {namespace}/{name} failed: {e}") from e
 
