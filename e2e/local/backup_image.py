@@ -6,8 +6,10 @@ arguments only, as MOCO's Jobs do): MySQL's server and client tools and moco's p
 * layer 1: the Debian sid root of ``make mysql-root`` (mysqld 9.x with its plugins, ``mysql``,
   ``mysqlbinlog``, ``mysqldump``): the same directory as the MySQL image's first layer, so a
   node holding both stores it once;
-* layer 2: ``python3``, ``zstd`` and ``s3cmd`` from sid with the dependencies the root lacks
-  (:func:`e2e.local.images.tools_layer`);
+* layer 2: ``python3``, ``zstd``, ``s3cmd`` and ``ca-certificates`` from sid with the
+  dependencies the root lacks (:func:`e2e.local.images.tools_layer`), and the CA bundle their
+  maintainer script would have written (:func:`ca_bundle`: without it the object-store client
+  refuses to start, even for plain HTTP);
 * layer 3: moco's wheel and its dependencies' wheels for that Python (fetched on the host by
   pip for the image's interpreter, ABI and platform; nothing is compiled) unpacked into
   ``/usr/local/lib/python3.X/dist-packages``, and launchers in ``/usr/local/bin`` for the
@@ -41,7 +43,9 @@ NAME = "moco-backup"
 REPO = "localhost/moco"
 #: Packages of layer 2, beside the MySQL root (s3cmd: MOCO's e2e makes its buckets with it, in
 #: Jobs of its backup image).
-PACKAGES = ("python3", "zstd", "s3cmd")
+PACKAGES = ("python3", "zstd", "s3cmd", "ca-certificates")
+#: The CA bundle ca-certificates' maintainer script would write (layers are unpacked, not installed).
+CA_BUNDLE = "etc/ssl/certs/ca-certificates.crt"
 #: The reference MOCO's e2e manifests give their backup image (makebucket*.yaml): an alias.
 MOCO_E2E_ALIAS = "docker.io/library/moco-backup:dev"
 ENTRYPOINT = ("moco-backup",)
@@ -105,8 +109,20 @@ def console_scripts(wheel: Path) -> dict[str, str]:
     return dict(cp["console_scripts"]) if cp.has_section("console_scripts") else {}
 
 
-def _etc_layer(root: Path, dest: Path) -> None:
+def ca_bundle(tools: Path) -> str:
+    """The certificates of ``usr/share/ca-certificates`` as one PEM bundle (what
+    ``update-ca-certificates`` writes; the object-store clients read it to verify TLS)."""
+    certs = sorted((tools / "usr" / "share" / "ca-certificates").rglob("*.crt"))
+    if not certs:
+        raise RuntimeError(f"no certificates under {tools}/usr/share/ca-certificates")
+    return "".join(c.read_text().rstrip("\n") + "\n" for c in certs)
+
+
+def _etc_layer(root: Path, tools: Path, dest: Path) -> None:
     (dest / "etc").mkdir(parents=True)
+    bundle = dest / CA_BUNDLE
+    bundle.parent.mkdir(parents=True)
+    bundle.write_text(ca_bundle(tools))
     passwd = (root / "etc" / "passwd").read_text()
     group = (root / "etc" / "group").read_text()
     if ":10000:" not in passwd:
@@ -165,7 +181,7 @@ def build() -> ImageDef:
     with tempfile.TemporaryDirectory(dir=roots, prefix=".moco-backup-") as tmp:
         work = Path(tmp)
         etc, app = work / "etc-layer", work / "app-layer"
-        _etc_layer(root, etc)
+        _etc_layer(root, tools, etc)
         _log(f"2/3: moco for python{pyver}...")
         _app_layer(app, pyver, work)
         if not (app / "usr" / "local" / "bin" / ENTRYPOINT[0]).exists():

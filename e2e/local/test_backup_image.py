@@ -40,3 +40,14 @@ def test_console_scripts_become_launchers(tmp_path: Path) -> None:
     text = backup_image.launcher("moco.cli.backup", "main")
     assert text.startswith("#!/usr/bin/python3\n")
     compile(text, "moco-backup", "exec")
+
+
+def test_ca_bundle_joins_the_certificates(tmp_path: Path) -> None:
+    d = tmp_path / "usr" / "share" / "ca-certificates" / "mozilla"
+    d.mkdir(parents=True)
+    (d / "B.crt").write_text("-----BEGIN CERTIFICATE-----\nbbb\n-----END CERTIFICATE-----\n")
+    (d / "A.crt").write_text("-----BEGIN CERTIFICATE-----\naaa\n-----END CERTIFICATE-----")
+    text = backup_image.ca_bundle(tmp_path)
+    assert text.count("BEGIN CERTIFICATE") == 2
+    assert text.index("aaa") < text.index("bbb")
+    assert text.endswith("-----END CERTIFICATE-----\n")
