@@ -75,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise procs.ClusterError("the local cluster is not up (`make cluster`)")
             img = moco_image.build()
             # the backup/restore Jobs' image: the controller's default is moco-backup with this tag
-            ours = {"moco": img, "moco-backup": backup_image.build()}
+            backup = backup_image.build()
+            ours = {"moco": img, "moco-backup": backup}
             for n in spec.node_specs:
-                images.load(node.ctr_argv(n), ours, n.name)
+                images.load(node.ctr_argv(n), {"moco": img}, n.name)
+                backup_image.load(node.ctr_argv(n), backup, n.name)
                 for ref in images.prune(node.ctr_argv(n), ours):
                     print(f"[images] {n.name}: removed the older {ref}", flush=True)
             print(img.ref)

@@ -18,7 +18,9 @@ arguments only, as MOCO's Jobs do): MySQL's server and client tools and moco's p
 The tag is moco's image tag (:func:`e2e.local.moco_image.source_tag`): the controller's default
 backup image is ``moco-backup`` beside its agent image with the same tag
 (:func:`moco.controllers.containers.default_backup_image`), so deploying moco's image names this
-one. It is also tagged ``moco-backup:dev``, the image MOCO's e2e manifests run ``s3cmd mb`` in
+one. As the tag follows moco's sources only, a change of the image's recipe (:func:`recipe`) is
+told apart by a stamp beside the archive: the archive is rebuilt and the nodes import it again
+(:func:`load`). It is also tagged ``moco-backup:dev``, the image MOCO's e2e manifests run ``s3cmd mb`` in
 (``makebucket*.yaml``), so they apply unchanged. Network: the Debian mirror (layer 2) and PyPI
 (layer 3).
 """
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import hashlib
 import shutil
 import subprocess
 import sys
@@ -36,10 +39,20 @@ import zipfile
 from pathlib import Path
 
 from e2e.local import moco_image
-from e2e.local.images import REPO_ROOT, ImageDef, build_archive, mysql_root, tools_layer
+from e2e.local.images import (
+    REPO_ROOT,
+    ImageDef,
+    build_archive,
+    import_archive,
+    mysql_root,
+    present,
+    tools_layer,
+)
 from e2e.local.spec import cache_dir
 
 NAME = "moco-backup"
+#: containerd label naming the recipe of the build a node imported
+RECIPE_LABEL = "moco.recipe"
 REPO = "localhost/moco"
 #: Packages of layer 2, beside the MySQL root (s3cmd: MOCO's e2e makes its buckets with it, in
 #: Jobs of its backup image).
@@ -166,11 +179,24 @@ def _app_layer(dest: Path, pyver: str, work: Path) -> None:
         path.chmod(0o755)
 
 
+def recipe() -> str:
+    """A digest of how the image is made (this module, the MySQL root): the tag is moco's, so a
+    change of the recipe alone is told by this, kept beside the archive."""
+    h = hashlib.sha256(Path(__file__).read_bytes())
+    h.update(mysql_root().name.encode())
+    return h.hexdigest()[:12]
+
+
+def _stamp(img: ImageDef) -> Path:
+    return img.archive.with_suffix(".recipe")
+
+
 def build() -> ImageDef:
     """Build (or find cached) the docker-archive of the backup image for the current sources."""
     img = image_def()
-    if img.archive.exists():
+    if img.archive.exists() and _stamp(img).exists() and _stamp(img).read_text() == recipe():
         return img
+    img.archive.unlink(missing_ok=True)
     root = mysql_root()
     t0 = time.monotonic()
     _log(f"1/3: {', '.join(PACKAGES)} from sid beside {root.name}...")
@@ -188,11 +214,48 @@ def build() -> ImageDef:
             raise RuntimeError(f"the wheel declares no console script {ENTRYPOINT[0]}")
         _log("3/3: the image archive...")
         build_archive(dataclasses.replace(img, layers=(root, tools, etc, app)))
-    for old in img.archive.parent.glob(f"{NAME}-src-*.tar"):
-        if old != img.archive:
+    _stamp(img).write_text(recipe())
+    for old in img.archive.parent.glob(f"{NAME}-src-*"):
+        if old not in (img.archive, _stamp(img)):
             old.unlink(missing_ok=True)  # archives of earlier sources: one is kept
     _log(f"built {img.ref} in {time.monotonic() - t0:.0f}s")
     return img
+
+
+def load(ctr: list[str], img: ImageDef, where: str) -> None:
+    """Import the archive into a node unless the node holds this very build (its recipe and tag)."""
+    marker = _stamp(img).read_text() if _stamp(img).exists() else ""
+    have = present(ctr)
+    if {img.ref, *img.aliases} <= have and _node_recipe(ctr, img) == marker:
+        return
+    _log(f"{where}: importing {img.ref}...")
+    import_archive(ctr, img.archive)
+    _label_recipe(ctr, img, marker)
+
+
+def _node_recipe(ctr: list[str], img: ImageDef) -> str:
+    r = subprocess.run(
+        [*ctr, "-n", "k8s.io", "images", "ls", f"name=={img.ref}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    for line in r.stdout.splitlines()[1:]:
+        for label in line.split()[-1].split(","):
+            key, _, value = label.partition("=")
+            if key == RECIPE_LABEL:
+                return value
+    return ""
+
+
+def _label_recipe(ctr: list[str], img: ImageDef, marker: str) -> None:
+    subprocess.run(
+        [*ctr, "-n", "k8s.io", "images", "label", img.ref, f"{RECIPE_LABEL}={marker}"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
 
 
 if __name__ == "__main__":
