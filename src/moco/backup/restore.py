@@ -23,7 +23,8 @@ Sequence (:func:`run_restore`):
    replay skips what the copy holds. A logical export serves one schema of any engine without
    the tablespace juggling of transportable tablespaces; its cost is that of the schema alone.
 5. If the restore point is after the copy, the binlogs are replayed into the target up to the
-   restore point (``--stop-datetime``; ``--database`` for a schema restore).
+   restore point (``--stop-datetime``; ``--database`` for a schema restore): those the next
+   backup saved, or, past the last backup, the continuous archive (:mod:`moco.backup.archiver`).
 6. The target is left ``super_read_only`` (MOCO's FinishRestore).
 """
 
@@ -43,6 +44,7 @@ from typing import Any, Final
 
 from moco import constants
 from moco.backup.archive import download_unpack, download_unpack_parts
+from moco.backup.archiver import fetch_archive
 from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.binlog import Replayed, replay_binlogs
 from moco.backup.bucket import Bucket
@@ -346,6 +348,11 @@ async def run_restore(
         t = time.monotonic()
         replayed = await _replay(req, bucket, tools, near.binlog_key)
         timings["replay"] = time.monotonic() - t
+    elif req.restore_point > near.time:
+        # past the last backup: the continuous archive, if there is one
+        t = time.monotonic()
+        replayed = await _replay_archive(req, bucket, tools, int(near.time.timestamp()))
+        timings["replay"] = time.monotonic() - t
     async with await connect(req.target, query_timeout=30.0) as c:
         await c.execute("SET GLOBAL super_read_only = ON")
     took = time.monotonic() - started
@@ -372,6 +379,22 @@ async def _restore_schema(req: RestoreRequest, tools: Tools, scratch: Endpoint, 
     log.info("accounts copied", count=n)
     await export_schema(tools, scratch, req.target, req.schema, req.work_dir)
     await add_purged(req.target, copy_gtid)
+
+
+async def _replay_archive(req: RestoreRequest, bucket: Bucket, tools: Tools, after: int) -> Replayed | None:
+    adir = req.work_dir / "restore-archive"
+    shutil.rmtree(adir, ignore_errors=True)
+    try:
+        files = await fetch_archive(bucket, req.source_namespace, req.source_name, after, adir)
+        if not files:
+            return None
+        async with await connect(req.target, query_timeout=30.0) as c:
+            await c.execute("SET GLOBAL super_read_only = OFF")
+        return await replay_binlogs(
+            tools, files, req.target, work=req.work_dir, stop_at=req.restore_point, database=req.schema
+        )
+    finally:
+        shutil.rmtree(adir, ignore_errors=True)
 
 
 async def _replay(req: RestoreRequest, bucket: Bucket, tools: Tools, key: str) -> Replayed:

@@ -1,0 +1,272 @@
+"""Continuous binlog archiving: the primary's binlogs shipped to the bucket every few seconds.
+
+MOCO's restore point can only reach the last backup. Here an :class:`Archiver` follows the
+current primary as a replication client (``mysqlbinlog --read-from-remote-source=BINLOG-DUMP-GTIDS
+--raw --stop-never``, as ``moco-backup``) and, every ``interval`` seconds, uploads what the
+files gained up to their last complete event as *segments*::
+
+    moco/<ns>/<name>/binlog-archive/<server_uuid>/<binlog file>/<offset>-<first ts>-<last ts>
+
+so concatenating a file's segments in offset order gives a valid prefix of the file, and the
+recovery point is at most about ``interval`` plus one upload behind the primary.
+
+Failovers: when the follower ends (the primary died) or the primary changes, it starts again on
+the new primary with ``--exclude-gtids`` = every GTID archived so far (read from the archived
+events themselves), so nothing is archived twice and nothing is skipped. When the new primary no
+longer has binlogs holding GTIDs the archive lacks, mysqlbinlog fails on the purged GTIDs: that
+gap is reported (``on_gap``) and the follower starts from what the new primary has.
+
+A restore past the last backup replays the archive after the copy
+(:func:`moco.backup.restore.run_restore`): servers in the order they were archived, files in
+binlog order; GTIDs already applied are skipped by the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from moco.backup.binlogfile import gtid_set, scan
+from moco.backup.bucket import Bucket
+from moco.backup.errors import BackupError
+from moco.backup.layout import PREFIX, binlog_order, sort_binlogs
+from moco.backup.scratch import Tools, client_options_file
+from moco.log import get_logger
+from moco.mysql.conn import Endpoint, connect
+from moco.mysql.errors import MySQLError
+from moco.mysql.gtid import GtidSet
+
+log = get_logger("moco.backup.archiver")
+
+ARCHIVE_DIR: Final = "binlog-archive"
+#: The replica server_id the follower announces (distinct from every instance's).
+FOLLOWER_SERVER_ID: Final = 4294967294
+
+
+def archive_prefix(namespace: str, name: str) -> str:
+    return f"{PREFIX}/{namespace}/{name}/{ARCHIVE_DIR}/"
+
+
+def segment_key(namespace: str, name: str, server: str, file: str, offset: int, first: int, last: int) -> str:
+    return f"{archive_prefix(namespace, name)}{server}/{file}/{offset:016d}-{first}-{last}"
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One archived piece of a binlog file."""
+
+    key: str
+    server: str
+    file: str
+    offset: int
+    first: int
+    last: int
+
+
+def parse_segment(key: str, prefix: str) -> Segment | None:
+    """The segment at ``key`` (None for anything else under ``prefix``)."""
+    rest = key[len(prefix) :] if key.startswith(prefix) else ""
+    parts = rest.split("/")
+    if len(parts) != 3:
+        return None
+    fields = parts[2].split("-")
+    if len(fields) != 3 or not all(f.isdigit() for f in fields):
+        return None
+    return Segment(key, parts[0], parts[1], int(fields[0]), int(fields[1]), int(fields[2]))
+
+
+def plan_replay(segments: list[Segment], after: int) -> list[tuple[str, str, list[Segment]]]:
+    """Files to replay, in order: (server, file, its segments by offset) (pure).
+
+    Files holding no transaction at or after ``after`` (a UNIX time) are left out; servers come
+    in the order of their first archived transaction, files in binlog order.
+    """
+    files: dict[tuple[str, str], list[Segment]] = {}
+    for s in segments:
+        files.setdefault((s.server, s.file), []).append(s)
+    first_of: dict[str, int] = {}
+    for (server, _), segs in files.items():
+        times = [s.first for s in segs if s.first]
+        if times:
+            first_of[server] = min([first_of.get(server, times[0]), *times])
+    out = []
+    for (server, file), segs in files.items():
+        last = max(s.last for s in segs)
+        if last == 0 or last < after:
+            continue
+        out.append((server, file, sorted(segs, key=lambda s: s.offset)))
+    out.sort(key=lambda t: (first_of.get(t[0], 0), t[0], binlog_order(t[1])))
+    return out
+
+
+class Archiver:
+    """Follows the primary and ships its binlogs (module docstring). ``run`` until cancelled."""
+
+    def __init__(
+        self,
+        bucket: Bucket,
+        tools: Tools,
+        work: Path,
+        namespace: str,
+        name: str,
+        primary: Callable[[], Awaitable[Endpoint]],
+        *,
+        interval: float = 5.0,
+        archived: str = "",
+        on_gap: Callable[[str], Awaitable[None]] | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.tools = tools
+        self.work = work
+        self.namespace = namespace
+        self.name = name
+        self.primary = primary
+        self.interval = interval
+        self.archived = GtidSet.parse(archived)
+        self.on_gap = on_gap
+        #: UNIX time of the last archived transaction, and when it reached the bucket
+        self.last_time = 0
+        self.uploaded_at = 0.0
+        self._offsets: dict[str, int] = {}
+        self._server = ""
+        self._dir = work / "archive"
+
+    async def _server_facts(self, ep: Endpoint) -> tuple[str, str]:
+        async with await connect(ep, query_timeout=30.0) as c:
+            row = await c.query_one("SELECT @@server_uuid AS u")
+            logs = await c.query("SHOW BINARY LOGS")
+        names = sort_binlogs([str(r["Log_name"]) for r in logs])
+        if row is None or not names:
+            raise BackupError(f"{ep.address}: no server_uuid or no binlogs")
+        return str(row["u"]), names[0]
+
+    async def _follower(self, ep: Endpoint, first_file: str) -> asyncio.subprocess.Process:
+        opts = client_options_file(self.work / "archiver-client.cnf", ep.user, ep.password)
+        argv = [
+            *self.tools.mysqlbinlog,
+            f"--defaults-extra-file={opts}",
+            "--host", ep.host, "--port", str(ep.port), "--protocol=tcp", "--get-server-public-key",
+            "--read-from-remote-source=BINLOG-DUMP-GTIDS",
+            f"--exclude-gtids={self.archived}",
+            f"--connection-server-id={FOLLOWER_SERVER_ID}",
+            "--raw", "--stop-never", f"--result-file={self._dir / self._server}/",
+            first_file,
+        ]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env=self.tools.environ(TMPDIR=str(self.work)),
+        )
+        await asyncio.sleep(0.5)
+        opts.unlink(missing_ok=True)
+        return proc
+
+    async def sync_once(self) -> int:
+        """Upload what the local files gained (complete events only); returns the bytes sent."""
+        d = self._dir / self._server
+        if not self._server or not d.is_dir():
+            return 0
+        names = sort_binlogs(os.listdir(d))
+        sent = 0
+        for i, fname in enumerate(names):
+            path = d / fname
+            off = self._offsets.get(fname, 0)
+            data = await asyncio.to_thread(path.read_bytes)
+            sc = scan(data, off)
+            if sc.end > off:
+                key = segment_key(
+                    self.namespace, self.name, self._server, fname, off, sc.first_time, sc.last_time
+                )
+                await self.bucket.put_bytes(key, data[off : sc.end])
+                sent += sc.end - off
+                self._offsets[fname] = sc.end
+                if sc.gtids:
+                    self.archived = self.archived.union(gtid_set(sc.gtids))
+                self.last_time = max(self.last_time, sc.last_time)
+            if i < len(names) - 1 and self._offsets.get(fname, 0) == len(data):
+                # a finished file (mysqlbinlog moved on) wholly archived: not needed locally
+                path.unlink(missing_ok=True)
+        if sent:
+            self.uploaded_at = time.time()
+        return sent
+
+    async def run(self) -> None:
+        """Follow the primary until cancelled (module docstring)."""
+        while True:
+            try:
+                ep = await self.primary()
+                server, oldest = await self._server_facts(ep)
+            except (MySQLError, BackupError) as e:
+                log.warning("primary not reachable: retrying", error=str(e))
+                await asyncio.sleep(self.interval)
+                continue
+            if server != self._server:
+                self._server = server
+                self._offsets = {}
+                shutil.rmtree(self._dir / server, ignore_errors=True)
+            os.makedirs(self._dir / server, exist_ok=True)
+            proc = await self._follower(ep, oldest)
+            log.info("archiving binlogs", server=ep.address, uuid=server, archived=str(self.archived)[:200])
+            try:
+                while proc.returncode is None:
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(self.interval):
+                            await proc.wait()
+                    await self.sync_once()
+                    if proc.returncode is None and (await self.primary()) != ep:
+                        log.info("the primary changed: following the new one")
+                        break
+            finally:
+                if proc.returncode is None:
+                    proc.terminate()
+                    with contextlib.suppress(ProcessLookupError):
+                        await proc.wait()
+            await self.sync_once()
+            err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
+            if "purged" in err.lower():
+                msg = f"binlogs with GTIDs not yet archived were purged on {ep.address}: {err.strip()[-300:]}"
+                log.error("archive gap", error=msg)
+                if self.on_gap is not None:
+                    await self.on_gap(msg)
+                self.archived = GtidSet()
+            await asyncio.sleep(min(self.interval, 1.0))
+
+
+async def fetch_archive(bucket: Bucket, namespace: str, name: str, after: int, dest: Path) -> list[Path]:
+    """Rebuild the archived files holding transactions from ``after`` on, in replay order."""
+    prefix = archive_prefix(namespace, name)
+    segs = [s for k in await bucket.list(prefix) if (s := parse_segment(k, prefix)) is not None]
+    out: list[Path] = []
+    for server, file, parts in plan_replay(segs, after):
+        path = dest / server / file
+        os.makedirs(path.parent, exist_ok=True)
+        with path.open("wb") as f:
+            expected = 0
+            for s in parts:
+                if s.offset != expected:
+                    break  # a hole (not yet uploaded): the prefix before it is still valid
+                data = await bucket.get_bytes(s.key)
+                f.write(data)
+                expected += len(data)
+        out.append(path)
+    return out
+
+
+__all__ = [
+    "ARCHIVE_DIR",
+    "Archiver",
+    "Segment",
+    "archive_prefix",
+    "fetch_archive",
+    "parse_segment",
+    "plan_replay",
+    "segment_key",
+]

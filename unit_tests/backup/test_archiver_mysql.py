@@ -1,0 +1,105 @@
+"""Continuous binlog archiving on real mysqld: restore points past the last backup, across a
+failover of a 3-instance cluster run by the real clustering loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from moco.backup.archiver import Archiver
+from moco.backup.backup import BackupRequest, run_backup
+from moco.backup.bucket import Bucket
+from moco.backup.restore import RestoreRequest, run_restore
+from moco.backup.scratch import Tools
+from moco.mysql.conn import Endpoint, connect
+from unit_tests.backup.test_backup_restore_mysql import insert, next_second, rows
+from unit_tests.fixtures.clustering import ClusterFactory, fail_primary
+from unit_tests.fixtures.mysqld import MysqldFactory
+
+
+async def caught_up(a: Archiver, within: float = 20.0) -> None:
+    """Wait until the archive holds a transaction of this second or later."""
+    now = int(time.time())
+    deadline = time.monotonic() + within
+    while a.last_time < now:
+        assert time.monotonic() < deadline, f"the archive is {now - a.last_time}s behind"
+        await asyncio.sleep(0.2)
+
+
+@contextlib.asynccontextmanager
+async def running(a: Archiver):  # type: ignore[no-untyped-def]
+    task = asyncio.create_task(a.run())
+    try:
+        yield a
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+@pytest.mark.mysql
+@pytest.mark.slow
+async def test_restore_past_the_last_backup_across_a_failover(
+    cluster_ground: ClusterFactory,
+    mysqld_factory: MysqldFactory,
+    backup_tools: Tools,
+    local_bucket: Bucket,
+    tmp_path: Path,
+) -> None:
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(90)
+    async with await connect(cg.primary_endpoint()) as c:
+        await c.execute("CREATE DATABASE IF NOT EXISTS app")
+        await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32))")
+    await insert(cg.primary_endpoint(), range(0, 10))
+    replica = next(i for i in range(3) if i != cg.h.primary)
+    await asyncio.sleep(0.5)
+    r1 = await run_backup(
+        BackupRequest("ns", "a", cg.admin(replica), tmp_path / "w"), local_bucket, backup_tools
+    )
+
+    async def primary() -> Endpoint:
+        return cg.admin(cg.h.primary)
+
+    gaps: list[str] = []
+
+    async def on_gap(msg: str) -> None:
+        gaps.append(msg)
+
+    archiver = Archiver(
+        local_bucket, backup_tools, tmp_path / "arch", "ns", "a", primary, interval=1.0, on_gap=on_gap
+    )
+    async with running(archiver):
+        await insert(cg.primary_endpoint(), range(10, 30))
+        point1 = await next_second()
+        await insert(cg.primary_endpoint(), range(30, 40))
+        await caught_up(archiver)
+        old = await fail_primary(cg)
+        await cg.h.wait_for(lambda: cg.h.primary != old, 60, "a new primary")
+        await cg.h.wait_for(lambda: cg.h.state is not None and cg.h.state.value != "Failed", 60, "writable")
+        for _ in range(100):
+            try:
+                await insert(cg.primary_endpoint(), range(40, 60))
+                break
+            except Exception:
+                await asyncio.sleep(0.3)
+        point2 = await next_second()
+        await insert(cg.primary_endpoint(), range(60, 70))
+        await caught_up(archiver)
+    assert not gaps
+    assert point1 > r1.time
+    t1, t2 = await mysqld_factory(2)
+    await run_restore(
+        RestoreRequest("ns", "a", point1, t1.endpoint(), tmp_path / "r1"), local_bucket, backup_tools
+    )
+    assert await rows(t1.endpoint()) == list(range(30))
+    await run_restore(
+        RestoreRequest("ns", "a", point2, t2.endpoint(), tmp_path / "r2"), local_bucket, backup_tools
+    )
+    assert await rows(t2.endpoint()) == list(range(60)), "the archive follows the new primary without a gap"
+    assert datetime.now(UTC) > point2
