@@ -14,7 +14,8 @@ One :meth:`MySQLClusterReconciler.reconcile` per key (``namespace/name``), level
    PodDisruptionBudget; old generated ConfigMaps pruned; the backup CronJob and the restore Job
    with their RBAC (:mod:`~moco.controllers.backupjobs`); the clustering loop started or woken;
 6. status: ReconcileSuccess, StatefulSetReady, ReconciliationActive, reconcileInfo and, with
-   ``spec.restore``, Restored (only those).
+   ``spec.restore``, Restored (only those); ``status.backup`` is copied into MOCO's
+   ``moco_backup_*`` metrics (:mod:`~moco.controllers.backupmetrics`) on every reconcile.
 
 Every API call has a timeout (the client's default or ``api_timeout``). Failures raise after
 the status is written: the controller retries with backoff. Passwords are never logged.
@@ -32,7 +33,7 @@ from typing import Any, Protocol
 from moco import constants
 from moco.api import InvalidObject, MySQLCluster, with_defaults
 from moco.clustering.interfaces import Condition
-from moco.controllers import configmaps, services, statefulset, validation
+from moco.controllers import backupmetrics, configmaps, services, statefulset, validation
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.backupjobs import BackupJobs
@@ -148,6 +149,7 @@ class MySQLClusterReconciler:
         ns = namespace or ""
         obj = self.clusters.get(key)
         if obj is None:
+            backupmetrics.forget(ns, name)
             if self.clustering is not None:
                 await self.clustering.stop(ns, name)
             return None
@@ -158,6 +160,7 @@ class MySQLClusterReconciler:
             await self.recorder.warning(obj, "InvalidSpec", str(e))
             return None
         bound = log.bind(cluster=name, namespace=ns)
+        backupmetrics.observe(cluster)
         if cluster.metadata.get("deletionTimestamp"):
             await self._finalize(cluster, obj)
             return None
@@ -209,6 +212,7 @@ class MySQLClusterReconciler:
             return
         if self.clustering is not None:
             await self.clustering.stop(cluster.namespace, cluster.name)
+        backupmetrics.forget(cluster.namespace, cluster.name)
         await self._delete(SECRETS, cluster.controller_secret_name(), self.cfg.system_namespace)
 
         def drop(o: Obj) -> bool:
