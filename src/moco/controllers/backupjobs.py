@@ -197,6 +197,11 @@ class BackupJobs:
         ns = cluster.namespace
         job: Obj | None = None
         if not (cluster.status is not None and cluster.status.restored_time):
+            # the rights first: the program reads the cluster as soon as its Pod starts
+            role = names.restore_role_name(cluster.name)
+            await self.apply(ROLES, backup.restore_role(cluster))
+            sa = restore.job_config.service_account_name
+            await self.apply(ROLEBINDINGS, backup.role_binding(cluster, role, sa))
             job = await self.get(JOBS, cluster.restore_job_name(), ns)
             if job is None:
                 job = await self.apply(
@@ -204,10 +209,6 @@ class BackupJobs:
                 )
                 events.append(("Normal", EV_RESTORE_JOB_CREATED, f"Job {cluster.restore_job_name()} created"))
                 log.info("restore job created", cluster=cluster.name, namespace=ns)
-            role = names.restore_role_name(cluster.name)
-            await self.apply(ROLES, backup.restore_role(cluster))
-            sa = restore.job_config.service_account_name
-            await self.apply(ROLEBINDINGS, backup.role_binding(cluster, role, sa))
         cond = restore_condition(cluster, job)
         events.extend(transition_events(cluster, cond, job))
         return cond
