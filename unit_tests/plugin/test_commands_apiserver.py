@@ -207,9 +207,15 @@ async def test_switchover_wait(apiserver: Envtest, kube: Client, namespace: str)
         await kube.patch(
             PODS, "moco-db-0", {"metadata": {"annotations": {constants.ANN_DEMOTE: None}}}, namespace
         )
+        await asyncio.sleep(1.5)  # --wait must not return before the role labels follow
+        assert not returned.is_set()
+        for pod, role in (("moco-db-0", constants.ROLE_REPLICA), ("moco-db-2", constants.ROLE_PRIMARY)):
+            await kube.patch(PODS, pod, {"metadata": {"labels": {constants.LABEL_ROLE: role}}}, namespace)
 
+    returned = asyncio.Event()
     loop = asyncio.create_task(loop_plays_switchover())
     res = await arun(apiserver, namespace, "switchover", "--wait", "--timeout", "60", "db")
+    returned.set()
     await loop
     assert res.exit_code == 0, res.output
     assert "the primary is now moco-db-2 (instance 2)" in res.output

@@ -10,7 +10,9 @@ import asyncio
 import time
 from typing import Final
 
+from moco import constants
 from moco.api import names
+from moco.kube.store import Obj
 from moco.plugin import actions, status
 from moco.plugin.actions import ClusterView, Switch
 from moco.plugin.errors import Refused, WaitTimedOut
@@ -23,8 +25,7 @@ WAIT_INTERVAL: Final = 1.0
 async def switchover(session: Session, name: str, *, wait: float | None = None) -> str:
     """Ask for a switchover (the demote annotation on the primary's Pod); optionally wait for it.
 
-    ``wait``: seconds to wait until ``status.currentPrimaryIndex`` names another instance and the
-    annotation is gone (the clustering loop removes it when it is done).
+    ``wait``: seconds to wait until the switchover is over (:func:`_wait_primary_change`).
     """
     cluster = ClusterView.from_obj(await session.cluster(name))
     refusal = actions.switchover_refusal(cluster)
@@ -51,19 +52,31 @@ async def switchover(session: Session, name: str, *, wait: float | None = None) 
 
 
 async def _wait_primary_change(session: Session, name: str, pod_name: str, old: int, limit: float) -> int:
+    """Until the switchover is over as a client sees it: ``status.currentPrimaryIndex`` names
+    another instance, the demote annotation is gone (the loop removes it last) and the new
+    primary's Pod carries the primary role label (what the primary Service selects)."""
     deadline = time.monotonic() + limit
     while True:
         cluster = ClusterView.from_obj(await session.cluster(name))
-        if cluster.current_primary_index != old:
-            pod = await session.pod(name, pod_name)
-            if actions.demote_patch(pod) is not None:  # the loop removed the annotation: done
-                return cluster.current_primary_index
+        new = cluster.current_primary_index
+        if new != old and _is_done(
+            await session.pod(name, pod_name), await session.pod(name, cluster.pod_name(new))
+        ):
+            return new
         if time.monotonic() >= deadline:
             raise WaitTimedOut(
                 f"MySQLCluster {cluster.ref}: no switchover within {limit:.0f}s; the request stays "
                 f"(the demote annotation on {pod_name}); see `kubectl moco status {name}`"
             )
         await asyncio.sleep(WAIT_INTERVAL)
+
+
+def _is_done(old_pod: Obj, new_pod: Obj) -> bool:
+    labels = (new_pod.get("metadata") or {}).get("labels") or {}
+    return (
+        actions.demote_patch(old_pod) is not None
+        and labels.get(constants.LABEL_ROLE) == constants.ROLE_PRIMARY
+    )
 
 
 async def set_switch(session: Session, name: str, switch: Switch, *, stop: bool) -> str:
