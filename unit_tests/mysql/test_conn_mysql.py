@@ -46,9 +46,24 @@ async def test_access_denied_and_unreachable(mysqld_factory: MysqldFactory) -> N
     assert "wrong" not in str(e.value)
     m.stop()
     t0 = time.monotonic()
-    with pytest.raises(Unreachable):
+    with pytest.raises(Unreachable) as u:
         await connect(Endpoint(HOST, m.port, m.user, m.password), timeout=2)
     assert time.monotonic() - t0 < 2 + SLACK
+    assert u.value.refused, "nothing listens on the port: the connection is refused"
+
+
+async def test_a_killed_server_loses_the_connection_then_refuses(mysqld_factory: MysqldFactory) -> None:
+    """A lost connection is no refusal (the server may be gone or a path broken); the next
+    connect to a host whose mysqld is dead is one."""
+    (m,) = await mysqld_factory(1)
+    c = await connect(m.endpoint(), query_timeout=2)
+    m.kill()
+    with pytest.raises(Unreachable) as lost:
+        await c.query("SELECT 1")
+    assert not lost.value.refused
+    with pytest.raises(Unreachable) as refused:
+        await connect(m.endpoint(), timeout=2)
+    assert refused.value.refused
 
 
 async def test_statement_timeout_closes_the_connection(mysqld_factory: MysqldFactory) -> None:

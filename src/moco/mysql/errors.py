@@ -3,7 +3,8 @@
 ::
 
     MySQLError                 anything that went wrong talking to one mysqld
-    ├── Unreachable            no connection: refused, reset, lost mid-statement, closed (2003, 2013, ...)
+    ├── Unreachable            no connection: refused, reset, lost mid-statement, closed (2003, 2013, ...);
+    │                          ``.refused``: the host answered that nothing listens on the port
     ├── Timeout                connect or statement did not finish within its bound (the connection is closed)
     ├── AccessDenied           authentication failed (1045) or the user lacks a privilege (1142, ...)
     ├── SQLError               the server answered with an error; ``.code`` is MySQL's error number
@@ -33,7 +34,17 @@ class MySQLError(Exception):
 
 
 class Unreachable(MySQLError):
-    """The server could not be reached or the connection was lost."""
+    """The server could not be reached or the connection was lost.
+
+    ``refused`` is true when the connection was refused: the host (a Pod's network namespace)
+    is there and answered at once, but no mysqld listens on the port. That is a different
+    fact from silence (a lost packet, a dead or cut-off machine), which ends in :class:`Timeout`:
+    a network blip does not refuse connections.
+    """
+
+    def __init__(self, message: str, *, code: int = 0, refused: bool = False) -> None:
+        super().__init__(message, code=code)
+        self.refused = refused
 
 
 class Timeout(MySQLError):
@@ -62,10 +73,10 @@ def translate(exc: BaseException, *, where: str) -> MySQLError:
     if isinstance(exc, TimeoutError):
         return Timeout(f"{where}: timed out")
     if isinstance(exc, OSError | EOFError):
-        return Unreachable(f"{where}: {exc or type(exc).__name__}")
+        return Unreachable(f"{where}: {exc or type(exc).__name__}", refused=_refused(exc))
     code, msg = _code_and_message(exc)
     if code in UNREACHABLE_CODES:
-        return Unreachable(f"{where}: ({code}) {msg}", code=code)
+        return Unreachable(f"{where}: ({code}) {msg}", code=code, refused=_refused(exc))
     if code in ACCESS_DENIED_CODES:
         return AccessDenied(f"{where}: {msg}", code=code)
     if code == 0:
@@ -74,6 +85,22 @@ def translate(exc: BaseException, *, where: str) -> MySQLError:
     if code >= 2000:
         return Unreachable(f"{where}: ({code}) {msg}", code=code)
     return SQLError(f"{where}: ({code}) {msg}", code=code)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a refused TCP connection.
+
+    aiomysql raises ``OperationalError(2003, ...)`` from the ``ConnectionRefusedError`` of the
+    connect call; the chain is followed rather than the message parsed.
+    """
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, ConnectionRefusedError):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
 
 
 def _code_and_message(exc: BaseException) -> tuple[int, str]:
