@@ -2,8 +2,9 @@
 
 A missing Pod (offline->online, a full restart, a force-rolling-update) and one failed connect
 to a primary whose readiness probe flaps are not evidence: the loop fails over only after
-``failover_tries`` failed tries spread over at least ``failover_after`` seconds, and says so in
-the status meanwhile.
+``failover_tries`` failed tries spread over at least ``failover_after`` seconds (silence), or
+after refused tries spread over ``refused_after`` seconds (a dead mysqld), and says so in the
+status meanwhile (the rules: ``moco.clustering.evidence``).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ async def test_a_primary_hung_shorter_than_the_bound_is_not_failed_over(
     assert "unreachable" in healthy.message, healthy
 
 
-async def test_a_dead_primary_is_failed_over_after_the_bound(cluster_ground: ClusterFactory) -> None:
+async def test_a_dead_primary_is_failed_over_after_its_refusals(cluster_ground: ClusterFactory) -> None:
     cg = await cluster_ground(3)
     await cg.h.wait_healthy(60)
     cfg = cg.h.proc.cfg
@@ -88,6 +89,8 @@ async def test_a_dead_primary_is_failed_over_after_the_bound(cluster_ground: Clu
         await cg.h.wait_for(lambda: cg.h.primary != old, 30, "failover")
         took = asyncio.get_running_loop().time() - t0
         await cg.h.wait_for(lambda: cg.h.state is ClusterState.DEGRADED, 30, "Degraded")
-    assert cfg.failover_after <= took < cfg.failover_after + 10
+    # a killed mysqld refuses connections: the refusals confirm it (rule 1 of the evidence)
+    assert cfg.refused_after <= took < cfg.failover_after + 10
+    assert "refuses connections" in next(m for _, r, m in cg.h.kube.events if r == "FailOver")
     rep = await chk.verify(cg.admin(cg.h.primary))
     assert rep.ok, rep.describe()

@@ -124,7 +124,11 @@ async def test_all_instances_restarted_at_once(cluster_ground: ClusterFactory) -
         kube.set_pod(i, ready=False)
     await asyncio.gather(*(cg.kill(i) for i in range(3)))
     cg.h.proc.wake("pods-not-ready")
-    for m in cg.ms:
+    # the primary's mysqld is back first: were a replica back while the primary still refused
+    # connections, that would be evidence enough to fail over to it (moco.clustering.evidence)
+    cg.ms[0].start()
+    await cg.ms[0].wait_ready(60)
+    for m in cg.ms[1:]:
         m.start()
     await asyncio.gather(*(m.wait_ready(60) for m in cg.ms))
     for i in range(3):

@@ -42,6 +42,16 @@ class ProcessConfig:
     failover_tries: int = 3
     failover_after: float = 2.0
     failover_recheck: float = 0.5
+    #: tries that were all *refused* (the Pod answers, no mysqld listens: it died or is shutting
+    #: down) confirm sooner: two of them this far apart (``moco.clustering.evidence``, rule 1).
+    refused_after: float = 0.5
+    #: Between passes the primary last seen writable is asked ``SELECT 1`` this often, each
+    #: try bounded by ``watch_timeout`` (connect included): a failure wakes the loop and counts
+    #: as a try of the evidence above, so a dead machine is noticed within about
+    #: ``watch_interval + watch_timeout`` instead of at the next tick of ``interval``
+    #: (Kubernetes marks the Pod of a dead node not ready only after about 40 s).
+    watch_interval: float = 1.0
+    watch_timeout: float = 1.0
     #: while the Pod of another instance is there but its mysqld does not answer (a frozen or
     #: cut-off former primary, a restarting replica), the loop passes again this often, so a
     #: former primary that wakes up still writable is fenced within about this long.

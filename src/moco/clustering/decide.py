@@ -51,6 +51,9 @@ WAIT_PODS = "the primary is unreachable, but a Pod is missing: waiting for every
 WAIT_CONFIRM = "the primary is unreachable; failover waits until that is confirmed"
 #: The decision's reason when the primary's mysqld container crashed.
 PRIMARY_CRASHED = "the primary's mysqld container restarted"
+#: The decision's reason when the evidence that the primary is gone is complete (the loop
+#: words it after the evidence, see ``moco.clustering.evidence.why``).
+PRIMARY_UNREACHABLE = "the primary is unreachable"
 
 
 def find_errants(
@@ -287,7 +290,7 @@ def decide(ss: StatusSet) -> Decision:
             return Decision(state, Operation.FAILOVER, reason=PRIMARY_CRASHED)
         if not ss.primary_down_confirmed:
             return Decision(state, Operation.NONE, reason=WAIT_CONFIRM)
-        return Decision(state, Operation.FAILOVER, reason="the primary is unreachable")
+        return Decision(state, Operation.FAILOVER, reason=PRIMARY_UNREACHABLE)
     if state is ClusterState.INCOMPLETE:
         if ss.instances[ss.primary] is None:
             return Decision(state, Operation.NONE, reason="the primary's status is unreadable")

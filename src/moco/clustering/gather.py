@@ -24,7 +24,7 @@ from moco.clustering.interfaces import Credentials
 from moco.clustering.types import ClusterSpecView, InstanceView, PodInfo, ReplicaView, StatusSet
 from moco.log import get_logger
 from moco.mysql.conn import Connection, Endpoint, connect
-from moco.mysql.errors import MySQLError
+from moco.mysql.errors import MySQLError, Unreachable
 from moco.mysql.status import IncompleteStatus, InstanceStatus, get_status
 
 log = get_logger("moco.clustering.gather")
@@ -96,19 +96,29 @@ class Unreadable:
         self.error = error
 
 
-Probed = tuple[Connection, InstanceStatus] | Unreadable | None
+class NoAnswer:
+    """A mysqld never answered; ``refused`` when every try was refused (nothing listens)."""
+
+    def __init__(self, tries: int, refused: bool) -> None:
+        self.tries = tries
+        self.refused = refused
 
 
-async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig) -> Probed:
-    """Connect to a mysqld and read its status, with bounded retries.
+Probed = tuple[Connection, InstanceStatus] | Unreadable | NoAnswer
 
-    None if it never answers; :class:`Unreadable` when it answered but its status could not be
-    read completely (see :class:`moco.mysql.status.IncompleteStatus`).
+
+async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig, *, tries: int | None = None) -> Probed:
+    """Connect to a mysqld and read its status, with bounded retries (``status_retries``
+    unless ``tries`` is given).
+
+    :class:`NoAnswer` if it never answers; :class:`Unreadable` when it answered but its status
+    could not be read completely (see :class:`moco.mysql.status.IncompleteStatus`).
     """
     # a not-ready or terminating Pod gets every try too: its Pod's state is no evidence
-    tries = max(cfg.status_retries, 1)
+    tries = max(cfg.status_retries if tries is None else tries, 1)
     ep = admin_endpoint(pod, creds)
     unreadable: Unreadable | None = None
+    refused = True
     for attempt in range(tries):
         conn: Connection | None = None
         try:
@@ -119,31 +129,41 @@ async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig) -> Probed:
             if conn is not None:
                 await conn.close()
             unreadable = Unreadable(str(e)) if isinstance(e, IncompleteStatus) else None
+            refused = refused and isinstance(e, Unreachable) and e.refused
             if not isinstance(e, MySQLError):
                 log.warning("unexpected error reading a mysqld's status", pod=pod.name, error=repr(e))
                 return Unreadable(repr(e))
             log.info("mysqld did not answer", pod=pod.name, attempt=attempt + 1, error=str(e))
             if attempt + 1 < tries:
                 await asyncio.sleep(cfg.status_retry_interval)
-    return unreadable
+    return unreadable or NoAnswer(tries, refused)
 
 
 async def gather(
-    cluster: ClusterSpecView, pods: Sequence[PodInfo], creds: Credentials, cfg: ProcessConfig
+    cluster: ClusterSpecView,
+    pods: Sequence[PodInfo],
+    creds: Credentials,
+    cfg: ProcessConfig,
+    *,
+    once: frozenset[int] = frozenset(),
 ) -> Gathered:
-    """Ask every mysqld of the cluster at once; decide nothing."""
+    """Ask every mysqld of the cluster at once; decide nothing.
+
+    The instances in ``once`` get one try instead of ``status_retries`` (the primary watch
+    already counts tries of a primary that stopped answering; a pass need not wait for more).
+    """
     primary = cluster.current_primary_index
     if not 0 <= primary < cluster.replicas:
         # never read as another index: that could make a replica writable next to the primary
         raise GatherError(f"primary index {primary} names no instance of {cluster.replicas}")
     by_index = index_pods(cluster, pods)
 
-    async def one(pod: PodInfo | None) -> Probed:
-        return None if pod is None else await probe(pod, creds, cfg)
+    async def one(i: int, pod: PodInfo | None) -> Probed | None:
+        return None if pod is None else await probe(pod, creds, cfg, tries=1 if i in once else None)
 
     # every probe finishes before this returns, and the connections of the probes that answered
     # are closed if this is cancelled: none is left open
-    tasks = [asyncio.ensure_future(one(p)) for p in by_index]
+    tasks = [asyncio.ensure_future(one(i, p)) for i, p in enumerate(by_index)]
     try:
         results = await asyncio.gather(*tasks, return_exceptions=True)
     except BaseException:
@@ -157,16 +177,19 @@ async def gather(
     out = Gathered(status=StatusSet(cluster=cluster, pods=by_index, instances=()))
     views: list[InstanceView | None] = []
     unreadable: set[int] = set()
+    refused: set[int] = set()
     failure: BaseException | None = None
     for i, res in enumerate(results):
         if isinstance(res, BaseException):
             failure = failure or res
             views.append(None)
             continue
-        if isinstance(res, Unreadable) or res is None:
-            if res is not None:
+        if isinstance(res, Unreadable | NoAnswer) or res is None:
+            if isinstance(res, Unreadable):
                 log.warning("status of a mysqld is unreadable", index=i, error=res.error)
                 unreadable.add(i)
+            elif isinstance(res, NoAnswer) and res.refused:
+                refused.add(i)
             views.append(None)
             continue
         conn, st = res
@@ -183,5 +206,6 @@ async def gather(
         instances=tuple(views),
         errants=errants,
         unreadable=frozenset(unreadable),
+        refused=frozenset(refused),
     )
     return out

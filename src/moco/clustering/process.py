@@ -26,11 +26,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from moco.clustering import evidence
 from moco.clustering import operations as op
 from moco.clustering.config import ProcessConfig
-from moco.clustering.decide import WAIT_CONFIRM, decide
+from moco.clustering.decide import PRIMARY_UNREACHABLE, WAIT_CONFIRM, decide
 from moco.clustering.errors import ClusteringError, GatherError, StaleViewError
-from moco.clustering.gather import Gathered, gather
+from moco.clustering.gather import Gathered, admin_endpoint, gather
 from moco.clustering.interfaces import (
     EV_CLUSTERING_STOPPED,
     EV_FAILOVER_FAILED,
@@ -38,6 +39,7 @@ from moco.clustering.interfaces import (
     EV_SWITCHOVER_FAILED,
     EV_SWITCHOVER_SUCCEEDED,
     CloneAgent,
+    Credentials,
     KubeSide,
     StatusUpdate,
 )
@@ -48,6 +50,7 @@ from moco.clustering.report import (
     stopped_update,
 )
 from moco.clustering.types import ClusterSpecView, ClusterState, Decision, Operation, StatusSet
+from moco.clustering.watch import PrimaryWatch
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError
 
@@ -93,20 +96,22 @@ class ClusterProcess:
         #: the clone of a replica running beside the loop (one at a time) and its index.
         self._clone: asyncio.Task[None] | None = None
         self._clone_index: int | None = None
-        #: (primary index, first failed try, failed tries) while the primary does not answer.
-        self._down: tuple[int, float, int] | None = None
+        #: the failed tries of the primary (passes and the watch) while it does not answer.
+        self._down: evidence.DownTally | None = None
         #: (primary index, Pod name, Pod uid, mysqld restartCount) when the primary was last
         #: seen writable with its mysqld container running.
         self._writable: tuple[int, str, str, int] | None = None
         #: the running pass's ``pass_timeout``, lifted for the initial clone (see run_once).
         self._pass_bound: asyncio.Timeout | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
+        self.watch = PrimaryWatch(self.cfg, self._on_watch, cluster=name, namespace=namespace)
 
     # --- task control ----------------------------------------------------------------------------
     def start(self) -> None:
         """Start the loop task (idempotent)."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self.run(), name=f"clustering:{self.namespace}/{self.name}")
+        self.watch.start()
 
     def wake(self, origin: str = "event") -> None:
         """Ask for a pass as soon as possible."""
@@ -114,7 +119,8 @@ class ClusterProcess:
         self._wake.set()
 
     async def stop(self) -> None:
-        """Cancel the loop (and a clone it runs) and wait for them to end."""
+        """Cancel the loop (and a clone it runs, and the watch) and wait for them to end."""
+        await self.watch.stop()
         clone, self._clone = self._clone, None
         if clone is not None:
             clone.cancel()
@@ -223,23 +229,38 @@ class ClusterProcess:
             )
             await asyncio.sleep(self.cfg.stale_view_retry)
 
-    def _primary_down(self, ss: StatusSet, tried_at: float) -> bool:
-        """Whether the evidence that the primary is gone is complete (see ProcessConfig).
+    def _primary_down(self, ss: StatusSet, tried_at: float, tries: int) -> bool:
+        """Whether the evidence that the primary is gone is complete (:mod:`.evidence`).
 
-        Tries are counted across passes from the first failed one; an answer, an unreadable
-        status, a missing Pod or another primary index starts over.
+        The pass's ``tries`` add to the watch's; an answer, an unreadable status, a missing Pod
+        or another primary index starts over.
         """
         p = ss.primary
         failed = ss.pods[p] is not None and ss.instances[p] is None and p not in ss.unreadable
         if not failed:
             self._down = None
             return False
-        if self._down is None or self._down[0] != p:
-            self._down = (p, tried_at, 0)
-        _, since, tries = self._down
-        tries += max(self.cfg.status_retries, 1)
-        self._down = (p, since, tries)
-        return tries >= self.cfg.failover_tries and time.monotonic() - since >= self.cfg.failover_after
+        self._down = evidence.count_failure(self._down, p, tried_at, tries=tries, refused=p in ss.refused)
+        return evidence.confirmed(self._down, p, time.monotonic(), self.cfg)
+
+    def _on_watch(self, index: int, at: float, answered: bool, refused: bool) -> None:
+        """One try of the primary watch: an answer clears the evidence, a failure adds to it
+        and wakes the loop."""
+        if answered:
+            if self._down is not None and self._down.index == index:
+                self._down = None
+            return
+        self._down = evidence.count_failure(self._down, index, at, refused=refused)
+        self.wake("watch")
+
+    def _follow_writable_primary(self, ss: StatusSet, creds: Credentials) -> None:
+        """Point the watch at the primary when this pass saw it writable (watch rule 1)."""
+        p = ss.primary
+        pod, ist = ss.pods[p], ss.instances[p]
+        if pod is not None and ist is not None and not ist.read_only and not ist.super_read_only:
+            self.watch.follow(p, admin_endpoint(pod, creds))
+        elif self.watch.target is not None and self.watch.target.index != p:
+            self.watch.forget()
 
     def _primary_crashed(self, ss: StatusSet) -> bool:
         """Whether the primary's mysqld crashed since the loop last saw it writable.
@@ -334,19 +355,26 @@ class ClusterProcess:
         except TimeoutError as e:
             raise GatherError(f"reading Pods or credentials timed out: {e}") from e
         t_gather = time.monotonic()
-        g: Gathered = await gather(cluster, pods, creds, self.cfg)
+        p = cluster.current_primary_index
+        # the watch already counts a silent primary's tries: one more is enough for this pass
+        once = frozenset({p}) if self._down is not None and self._down.index == p else frozenset()
+        g: Gathered = await gather(cluster, pods, creds, self.cfg, once=once)
         try:
+            tries = 1 if once else max(self.cfg.status_retries, 1)
             g.status = replace(
                 g.status,
-                primary_down_confirmed=self._primary_down(g.status, t_gather),
+                primary_down_confirmed=self._primary_down(g.status, t_gather, tries),
                 primary_crashed=self._primary_crashed(g.status),
             )
+            self._follow_writable_primary(g.status, creds)
             if g.status.primary_crashed:
                 log.warning(
                     "the primary's mysqld container restarted since it was last writable",
                     index=g.status.primary,
                 )
             d = decide(g.status)
+            if d.reason == PRIMARY_UNREACHABLE:
+                d = replace(d, reason=evidence.why(self._down))
             self.last.decision = d
             self.last.decision_pass = self.last.passes
             self.last.history.append((d.state, d.operation))
@@ -404,6 +432,7 @@ class ClusterProcess:
                 raise
             finally:
                 self._note_written(ctx)
+            self.watch.forget()
             await ctx.event("Normal", EV_SWITCHOVER_SUCCEEDED, f"the primary is now instance {d.candidate}")
             return True
         if d.operation is Operation.FAILOVER:
@@ -414,7 +443,10 @@ class ClusterProcess:
                 raise
             finally:
                 self._note_written(ctx)
-            await ctx.event("Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen}")
+            self.watch.forget()
+            await ctx.event(
+                "Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen} ({d.reason})"
+            )
             return True
         return False
 

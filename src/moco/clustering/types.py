@@ -132,8 +132,11 @@ class StatusSet:
     #: Indices of instances that answered but whose status could not be read completely
     #: (None in ``instances``, yet no evidence that they are gone).
     unreadable: frozenset[int] = field(default_factory=frozenset)
+    #: Indices of instances that did not answer because every try was refused: the Pod's
+    #: network answered that nothing listens on mysqld's port (mysqld is not running).
+    refused: frozenset[int] = field(default_factory=frozenset)
     #: The primary failed enough tries over a long enough time to count as gone (the loop
-    #: decides this from ``ProcessConfig.failover_tries`` / ``failover_after``).
+    #: decides this with :mod:`moco.clustering.evidence`).
     primary_down_confirmed: bool = False
     #: The primary's mysqld container restarted (or is not running) since the loop last saw
     #: the primary writable in the same Pod (same uid), and the primary is unreachable or not

@@ -1,0 +1,135 @@
+"""The primary watch: between passes, ask the primary ``SELECT 1`` every ``watch_interval`` s.
+
+The loop's passes run on events and on a ticker of ``interval`` (30 s). Nothing in Kubernetes
+reports a dead, frozen or cut-off machine quickly (the node controller marks its Pods not ready
+after about 40 s), and a mysqld that is shutting down after ``kill 1`` keeps its container
+running for as long as its shutdown takes. The watch notices from mysqld itself: it keeps one
+connection to the primary the loop last saw writable and pings it; a failed ping wakes the loop
+and counts as one try of the failover evidence (:mod:`moco.clustering.evidence`).
+
+Rules:
+
+1. The watch follows only a primary a pass saw writable (:meth:`PrimaryWatch.follow`); a
+   failover or switchover makes it forget (:meth:`PrimaryWatch.forget`) until the next pass
+   sees the new primary writable. It never acts on mysqld: it only reports.
+2. A connection lost mid-ping is not reported: it is reconnected at once and the reconnect's
+   outcome is (a lost connection says nothing about why; the reconnect is refused when mysqld
+   is dead, times out when the machine is).
+3. Each try (connect included) is bounded by ``watch_timeout``; tries are ``watch_interval``
+   apart, so a silent primary costs one try per ``watch_interval + watch_timeout``.
+4. An answer is reported too, so that a blip shorter than the evidence's span starts it over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from moco.clustering.config import ProcessConfig
+from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.errors import MySQLError, Timeout, Unreachable
+
+#: ``on_result(index, at, answered, refused)``: one try of the watch.
+ResultCallback = Callable[[int, float, bool, bool], None]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The primary being watched."""
+
+    index: int
+    endpoint: Endpoint
+
+
+class PrimaryWatch:
+    """Pings one primary; reports every try to ``on_result``."""
+
+    def __init__(
+        self, cfg: ProcessConfig, on_result: ResultCallback, *, cluster: str, namespace: str
+    ) -> None:
+        self.cfg = cfg
+        self.on_result = on_result
+        self._target: Target | None = None
+        self._changed = asyncio.Event()
+        self._conn: Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.tries = 0
+        self._name = f"watch:{namespace}/{cluster}"
+
+    @property
+    def target(self) -> Target | None:
+        return self._target
+
+    def follow(self, index: int, endpoint: Endpoint) -> None:
+        """Watch primary ``index`` at ``endpoint`` (rule 1); idempotent."""
+        t = Target(index, endpoint)
+        if t != self._target:
+            self._target = t
+            self._changed.set()
+
+    def forget(self) -> None:
+        """Stop watching until :meth:`follow` names a primary again."""
+        if self._target is not None:
+            self._target = None
+            self._changed.set()
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name=self._name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._drop()
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def _run(self) -> None:
+        while True:
+            target = self._target
+            if target is None:
+                await self._drop()
+                await self._changed.wait()
+                self._changed.clear()
+                continue
+            self._changed.clear()
+            answered, refused = await self._try(target)
+            self.tries += 1
+            if self._target == target:  # a report about a primary no longer followed is stale
+                self.on_result(target.index, time.monotonic(), answered, refused)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.cfg.watch_interval):
+                    await self._changed.wait()
+
+    async def _try(self, target: Target) -> tuple[bool, bool]:
+        """One ping: (answered, refused). A server that answers with an error is alive."""
+        if self._conn is not None and self._conn.endpoint != target.endpoint:
+            await self._drop()
+        bound = self.cfg.watch_timeout
+        for _ in range(2):  # rule 2: one reconnect after a lost connection
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = await connect(target.endpoint, timeout=bound, query_timeout=bound)
+                await self._conn.query_one("SELECT 1")
+                return True, False
+            except Unreachable as e:
+                await self._drop()
+                if e.refused:
+                    return False, True
+            except Timeout:
+                await self._drop()
+                return False, False
+            except MySQLError:  # access denied, a server error: it answered
+                await self._drop()
+                return True, False
+        return False, False
