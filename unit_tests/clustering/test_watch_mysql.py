@@ -8,6 +8,8 @@ loop's ticker is two minutes: only the watch can notice that the primary is gone
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from dataclasses import replace
 
@@ -141,3 +143,26 @@ async def test_a_blip_shorter_than_the_evidence_span_is_no_failover(cluster_grou
     await asyncio.sleep(4.0)
     assert cg.h.primary == old
     assert "FailOver" not in cg.h.kube.reasons()
+
+
+async def test_a_primary_shutting_down_is_failed_over_before_it_exits(cluster_ground: ClusterFactory) -> None:
+    """``kill 1`` in the mysqld container: a graceful shutdown takes seconds, during which the
+    container runs; the refusals are the evidence, not the container's exit."""
+    cg = await cluster_ground(3)
+    await healthy_then_slow_ticker(cg)
+    chk = checker_for(cg)
+    async with chk:
+        await asyncio.sleep(0.5)
+        old = cg.h.primary
+        pid = cg.ms[old].pid
+        assert pid is not None
+        t0 = time.monotonic()
+        os.kill(pid, signal.SIGTERM)
+        await cg.h.wait_for(lambda: cg.h.primary != old, 15, "failover")
+        took = time.monotonic() - t0
+        await asyncio.sleep(0.5)
+    rep = await chk.verify(cg.admin(cg.h.primary))
+    assert rep.ok, rep.describe()
+    assert took < 4, f"failover took {took:.1f} s"
+    (msg,) = [m for _, r, m in cg.h.kube.events if r == "FailOver"]
+    assert "refuses connections" in msg, msg

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
 import ssl
 import time
 
@@ -110,3 +113,20 @@ async def test_tls(mysqld_factory: MysqldFactory) -> None:
         row = await c.query_one("SHOW SESSION STATUS LIKE 'Ssl_version'")
         assert row is not None
         assert str(row["Value"]).startswith("TLS")
+
+
+async def test_a_server_shutting_down_is_refused_at_once(mysqld_factory: MysqldFactory) -> None:
+    """On SIGTERM (``kill 1`` in a container) mysqld closes its listener first and answers the
+    statements of open connections with 1053 while it shuts down (seconds): both are refusals."""
+    (m,) = await mysqld_factory(1)
+    c = await connect(m.endpoint(), query_timeout=2)
+    pid = m.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGTERM)
+    await asyncio.sleep(0.2)  # the shutdown itself takes seconds
+    with pytest.raises(Unreachable) as on_open:
+        await c.query("SELECT 1")
+    assert on_open.value.refused, on_open.value
+    with pytest.raises(Unreachable) as on_connect:
+        await connect(m.endpoint(), timeout=2)
+    assert on_connect.value.refused

@@ -17,6 +17,7 @@ from moco.mysql.errors import AccessDenied, MySQLError, SQLError, Timeout, Unrea
         (pymysql.err.InterfaceError(0, ""), Unreachable, 0),
         (ConnectionRefusedError(111, "Connection refused"), Unreachable, 0),
         (ConnectionResetError(104, "reset"), Unreachable, 0),
+        (pymysql.err.OperationalError(1053, "Server shutdown in progress"), Unreachable, 1053),
         (pymysql.err.OperationalError(1045, "Access denied for user"), AccessDenied, 1045),
         (pymysql.err.OperationalError(1227, "Access denied; you need SUPER"), AccessDenied, 1227),
         (pymysql.err.ProgrammingError(1064, "syntax"), SQLError, 1064),
@@ -30,6 +31,21 @@ def test_translate(exc: BaseException, cls: type[MySQLError], code: int) -> None
     assert type(err) is cls
     assert err.code == code
     assert str(err).startswith("h:1: ")
+
+
+@pytest.mark.parametrize(
+    ("exc", "refused"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), True),
+        (pymysql.err.OperationalError(1053, "Server shutdown in progress"), True),
+        (pymysql.err.OperationalError(2013, "Lost connection"), False),
+        (ConnectionResetError(104, "reset"), False),
+    ],
+)
+def test_refused_means_no_mysqld_there(exc: BaseException, refused: bool) -> None:
+    err = translate(exc, where="h:1")
+    assert isinstance(err, Unreachable)
+    assert err.refused is refused
 
 
 def test_translate_keeps_our_errors() -> None:

@@ -4,7 +4,7 @@
 
     MySQLError                 anything that went wrong talking to one mysqld
     ├── Unreachable            no connection: refused, reset, lost mid-statement, closed (2003, 2013, ...);
-    │                          ``.refused``: the host answered that nothing listens on the port
+    │                          ``.refused``: nothing listens on the port, or the server is shutting down (1053)
     ├── Timeout                connect or statement did not finish within its bound (the connection is closed)
     ├── AccessDenied           authentication failed (1045) or the user lacks a privilege (1142, ...)
     ├── SQLError               the server answered with an error; ``.code`` is MySQL's error number
@@ -21,6 +21,9 @@ from typing import Any
 
 #: Client-side error numbers meaning "no usable connection".
 UNREACHABLE_CODES = frozenset({2002, 2003, 2005, 2006, 2013, 2026, 2055})
+#: ER_SERVER_SHUTDOWN: the server is shutting down (it closes its listener first, then answers
+#: this to the statements of open connections): the same fact as a refused connection.
+ER_SERVER_SHUTDOWN = 1053
 #: Server error numbers meaning "who you are may not do this".
 ACCESS_DENIED_CODES = frozenset({1044, 1045, 1142, 1143, 1227, 1698, 3530})
 
@@ -39,7 +42,8 @@ class Unreachable(MySQLError):
     ``refused`` is true when the connection was refused: the host (a Pod's network namespace)
     is there and answered at once, but no mysqld listens on the port. That is a different
     fact from silence (a lost packet, a dead or cut-off machine), which ends in :class:`Timeout`:
-    a network blip does not refuse connections.
+    a network blip does not refuse connections. A statement answered with "server shutdown in
+    progress" (1053) is filed here too, as refused: mysqld is going away.
     """
 
     def __init__(self, message: str, *, code: int = 0, refused: bool = False) -> None:
@@ -75,6 +79,8 @@ def translate(exc: BaseException, *, where: str) -> MySQLError:
     if isinstance(exc, OSError | EOFError):
         return Unreachable(f"{where}: {exc or type(exc).__name__}", refused=_refused(exc))
     code, msg = _code_and_message(exc)
+    if code == ER_SERVER_SHUTDOWN:
+        return Unreachable(f"{where}: ({code}) {msg}", code=code, refused=True)
     if code in UNREACHABLE_CODES:
         return Unreachable(f"{where}: ({code}) {msg}", code=code, refused=_refused(exc))
     if code in ACCESS_DENIED_CODES:
