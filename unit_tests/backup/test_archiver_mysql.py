@@ -71,26 +71,36 @@ async def test_restore_past_the_last_backup_across_a_failover(
     async def on_gap(msg: str) -> None:
         gaps.append(msg)
 
-    archiver = Archiver(
-        local_bucket, backup_tools, tmp_path / "arch", "ns", "a", primary, interval=1.0, on_gap=on_gap
-    )
-    async with running(archiver):
+    def archiver() -> Archiver:
+        return Archiver(
+            local_bucket, backup_tools, tmp_path / "arch", "ns", "a", primary, interval=1.0, on_gap=on_gap
+        )
+
+    first = archiver()
+    async with running(first):
         await insert(cg.primary_endpoint(), range(10, 30))
         point1 = await next_second()
         await insert(cg.primary_endpoint(), range(30, 40))
-        await caught_up(archiver)
+        await caught_up(first)
+    # a restarted archiver resumes from state.json: it excludes what is archived already
+    second = archiver()
+    await second.load_state()
+    assert first.archived.is_subset(second.archived)
+    assert second.last_time == first.last_time
+    async with running(second):
+        await insert(cg.primary_endpoint(), range(40, 45))
         old = await fail_primary(cg)
         await cg.h.wait_for(lambda: cg.h.primary != old, 60, "a new primary")
         await cg.h.wait_for(lambda: cg.h.state is not None and cg.h.state.value != "Failed", 60, "writable")
         for _ in range(100):
             try:
-                await insert(cg.primary_endpoint(), range(40, 60))
+                await insert(cg.primary_endpoint(), range(45, 60))
                 break
             except Exception:
                 await asyncio.sleep(0.3)
         point2 = await next_second()
         await insert(cg.primary_endpoint(), range(60, 70))
-        await caught_up(archiver)
+        await caught_up(second)
     assert not gaps
     assert point1 > r1.time
     t1, t2 = await mysqld_factory(2)

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from moco.backup.archiver import Segment, parse_segment, plan_replay, segment_key
+from moco.backup.archiver import Segment, chain, parse_segment, plan_replay, segment_key
 from moco.backup.binlogfile import GTID_LOG_EVENT, MAGIC, gtid_set, scan
 
 SID = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
@@ -43,21 +43,25 @@ def test_scan_stops_at_the_last_complete_event() -> None:
 
 def test_segments_and_replay_order() -> None:
     prefix = "moco/ns/c/binlog-archive/"
-    k = segment_key("ns", "c", "srv-a", "binlog.000002", 4096, 10, 20)
-    assert parse_segment(k, prefix) == Segment(k, "srv-a", "binlog.000002", 4096, 10, 20)
-    assert parse_segment(prefix + "junk", prefix) is None
+    k = segment_key("ns", "c", "srv-a/0001", "binlog.000002", 4096, 5000, 10, 20)
+    assert parse_segment(k, prefix) == Segment(k, "srv-a/0001", "binlog.000002", 4096, 5000, 10, 20)
+    assert parse_segment(prefix + "state.json", prefix) is None
+    assert parse_segment(prefix + "a/b/c/junk", prefix) is None
     segs = [
-        Segment("1", "srv-b", "binlog.000001", 0, 50, 60),
-        Segment("2", "srv-a", "binlog.000010", 0, 30, 40),
-        Segment("3", "srv-a", "binlog.000009", 100, 21, 25),
-        Segment("4", "srv-a", "binlog.000009", 0, 10, 20),
-        Segment("5", "srv-a", "binlog.000001", 0, 1, 5),
-        Segment("6", "srv-a", "binlog.000011", 0, 0, 0),
+        Segment("1", "srv-b/2", "binlog.000001", 0, 10, 50, 60),
+        Segment("2", "srv-a/1", "binlog.000010", 0, 10, 30, 40),
+        Segment("3", "srv-a/1", "binlog.000009", 100, 200, 21, 25),
+        Segment("4", "srv-a/1", "binlog.000009", 0, 100, 10, 20),
+        Segment("5", "srv-a/1", "binlog.000001", 0, 10, 1, 5),
+        Segment("6", "srv-a/1", "binlog.000011", 0, 10, 0, 0),
+        # a piece that does not follow the chain (offset 300 without 200-300) is left out
+        Segment("7", "srv-a/1", "binlog.000009", 300, 400, 26, 27),
     ]
     plan = plan_replay(segs, after=15)
     assert [(s, f) for s, f, _ in plan] == [
-        ("srv-a", "binlog.000009"),
-        ("srv-a", "binlog.000010"),
-        ("srv-b", "binlog.000001"),
+        ("srv-a/1", "binlog.000009"),
+        ("srv-a/1", "binlog.000010"),
+        ("srv-b/2", "binlog.000001"),
     ]
     assert [p.offset for p in plan[0][2]] == [0, 100]
+    assert chain([segs[3], segs[2], segs[6]]) == [segs[3], segs[2]]

@@ -5,10 +5,14 @@ current primary as a replication client (``mysqlbinlog --read-from-remote-source
 --raw --stop-never``, as ``moco-backup``) and, every ``interval`` seconds, uploads what the
 files gained up to their last complete event as *segments*::
 
-    moco/<ns>/<name>/binlog-archive/<server_uuid>/<binlog file>/<offset>-<first ts>-<last ts>
+    moco/<ns>/<name>/binlog-archive/<server_uuid>/<run>/<binlog file>/<offset>-<end>-<first ts>-<last ts>
 
-so concatenating a file's segments in offset order gives a valid prefix of the file, and the
-recovery point is at most about ``interval`` plus one upload behind the primary.
+so chaining a file's segments from offset 0 (each starts where one ends) gives a valid prefix of
+the file as that run received it, and the recovery point is at most about ``interval`` plus one
+upload behind the primary. A *run* is one start of the follower: the bytes it receives depend
+on the GTIDs it excluded, so each run has its own keys and a restarted archiver never appends
+to another run's files. ``state.json`` beside them records the GTIDs archived so far and the
+time of the last one: a restarted archiver resumes from there.
 
 Failovers: when the follower ends (the primary died) or the primary changes, it starts again on
 the new primary with ``--exclude-gtids`` = every GTID archived so far (read from the archived
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import time
@@ -54,8 +59,14 @@ def archive_prefix(namespace: str, name: str) -> str:
     return f"{PREFIX}/{namespace}/{name}/{ARCHIVE_DIR}/"
 
 
-def segment_key(namespace: str, name: str, server: str, file: str, offset: int, first: int, last: int) -> str:
-    return f"{archive_prefix(namespace, name)}{server}/{file}/{offset:016d}-{first}-{last}"
+STATE: Final = "state.json"
+
+
+def segment_key(
+    namespace: str, name: str, run: str, file: str, offset: int, end: int, first: int, last: int
+) -> str:
+    """``run`` is ``<server_uuid>/<start time in ms>``."""
+    return f"{archive_prefix(namespace, name)}{run}/{file}/{offset:016d}-{end:016d}-{first}-{last}"
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,11 @@ class Segment:
     """One archived piece of a binlog file."""
 
     key: str
+    #: ``<server_uuid>/<start time in ms>``
     server: str
     file: str
     offset: int
+    end: int
     first: int
     last: int
 
@@ -74,12 +87,27 @@ def parse_segment(key: str, prefix: str) -> Segment | None:
     """The segment at ``key`` (None for anything else under ``prefix``)."""
     rest = key[len(prefix) :] if key.startswith(prefix) else ""
     parts = rest.split("/")
-    if len(parts) != 3:
+    if len(parts) != 4:
         return None
-    fields = parts[2].split("-")
-    if len(fields) != 3 or not all(f.isdigit() for f in fields):
+    fields = parts[3].split("-")
+    if len(fields) != 4 or not all(f.isdigit() for f in fields):
         return None
-    return Segment(key, parts[0], parts[1], int(fields[0]), int(fields[1]), int(fields[2]))
+    off, end, first, last = (int(f) for f in fields)
+    return Segment(key, f"{parts[0]}/{parts[1]}", parts[2], off, end, first, last)
+
+
+def chain(segments: list[Segment]) -> list[Segment]:
+    """The segments of one file that follow each other from offset 0 (pure)."""
+    by_start: dict[int, Segment] = {}
+    for s in segments:
+        if s.end > s.offset and (s.offset not in by_start or s.end > by_start[s.offset].end):
+            by_start[s.offset] = s
+    out: list[Segment] = []
+    pos = 0
+    while pos in by_start:
+        out.append(by_start[pos])
+        pos = by_start[pos].end
+    return out
 
 
 def plan_replay(segments: list[Segment], after: int) -> list[tuple[str, str, list[Segment]]]:
@@ -101,7 +129,7 @@ def plan_replay(segments: list[Segment], after: int) -> list[tuple[str, str, lis
         last = max(s.last for s in segs)
         if last == 0 or last < after:
             continue
-        out.append((server, file, sorted(segs, key=lambda s: s.offset)))
+        out.append((server, file, chain(segs)))
     out.sort(key=lambda t: (first_of.get(t[0], 0), t[0], binlog_order(t[1])))
     return out
 
@@ -136,6 +164,7 @@ class Archiver:
         self.uploaded_at = 0.0
         self._offsets: dict[str, int] = {}
         self._server = ""
+        self._run = ""
         self._dir = work / "archive"
 
     async def _server_facts(self, ep: Endpoint) -> tuple[str, str]:
@@ -147,6 +176,21 @@ class Archiver:
             raise BackupError(f"{ep.address}: no server_uuid or no binlogs")
         return str(row["u"]), names[0]
 
+    async def load_state(self) -> None:
+        """The GTIDs archived so far and the last time, from ``state.json`` (if any)."""
+        key = archive_prefix(self.namespace, self.name) + STATE
+        if not await self.bucket.exists(key):
+            return
+        doc = json.loads(await self.bucket.get_bytes(key))
+        self.archived = self.archived.union(GtidSet.parse(str(doc.get("archived") or "")))
+        self.last_time = max(self.last_time, int(doc.get("lastTime") or 0))
+
+    async def _save_state(self) -> None:
+        doc = {"archived": str(self.archived), "lastTime": self.last_time, "server": self._server}
+        await self.bucket.put_bytes(
+            archive_prefix(self.namespace, self.name) + STATE, json.dumps(doc).encode()
+        )
+
     async def _follower(self, ep: Endpoint, first_file: str) -> asyncio.subprocess.Process:
         opts = client_options_file(self.work / "archiver-client.cnf", ep.user, ep.password)
         argv = [
@@ -156,7 +200,7 @@ class Archiver:
             "--read-from-remote-source=BINLOG-DUMP-GTIDS",
             f"--exclude-gtids={self.archived}",
             f"--connection-server-id={FOLLOWER_SERVER_ID}",
-            "--raw", "--stop-never", f"--result-file={self._dir / self._server}/",
+            "--raw", "--stop-never", f"--result-file={self._dir / self._run}/",
             first_file,
         ]  # fmt: skip
         proc = await asyncio.create_subprocess_exec(
@@ -171,8 +215,8 @@ class Archiver:
 
     async def sync_once(self) -> int:
         """Upload what the local files gained (complete events only); returns the bytes sent."""
-        d = self._dir / self._server
-        if not self._server or not d.is_dir():
+        d = self._dir / self._run
+        if not self._run or not d.is_dir():
             return 0
         names = sort_binlogs(os.listdir(d))
         sent = 0
@@ -183,7 +227,7 @@ class Archiver:
             sc = scan(data, off)
             if sc.end > off:
                 key = segment_key(
-                    self.namespace, self.name, self._server, fname, off, sc.first_time, sc.last_time
+                    self.namespace, self.name, self._run, fname, off, sc.end, sc.first_time, sc.last_time
                 )
                 await self.bucket.put_bytes(key, data[off : sc.end])
                 sent += sc.end - off
@@ -195,11 +239,13 @@ class Archiver:
                 # a finished file (mysqlbinlog moved on) wholly archived: not needed locally
                 path.unlink(missing_ok=True)
         if sent:
+            await self._save_state()
             self.uploaded_at = time.time()
         return sent
 
     async def run(self) -> None:
         """Follow the primary until cancelled (module docstring)."""
+        await self.load_state()
         while True:
             try:
                 ep = await self.primary()
@@ -208,11 +254,11 @@ class Archiver:
                 log.warning("primary not reachable: retrying", error=str(e))
                 await asyncio.sleep(self.interval)
                 continue
-            if server != self._server:
-                self._server = server
-                self._offsets = {}
-                shutil.rmtree(self._dir / server, ignore_errors=True)
-            os.makedirs(self._dir / server, exist_ok=True)
+            self._server = server
+            self._run = f"{server}/{int(time.time() * 1000):013d}"
+            self._offsets = {}
+            shutil.rmtree(self._dir, ignore_errors=True)
+            os.makedirs(self._dir / self._run, exist_ok=True)
             proc = await self._follower(ep, oldest)
             log.info("archiving binlogs", server=ep.address, uuid=server, archived=str(self.archived)[:200])
             try:
@@ -249,13 +295,11 @@ async def fetch_archive(bucket: Bucket, namespace: str, name: str, after: int, d
         path = dest / server / file
         os.makedirs(path.parent, exist_ok=True)
         with path.open("wb") as f:
-            expected = 0
             for s in parts:
-                if s.offset != expected:
-                    break  # a hole (not yet uploaded): the prefix before it is still valid
                 data = await bucket.get_bytes(s.key)
+                if len(data) != s.end - s.offset:
+                    raise BackupError(f"{s.key}: {len(data)} bytes, the key says {s.end - s.offset}")
                 f.write(data)
-                expected += len(data)
         out.append(path)
     return out
 
@@ -265,6 +309,7 @@ __all__ = [
     "Archiver",
     "Segment",
     "archive_prefix",
+    "chain",
     "fetch_archive",
     "parse_segment",
     "plan_replay",
