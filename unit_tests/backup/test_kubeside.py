@@ -112,3 +112,5 @@ def test_flags_before_or_after_the_subcommand() -> None:
     assert (ns.backend_type, ns.use_path_style, ns.schema, ns.users) == ("gcs", False, "", "")
     ns = parser().parse_args(["--ca-cert", "/x", "backup", "b", "ns", "n"])
     assert ns.ca_cert == "/x"
+    ns = parser().parse_args(["archive", "--interval=2", "--endpoint=http://s3", "b", "ns", "n"])
+    assert (ns.command, ns.interval, ns.endpoint, ns.name) == ("archive", 2.0, "http://s3", "n")

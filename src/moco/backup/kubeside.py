@@ -8,7 +8,8 @@ of Kubernetes), doing what MOCO's BackupManager and RestoreManager do around the
   :func:`moco.backup.choose.choose_source`, then ``status.backup`` (conflict retries) and the
   Events ``BackupCreated`` and, when the binlogs could not be saved, ``BackupNoBinlog``;
 - restore: waits for the target's Pod 0 to have an IP (600 s, MOCO's), restores into it, then
-  ``status.restoredTime`` and the Event ``Restored``.
+  ``status.restoredTime`` and the Event ``Restored``;
+- archive (beyond MOCO): follows the current primary and ships its binlogs continuously.
 
 After a restore moco's users must have the *target's* passwords (the copy carries the source's):
 the restore recreates them on the copy from the target's own accounts (see
@@ -31,6 +32,7 @@ from typing import Any, Final
 
 from moco import constants
 from moco.api import names
+from moco.backup.archiver import Archiver
 from moco.backup.backup import BackupRequest, BackupResult, BinlogRange, run_backup
 from moco.backup.bucket import Bucket
 from moco.backup.choose import Choice, LastBackup, choose_source
@@ -227,6 +229,41 @@ async def backup(
     await events.normal(updated, "BackupCreated", "Backup created successfully")
     log.info("backup finished successfully", cluster=name, namespace=namespace)
     return res
+
+
+async def archive(
+    client: Client,
+    bucket: Bucket,
+    tools: Tools,
+    opts: Options,
+    namespace: str,
+    name: str,
+    *,
+    interval: float = 5.0,
+) -> None:
+    """Ship the binlogs of ``namespace/name``'s current primary continuously (until cancelled).
+
+    The primary is the one ``status.currentPrimaryIndex`` names, read again every pass; a gap
+    (binlogs purged before they were archived) is a Warning Event ``BinlogArchiveGap``.
+    """
+
+    async def primary() -> Endpoint:
+        cluster = await client.get(MYSQLCLUSTERS, name, namespace)
+        index = int((cluster.get("status") or {}).get("currentPrimaryIndex") or 0)
+        pod = await client.get(PODS, names.pod_name(name, index), namespace)
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            raise BackupError(f"the primary Pod {names.pod_name(name, index)} has no IP")
+        return Endpoint(str(ip), constants.MYSQL_PORT, constants.BACKUP_USER, opts.password)
+
+    events = EventRecorder(client, COMPONENT)
+
+    async def on_gap(message: str) -> None:
+        cluster = await client.get(MYSQLCLUSTERS, name, namespace)
+        await events.warning(cluster, "BinlogArchiveGap", message)
+
+    a = Archiver(bucket, tools, opts.work_dir, namespace, name, primary, interval=interval, on_gap=on_gap)
+    await a.run()
 
 
 def passwords_from(env: Mapping[str, str], secret: Obj | None, admin: str) -> dict[str, str]:

@@ -1,10 +1,11 @@
 """``moco-backup``: the backup and restore programs run by the CronJob and the restore Job.
 
-MOCO's command line::
+MOCO's command line (and, beyond MOCO, ``archive``: continuous binlog archiving)::
 
     moco-backup [flags] backup BUCKET NAMESPACE NAME
     moco-backup [flags] restore BUCKET SOURCE_NAMESPACE SOURCE_NAME NAMESPACE NAME
         YYYYMMDD-hhmmss SCHEMA USERS
+    moco-backup [flags] archive [--interval=5] BUCKET NAMESPACE NAME
 
 Flags (before or after the subcommand, as cobra's persistent flags): ``--work-dir`` (/work),
 ``--threads`` (4), ``--region``, ``--endpoint``, ``--use-path-style``, ``--backend-type``
@@ -94,6 +95,12 @@ def parser() -> argparse.ArgumentParser:
         "users",
     ):
         r.add_argument(a)
+    ar = sub.add_parser("archive", help="ship the primary's binlogs to the bucket continuously")
+    _common(ar, suppress=True)
+    ar.add_argument("--interval", type=float, default=5.0, help="Seconds between two uploads")
+    ar.add_argument("bucket")
+    ar.add_argument("namespace")
+    ar.add_argument("name")
     return p
 
 
@@ -125,6 +132,10 @@ async def run(ns: argparse.Namespace, env: dict[str, str]) -> None:
     if ns.command == "backup":
         async with await Client.auto() as client:
             await kubeside.backup(client, bucket, tools, opts, ns.namespace, ns.name)
+        return
+    if ns.command == "archive":
+        async with await Client.auto() as client:
+            await kubeside.archive(client, bucket, tools, opts, ns.namespace, ns.name, interval=ns.interval)
         return
     try:
         point = parse_time(ns.restore_point)
