@@ -17,6 +17,7 @@ from moco.mysql.errors import MySQLError
 from moco.mysql.status import get_status
 
 from ..fixtures.clustering import ClusterFactory, checker_for, fail_primary, verify_eventually
+from .test_metrics import series
 
 pytestmark = pytest.mark.mysql
 
@@ -77,6 +78,13 @@ async def test_failover_after_sigkill(cluster_ground: ClusterFactory) -> None:
     assert chk.gaps(), "writes never resumed on the new primary"
     assert "FailOver" in cg.h.kube.reasons()
     assert cg.h.kube.pod(new).role == constants.ROLE_PRIMARY
+    # MOCO's metrics, as the controller serves them
+    got = series(cg.h.proc.name, cg.h.proc.namespace)
+    assert got["moco_cluster_failover_total"] == 1
+    assert got["moco_cluster_switchover_total"] == 0
+    assert got["moco_cluster_checks_total"] >= 3
+    assert (got["moco_cluster_available"], got["moco_cluster_healthy"]) == (1, 0), "Degraded"
+    assert 0 < got["moco_cluster_write_unavailable_seconds_sum[failover]"] < 30
 
 
 async def test_second_failover_before_replicas_retrieved_anything(cluster_ground: ClusterFactory) -> None:

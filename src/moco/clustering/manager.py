@@ -65,10 +65,11 @@ class ClusterManager:
         return sorted(self._procs)
 
     async def stop(self, namespace: str, name: str) -> None:
-        """Stop and forget the cluster's loop (idempotent)."""
+        """Stop and forget the cluster's loop and its metrics (the cluster was deleted; idempotent)."""
         proc = self._procs.pop((namespace, name), None)
         if proc is not None:
             await proc.stop()
+            proc.metrics.remove()
             log.info("clustering stops", cluster=name, namespace=namespace)
 
     async def stop_all(self) -> None:

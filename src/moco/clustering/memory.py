@@ -281,8 +281,9 @@ class LoopHarness:
         self.proc.start()
 
     async def stop(self) -> None:
-        """Stop the loop task."""
+        """Stop the loop task; the cluster's metrics go with it (as when a cluster is deleted)."""
         await self.proc.stop()
+        self.proc.metrics.remove()
 
     @property
     def primary(self) -> int:

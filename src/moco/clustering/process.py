@@ -43,6 +43,7 @@ from moco.clustering.interfaces import (
     KubeSide,
     StatusUpdate,
 )
+from moco.clustering.metrics import ClusterMetrics
 from moco.clustering.report import (
     INVALID_PRIMARY_INDEX,
     invalid_primary_update,
@@ -105,6 +106,7 @@ class ClusterProcess:
         self._pass_bound: asyncio.Timeout | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
         self.watch = PrimaryWatch(self.cfg, self._on_watch, cluster=name, namespace=namespace)
+        self.metrics = ClusterMetrics(name, namespace)
 
     # --- task control ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -189,6 +191,7 @@ class ClusterProcess:
         finally:
             self._pass_bound = None
             self.last.finished_at = time.monotonic()
+            self.metrics.checked(self.last.finished_at - started, failed=bool(self.last.error))
 
     async def _kube(self, coro: Awaitable[T]) -> T:
         async with asyncio.timeout(self.cfg.kube_timeout):
@@ -336,6 +339,7 @@ class ClusterProcess:
         if cluster is None:
             return False
         if cluster.clustering_stopped:
+            self.metrics.stopped()
             await self._report(stopped_update())
             if not self._stopped_reported:
                 await self._kube(
@@ -376,6 +380,7 @@ class ClusterProcess:
             if d.reason == PRIMARY_UNREACHABLE:
                 d = replace(d, reason=evidence.why(self._down))
             self.last.decision = d
+            self.metrics.observed(g.status, d.state)
             self.last.decision_pass = self.last.passes
             self.last.history.append((d.state, d.operation))
             del self.last.history[:-200]
@@ -425,6 +430,7 @@ class ClusterProcess:
             return await op.clone_from_source(ctx)
         if d.operation is Operation.SWITCHOVER:
             assert d.candidate is not None
+            t0 = time.monotonic()
             try:
                 await op.switchover(ctx, d.candidate)
             except Exception as e:
@@ -433,9 +439,12 @@ class ClusterProcess:
             finally:
                 self._note_written(ctx)
             self.watch.forget()
+            self.metrics.switched_over(time.monotonic() - t0)
             await ctx.event("Normal", EV_SWITCHOVER_SUCCEEDED, f"the primary is now instance {d.candidate}")
             return True
         if d.operation is Operation.FAILOVER:
+            # writes stopped when the old primary stopped answering (or now, at the latest)
+            since = self._down.since if self._down is not None else time.monotonic()
             try:
                 await op.failover(ctx)
             except Exception as e:
@@ -444,6 +453,7 @@ class ClusterProcess:
             finally:
                 self._note_written(ctx)
             self.watch.forget()
+            self.metrics.failed_over(time.monotonic() - since)
             await ctx.event(
                 "Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen} ({d.reason})"
             )
