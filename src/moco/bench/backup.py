@@ -20,14 +20,18 @@ information_schema reports it) over the wall time of the operation, so the four 
 The backup's scratch server starts from a template data directory made before the timing, as
 the backup image ships one (``MOCO_BACKUP_SCRATCH_TEMPLATE``); without it a backup runs
 ``mysqld --initialize`` first (2-4 s).
-The last line is one JSON object; ``rpo_p99_s`` is null (continuous binlog archiving is not
-built). Not run in CI.
+5. Continuous archiving: an archiver follows the source (uploads every 5 s) under steady writes
+   (10 transactions/s, ``--rpo-seconds``): ``rpo_p99_s`` (now - time of the newest archived
+   transaction, sampled every 0.5 s) and a restore past the last backup (``pitr_archive_exact``).
+
+The last line is one JSON object. Not run in CI.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +44,7 @@ from typing import Any
 
 from obstore.store import LocalStore
 
+from moco.backup.archiver import Archiver
 from moco.backup.backup import BackupRequest, BinlogRange, prepare_template, run_backup
 from moco.backup.bucket import Bucket, BucketConfig, open_bucket
 from moco.backup.restore import RestoreRequest, run_restore
@@ -161,6 +166,77 @@ async def small_transactions(ep: Endpoint, first: int, n: int) -> None:
             await c.execute("INSERT INTO pitr.t (id) VALUES (%s)", (i,))
 
 
+def pct(values: list[float], p: float) -> float:
+    """The p-th percentile (nearest rank)."""
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
+    return s[k]
+
+
+async def steady_writes(ep: Endpoint, first: int, seconds: float, rate: float) -> int:
+    """Single-row transactions at ``rate`` per second for ``seconds``; returns the next id."""
+    n = first
+    end = time.monotonic() + seconds
+    async with await connect(ep) as c:
+        while time.monotonic() < end:
+            await c.execute("INSERT INTO pitr.a (id) VALUES (%s)", (n,))
+            n += 1
+            await asyncio.sleep(1 / rate)
+    return n
+
+
+async def archive_phase(
+    bucket: Bucket, tools: Tools, src: Mysqld, target: Mysqld, work: Path, seconds: float
+) -> tuple[list[float], bool]:
+    """Continuous archiving under steady writes: RPO samples, and a restore past the last backup.
+
+    RPO at an instant = now - time of the newest transaction archived in the bucket (binlog
+    timestamps have whole seconds: a sample may be up to 1 s pessimistic).
+    """
+
+    async def primary() -> Endpoint:
+        return src.endpoint()
+
+    a = Archiver(bucket, tools, work / "archive", "bench", "c", primary, interval=5.0)
+    async with await connect(src.endpoint()) as c:
+        await c.execute("CREATE TABLE pitr.a (id INT PRIMARY KEY)")
+    task = asyncio.create_task(a.run())
+    samples: list[float] = []
+    stop = asyncio.Event()
+
+    async def sample() -> None:
+        while not stop.is_set():
+            await asyncio.sleep(0.5)
+            if a.last_time:
+                samples.append(max(time.time() - a.last_time, 0.0))
+
+    sampler = asyncio.create_task(sample())
+    try:
+        await asyncio.sleep(3)
+        half = seconds / 2
+        n = await steady_writes(src.endpoint(), 0, half, 10)
+        await asyncio.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
+        point = datetime.now(UTC).replace(microsecond=0)
+        await asyncio.sleep(1.05)
+        await steady_writes(src.endpoint(), n, half, 10)
+        await asyncio.sleep(a.interval + 2)
+    finally:
+        stop.set()
+        await sampler
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await run_restore(RestoreRequest("bench", "c", point, target.endpoint(), work / "r3"), bucket, tools)
+    async with await connect(target.endpoint()) as c:
+        ids = [int(r["id"]) for r in await c.query("SELECT id FROM pitr.a ORDER BY id")]
+    exact = ids == list(range(n))
+    say(
+        f"archive: RPO p50 {pct(samples, 50):.1f}s p99 {pct(samples, 99):.1f}s over {len(samples)} samples; "
+        f"restore past the last backup: {len(ids)} rows (expected {n})"
+    )
+    return samples, exact
+
+
 async def open_store(work: Path) -> tuple[Bucket, str, objectstore.ObjectStore | None]:
     try:
         store = await asyncio.to_thread(objectstore.start, "s3")
@@ -175,15 +251,17 @@ async def open_store(work: Path) -> tuple[Bucket, str, objectstore.ObjectStore |
     return open_bucket(cfg, dict(store.env)), "versitygw", store
 
 
-async def run(size_mb: int, threads: int, batch: int) -> dict[str, Any]:
+async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="moco-bench-backup-"))
     ground = MysqldGround()
     store: objectstore.ObjectStore | None = None
     tools = tools_from_root(ground.root)
     try:
         bucket, store_kind, store = await open_store(work)
-        src, dump_target, t_restore, t_pitr = [ground.new_instance(extra_args=SERVER_ARGS) for _ in range(4)]
-        await asyncio.gather(*(m.wait_ready(120) for m in (src, dump_target, t_restore, t_pitr)))
+        src, dump_target, t_restore, t_pitr, t_archive = [
+            ground.new_instance(extra_args=SERVER_ARGS) for _ in range(5)
+        ]
+        await asyncio.gather(*(m.wait_ready(120) for m in (src, dump_target, t_restore, t_pitr, t_archive)))
         t = time.monotonic()
         data_mb = await generate(src.endpoint(), size_mb)
         say(f"generated {data_mb:.0f} MB of InnoDB data in {time.monotonic() - t:.0f}s")
@@ -250,6 +328,7 @@ async def run(size_mb: int, threads: int, batch: int) -> dict[str, Any]:
         replay_s = p.replayed.seconds if p.replayed else float("nan")
         pitr_exact = ids == list(range(batch))
         say(f"pitr: {len(ids)} rows (expected {batch}), {applied} transactions replayed in {replay_s:.2f}s")
+        rpo, archive_exact = await archive_phase(bucket, tools, src, t_archive, work, rpo_seconds)
         return {
             "size_mb": round(data_mb, 1),
             "store": store_kind,
@@ -261,7 +340,9 @@ async def run(size_mb: int, threads: int, batch: int) -> dict[str, Any]:
             "restore_vs_reload": round(reload_s / restore_s, 2),
             "binlog_replay_tx_s": round(applied / replay_s, 1) if replay_s > 0 else None,
             "pitr_exact": pitr_exact,
-            "rpo_p99_s": None,
+            "rpo_p99_s": round(pct(rpo, 99), 2) if rpo else None,
+            "rpo_p50_s": round(pct(rpo, 50), 2) if rpo else None,
+            "pitr_archive_exact": archive_exact,
         }
     finally:
         await asyncio.to_thread(ground.close)
@@ -275,9 +356,12 @@ def main() -> None:
     ap.add_argument("--size-mb", type=int, default=int(os.environ.get("SIZE_MB", "1024")))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batch", type=int, default=2000, help="small transactions before and after the point")
+    ap.add_argument(
+        "--rpo-seconds", type=float, default=60.0, help="steady writes under continuous archiving"
+    )
     a = ap.parse_args()
     setup(level="WARNING")
-    out = asyncio.run(run(a.size_mb, a.threads, a.batch))
+    out = asyncio.run(run(a.size_mb, a.threads, a.batch, a.rpo_seconds))
     print(json.dumps(out), flush=True)
 
 
