@@ -27,6 +27,7 @@ from moco.kube.resource import (
     STATEFULSETS,
 )
 from moco.testing.envtest import Envtest
+from unit_tests.clustering.test_metrics import series
 from unit_tests.controllers.harness import (
     Recorder,
     cluster_manifest,
@@ -203,6 +204,7 @@ async def test_reconciliation_stopped_freezes_objects(
             return obj if c and c["status"] == "False" else None
 
         await eventually(inactive, "ReconciliationActive=False")
+        assert series("test", ns)["moco_cluster_reconciliation_stopped"] == 1
         after = await kube.get(STATEFULSETS, "moco-test", ns)
         assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
         assert after["spec"]["replicas"] == 3
@@ -221,6 +223,7 @@ async def test_reconciliation_stopped_freezes_objects(
         await eventually(resumed, "reconciliation resumed")
         obj = await eventually(lambda: reconciled(kube, ns), "reconciled again")
         assert condition(obj, "ReconciliationActive")["status"] == "True"  # type: ignore[index]
+        assert series("test", ns)["moco_cluster_reconciliation_stopped"] == 0
 
 
 async def test_claim_template_change_recreates_statefulset(
@@ -245,6 +248,9 @@ async def test_claim_template_change_recreates_statefulset(
         assert new["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "2Gi"
         events, _ = await kube.list_all(EVENTS, ns)
         assert "StatefulSetRecreated" in {e["reason"] for e in events}
+        got = series("test", ns)
+        assert got["moco_cluster_statefulset_recreate_total"] == 1
+        assert got["moco_cluster_statefulset_recreate_errors_total"] == 0
 
         # back online: replicas come back, data claims untouched by offline
         await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"offline": False}}, ns)
@@ -270,6 +276,7 @@ async def test_claim_template_change_recreates_statefulset(
             return c if c and c["status"] == "False" else None
 
         c = await eventually(refused, "growth refused")
+        assert series("test", ns)["moco_cluster_volume_resized_errors_total"] >= 1
         assert c["reason"] == "Refused"
         assert "does not allow volume expansion" in c["message"]
         after = await kube.get(STATEFULSETS, "moco-test", ns)

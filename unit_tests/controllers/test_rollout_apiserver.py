@@ -6,6 +6,7 @@ a demote request), and watches the partition controller step the rollout down.""
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube.client import Client
 from moco.kube.resource import CONFIGMAPS, NAMESPACES, PODS, STATEFULSETS
 from moco.testing.envtest import Envtest
+from unit_tests.clustering.test_metrics import series
 from unit_tests.controllers.harness import cluster_manifest, eventually, running_controller
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
@@ -146,6 +148,9 @@ async def test_rollout_steps_down_replicas_first_and_stops_when_unhealthy(
             )
             await eventually(lambda: partition(0), "partition 0")
             await eventually(lambda: replaced(0), "Pod 0 replaced")
+            got = series("test", ns)
+            assert time.time() - 120 < got["moco_cluster_last_partition_updated"] <= time.time()
+            assert got["moco_cluster_updated_replicas"] >= 0
     finally:
         await kube.delete(NAMESPACES, sysns)
 

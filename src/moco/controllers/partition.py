@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from moco import constants
+from moco.controllers import clustermetrics
 from moco.controllers.statefulset import live_partition
 from moco.kube.client import Client
 from moco.kube.controller import Result
@@ -184,5 +185,6 @@ class PartitionReconciler:
             request_timeout=self.timeout,
         )
         log.info("partition lowered", statefulset=name, namespace=ns, partition=d.partition)
+        clustermetrics.partition_updated(ns or "", str(owner["name"]))
         await self.recorder.normal(sts, "PartitionUpdate", f"Updated partition from {old} to {d.partition}")
         return Result(requeue_after=self.wait_interval) if d.partition > 0 else None

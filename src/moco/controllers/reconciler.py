@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from moco import constants
 from moco.api import InvalidObject, MySQLCluster, with_defaults
 from moco.clustering.interfaces import Condition
-from moco.controllers import backupmetrics, configmaps, services, statefulset, validation
+from moco.controllers import backupmetrics, clustermetrics, configmaps, services, statefulset, validation
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.backupjobs import BackupJobs
@@ -150,6 +150,7 @@ class MySQLClusterReconciler:
         obj = self.clusters.get(key)
         if obj is None:
             backupmetrics.forget(ns, name)
+            clustermetrics.forget(ns, name)
             if self.clustering is not None:
                 await self.clustering.stop(ns, name)
             return None
@@ -166,6 +167,7 @@ class MySQLClusterReconciler:
             return None
         if is_true(cluster, constants.ANN_RECONCILIATION_STOPPED):
             bound.info("reconciliation is stopped")
+            clustermetrics.reconciled(ns, name, stopped=True, sts=None)
             await self._write_status(cluster, [st.reconciliation_active(False)], None)
             if self.clustering is not None:
                 self.clustering.update(ns, name)
@@ -186,6 +188,7 @@ class MySQLClusterReconciler:
             await self.recorder.event(obj, type_, reason, message)  # type: ignore[arg-type]
         if outcome.sts is None and error is not None:
             outcome.sts = await self._get(STATEFULSETS, cluster.prefixed_name(), ns)
+        clustermetrics.reconciled(ns, name, stopped=False, sts=outcome.sts)
         conds = [
             st.reconcile_success(
                 None if error is None else f"{type(error).__name__}: {error}",
@@ -213,6 +216,7 @@ class MySQLClusterReconciler:
         if self.clustering is not None:
             await self.clustering.stop(cluster.namespace, cluster.name)
         backupmetrics.forget(cluster.namespace, cluster.name)
+        clustermetrics.forget(cluster.namespace, cluster.name)
         await self._delete(SECRETS, cluster.controller_secret_name(), self.cfg.system_namespace)
 
         def drop(o: Obj) -> bool:
@@ -354,8 +358,15 @@ class MySQLClusterReconciler:
         await self._resize_claims(cluster, outcome)
         if statefulset.needs_recreate(live, desired):
             assert live is not None
-            await self._delete(STATEFULSETS, name, ns, propagation="Orphan", uid=live["metadata"].get("uid"))
-            await self._wait_gone(STATEFULSETS, name, ns)
+            try:
+                await self._delete(
+                    STATEFULSETS, name, ns, propagation="Orphan", uid=live["metadata"].get("uid")
+                )
+                await self._wait_gone(STATEFULSETS, name, ns)
+            except Exception:
+                clustermetrics.statefulset_recreated(ns, cluster.name, ok=False)
+                raise
+            clustermetrics.statefulset_recreated(ns, cluster.name, ok=True)
             outcome.events.append(
                 (
                     "Normal",
@@ -395,16 +406,25 @@ class MySQLClusterReconciler:
             anns = sc["metadata"].get("annotations") or {}
             if anns.get("storageclass.kubernetes.io/is-default-class") == "true":
                 default_class = sc
-        check_expandable(growths, classes, default_class)
+        try:
+            check_expandable(growths, classes, default_class)
+        except Exception:
+            clustermetrics.volume_resized(cluster.namespace, cluster.name, ok=False)
+            raise
         for g in growths:
             patch = {"spec": {"resources": {"requests": {"storage": g.size}}}}
-            await self.client.patch(
-                PERSISTENTVOLUMECLAIMS,
-                g.claim,
-                patch,
-                cluster.namespace,
-                request_timeout=self.cfg.api_timeout,
-            )
+            try:
+                await self.client.patch(
+                    PERSISTENTVOLUMECLAIMS,
+                    g.claim,
+                    patch,
+                    cluster.namespace,
+                    request_timeout=self.cfg.api_timeout,
+                )
+            except Exception:
+                clustermetrics.volume_resized(cluster.namespace, cluster.name, ok=False)
+                raise
+            clustermetrics.volume_resized(cluster.namespace, cluster.name, ok=True)
             outcome.events.append(
                 ("Normal", "VolumeResized", f"PersistentVolumeClaim {g.claim} grown to {g.size}")
             )
