@@ -4,7 +4,7 @@
 
     MySQLError                 anything that went wrong talking to one mysqld
     ├── Unreachable            no connection: refused, reset, lost mid-statement, closed (2003, 2013, ...);
-    │                          ``.refused``: nothing listens on the port, or the server is shutting down (1053)
+    │                          ``.refused``: nothing listens on the port, or mysqld is shutting down (1053)
     ├── Timeout                connect or statement did not finish within its bound (the connection is closed)
     ├── AccessDenied           authentication failed (1045) or the user lacks a privilege (1142, ...)
     ├── SQLError               the server answered with an error; ``.code`` is MySQL's error number
