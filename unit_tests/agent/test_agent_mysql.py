@@ -368,8 +368,8 @@ async def test_clone_on_request(mysqld_factory: MysqldFactory) -> None:
                 assert (await r.json())["state"] == "succeeded"
             async with s.get(f"http://127.0.0.1:{agent.bound_ports['metrics']}/metrics") as r:
                 metrics = await r.text()
-        assert 'moco_instance_clone_count_total{cluster_name="db",index="0"} 1.0' in metrics
-        assert 'moco_instance_clone_failure_count_total{cluster_name="db",index="0"} 0.0' in metrics
+        assert 'moco_agent_clone_count{cluster_name="db",index="0"} 1.0' in metrics
+        assert 'moco_agent_clone_failure_count{cluster_name="db",index="0"} 0.0' in metrics
         assert recipient.restarts >= 1
         async with await connect(ep(recipient, constants.ADMIN_USER)) as c:
             row = await c.query_one("SELECT COUNT(*) AS n FROM app.t")
@@ -412,8 +412,8 @@ async def test_rotation_renames_and_reopens_the_slow_log(mysqld_factory: MysqldF
         await _until(lambda: _contains(slow, "after rotation"))
         assert "before rotation" not in slow.read_text()
         assert "after rotation" not in rotated.read_text()
-        assert agent.metrics.log_rotation_count._value.get() == 1
-        assert agent.metrics.log_rotation_failure_count._value.get() == 0
+        assert agent.metrics.log_rotation_count.value == 1
+        assert agent.metrics.log_rotation_failure_count.value == 0
         # size-triggered rotation sees the file's size
         assert oversized(m.datadir, 1)
         assert not oversized(m.datadir, 1 << 30)
@@ -434,7 +434,7 @@ async def test_rotation_renames_and_reopens_the_slow_log(mysqld_factory: MysqldF
             loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
-        assert agent.metrics.log_rotation_count._value.get() >= 2
+        assert agent.metrics.log_rotation_count.value >= 2
     finally:
         await agent.close()
 

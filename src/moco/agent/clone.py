@@ -114,6 +114,13 @@ class Cloner:
 
     async def _run(self, req: CloneRequest, donor: Donor) -> None:
         self._metrics.clone_count.inc()
+        self._metrics.clone_in_progress.set(1)
+        try:
+            await self._clone(req, donor)
+        finally:
+            self._metrics.clone_in_progress.set(0)
+
+    async def _clone(self, req: CloneRequest, donor: Donor) -> None:
         start = time.monotonic()
         init_ep = (
             Endpoint(self._admin.host, self._admin.port, req.init_user, req.init_password)

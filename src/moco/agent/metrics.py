@@ -1,38 +1,107 @@
-"""The agent's Prometheus metrics (served on ``/metrics``, port 8080), with MOCO's names.
+"""The agent's Prometheus metrics (served on ``/metrics``, port 8080), with MOCO's exact names.
 
-Each :class:`AgentMetrics` has its own registry, so several agents can live in one process (as
-in tests) and ``/metrics`` shows only this agent's series. Labels: ``cluster_name`` and
-``index`` (the Pod's ordinal), as MOCO's agent.
+MOCO's agent exposes ``moco_agent_<name>{cluster_name}`` with the Go client, whose counters keep
+the name they are given (``moco_agent_clone_count``, no ``_total`` suffix) and whose durations
+are summaries. prometheus_client would add ``_total`` to every counter, so the series are
+rendered here in the text format and dashboards written for MOCO read them unchanged:
+
+============================================ ======= ==========================================
+metric                                       type    meaning
+============================================ ======= ==========================================
+moco_agent_clone_count                       counter clones started
+moco_agent_clone_failure_count               counter clones that failed
+moco_agent_clone_duration_seconds            summary duration of successful clones
+moco_agent_clone_in_progress                 gauge   1 while a clone runs
+moco_agent_log_rotation_count                counter log rotations
+moco_agent_log_rotation_failure_count        counter log rotations that failed
+moco_agent_log_rotation_duration_seconds     summary duration of log rotations
+============================================ ======= ==========================================
+
+Labels: ``cluster_name`` (MOCO's) and ``index``, the Pod's ordinal (ours: a scrape of every
+agent of a cluster tells the instances apart without the Pod label). Each :class:`AgentMetrics`
+renders only its own series, so several agents can live in one process (as in tests).
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+_PREFIX = "moco_agent_"
 
-_NS = "moco_instance"
+
+class Count:
+    """A counter (or, with :meth:`set`, a gauge) of one label set."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def set(self, value: float) -> None:
+        self.value = value
+
+
+class Durations:
+    """A summary without quantiles (count and sum), as MOCO's Go summaries are read."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.sum = 0.0
+
+    def observe(self, seconds: float) -> None:
+        self.count += 1
+        self.sum += seconds
 
 
 class AgentMetrics:
-    """Clone and log rotation counters and durations."""
+    """Clone and log rotation counters, durations and the clone-in-progress gauge."""
 
     def __init__(self, cluster_name: str, index: int) -> None:
-        self.registry = CollectorRegistry(auto_describe=True)
-        labels = ("cluster_name", "index")
-        values = (cluster_name, str(index))
+        self.labels = {"cluster_name": cluster_name, "index": str(index)}
+        self.clone_count = Count()
+        self.clone_failure_count = Count()
+        self.clone_duration = Durations()
+        self.clone_in_progress = Count()
+        self.log_rotation_count = Count()
+        self.log_rotation_failure_count = Count()
+        self.log_rotation_duration = Durations()
 
-        def counter(name: str, doc: str) -> Counter:
-            return Counter(name, doc, labels, namespace=_NS, registry=self.registry).labels(*values)
-
-        def histogram(name: str, doc: str) -> Histogram:
-            return Histogram(name, doc, labels, namespace=_NS, registry=self.registry).labels(*values)
-
-        self.clone_count = counter("clone_count", "Clones started")
-        self.clone_failure_count = counter("clone_failure_count", "Clones that failed")
-        self.clone_duration = histogram("clone_duration_seconds", "Duration of successful clones")
-        self.log_rotation_count = counter("log_rotation_count", "Log rotations")
-        self.log_rotation_failure_count = counter("log_rotation_failure_count", "Log rotations that failed")
-        self.log_rotation_duration = histogram("log_rotation_duration_seconds", "Duration of log rotations")
+    def families(self) -> list[tuple[str, str, str, list[tuple[str, float]]]]:
+        """(name, help, type, [(sample name, value)]) of every metric, in exposition order."""
+        counters = [
+            ("clone_count", "The clone operation count", self.clone_count),
+            ("clone_failure_count", "The failed clone operation count", self.clone_failure_count),
+            ("log_rotation_count", "The log rotation count", self.log_rotation_count),
+            ("log_rotation_failure_count", "The failed log rotation count", self.log_rotation_failure_count),
+        ]
+        out = [(_PREFIX + n, doc, "counter", [(_PREFIX + n, c.value)]) for n, doc, c in counters]
+        name = _PREFIX + "clone_in_progress"
+        out.append(
+            (
+                name,
+                "Whether the clone operation is in progress or not",
+                "gauge",
+                [(name, self.clone_in_progress.value)],
+            )
+        )
+        summaries = [
+            ("clone_duration_seconds", "The time took to clone operation", self.clone_duration),
+            ("log_rotation_duration_seconds", "The time took to log rotation", self.log_rotation_duration),
+        ]
+        for n, doc, d in summaries:
+            name = _PREFIX + n
+            out.append((name, doc, "summary", [(name + "_count", float(d.count)), (name + "_sum", d.sum)]))
+        return out
 
     def render(self) -> bytes:
-        """The exposition text of this registry."""
-        return generate_latest(self.registry)
+        """This agent's series in the Prometheus text format (version 0.0.4), as Go's client writes them."""
+        labels = ",".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items())
+        lines: list[str] = []
+        for name, doc, typ, samples in self.families():
+            lines.append(f"# HELP {name} {doc}")
+            lines.append(f"# TYPE {name} {typ}")
+            lines.extend(f"{sample}{{{labels}}} {float(value)!r}" for sample, value in samples)
+        return ("\n".join(lines) + "\n").encode()
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
