@@ -16,8 +16,8 @@ help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 # ---------------------------------------------------------------- set-up (idempotent, cached)
-.PHONY: setup deps-apt venv mysql-root k8s-bin k8s-bin-all etcd object-stores
-setup: deps-apt venv mysql-root k8s-bin etcd object-stores ## everything the tests need (Debian packages, venv, MySQL root, Kubernetes binaries, object stores)
+.PHONY: setup deps-apt venv mysql-root k8s-bin k8s-bin-all etcd object-stores mysqld-exporter
+setup: deps-apt venv mysql-root k8s-bin etcd object-stores mysqld-exporter ## everything the tests need (Debian packages, venv, MySQL root, Kubernetes binaries, object stores, mysqld_exporter)
 
 deps-apt: ## Debian packages the ground needs
 	@bash hack/deps-apt.sh
@@ -49,6 +49,9 @@ etcd: ## etcd from Debian sid
 object-stores: ## versitygw (S3), fake-gcs-server (GCS), azurite (Azure) under $(MOCO_CACHE)/object-stores
 	@bash hack/object-stores.sh
 
+mysqld-exporter: ## Prometheus' mysqld_exporter (the exporter sidecar's program) from its Go module, under $(MOCO_CACHE)/mysqld-exporter
+	@bash hack/mysqld-exporter.sh
+
 # ---------------------------------------------------------------- checks
 .PHONY: test test-unit test-mysql test-apiserver test-objectstore lint fmt crds openapi
 test: setup repoint ## every tier this machine runs: unit, mysql, apiserver, then the e2e smoke on a local cluster
@@ -60,7 +63,7 @@ test: setup repoint ## every tier this machine runs: unit, mysql, apiserver, the
 test-unit: venv repoint ## pure logic, no external parts
 	$(PYTEST) -m "not mysql and not apiserver and not objectstore and not e2e" unit_tests
 
-test-mysql: venv repoint mysql-root object-stores ## real mysqld 9.7 processes on loopback (and object stores for backups)
+test-mysql: venv repoint mysql-root object-stores mysqld-exporter ## real mysqld 9.7 processes on loopback (and object stores for backups)
 	$(PYTEST) -m mysql unit_tests
 
 test-apiserver: venv repoint k8s-bin etcd ## real etcd + kube-apiserver on loopback
