@@ -165,7 +165,7 @@ async def test_backup_policy_renders_cronjob_and_rbac(
             "--threads=8",
             "--region=us-east-1",
             "--endpoint=https://s3.example:9000",
-            "--use-path-style",
+            "--use-path-style=true",
             "--backend-type=s3",
             "--ca-cert-file-path=/ca/ca.crt",
             "moco",

@@ -23,7 +23,8 @@ restore Pod also gets ``POD_IP`` and every password of the Secret under its key
 (:func:`restore_env`), which moco's restore program needs and MOCO's does not.
 
 The bucket flags follow the program's global flags (:func:`bucket_args`); ``caCert`` is passed
-as ``--ca-cert-file-path``, the name of the flag that ``moco-backup`` (MOCO's and ours) reads.
+as ``--ca-cert-file-path``, the name of the flag that ``moco-backup`` (MOCO's and ours) reads, and
+``usePathStyle`` as ``--use-path-style=true`` (both programs read that form).
 
 Everything here is a function of the models and the image; nothing does I/O.
 """
@@ -79,7 +80,8 @@ def bucket_args(bc: BucketConfig) -> list[str]:
     if bc.endpoint_url:
         args.append(f"--endpoint={bc.endpoint_url}")
     if bc.use_path_style:
-        args.append("--use-path-style")
+        # with its value: a bare flag followed by the bucket could take the bucket for its value
+        args.append("--use-path-style=true")
     if bc.backend_type:
         args.append(f"--backend-type={bc.backend_type}")
     if bc.ca_cert:
