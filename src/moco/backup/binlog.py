@@ -5,8 +5,9 @@ backup's set> --to-last-log --raw`` from the file the last backup recorded: the 
 since the last backup, whole, as the server wrote them.
 
 Replay: ``mysqlbinlog [--stop-datetime=T] [--database=S] FILES | mysql --binary-mode`` into the
-target. Every transaction carries its GTID, so those the target already holds (the copy's) are
-skipped by the server: replaying from an earlier file than needed is harmless. ``--stop-datetime``
+target. Every transaction carries its GTID: those the copy holds are left out by mysqlbinlog
+(``--exclude-gtids``), any other the target holds already is skipped by the server, so replaying
+from an earlier file than needed is harmless. ``--stop-datetime``
 stops at the first event at or after T (MOCO's restore point, whole seconds, UTC).
 
 Both run as child processes with the password in a 0600 option file, under a bound, and are
@@ -98,6 +99,7 @@ async def replay_binlogs(
     work: Path,
     stop_at: datetime | None = None,
     database: str = "",
+    exclude_gtids: str = "",
     timeout: float = TOOL_BOUND,  # noqa: ASYNC109
 ) -> Replayed:
     """Pipe ``mysqlbinlog FILES`` into ``mysql`` on ``target`` (see the module docstring)."""
@@ -109,12 +111,16 @@ async def replay_binlogs(
         decode.append(f"--stop-datetime={stop_datetime(stop_at)}")
     if database:
         decode.append(f"--database={database}")
+    if exclude_gtids:
+        # what the target holds already is left out by the decoder itself: never sent, however big
+        decode.append(f"--exclude-gtids={exclude_gtids}")
     decode.extend(str(f) for f in files)
     opts = client_options_file(work / "replay-client.cnf", target.user, target.password)
     apply = [
         *tools.mysql,
         f"--defaults-extra-file={opts}",
         "--binary-mode",
+        "--max-allowed-packet=1G",
         "--host",
         target.host,
         "--port",

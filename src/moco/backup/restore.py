@@ -346,12 +346,12 @@ async def run_restore(
     replayed: Replayed | None = None
     if near.binlog_key and req.restore_point > near.time:
         t = time.monotonic()
-        replayed = await _replay(req, bucket, tools, near.binlog_key)
+        replayed = await _replay(req, bucket, tools, near.binlog_key, copy_gtid)
         timings["replay"] = time.monotonic() - t
     elif req.restore_point > near.time:
         # past the last backup: the continuous archive, if there is one
         t = time.monotonic()
-        replayed = await _replay_archive(req, bucket, tools, int(near.time.timestamp()))
+        replayed = await _replay_archive(req, bucket, tools, int(near.time.timestamp()), copy_gtid)
         timings["replay"] = time.monotonic() - t
     async with await connect(req.target, query_timeout=30.0) as c:
         await c.execute("SET GLOBAL super_read_only = ON")
@@ -381,7 +381,9 @@ async def _restore_schema(req: RestoreRequest, tools: Tools, scratch: Endpoint, 
     await add_purged(req.target, copy_gtid)
 
 
-async def _replay_archive(req: RestoreRequest, bucket: Bucket, tools: Tools, after: int) -> Replayed | None:
+async def _replay_archive(
+    req: RestoreRequest, bucket: Bucket, tools: Tools, after: int, copy_gtid: str
+) -> Replayed | None:
     adir = req.work_dir / "restore-archive"
     shutil.rmtree(adir, ignore_errors=True)
     try:
@@ -391,13 +393,19 @@ async def _replay_archive(req: RestoreRequest, bucket: Bucket, tools: Tools, aft
         async with await connect(req.target, query_timeout=30.0) as c:
             await c.execute("SET GLOBAL super_read_only = OFF")
         return await replay_binlogs(
-            tools, files, req.target, work=req.work_dir, stop_at=req.restore_point, database=req.schema
+            tools,
+            files,
+            req.target,
+            work=req.work_dir,
+            stop_at=req.restore_point,
+            database=req.schema,
+            exclude_gtids=copy_gtid,
         )
     finally:
         shutil.rmtree(adir, ignore_errors=True)
 
 
-async def _replay(req: RestoreRequest, bucket: Bucket, tools: Tools, key: str) -> Replayed:
+async def _replay(req: RestoreRequest, bucket: Bucket, tools: Tools, key: str, copy_gtid: str) -> Replayed:
     bdir = req.work_dir / "restore-binlog"
     shutil.rmtree(bdir, ignore_errors=True)
     try:
@@ -415,6 +423,7 @@ async def _replay(req: RestoreRequest, bucket: Bucket, tools: Tools, key: str) -
             work=req.work_dir,
             stop_at=req.restore_point,
             database=req.schema,
+            exclude_gtids=copy_gtid,
         )
     finally:
         shutil.rmtree(bdir, ignore_errors=True)
