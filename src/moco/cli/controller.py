@@ -88,7 +88,13 @@ def parser() -> argparse.ArgumentParser:
         help="default: moco-backup with the agent image's repository and tag",
     )
     p.add_argument("--fluent-bit-image", default=env("MOCO_FLUENT_BIT_IMAGE"))
-    p.add_argument("--exporter-image", default=env("MOCO_EXPORTER_IMAGE"))
+    p.add_argument(
+        "--mysqld-exporter-image",
+        "--exporter-image",
+        dest="exporter_image",
+        default=env("MOCO_EXPORTER_IMAGE"),
+        help="the mysqld-exporter sidecar's image (MOCO's flag); default: localhost/moco/mysqld-exporter",
+    )
     p.add_argument(
         "--http-bind-address",
         type=_address,

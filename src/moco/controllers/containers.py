@@ -33,6 +33,17 @@ INIT_SCRIPT_PATH: Final = f"{constants.SHARED_PATH}/moco-init.sh"
 PROBE_HANDLERS: Final = ("httpGet", "exec", "tcpSocket", "grpc")
 
 
+#: The mysqld_exporter version moco's exporter image carries (``hack/mysqld-exporter.sh`` pins
+#: the same; a unit test keeps the two equal). 0.19.0 reads MySQL 9.x's replica status.
+EXPORTER_VERSION: Final = "0.19.0"
+#: The default exporter image: the one the local provider builds from that binary and loads with
+#: moco's own images (``e2e/local/exporter_image.py``), so a default never names an image that
+#: cannot be had. Clusters elsewhere name theirs with ``--mysqld-exporter-image``: any image whose
+#: entrypoint is mysqld_exporter >= 0.19.0 (MOCO's ``ghcr.io/cybozu-go/moco/mysqld_exporter``
+#: images are).
+EXPORTER_IMAGE: Final = f"localhost/moco/mysqld-exporter:{EXPORTER_VERSION}"
+
+
 @dataclass(frozen=True)
 class Images:
     """Images of the containers moco adds (the agent's is moco's own image)."""
@@ -42,7 +53,8 @@ class Images:
     #: following the slow log with ``tail -F`` (MOCO's default, ghcr.io/cybozu-go/moco/fluent-bit,
     #: is not reachable from every cluster, and a sidecar that cannot start keeps the Pod unready)
     fluent_bit: str = ""
-    exporter: str = "ghcr.io/cybozu-go/moco/mysqld_exporter:0.17.2.1"
+    #: the mysqld-exporter sidecar's image (``--mysqld-exporter-image``); see :data:`EXPORTER_IMAGE`
+    exporter: str = EXPORTER_IMAGE
     #: the backup/restore jobs' image; empty means :func:`default_backup_image` of the agent's
     backup: str = ""
 
