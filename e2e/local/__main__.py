@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from e2e.local import backup_image, cluster, images, moco_image, node, procs
+from e2e.local import backup_image, cluster, exporter_image, images, moco_image, node, procs
 from e2e.local import spec as spec_mod
 from e2e.local.spec import ClusterSpec
 
@@ -76,9 +76,11 @@ def main(argv: list[str] | None = None) -> int:
             img = moco_image.build()
             # the backup/restore Jobs' image: the controller's default is moco-backup with this tag
             backup = backup_image.build()
-            ours = {"moco": img, "moco-backup": backup}
+            # the exporter sidecar's image, the controller's default (clusters with `collectors`)
+            exporter = exporter_image.exporter_image()
+            ours = {"moco": img, "moco-backup": backup, "mysqld-exporter": exporter}
             for n in spec.node_specs:
-                images.load(node.ctr_argv(n), {"moco": img}, n.name)
+                images.load(node.ctr_argv(n), {"moco": img, "mysqld-exporter": exporter}, n.name)
                 backup_image.load(node.ctr_argv(n), backup, n.name)
                 for ref in images.prune(node.ctr_argv(n), ours):
                     print(f"[images] {n.name}: removed the older {ref}", flush=True)
