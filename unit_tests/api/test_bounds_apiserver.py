@@ -10,6 +10,7 @@ The bounds are in the field descriptions and the README's validation table.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -75,161 +76,158 @@ def _template_meta(**meta: Any) -> dict[str, Any]:
     return {"metadata": meta, "spec": {"containers": [{"name": "mysqld", "image": "mysql"}]}}
 
 
-#: case -> (object at the bound, object past it, the field the error names)
-CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
-    "replicas": (_cluster(replicas=15), _cluster(replicas=INT32_MAX), "spec.replicas"),
-    "replicas-17": (_cluster(replicas=15), _cluster(replicas=17), "spec.replicas"),
-    "server-id-base": (_cluster(serverIDBase=INT32_MAX), _cluster(serverIDBase=2**31), "spec.serverIDBase"),
-    "max-delay-seconds": (
-        _cluster(maxDelaySeconds=INT32_MAX),
-        _cluster(maxDelaySeconds=2**31),
-        "spec.maxDelaySeconds",
-    ),
-    "max-delay-seconds-for-pod-deletion": (
-        _cluster(maxDelaySecondsForPodDeletion=INT32_MAX),
-        _cluster(maxDelaySecondsForPodDeletion=2**31),
+Build = Callable[[Any], dict[str, Any]]
+
+
+def spec(key: str) -> Build:
+    return lambda v: _cluster(**{key: v})
+
+
+def template(**meta: Callable[[Any], Any]) -> Build:
+    ((key, value),) = meta.items()
+    return lambda v: _cluster(podTemplate=_template_meta(**{key: value(v)}))
+
+
+def restore(key: str) -> Build:
+    return lambda v: _cluster(restore=_restore(**{key: v}))
+
+
+def policy(key: str) -> Build:
+    return lambda v: _policy(**{key: v})
+
+
+def job(key: str) -> Build:
+    return lambda v: _policy(jobConfig=_job_config(**{key: v}))
+
+
+def bucket(key: str) -> Build:
+    return lambda v: _policy(jobConfig=_job_config(bucketConfig={key: v}))
+
+
+def _containers(n: int) -> dict[str, Any]:
+    return _cluster(podTemplate={**_template_meta(), "overwriteContainers": [{"name": "agent"}] * n})
+
+
+def x(n: int) -> str:
+    return "x" * n
+
+
+def n_keys(prefix: str) -> Callable[[int], dict[str, str]]:
+    return lambda n: {f"{prefix}{i}": "v" for i in range(n)}
+
+
+#: (case, how the object is built from the value, value at the bound, value past it, the field
+#: the error names)
+ROWS: list[tuple[str, Build, Any, Any, str]] = [
+    ("replicas", spec("replicas"), 15, INT32_MAX, "spec.replicas"),
+    ("replicas-17", spec("replicas"), 15, 17, "spec.replicas"),
+    ("server-id-base", spec("serverIDBase"), INT32_MAX, 2**31, "spec.serverIDBase"),
+    ("max-delay-seconds", spec("maxDelaySeconds"), INT32_MAX, 2**31, "spec.maxDelaySeconds"),
+    (
+        "max-delay-seconds-for-pod-deletion",
+        spec("maxDelaySecondsForPodDeletion"),
+        INT32_MAX,
+        2**31,
         "spec.maxDelaySecondsForPodDeletion",
     ),
-    "startup-wait-seconds": (
-        _cluster(startupWaitSeconds=INT32_MAX),
-        _cluster(startupWaitSeconds=2**31),
-        "spec.startupWaitSeconds",
-    ),
-    "log-rotation-size": (
-        _cluster(logRotationSize=2**50),
-        _cluster(logRotationSize=2**50 + 1),
-        "spec.logRotationSize",
-    ),
-    "collectors-item": (
-        _cluster(collectors=["x" * 128]),
-        _cluster(collectors=["x" * 129]),
-        "spec.collectors[0]",
-    ),
-    "mysql-config-map-name": (
-        _cluster(mysqlConfigMapName="x" * 253),
-        _cluster(mysqlConfigMapName="x" * 254),
-        "spec.mysqlConfigMapName",
-    ),
-    "replication-source-secret-name": (
-        _cluster(replicationSourceSecretName="x" * 253),
-        _cluster(replicationSourceSecretName="x" * 254),
+    ("startup-wait-seconds", spec("startupWaitSeconds"), INT32_MAX, 2**31, "spec.startupWaitSeconds"),
+    ("log-rotation-size", spec("logRotationSize"), 2**50, 2**50 + 1, "spec.logRotationSize"),
+    ("collectors-item", lambda v: _cluster(collectors=[v]), x(128), x(129), "spec.collectors[0]"),
+    ("mysql-config-map-name", spec("mysqlConfigMapName"), x(253), x(254), "spec.mysqlConfigMapName"),
+    (
+        "replication-source-secret-name",
+        spec("replicationSourceSecretName"),
+        x(253),
+        x(254),
         "spec.replicationSourceSecretName",
     ),
-    "backup-policy-name": (
-        _cluster(backupPolicyName="x" * 253),
-        _cluster(backupPolicyName="x" * 254),
-        "spec.backupPolicyName",
-    ),
-    "slow-query-log-config-tmpl": (
-        _cluster(slowQueryLogConfigTmpl="x" * 65536),
-        _cluster(slowQueryLogConfigTmpl="x" * 65537),
+    ("backup-policy-name", spec("backupPolicyName"), x(253), x(254), "spec.backupPolicyName"),
+    (
+        "slow-query-log-config-tmpl",
+        spec("slowQueryLogConfigTmpl"),
+        x(65536),
+        x(65537),
         "spec.slowQueryLogConfigTmpl",
     ),
-    "overwrite-containers": (
-        _cluster(podTemplate={**_template_meta(), "overwriteContainers": [{"name": "agent"}] * 8}),
-        _cluster(podTemplate={**_template_meta(), "overwriteContainers": [{"name": "agent"}] * 9}),
-        "spec.podTemplate.overwriteContainers",
-    ),
-    "template-name": (
-        _cluster(podTemplate=_template_meta(name="x" * 253)),
-        _cluster(podTemplate=_template_meta(name="x" * 254)),
-        "spec.podTemplate.metadata.name",
-    ),
-    "template-label-value": (
-        _cluster(podTemplate=_template_meta(labels={"a": "x" * 63})),
-        _cluster(podTemplate=_template_meta(labels={"a": "x" * 64})),
+    ("overwrite-containers", _containers, 8, 9, "spec.podTemplate.overwriteContainers"),
+    ("template-name", template(name=x), 253, 254, "spec.podTemplate.metadata.name"),
+    (
+        "template-label-value",
+        template(labels=lambda n: {"a": x(n)}),
+        63,
+        64,
         "spec.podTemplate.metadata.labels.a",
     ),
-    "template-labels": (
-        _cluster(podTemplate=_template_meta(labels={f"l{i}": "v" for i in range(64)})),
-        _cluster(podTemplate=_template_meta(labels={f"l{i}": "v" for i in range(65)})),
-        "spec.podTemplate.metadata.labels",
-    ),
-    "template-annotations": (
-        _cluster(podTemplate=_template_meta(annotations={f"a{i}": "v" for i in range(64)})),
-        _cluster(podTemplate=_template_meta(annotations={f"a{i}": "v" for i in range(65)})),
+    ("template-labels", template(labels=n_keys("l")), 64, 65, "spec.podTemplate.metadata.labels"),
+    (
+        "template-annotations",
+        template(annotations=n_keys("a")),
+        64,
+        65,
         "spec.podTemplate.metadata.annotations",
     ),
-    "template-annotation-value": (
-        _cluster(podTemplate=_template_meta(annotations={"a": "x" * 65536})),
-        _cluster(podTemplate=_template_meta(annotations={"a": "x" * 65537})),
+    (
+        "template-annotation-value",
+        template(annotations=lambda n: {"a": x(n)}),
+        65536,
+        65537,
         "spec.podTemplate.metadata.annotations.a",
     ),
-    "restore-source-name": (
-        _cluster(restore=_restore(sourceName="x" * 253)),
-        _cluster(restore=_restore(sourceName="x" * 254)),
-        "spec.restore.sourceName",
-    ),
-    "restore-source-namespace": (
-        _cluster(restore=_restore(sourceNamespace="x" * 63)),
-        _cluster(restore=_restore(sourceNamespace="x" * 64)),
-        "spec.restore.sourceNamespace",
-    ),
-    "restore-schema": (
-        _cluster(restore=_restore(schema="x" * 64)),
-        _cluster(restore=_restore(schema="x" * 65)),
-        "spec.restore.schema",
-    ),
-    "restore-users": (
-        _cluster(restore=_restore(users="x" * 65536)),
-        _cluster(restore=_restore(users="x" * 65537)),
-        "spec.restore.users",
-    ),
-    "job-threads": (
-        _policy(jobConfig=_job_config(threads=256)),
-        _policy(jobConfig=_job_config(threads=257)),
-        "spec.jobConfig.threads",
-    ),
-    "job-service-account-name": (
-        _policy(jobConfig=_job_config(serviceAccountName="x" * 253)),
-        _policy(jobConfig=_job_config(serviceAccountName="x" * 254)),
+    ("restore-source-name", restore("sourceName"), x(253), x(254), "spec.restore.sourceName"),
+    ("restore-source-namespace", restore("sourceNamespace"), x(63), x(64), "spec.restore.sourceNamespace"),
+    ("restore-schema", restore("schema"), x(64), x(65), "spec.restore.schema"),
+    ("restore-users", restore("users"), x(65536), x(65537), "spec.restore.users"),
+    ("job-threads", job("threads"), 256, 257, "spec.jobConfig.threads"),
+    (
+        "job-service-account-name",
+        job("serviceAccountName"),
+        x(253),
+        x(254),
         "spec.jobConfig.serviceAccountName",
     ),
-    "bucket-name": (
-        _policy(jobConfig=_job_config(bucketConfig={"bucketName": "x" * 255})),
-        _policy(jobConfig=_job_config(bucketConfig={"bucketName": "x" * 256})),
-        "spec.jobConfig.bucketConfig.bucketName",
-    ),
-    "bucket-region": (
-        _policy(jobConfig=_job_config(bucketConfig={"region": "x" * 128})),
-        _policy(jobConfig=_job_config(bucketConfig={"region": "x" * 129})),
-        "spec.jobConfig.bucketConfig.region",
-    ),
-    "bucket-endpoint-url": (
-        _policy(jobConfig=_job_config(bucketConfig={"endpointURL": "http://" + "x" * 2041})),
-        _policy(jobConfig=_job_config(bucketConfig={"endpointURL": "http://" + "x" * 2042})),
+    ("bucket-name", bucket("bucketName"), x(255), x(256), "spec.jobConfig.bucketConfig.bucketName"),
+    ("bucket-region", bucket("region"), x(128), x(129), "spec.jobConfig.bucketConfig.region"),
+    (
+        "bucket-endpoint-url",
+        bucket("endpointURL"),
+        "http://" + x(2041),
+        "http://" + x(2042),
         "spec.jobConfig.bucketConfig.endpointURL",
     ),
-    "starting-deadline-seconds": (
-        _policy(startingDeadlineSeconds=INT32_MAX),
-        _policy(startingDeadlineSeconds=2**31),
+    (
+        "starting-deadline-seconds",
+        policy("startingDeadlineSeconds"),
+        INT32_MAX,
+        2**31,
         "spec.startingDeadlineSeconds",
     ),
-    "active-deadline-seconds": (
-        _policy(activeDeadlineSeconds=INT32_MAX),
-        _policy(activeDeadlineSeconds=2**31),
+    (
+        "active-deadline-seconds",
+        policy("activeDeadlineSeconds"),
+        INT32_MAX,
+        2**31,
         "spec.activeDeadlineSeconds",
     ),
-    "backoff-limit": (
-        _policy(backoffLimit=INT32_MAX),
-        _policy(backoffLimit=2**31),
-        "spec.backoffLimit",
-    ),
-    "successful-jobs-history-limit": (
-        _policy(successfulJobsHistoryLimit=1000),
-        _policy(successfulJobsHistoryLimit=1001),
+    ("backoff-limit", policy("backoffLimit"), INT32_MAX, 2**31, "spec.backoffLimit"),
+    (
+        "successful-jobs-history-limit",
+        policy("successfulJobsHistoryLimit"),
+        1000,
+        1001,
         "spec.successfulJobsHistoryLimit",
     ),
-    "failed-jobs-history-limit": (
-        _policy(failedJobsHistoryLimit=1000),
-        _policy(failedJobsHistoryLimit=1001),
+    (
+        "failed-jobs-history-limit",
+        policy("failedJobsHistoryLimit"),
+        1000,
+        1001,
         "spec.failedJobsHistoryLimit",
     ),
-    "time-zone": (
-        _policy(timeZone="x" * 128),
-        _policy(timeZone="x" * 129),
-        "spec.timeZone",
-    ),
+    ("time-zone", policy("timeZone"), x(128), x(129), "spec.timeZone"),
+]
+#: case -> (object at the bound, object past it, the field the error names)
+CASES: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
+    case: (build(at), build(past), field) for case, build, at, past, field in ROWS
 }
 
 
