@@ -9,12 +9,12 @@ import os
 from pathlib import Path
 
 import pytest
-from obstore.store import LocalStore
+from obstore.store import LocalStore, MemoryStore
 
-from moco.backup.archive import download_unpack_parts, partition, upload_dir_parts
+from moco.backup.archive import download_unpack, download_unpack_parts, partition, upload_dir_parts
 from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.bucket import Bucket
-from moco.backup.errors import BackupError
+from moco.backup.errors import BackupError, ObjectNotFound
 from moco.backup.restore import parse_manifest
 
 
@@ -71,3 +71,9 @@ def test_manifest_names_its_parts_and_refuses_others() -> None:
         parse_manifest("k", b"not json")
     with pytest.raises(BackupError, match="outside the copy"):
         parse_manifest("k", json.dumps({**doc, "dirs": ["../etc"]}).encode())
+
+
+async def test_a_missing_part_is_the_buckets_error(tmp_path: Path) -> None:
+    b = Bucket(MemoryStore(), name="b")
+    with pytest.raises(ObjectNotFound):
+        await download_unpack(b, "x/clone.0.tar.zst", tmp_path / "dest")

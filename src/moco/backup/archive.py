@@ -238,6 +238,7 @@ async def download_unpack(bucket: Bucket, key: str, dest: Path, *, queue_depth: 
     q: queue.Queue[bytes | None] = queue.Queue(maxsize=queue_depth)
     loop = asyncio.get_running_loop()
     consumer = loop.run_in_executor(None, _unpack, _Source(q), dest)
+    failed = False
     try:
         async for chunk in bucket.get_stream(key):
             while True:
@@ -250,6 +251,9 @@ async def download_unpack(bucket: Bucket, key: str, dest: Path, *, queue_depth: 
                     await asyncio.sleep(0.002)
             if consumer.done():
                 break
+    except BaseException:
+        failed = True
+        raise
     finally:
         while True:
             try:
@@ -259,6 +263,10 @@ async def download_unpack(bucket: Bucket, key: str, dest: Path, *, queue_depth: 
                 if consumer.done():
                     break
                 await asyncio.sleep(0.002)
+        if failed:
+            # the unpacking thread sees a truncated stream: its error is the download's
+            with contextlib.suppress(Exception):
+                await consumer
     try:
         return await consumer
     except (tarfile.TarError, zstandard.ZstdError, OSError) as e:
