@@ -14,7 +14,7 @@ from moco.backup.choose import Choice
 from moco.backup.errors import BackupError
 from moco.backup.kubeside import backup_status, go_duration, last_backup, order_pods, passwords_from
 from moco.backup.restore import accounts_to_drop, parse_users
-from moco.cli.backup import parser
+from moco.cli.backup import parse_args
 
 
 def pod(name: str, ready: bool = True) -> dict[str, object]:
@@ -90,11 +90,9 @@ def test_users_filter_spares_moco_and_mysql_accounts() -> None:
 
 
 def test_flags_before_or_after_the_subcommand() -> None:
-    ns = parser().parse_args(
-        ["--threads=3", "backup", "--use-path-style", "--ca-cert-file-path=/ca", "b", "ns", "n"]
-    )
+    ns = parse_args(["--threads=3", "backup", "--use-path-style", "--ca-cert-file-path=/ca", "b", "ns", "n"])
     assert (ns.threads, ns.use_path_style, ns.ca_cert, ns.work_dir) == (3, True, "/ca", "/work")
-    ns = parser().parse_args(
+    ns = parse_args(
         [
             "restore",
             "--backend-type=gcs",
@@ -110,7 +108,11 @@ def test_flags_before_or_after_the_subcommand() -> None:
         ]
     )
     assert (ns.backend_type, ns.use_path_style, ns.schema, ns.users) == ("gcs", False, "", "")
-    ns = parser().parse_args(["--ca-cert", "/x", "backup", "b", "ns", "n"])
+    ns = parse_args(["backup", "--use-path-style", "b", "ns", "n"])
+    assert (ns.use_path_style, ns.bucket) == (True, "b")
+    ns = parse_args(["--use-path-style=true", "backup", "b", "ns", "n"])
+    assert ns.use_path_style is True
+    ns = parse_args(["--ca-cert", "/x", "backup", "b", "ns", "n"])
     assert ns.ca_cert == "/x"
-    ns = parser().parse_args(["archive", "--interval=2", "--endpoint=http://s3", "b", "ns", "n"])
+    ns = parse_args(["archive", "--interval=2", "--endpoint=http://s3", "b", "ns", "n"])
     assert (ns.command, ns.interval, ns.endpoint, ns.name) == ("archive", 2.0, "http://s3", "n")

@@ -63,7 +63,14 @@ def _common(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     parser.add_argument("--region", default=d(""), help="Region used for object storage API")
     parser.add_argument("--endpoint", default=d(""), help="Object storage API endpoint URL")
     parser.add_argument(
-        "--use-path-style", type=_bool, nargs="?", const=True, default=d(False), help="Use path-style S3 API"
+        "--use-path-style",
+        dest="use_path_style",
+        action="store_true",
+        default=d(False),
+        help="Use path-style S3 API",
+    )
+    parser.add_argument(
+        "--no-use-path-style", dest="use_path_style", action="store_false", help=argparse.SUPPRESS
     )
     parser.add_argument(
         "--backend-type", default=d("s3"), help=f"The object storage to be used: {', '.join(BACKEND_TYPES)}"
@@ -175,8 +182,28 @@ async def _main(ns: argparse.Namespace) -> int:
     return 0
 
 
+def normalize(argv: Sequence[str]) -> list[str]:
+    """cobra's ``--use-path-style=true|false`` as this parser's flags (a bare ``--use-path-style``
+    never takes the next argument, the bucket, for its value)."""
+    out = []
+    for a in argv:
+        if a.startswith("--use-path-style="):
+            out.append("--use-path-style" if _bool(a.split("=", 1)[1]) else "--no-use-path-style")
+        else:
+            out.append(a)
+    return out
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command line (``sys.argv[1:]`` by default), cobra's boolean forms included."""
+    try:
+        return parser().parse_args(normalize(sys.argv[1:] if argv is None else argv))
+    except argparse.ArgumentTypeError as e:
+        raise SystemExit(f"moco-backup: {e}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    ns = parser().parse_args(argv)
+    ns = parse_args(argv)
     mocolog.setup(fmt="json")
     # mysqld and the mysql programs write their own files under the work dir
     os.environ["HOME"] = ns.work_dir
