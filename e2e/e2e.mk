@@ -12,7 +12,7 @@ E2E_PYTEST_ARGS ?=
 NODES ?=
 E2E_MODULE := $(PY) -m e2e.local
 
-.PHONY: node-deps node-bins images cluster cluster-down cluster-purge cluster-status moco-image deploy e2e e2e-smoke start
+.PHONY: node-deps node-bins images cluster cluster-down cluster-purge cluster-status moco-image deploy e2e e2e-smoke e2e-chaos start
 
 node-deps: ## Debian packages of a local node (containerd, runc, CNI plugins, nftables, ...)
 	@bash e2e/local/deps.sh
@@ -80,6 +80,10 @@ e2e-smoke: venv repoint ## CI smoke: cluster up (or reused), moco deployed, a 3-
 	else echo "[e2e-smoke] cluster or deploy failed (rc=$$rc): no scenario run" >&2; fi; \
 	$(MAKE) --no-print-directory cluster-down >&2 || rc=$$((rc ? rc : 1)); \
 	$(PY) -m e2e.summary $(E2E_SMOKE_JUNIT) $(E2E_PROVIDER) "$$KUBECONFIG"; exit $$rc
+
+e2e-chaos: venv repoint ## (not in CI: ~25 min) machine failures on three local nodes (mysqld SIGKILL, node loss, partition, freeze, kill 1; RUNS=5 each); last line is JSON
+	@$(MAKE) --no-print-directory cluster NODES=3 deploy
+	@KUBECONFIG="$$($(E2E_MODULE) kubeconfig)" $(PY) -m e2e.chaos $(if $(RUNS),--runs $(RUNS)) $(CHAOS_ARGS)
 
 start: cluster ## the cluster, moco deployed in it, a sample 3-instance MySQLCluster Healthy; prints how to connect
 	@$(MAKE) --no-print-directory deploy

@@ -1,0 +1,483 @@
+"""``python -m e2e.chaos``: machine failures on a three-node local cluster (``make e2e-chaos``).
+
+On a three-node local cluster with moco deployed, MOCO's anti-affinity example (a 3-instance
+MySQLCluster whose Pods may not share a node) runs under continuous writes through its primary
+Service, from the host, with the acknowledged-write checker; a sampler asks every reachable
+instance (Pod IPs) for its read-only state many times a second. For each injector of
+:mod:`e2e.injectors` (``--runs`` times, 5 by default) a run:
+
+1. waits until the cluster is Healthy with its three instances on three nodes, moves the primary
+   off the leading controller's node for node-level faults (a switchover), and sends the host's
+   Service traffic through a node other than the primary's (clients sit on healthy machines);
+2. injects the fault on the primary and measures the write unavailability from the client's
+   view: from the last write acknowledged before the fault to the first one acknowledged after
+   it, through the primary Service (role label -> EndpointSlice -> kube-proxy included);
+3. keeps the fault ``hold_s`` more seconds, undoes it (node back, partition healed, node
+   resumed) and waits until the cluster is Healthy again, still one instance per node.
+
+Then *node gone for good*: the primary's node is lost and stays lost; the cluster must stay
+Available and say Degraded (with its reason); the documented recovery follows (the Node object,
+the Pod and its claim deleted; the machine replaced by an empty one) and the instance must be
+re-cloned until the cluster is Healthy on three nodes.
+
+At the end every acknowledged write must be on every instance. The last line is one JSON object:
+per injector ``{"p50_s", "max_s", "runs"}`` (and each run's figure), ``lost_acknowledged_writes``,
+``two_writable_samples``, ``duration_s``, plus the time to Healthy of the new cluster, the node
+gone for good, and memory (RSS of every process of the cluster: control plane, nodes, containers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from e2e import moco_cluster as mc
+from e2e.injectors import INJECTORS, Injector, run_undo
+from e2e.kubectl import Kubectl, KubectlError, default_kubeconfig
+from e2e.local import faults, procs
+from e2e.local import spec as spec_mod
+from e2e.local.spec import ClusterSpec
+from e2e.mysql_access import READONLY, WRITABLE, user_password
+from e2e.timeline import startup
+from moco.mysql.conn import Endpoint
+from moco.mysql.errors import MySQLError
+from moco.testing.checker import WriteChecker
+from moco.testing.sampler import Sample, WritableSampler
+
+NAME = "test"  # the example's
+DEMOTE = "moco.cybozu.com/demote"
+SELECTOR = f"app.kubernetes.io/name=mysql,app.kubernetes.io/instance={NAME}"
+T0 = time.monotonic()
+#: how long an instance stays errant before the run re-initializes it.
+ERRANT_GRACE_S = 10.0
+
+
+def log(msg: str) -> None:
+    now = time.time()
+    wall = time.strftime("%H:%M:%S", time.gmtime(now)) + f"{now % 1:.3f}"[1:]
+    print(f"[chaos {wall} +{time.monotonic() - T0:7.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def manifest(namespace: str) -> dict[str, Any]:
+    """MOCO's anti-affinity example, without its 10-CPU/10-GiB requests (a 2-core machine)."""
+    m = mc.example("anti-affinity.yaml", namespace)
+    for c in m["spec"]["podTemplate"]["spec"]["containers"]:
+        c.pop("resources", None)
+    return m
+
+
+def pods(k: Kubectl) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = k.get("pods", "-l", SELECTOR)["items"]
+    return items
+
+
+def placement(k: Kubectl) -> dict[str, str]:
+    """mysqld Pod -> node."""
+    return {p["metadata"]["name"]: p["spec"].get("nodeName", "") for p in pods(k)}
+
+
+def one_per_node(k: Kubectl) -> bool:
+    where = placement(k)
+    return len(where) == 3 and len(set(where.values())) == 3 and all(where.values())
+
+
+def leader_node(kube: Kubectl) -> str:
+    """The node of the moco-controller replica holding the Lease ("" when unknown)."""
+    ctl = kube.ns(mc.SYSTEM_NAMESPACE)
+    holder = ""
+    for lease in ctl.get("leases")["items"]:
+        holder = lease["spec"].get("holderIdentity") or holder
+    pod = holder.split("_", 1)[0]
+    for p in ctl.get("pods")["items"]:
+        if p["metadata"]["name"] == pod:
+            return str(p["spec"].get("nodeName", ""))
+    return ""
+
+
+def cluster_rss_mib(spec: ClusterSpec) -> float:
+    """RSS of every process of the cluster: recorded components and each node's shims and containers."""
+    pids = {r.pid for r in procs.Registry(spec.state_file).load().values() if r.alive()}
+    for n in spec.node_specs:
+        pids |= faults.node_pids(spec, n)
+    total = 0
+    for pid in pids:
+        try:
+            for line in open(f"/proc/{pid}/status").read().splitlines():  # noqa: SIM115
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return round(total / 1024, 1)
+
+
+@dataclass
+class Run:
+    injector: str
+    old_node: str
+    new_primary_node: str
+    unavailable_s: float
+    healthy_after_s: float
+    reinitialized: int = 0
+
+
+@dataclass
+class Chaos:
+    spec: ClusterSpec
+    kube: Kubectl
+    k: Kubectl
+    svc_ip: str = ""
+    instances: list[tuple[str, Endpoint]] = field(default_factory=list)
+    runs: list[Run] = field(default_factory=list)
+    rss_peak_mib: float = 0.0
+    reinitialized: list[int] = field(default_factory=list)
+    #: injectors of runs that failed (no write back, or not Healthy again, within the bounds).
+    failed: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    # --- background: instance list and memory ---------------------------------------------------
+    def _refresh(self) -> None:
+        pw = user_password(self.k, NAME, READONLY[1])
+        while not self._stop.wait(1.0):
+            try:
+                self.instances = [
+                    (p["metadata"]["name"], Endpoint(p["status"]["podIP"], 3306, READONLY[0], pw))
+                    for p in pods(self.k)
+                    if p["status"].get("podIP")
+                ]
+                self.rss_peak_mib = max(self.rss_peak_mib, cluster_rss_mib(self.spec))
+            except (KubectlError, OSError, KeyError, ValueError):
+                continue
+
+    def primary_endpoint(self) -> Endpoint:
+        """The primary Service's ClusterIP as the writable user."""
+        return Endpoint(self.svc_ip, 3306, WRITABLE[0], user_password(self.k, NAME, WRITABLE[1]))
+
+    # --- waits ----------------------------------------------------------------------------------
+    def wait_ready(self, timeout: float = 600) -> float:
+        """Wait for Healthy with one instance per node. An instance reported errant (a former
+        primary that wrote to its binary log what no replica received before it died or was cut
+        off) is re-initialized as MOCO documents it: its claim and Pod deleted, then re-cloned."""
+        t0 = time.monotonic()
+        errant_since: dict[int, float] = {}
+
+        def ready() -> bool:
+            if mc.is_healthy(self.k, NAME) and one_per_node(self.k):
+                return True
+            now = time.monotonic()
+            errants = set(mc.status(self.k, NAME).get("errantReplicaList") or [])
+            for i in errants:
+                if now - errant_since.setdefault(i, now) > ERRANT_GRACE_S:
+                    self.reinitialize(i)
+                    errant_since[i] = now + 600  # once per wait
+            return False
+
+        mc.wait(self.k, NAME, "Healthy, one instance per node", ready, timeout)
+        return time.monotonic() - t0
+
+    def reinitialize(self, index: int) -> None:
+        log(f"instance {index} is errant: re-initializing it (claim and Pod deleted)")
+        self.reinitialized.append(index)
+        self.k("delete", "pvc", f"mysql-data-moco-{NAME}-{index}", "--wait=false")
+        self.k("delete", "pod", f"moco-{NAME}-{index}", "--wait=false")
+
+    def wait_primary_change(self, old: int, timeout: float) -> float:
+        """Monotonic time at which another primary was seen (or the timeout ran out: a restart
+        in place keeps the primary)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if mc.primary_index(self.k, NAME) != old:
+                    return time.monotonic()
+            except (KubectlError, KeyError, ValueError):
+                pass
+            time.sleep(0.2)
+        log(f"the primary stayed instance {old} for {timeout:.0f}s")
+        return time.monotonic()
+
+    def primary_pod(self) -> dict[str, Any]:
+        idx = mc.primary_index(self.k, NAME)
+        pod: dict[str, Any] = self.k.get("pod", f"moco-{NAME}-{idx}")
+        return pod
+
+    def prepare(self, inj: Injector) -> dict[str, Any]:
+        """Healthy, one per node, the primary off the leader's node (node faults), clients elsewhere."""
+        self.wait_ready()
+        pod = self.primary_pod()
+        for _ in range(3):
+            if not inj.node_level or pod["spec"]["nodeName"] != leader_node(self.kube):
+                break
+            old = mc.primary_index(self.k, NAME)
+            log(f"switchover: primary {old} shares {pod['spec']['nodeName']} with the leading controller")
+            self.k("annotate", "pod", f"moco-{NAME}-{old}", f"{DEMOTE}=true", "--overwrite")
+            mc.wait(
+                self.k,
+                NAME,
+                "switchover",
+                lambda old=old: mc.primary_index(self.k, NAME) != old and mc.is_healthy(self.k, NAME),
+                120,
+            )
+            pod = self.primary_pod()
+        via = next(n.name for n in self.spec.node_specs if n.name != pod["spec"]["nodeName"])
+        if faults.services_node(self.spec) != via:
+            faults.route_services_via(self.spec, via)
+        return pod
+
+    # --- one run --------------------------------------------------------------------------------
+    async def run_once(self, inj: Injector, chk: WriteChecker) -> Run:
+        pod = await asyncio.to_thread(self.prepare, inj)
+        old_idx = int(pod["metadata"]["name"].rsplit("-", 1)[1])
+        node = pod["spec"]["nodeName"]
+        t_ready = time.monotonic()
+        await _wait_acks(chk, 30, t_ready, 120, "writes before the fault")
+        t_inj = time.monotonic()
+        undo = await asyncio.to_thread(inj.inject, self.spec, self.k, pod)
+        # The fault is whole once inject returns (a node's processes stopped one by one, a
+        # signal sent through kubectl exec): a write sent before then may still be acknowledged
+        # by the old primary and counts before the fault; one sent after it faces the fault.
+        t_eff = time.monotonic()
+        log(f"{inj.name}: injected on moco-{NAME}-{old_idx} ({node}) in {t_eff - t_inj:.2f}s")
+        try:
+            await _wait_sent_after(chk, t_eff, 180, f"{inj.name}: a write sent after the fault acknowledged")
+            moved = await asyncio.to_thread(self.wait_primary_change, old_idx, 120)
+            await _wait_acks(chk, 20, moved, 120, f"{inj.name}: writes on the primary after the fault")
+            unavailable = longest_gap([a.acked for a in chk.acks], t_inj, moved)
+            log(f"{inj.name}: longest time without an acknowledged write {unavailable:.2f}s")
+            await asyncio.sleep(inj.hold_s)
+        finally:
+            await asyncio.to_thread(run_undo, undo)
+        t_undo = time.monotonic()
+        before = len(self.reinitialized)
+        await asyncio.to_thread(self.wait_ready)
+        healthy = time.monotonic() - t_inj
+        new_pod = await asyncio.to_thread(self.primary_pod)
+        log(
+            f"{inj.name}: undone; Healthy {time.monotonic() - t_undo:.1f}s later, primary "
+            f"{new_pod['metadata']['name']} on {new_pod['spec']['nodeName']}"
+        )
+        return Run(
+            inj.name,
+            node,
+            new_pod["spec"]["nodeName"],
+            round(unavailable, 3),
+            round(healthy, 1),
+            len(self.reinitialized) - before,
+        )
+
+    # --- node gone for good ---------------------------------------------------------------------
+    async def node_gone(self, chk: WriteChecker) -> dict[str, Any]:
+        pod = await asyncio.to_thread(self.prepare, INJECTORS["node_loss"])
+        name, node = pod["metadata"]["name"], pod["spec"]["nodeName"]
+        t0 = time.monotonic()
+        await asyncio.to_thread(faults.lose_node, self.spec, node)
+        log(f"node gone: {node} (with {name}) lost for good")
+        await _wait_acks(chk, 20, t0, 180, "writes with a node gone")
+
+        def degraded() -> dict[str, Any] | None:
+            # MOCO's conditions: Available stays True, Healthy turns False with the state
+            # (Degraded) as its reason.
+            st = mc.status(self.k, NAME)
+            conds = {c["type"]: c for c in st.get("conditions") or []}
+            healthy = conds.get("Healthy", {})
+            if (
+                conds.get("Available", {}).get("status") == "True"
+                and healthy.get("status") == "False"
+                and healthy.get("reason") == "Degraded"
+            ):
+                return {**healthy, "syncedReplicas": st.get("syncedReplicas")}
+            return None
+
+        cond = await asyncio.to_thread(mc.wait, self.k, NAME, "Available and Degraded", degraded, 180)
+        t_deg = time.monotonic() - t0
+        log(f"node gone: Available, Degraded after {t_deg:.1f}s: {cond}")
+        # The documented recovery: the Node object goes, then the instance's claim and Pod; the
+        # machine is replaced by an empty one.
+        t_rec = time.monotonic()
+        await asyncio.to_thread(self._recover, name, node)
+        await asyncio.to_thread(self.wait_ready, 900)
+        healthy = time.monotonic() - t_rec
+        log(f"node gone: recovered, Healthy on three nodes {healthy:.1f}s after the recovery began")
+        return {
+            "node": node,
+            "available_degraded_after_s": round(t_deg, 1),
+            "healthy_reason": cond.get("reason"),
+            "healthy_message": cond.get("message"),
+            "synced_replicas": cond.get("syncedReplicas"),
+            "healthy_after_recovery_s": round(healthy, 1),
+        }
+
+    def _recover(self, pod: str, node: str) -> None:
+        index = pod.rsplit("-", 1)[1]
+        self.kube("delete", "node", node, "--wait=false")
+        self.k("delete", "pvc", f"mysql-data-moco-{NAME}-{index}", "--wait=false")
+        self.k("delete", "pod", pod, "--grace-period=0", "--force", "--wait=false", check=False)
+        faults.restore_node(self.spec, node, wipe_volumes=True)
+
+
+async def _wait_acks(chk: WriteChecker, n: int, after: float, timeout: float, what: str) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while chk.acked_after(after) < n:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: {chk.acked_after(after)} of {n} within {timeout:.0f}s")
+        await asyncio.sleep(0.02)
+
+
+def longest_gap(acked: list[float], start: float, end: float) -> float:
+    """The client's write unavailability around a fault (pure): the longest time between two
+    consecutive acknowledged writes, from the last one before ``start`` to the first ones after
+    ``end`` (a graceful stop may still acknowledge writes for a moment after it is asked for)."""
+    first = max((i for i, t in enumerate(acked) if t <= start), default=0)
+    gaps = [acked[i + 1] - acked[i] for i in range(first, len(acked) - 1) if acked[i] <= end]
+    return round(max(gaps, default=0.0), 3)
+
+
+async def _wait_sent_after(chk: WriteChecker, t: float, timeout: float, what: str) -> None:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not any(a.sent >= t for a in reversed(chk.acks[-1000:])):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: none within {timeout:.0f}s")
+        await asyncio.sleep(0.02)
+
+
+def _figures(runs: list[Run]) -> dict[str, Any]:
+    xs = [r.unavailable_s for r in runs]
+    return {
+        "p50_s": round(statistics.median(xs), 2) if xs else None,
+        "max_s": round(max(xs), 2) if xs else None,
+        "runs": len(xs),
+        "each_s": xs,
+        "healthy_after_s": [r.healthy_after_s for r in runs],
+        "errant_reinitialized": sum(r.reinitialized for r in runs),
+    }
+
+
+async def verify(c: Chaos, chk: WriteChecker) -> tuple[int, dict[str, int]]:
+    """Acknowledged writes missing on the primary (through the Service), and on each instance."""
+    missing: set[int] = set((await chk.verify(c.primary_endpoint(), timeout=60)).missing)
+    per: dict[str, int] = {}
+    for name, ep in list(c.instances):
+        for _ in range(120):
+            try:
+                rep = await chk.verify(ep, timeout=60)
+            except MySQLError:
+                await asyncio.sleep(0.5)
+                continue
+            if rep.ok or not rep.missing:
+                break
+            await asyncio.sleep(0.5)
+        per[name] = len(rep.missing)
+    return len(missing), per
+
+
+async def main_async(args: argparse.Namespace) -> dict[str, Any]:
+    t_start = time.monotonic()
+    spec = spec_mod.current()
+    if spec.nodes != 3:
+        raise SystemExit(f"the chaos tier needs a three-node local cluster (this one has {spec.nodes})")
+    kube = Kubectl(default_kubeconfig())
+    mc.require_moco(kube)
+    result: dict[str, Any] = {"suite": "e2e-chaos"}
+    with mc.scenario_namespace(kube, "chaos") as k:
+        t0 = time.monotonic()
+        mc.apply(k, manifest(str(k.namespace)))
+        c = Chaos(spec, kube, k)
+        result["time_to_healthy_s"] = round(c.wait_ready(900), 1)
+        result["startup_timeline"] = startup(k, NAME)
+        result["placement"] = placement(k)
+        result["rss_mib_healthy"] = cluster_rss_mib(spec)
+        log(f"Healthy in {time.monotonic() - t0:.1f}s on {sorted(set(result['placement'].values()))}")
+        c.svc_ip = k.get("service", f"moco-{NAME}-primary")["spec"]["clusterIP"]
+        primary_ep = c.primary_endpoint()
+        refresher = threading.Thread(target=c._refresh, name="instances", daemon=True)
+        refresher.start()
+        faults.route_services_via(spec, spec.node_specs[0].name)
+        chk = WriteChecker(primary=lambda: primary_ep, connect_timeout=1.0, write_timeout=2.0)
+        samples: list[list[Any]] = []
+
+        def on_sample(sample: Sample, counted: bool) -> None:
+            row = [round(sample.at - T0, 2), list(sample.writable), round(sample.spread, 3), counted]
+            samples.append(row)
+            log(f"two writable instances seen: {row}")
+
+        sampler = WritableSampler(instances=lambda: c.instances, on_sample=on_sample)
+        await chk.setup(timeout=120)
+        chk.start()
+        sampler.start()
+        try:
+            for name in args.injectors:
+                for i in range(args.runs):
+                    log(f"{name}: run {i + 1}/{args.runs}")
+                    try:
+                        c.runs.append(await c.run_once(INJECTORS[name], chk))
+                    except AssertionError as e:  # the run's figure is missing; the next run goes on
+                        log(f"{name}: run {i + 1} failed: {str(e)[:2000]}")
+                        c.failed.append(name)
+            if args.node_gone:
+                try:
+                    result["node_gone"] = await c.node_gone(chk)
+                except AssertionError as e:
+                    log(f"node gone: failed: {str(e)[:2000]}")
+                    result["node_gone"] = {"failed": str(e)[:300]}
+        finally:
+            await chk.stop()
+            await sampler.stop()
+            faults.route_services_via(spec, spec.node_specs[0].name)
+        lost, per = await verify(c, chk)
+        if args.save_logs:
+            save_logs(kube, args.save_logs)
+        c._stop.set()
+        for name in args.injectors:
+            result[name] = _figures([r for r in c.runs if r.injector == name])
+            result[name]["failed_runs"] = c.failed.count(name)
+        result.update(
+            lost_acknowledged_writes=lost,
+            missing_per_instance=per,
+            acknowledged_writes=len(chk.acks),
+            two_writable_samples=len(sampler.two_writable),
+            two_writable_wide_samples=len(sampler.two_writable_wide),
+            two_writable_seen=samples[:20],
+            sampler_rounds=sampler.rounds,
+            one_instance_per_node=one_per_node(k),
+            nodes=spec.nodes,
+            rss_mib_peak=c.rss_peak_mib,
+        )
+    result["duration_s"] = round(time.monotonic() - t_start, 1)
+    return result
+
+
+def save_logs(kube: Kubectl, path: str) -> None:
+    """The controllers' logs (the failovers' own timeline), for a reader of the figures."""
+    ctl = kube.ns(mc.SYSTEM_NAMESPACE)
+    with open(path, "w") as f:
+        for p in ctl.get("pods")["items"]:
+            f.write(ctl("logs", p["metadata"]["name"], timeout=60, check=False))
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(prog="python -m e2e.chaos", description=__doc__.split("\n\n")[0])
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--injectors", nargs="*", default=list(INJECTORS), choices=list(INJECTORS))
+    p.add_argument("--no-node-gone", dest="node_gone", action="store_false")
+    p.add_argument("--save-logs", metavar="FILE", help="write the controllers' logs there at the end")
+    args = p.parse_args()
+    result = asyncio.run(main_async(args))
+    print(json.dumps(result), flush=True)
+    ok = (
+        result["lost_acknowledged_writes"] == 0
+        and result["two_writable_samples"] == 0
+        and result["one_instance_per_node"]
+        and not any(
+            isinstance(v, dict) and (v.get("failed_runs") or v.get("failed")) for v in result.values()
+        )
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The figures of ``make e2e-chaos`` (pure, no cluster): the client's write unavailability around
+a fault, and the start-up timeline read from Pod objects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from e2e.chaos import longest_gap
+from e2e.timeline import pod_phases
+
+
+def test_unavailability_is_the_longest_gap_around_the_fault() -> None:
+    acked = [1.0, 1.1, 1.2, 5.0, 5.1, 5.2, 9.0]
+    # fault at 1.15: from the last ack before it (1.1) on, up to the acks after the primary moved
+    assert longest_gap(acked, 1.15, 5.2) == 3.8
+    # a graceful stop that still acknowledged a write after the fault was asked for
+    assert longest_gap([1.0, 1.1, 1.3, 6.3, 6.4], 1.15, 6.3) == 5.0
+    # later gaps (after the cluster was back) do not count
+    assert longest_gap(acked, 1.15, 5.0) == 3.8
+    assert longest_gap([], 1.0, 2.0) == 0.0
+
+
+def test_pod_phases_are_seconds_since_the_cluster_was_created() -> None:
+    t0 = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+    pod = {
+        "metadata": {"creationTimestamp": "2026-01-01T00:00:06Z"},
+        "status": {
+            "conditions": [
+                {"type": "PodScheduled", "status": "True", "lastTransitionTime": "2026-01-01T00:00:09Z"},
+                {"type": "Ready", "status": "False", "lastTransitionTime": "2026-01-01T00:00:19Z"},
+            ],
+            "initContainerStatuses": [
+                {
+                    "name": "moco-init",
+                    "state": {
+                        "terminated": {
+                            "startedAt": "2026-01-01T00:00:11Z",
+                            "finishedAt": "2026-01-01T00:00:18Z",
+                        }
+                    },
+                }
+            ],
+            "containerStatuses": [
+                {
+                    "name": "mysqld",
+                    "state": {"running": {"startedAt": "2026-01-01T00:00:19Z"}},
+                    "restartCount": 1,
+                }
+            ],
+        },
+    }
+    p = pod_phases(pod, t0)
+    assert p["created"] == 6.0
+    assert p["PodScheduled"] == 9.0
+    assert p["Ready"] is None  # not True
+    assert p["init moco-init"] == [11.0, 18.0]
+    assert p["start mysqld"] == 19.0
+    assert p["restarts mysqld"] == 1
