@@ -166,3 +166,30 @@ async def test_a_primary_shutting_down_is_failed_over_before_it_exits(cluster_gr
     assert took < 4, f"failover took {took:.1f} s"
     (msg,) = [m for _, r, m in cg.h.kube.events if r == "FailOver"]
     assert "refuses connections" in msg, msg
+
+
+async def test_a_silent_former_primary_does_not_hold_the_pass_that_opens_the_new_one(
+    cluster_ground: ClusterFactory,
+) -> None:
+    """After a failover from a dead machine the next pass makes the new primary writable; with
+    the operator's own bounds (3 tries of a 3 s connect) reading the dead one again held that
+    pass for 10 s. A known-silent instance gets one short try."""
+    cg = await cluster_ground(3)
+    await healthy_then_slow_ticker(cg)
+    cfg = replace(SLOW_TICK, connect_timeout=3.0, status_retries=3, status_retry_interval=0.5)
+    cg.h.proc.cfg = cg.h.proc.watch.cfg = cfg
+    async with checker_for(cg):  # replicas with data: a lost primary leaves the cluster Failed
+        await asyncio.sleep(0.5)
+    old = cg.h.primary
+    cg.ms[old].pause()
+    try:
+        await cg.h.wait_for(lambda: "FailOver" in cg.h.kube.reasons(), 30, "failover")
+        t_failover = time.monotonic()
+        n = len(cg.h.kube.events)
+        await cg.h.wait_for(
+            lambda: any(r == "Writable" for _, r, _ in cg.h.kube.events[n:]), 30, "the new primary writable"
+        )
+        opened = time.monotonic() - t_failover
+    finally:
+        cg.ms[old].resume()
+    assert opened < 4, f"the new primary was opened {opened:.1f} s after the failover"

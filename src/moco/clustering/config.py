@@ -52,6 +52,12 @@ class ProcessConfig:
     #: (Kubernetes marks the Pod of a dead node not ready only after about 40 s).
     watch_interval: float = 1.0
     watch_timeout: float = 1.0
+    #: An instance that did not answer the last pass (and the primary while the watch sees it
+    #: fail) gets one try of this long instead of ``status_retries`` tries of
+    #: ``connect_timeout``: a dead or cut-off machine must not hold every pass for about 10 s
+    #: (after a failover that pass is the one that makes the new primary writable). Once it
+    #: answers again it gets its full tries. A live mysqld accepts a connection in milliseconds.
+    silent_connect_timeout: float = 1.0
     #: while the Pod of another instance is there but its mysqld does not answer (a frozen or
     #: cut-off former primary, a restarting replica), the loop passes again this often, so a
     #: former primary that wakes up still writable is fenced within about this long.

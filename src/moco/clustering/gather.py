@@ -107,22 +107,23 @@ class NoAnswer:
 Probed = tuple[Connection, InstanceStatus] | Unreadable | NoAnswer
 
 
-async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig, *, tries: int | None = None) -> Probed:
-    """Connect to a mysqld and read its status, with bounded retries (``status_retries``
-    unless ``tries`` is given).
+async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig, *, silent: bool = False) -> Probed:
+    """Connect to a mysqld and read its status, with bounded retries: ``status_retries`` tries
+    of ``connect_timeout``, or one of ``silent_connect_timeout`` for an instance known silent.
 
     :class:`NoAnswer` if it never answers; :class:`Unreadable` when it answered but its status
     could not be read completely (see :class:`moco.mysql.status.IncompleteStatus`).
     """
     # a not-ready or terminating Pod gets every try too: its Pod's state is no evidence
-    tries = max(cfg.status_retries if tries is None else tries, 1)
+    tries = 1 if silent else max(cfg.status_retries, 1)
+    connect_bound = cfg.silent_connect_timeout if silent else cfg.connect_timeout
     ep = admin_endpoint(pod, creds)
     unreadable: Unreadable | None = None
     refused = True
     for attempt in range(tries):
         conn: Connection | None = None
         try:
-            conn = await connect(ep, timeout=cfg.connect_timeout, query_timeout=cfg.query_timeout)
+            conn = await connect(ep, timeout=connect_bound, query_timeout=cfg.query_timeout)
             st = await get_status(conn)
             return conn, st
         except Exception as e:
@@ -149,8 +150,9 @@ async def gather(
 ) -> Gathered:
     """Ask every mysqld of the cluster at once; decide nothing.
 
-    The instances in ``once`` get one try instead of ``status_retries`` (the primary watch
-    already counts tries of a primary that stopped answering; a pass need not wait for more).
+    The instances in ``once`` are known silent (they did not answer the last pass, or the
+    primary watch counts failed tries of the primary): one short try each (see
+    ``ProcessConfig.silent_connect_timeout``).
     """
     primary = cluster.current_primary_index
     if not 0 <= primary < cluster.replicas:
@@ -159,7 +161,7 @@ async def gather(
     by_index = index_pods(cluster, pods)
 
     async def one(i: int, pod: PodInfo | None) -> Probed | None:
-        return None if pod is None else await probe(pod, creds, cfg, tries=1 if i in once else None)
+        return None if pod is None else await probe(pod, creds, cfg, silent=i in once)
 
     # every probe finishes before this returns, and the connections of the probes that answered
     # are closed if this is cancelled: none is left open

@@ -99,6 +99,8 @@ class ClusterProcess:
         self._clone_index: int | None = None
         #: the failed tries of the primary (passes and the watch) while it does not answer.
         self._down: evidence.DownTally | None = None
+        #: instances whose Pod is there but whose mysqld did not answer the last pass.
+        self._silent: frozenset[int] = frozenset()
         #: (primary index, Pod name, Pod uid, mysqld restartCount) when the primary was last
         #: seen writable with its mysqld container running.
         self._writable: tuple[int, str, str, int] | None = None
@@ -360,11 +362,16 @@ class ClusterProcess:
             raise GatherError(f"reading Pods or credentials timed out: {e}") from e
         t_gather = time.monotonic()
         p = cluster.current_primary_index
-        # the watch already counts a silent primary's tries: one more is enough for this pass
-        once = frozenset({p}) if self._down is not None and self._down.index == p else frozenset()
+        # known silent: one short try each (the watch already counts a silent primary's tries)
+        once = self._silent | ({p} if self._down is not None and self._down.index == p else set())
         g: Gathered = await gather(cluster, pods, creds, self.cfg, once=once)
         try:
-            tries = 1 if once else max(self.cfg.status_retries, 1)
+            self._silent = frozenset(
+                i
+                for i, pod in enumerate(g.status.pods)
+                if pod is not None and g.status.instances[i] is None and i not in g.status.unreadable
+            )
+            tries = 1 if p in once else max(self.cfg.status_retries, 1)
             g.status = replace(
                 g.status,
                 primary_down_confirmed=self._primary_down(g.status, t_gather, tries),
