@@ -65,7 +65,7 @@ async def test_old_primary_hung_on_semisync_acks_is_fenced_before_the_new_primar
     monkeypatch.setattr(operations.ops, "set_writable", spy)
     try:
         cg.h.start()
-        await cg.h.wait_for(lambda: bool(seen), 60, "the new primary made writable")
+        await cg.h.wait_for(lambda: len(seen) >= 2, 60, "the new primary made writable")
         await cg.h.wait_for(commit.done, 30, "the hung session released")
     finally:
         commit.cancel()
