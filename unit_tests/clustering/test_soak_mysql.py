@@ -34,7 +34,7 @@ from ..fixtures.clustering import CREDS
 def _plan(seed: int, n: int) -> list[tuple[str, list[tuple[str, str, str, float, float]]]]:
     rng = random.Random(seed)
     cfg = SoakConfig(seed=seed)
-    out = []
+    out: list[tuple[str, list[tuple[str, str, str, float, float]]]] = []
     for k in range(n):
         ep = draw_episode(rng, k + 1, cfg, k + 1)
         out.append((ep.kind, [(s.fault.kind, s.role, s.fault.params(), s.at, s.until) for s in ep.steps]))
@@ -125,19 +125,22 @@ async def test_write_trap_ends_the_caller_at_the_nth_write(before: bool) -> None
 
 
 def test_commit_ability_needs_replicas_on_both_sides() -> None:
-    def r(name: str, port: int, **kw: object) -> Reading:
-        return Reading(name, read_only=False, super_read_only=False, server_time=0.0, port=port, **kw)  # type: ignore[arg-type]
+    def r(name: str, uuid: str, **kw: object) -> Reading:
+        return Reading(name, read_only=False, super_read_only=False, server_time=0.0, uuid=uuid, **kw)  # type: ignore[arg-type]
 
-    new = r("m2", 2, semisync_source=True, wait_count=1, semisync_clients=1)
+    # every instance listens on the same port (as in Kubernetes): replicas are told by UUID
+    new = r("m2", "u2", semisync_source=True, wait_count=1, semisync_clients=1)
     replica = replace(
-        r("m3", 3, source_port=2, io_on=True, semisync_replica=True), read_only=True, super_read_only=True
+        r("m3", "u3", source_uuid="u2", io_on=True, semisync_replica=True),
+        read_only=True,
+        super_read_only=True,
     )
     # a former primary just resumed: it still counts the replica that left it while frozen
-    old = r("m1", 1, semisync_source=True, wait_count=1, semisync_clients=1)
+    old = r("m1", "u1", semisync_source=True, wait_count=1, semisync_clients=1)
     out = {x.name: x.can_commit for x in mark_commit_ability([old, new, replica])}
     assert out == {"m1": False, "m2": True, "m3": False}
     # semi-sync off: writable is enough
-    assert mark_commit_ability([r("m1", 1)])[0].can_commit
+    assert mark_commit_ability([r("m1", "u1")])[0].can_commit
 
 
 @pytest.mark.mysql

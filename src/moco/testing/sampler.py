@@ -51,9 +51,9 @@ _QUERY = (
     "   WHERE VARIABLE_NAME = 'rpl_semi_sync_source_wait_for_replica_count') AS swc,"
     " (SELECT VARIABLE_VALUE FROM performance_schema.global_status"
     "   WHERE VARIABLE_NAME = 'Rpl_semi_sync_source_clients') AS ssc,"
-    " @@port AS port,"
-    " (SELECT PORT FROM performance_schema.replication_connection_configuration"
-    "   WHERE CHANNEL_NAME = '') AS src_port,"
+    " @@server_uuid AS uuid,"
+    " (SELECT SOURCE_UUID FROM performance_schema.replication_connection_status"
+    "   WHERE CHANNEL_NAME = '') AS src_uuid,"
     " (SELECT SERVICE_STATE FROM performance_schema.replication_connection_status"
     "   WHERE CHANNEL_NAME = '') AS io,"
     " (SELECT VARIABLE_VALUE FROM performance_schema.global_variables"
@@ -74,12 +74,13 @@ class Reading:
     #: ``rpl_semi_sync_source_wait_for_replica_count`` semi-sync replicas connected by its own
     #: count and by the round's other answers (see :meth:`WritableSampler.round`).
     can_commit: bool = False
-    #: the server's SQL port, and the replication it runs itself (for the round's cross-check).
-    port: int = 0
+    #: the server's ``server_uuid``, and the replication it runs itself (for the round's
+    #: cross-check; UUIDs, not ports: every instance listens on 3306 in Kubernetes).
+    uuid: str = ""
     semisync_source: bool = False
     wait_count: int = 1
     semisync_clients: int = 0
-    source_port: int | None = None
+    source_uuid: str | None = None
     io_on: bool = False
     semisync_replica: bool = False
 
@@ -176,11 +177,11 @@ class WritableSampler:
             read_only=bool(int(row["ro"])),
             super_read_only=bool(int(row["sro"])),
             server_time=float(row["t"]),
-            port=int(row["port"]),
+            uuid=str(row["uuid"]),
             semisync_source=_on(row["sse"]),
             wait_count=int(row["swc"] or 1),
             semisync_clients=int(row["ssc"] or 0),
-            source_port=None if row["src_port"] is None else int(row["src_port"]),
+            source_uuid=None if not row["src_uuid"] else str(row["src_uuid"]),
             io_on=str(row["io"] or "").upper() == "ON",
             semisync_replica=_on(row["sre"]),
         )
@@ -242,7 +243,8 @@ def mark_commit_ability(readings: list[Reading]) -> list[Reading]:
     count of semi-sync clients is not enough: a server that was frozen still counts the
     connections of replicas that left meanwhile until it notices. So a replica counts only when
     the round's answers agree from both sides: the server counts enough clients, and enough
-    other answering servers replicate from its port with a running IO thread and semi-sync on.
+    other answering servers replicate from it (by server UUID) with a running IO thread and
+    semi-sync on.
     """
     out = []
     for r in readings:
@@ -251,7 +253,7 @@ def mark_commit_ability(readings: list[Reading]) -> list[Reading]:
             followers = sum(
                 1
                 for o in readings
-                if o is not r and o.source_port == r.port and o.io_on and o.semisync_replica
+                if o is not r and o.source_uuid == r.uuid and o.io_on and o.semisync_replica
             )
             ok = min(followers, r.semisync_clients) >= r.wait_count
         out.append(replace(r, can_commit=ok))
