@@ -104,3 +104,18 @@ async def test_a_second_crash_right_after_a_failover_fails_over_again(cluster_gr
     for i in range(3):
         rep = await verify_eventually(chk, cg.admin(i))
         assert rep.ok, f"instance {i}: {rep.describe()}"
+
+
+async def test_a_crashed_primary_of_a_cluster_without_data_is_restarted_in_place(
+    cluster_ground: ClusterFactory,
+) -> None:
+    """No transaction was ever written: no replica holds data, so none may take over (MOCO's
+    rule). The crashed primary that comes back read-only is made writable again in place,
+    not left Lost (found by an e2e `kill 1` on a new cluster)."""
+    cg = await cluster_ground(3, cfg=SLOW_CONFIRM)
+    await cg.h.wait_healthy(60)
+    old = cg.h.primary
+    await crash_and_restart(cg, old)
+    await cg.h.wait_healthy(60)
+    assert cg.h.primary == old
+    assert "FailOver" not in cg.h.kube.reasons()

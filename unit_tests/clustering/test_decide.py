@@ -302,6 +302,39 @@ ROWS: list[tuple[str, Callable[[], StatusSet], ClusterState, Operation, int | No
         Op.NONE,
         None,
     ),
+    # a crashed primary that came back read-only, when no replica could take over (a new
+    # cluster without a transaction: no replica holds data), is made writable again in place
+    # rather than left Lost (MOCO restarts in place here too: it has no crash evidence)
+    (
+        "crashed-primary-back-read-only-no-replica-with-data-restarts-in-place",
+        lambda: replace(
+            with_instance(
+                with_instance(
+                    with_instance(
+                        h3(), 0, primary(gtid="", read_only=True, super_read_only=True, replica_server_ids=())
+                    ),
+                    1,
+                    replica(1, gtid=""),
+                ),
+                2,
+                replica(2, gtid=""),
+            ),
+            primary_crashed=True,
+        ),
+        S.INCOMPLETE,
+        Op.CONFIGURE,
+        None,
+    ),
+    (
+        "crashed-primary-still-down-no-replica-with-data-is-lost",
+        lambda: replace(
+            with_instance(with_instance(primary_down(3, 2), 1, replica(1, gtid="")), 2, replica(2, gtid="")),
+            primary_crashed=True,
+        ),
+        S.LOST,
+        Op.NONE,
+        None,
+    ),
     (
         "restarted-primary-without-crash-evidence-is-made-writable",
         lambda: with_instance(h3(), 0, primary(read_only=True, super_read_only=True, replica_server_ids=())),

@@ -9,7 +9,8 @@ Healthy, Degraded, Failed, Lost, and Incomplete when nothing else fits. Invarian
   the tries the loop confirms over time (``primary_down_confirmed``), or its mysqld container
   crashed (``primary_crashed``: the same Pod's container restarted or stopped since the primary
   was last seen writable, and it is unreachable or came back read-only; it is then treated as
-  unreachable, whatever it answers). A missing Pod, a Pod being deleted, a re-created Pod and a
+  unreachable, whatever it answers, unless no replica could take over: then it is restarted in
+  place). A missing Pod, a Pod being deleted, a re-created Pod and a
   not-ready Pod are no evidence (offline->online, a full restart, a force-rolling-update, a
   flapping probe), so nothing is done while any Pod is missing (MOCO does nothing while the Pod
   count differs from replicas);
@@ -264,8 +265,14 @@ def _without_crashed_primary(ss: StatusSet) -> StatusSet:
 
 def decide(ss: StatusSet) -> Decision:
     """The state and the one operation this pass applies."""
-    ss = _without_crashed_primary(ss)
-    state, cands = decide_state(ss)
+    as_crashed = _without_crashed_primary(ss)
+    state, cands = decide_state(as_crashed)
+    if state is ClusterState.LOST and as_crashed is not ss and ss.instances[ss.primary] is not None:
+        # no replica can take over (none holds data): the crashed primary that came back is
+        # the best there is, and it is made writable again in place
+        state, cands = decide_state(ss)
+    else:
+        ss = as_crashed
     candidate = min(cands) if cands else None
     if state in (ClusterState.HEALTHY, ClusterState.DEGRADED):
         ppod = ss.pods[ss.primary]
