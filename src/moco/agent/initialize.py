@@ -29,7 +29,7 @@ from moco.agent.users import USERS, plan_users
 from moco.log import get_logger
 from moco.mysql import ops
 from moco.mysql.conn import Connection, Endpoint, connect
-from moco.mysql.errors import AccessDenied, MySQLError
+from moco.mysql.errors import AccessDenied, MySQLError, SQLError
 
 log = get_logger("moco.agent.initialize")
 
@@ -100,7 +100,7 @@ async def ensure_users(
             await conn.execute("SET GLOBAL super_read_only = OFF")
         for sql, args in stmts:
             try:
-                await conn.execute(sql, args)
+                await _execute_writable(conn, sql, args, lift=sro)
             except AccessDenied:
                 # Only the root of --initialize holds PROXY WITH GRANT OPTION; the init user of an
                 # external source may not: moco works without it, users' proxy set-ups do not.
@@ -116,6 +116,31 @@ async def ensure_users(
     created = tuple(u.name for u in USERS if u.name not in have)
     log.info("users ensured", created=list(created), reset_existing=reset_passwords)
     return created
+
+
+#: ER_OPTION_PREVENTS_STATEMENT: here, super_read_only was turned on again meanwhile.
+ER_OPTION_PREVENTS_STATEMENT = 1290
+#: How often one statement is retried after super_read_only came back.
+READ_ONLY_RETRIES = 20
+
+
+async def _execute_writable(conn: Connection, sql: str, args: object, *, lift: bool) -> None:
+    """Run one statement of the user set-up; when super_read_only came back meanwhile, lift it
+    again and retry.
+
+    The operator makes every replica super_read_only whenever it finds one that is not (fencing),
+    and it may find this instance in the moment its set-up lifted it. A user created without its
+    grants would stay so: :func:`plan_users` creates missing users and leaves existing ones.
+    """
+    for attempt in range(READ_ONLY_RETRIES + 1):
+        try:
+            await conn.execute(sql, args)
+            return
+        except SQLError as e:
+            if not lift or e.code != ER_OPTION_PREVENTS_STATEMENT or attempt == READ_ONLY_RETRIES:
+                raise
+            log.info("super_read_only came back during the user set-up; lifted again", attempt=attempt + 1)
+            await conn.execute("SET GLOBAL super_read_only = OFF")
 
 
 async def initialize(
@@ -137,16 +162,22 @@ async def initialize(
         row = await conn.query_one("SELECT @@global.gtid_executed AS g")
         empty = row is None or not str(row["g"] or "").strip()
         created = await ensure_users(conn, passwords, reset_passwords=reset_passwords or used is not admin)
-        await ops.install_plugins(conn)
+        for attempt in range(READ_ONLY_RETRIES + 1):  # it lifts super_read_only too: same race
+            try:
+                await ops.install_plugins(conn)
+                break
+            except SQLError as e:
+                if e.code != ER_OPTION_PREVENTS_STATEMENT or attempt == READ_ONLY_RETRIES:
+                    raise
     fresh = roots and empty
     if roots:
         async with await connect(admin, timeout=timeout) as conn:
             await conn.execute("SET SESSION sql_log_bin = 0")
             await conn.execute("SET GLOBAL super_read_only = OFF")
             for user, host in BOOTSTRAP_ROOTS:
-                await conn.execute("DROP USER IF EXISTS %s@%s", (user, host))
+                await _execute_writable(conn, "DROP USER IF EXISTS %s@%s", (user, host), lift=True)
             if fresh:
-                await ops.reset_binary_logs_and_gtids(conn)
+                await _execute_writable(conn, "RESET BINARY LOGS AND GTIDS", None, lift=True)
             await ops.set_read_only(conn, super_read_only=True)
         log.info("passwordless roots dropped", fresh=fresh)
     return InitResult(fresh=fresh, created_users=created, reset_passwords=used is not admin)
