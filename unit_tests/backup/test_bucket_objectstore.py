@@ -77,8 +77,8 @@ async def test_tls_with_the_ca_cert_file(s3_tls_store: ObjectStore, tmp_path: Pa
     ca = tmp_path / "ca.crt"
     ca.write_bytes(s3_tls_store.ca_cert)
     b = bucket_of(s3_tls_store, ca_file=str(ca))
-    await b.put_bytes("moco/tls/x", b"hello")
-    assert await b.get_bytes("moco/tls/x") == b"hello"
+    await b.put_bytes("moco/bucket-tls/x", b"hello")
+    assert await b.get_bytes("moco/bucket-tls/x") == b"hello"
     untrusted = bucket_of(s3_tls_store)
     with pytest.raises(BucketError) as err:
         await untrusted.list("moco/")

@@ -118,6 +118,7 @@ async def test_a_clone_without_progress_is_stopped(mysqld_factory: MysqldFactory
     async with await connect(recipient.endpoint()) as c:
         await ops.install_plugins(c)
         await c.execute("SET GLOBAL clone_max_data_bandwidth = 1")
+        await c.execute("SET GLOBAL clone_max_network_bandwidth = 1")  # MiB/s: the copy lasts
     bounds = CloneBounds(stall_timeout=5.0, boot_timeout=300.0, poll=0.5)
     clone = asyncio.create_task(clone_instance(recipient.endpoint(), donor_of(donor), bounds=bounds))
     try:
