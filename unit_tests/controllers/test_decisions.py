@@ -9,10 +9,9 @@ import pytest
 from moco import constants
 from moco.api import MySQLCluster
 from moco.controllers import status as st
-from moco.controllers.errors import Refused
 from moco.controllers.kubeside import pod_info, spec_view
 from moco.controllers.partition import REVISION_LABEL, Step, decide_step
-from moco.controllers.volumes import resize_claims
+from moco.controllers.volumes import Blocked, ClaimPlan, Growth, Kept, plan_claims
 from unit_tests.controllers.render_helpers import load_example
 
 NEW, OLD = "rev-new", "rev-old"
@@ -158,20 +157,77 @@ def pvc(name: str, size: str, sc: str | None = "fast") -> dict[str, Any]:
     return {"metadata": {"name": name}, "spec": spec}
 
 
-def test_claim_growth() -> None:
-    c = _cluster_with_storage("2Gi")
-    expandable = {"fast": {"allowVolumeExpansion": True}}
-    pvcs = [pvc("mysql-data-moco-test-0", "1Gi"), pvc("mysql-data-moco-test-1", "2Gi"), pvc("other", "1Gi")]
-    assert resize_claims(c, pvcs, expandable, None) == [("mysql-data-moco-test-0", "2Gi")]
-    with pytest.raises(Refused):
-        resize_claims(c, pvcs, {"fast": {}}, None)
-    with pytest.raises(Refused):
-        resize_claims(c, [pvc("mysql-data-moco-test-0", "1Gi", sc=None)], expandable, None)
-    assert resize_claims(
-        c, [pvc("mysql-data-moco-test-0", "1Gi", sc=None)], {}, {"allowVolumeExpansion": True}
-    )
-    with pytest.raises(Refused):
-        resize_claims(_cluster_with_storage("512Mi"), pvcs, expandable, None)
+EXPANDABLE = {"fast": {"allowVolumeExpansion": True}}
+
+
+@pytest.mark.parametrize(
+    ("rule", "template", "claim", "classes", "default", "want"),
+    [
+        ("1 equal", "2Gi", pvc("mysql-data-moco-test-0", "2Gi"), {}, None, ClaimPlan()),
+        ("1 not ours", "2Gi", pvc("other-0", "1Gi"), EXPANDABLE, None, ClaimPlan()),
+        (
+            "2 shrink is kept, whatever the class",
+            "512Mi",
+            pvc("mysql-data-moco-test-0", "1Gi"),
+            {},
+            None,
+            ClaimPlan(kept=[Kept("mysql-data-moco-test-0", "1Gi", "512Mi")]),
+        ),
+        (
+            "3 growth, named class expands",
+            "2Gi",
+            pvc("mysql-data-moco-test-0", "1Gi"),
+            EXPANDABLE,
+            None,
+            ClaimPlan(grow=[Growth("mysql-data-moco-test-0", "2Gi", "fast")]),
+        ),
+        (
+            "3 growth, default class expands",
+            "2Gi",
+            pvc("mysql-data-moco-test-0", "1Gi", sc=None),
+            {},
+            {"allowVolumeExpansion": True},
+            ClaimPlan(grow=[Growth("mysql-data-moco-test-0", "2Gi", None)]),
+        ),
+        (
+            "4 growth, named class does not expand",
+            "2Gi",
+            pvc("mysql-data-moco-test-0", "1Gi"),
+            {"fast": {}},
+            None,
+            ClaimPlan(blocked=[Blocked("mysql-data-moco-test-0", "2Gi", "fast")]),
+        ),
+        (
+            "4 growth, no default class",
+            "2Gi",
+            pvc("mysql-data-moco-test-0", "1Gi", sc=None),
+            EXPANDABLE,
+            None,
+            ClaimPlan(blocked=[Blocked("mysql-data-moco-test-0", "2Gi", None)]),
+        ),
+        (
+            "4 growth, class unknown (not readable)",
+            "2Gi",
+            pvc("mysql-data-moco-test-0", "1Gi"),
+            {},
+            None,
+            ClaimPlan(blocked=[Blocked("mysql-data-moco-test-0", "2Gi", "fast")]),
+        ),
+    ],
+)
+def test_claim_plan_rules(
+    rule: str, template: str, claim: dict[str, Any], classes: dict[str, Any], default: Any, want: ClaimPlan
+) -> None:
+    assert plan_claims(_cluster_with_storage(template), [claim], classes, default) == want, rule
+
+
+def test_claim_plan_messages_name_the_claim_and_the_fix() -> None:
+    k = Kept("mysql-data-moco-test-0", "1Gi", "512Mi").message()
+    assert "mysql-data-moco-test-0 keeps 1Gi" in k
+    assert "delete the claim and its Pod" in k
+    b = Blocked("mysql-data-moco-test-0", "2Gi", None).message()
+    assert "StorageClass (default)" in b
+    assert "allowVolumeExpansion: true" in b
 
 
 def test_pod_and_spec_views() -> None:

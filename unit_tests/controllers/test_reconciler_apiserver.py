@@ -266,21 +266,48 @@ async def test_claim_template_change_recreates_statefulset(
             return len(pvcs) == 3
 
         await eventually(claims, "claims made", within=60)
-        current = await kube.get(STATEFULSETS, "moco-test", ns)
+
+        async def ok_with_template(size: str) -> dict[str, Any] | None:
+            obj = await reconciled(kube, ns)
+            s = await get_or_none(kube, STATEFULSETS, "moco-test", ns)
+            if obj is None or s is None:
+                return None
+            got = s["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+            return s if got == size else None
+
+        # a shrink is accepted as in MOCO: the StatefulSet is re-created with the smaller
+        # template, the claims keep their size, and the rest of the reconcile runs
+        await kube.delete(PODDISRUPTIONBUDGETS, "moco-test", ns)
+        vct[0]["spec"]["resources"]["requests"]["storage"] = "1Gi"
+        await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"volumeClaimTemplates": vct}}, ns)
+        current = await eventually(lambda: ok_with_template("1Gi"), "shrink accepted")
+        assert await get_or_none(kube, PODDISRUPTIONBUDGETS, "moco-test", ns) is not None
+        pvcs, _ = await kube.list_all(PERSISTENTVOLUMECLAIMS, ns)
+        assert {p["spec"]["resources"]["requests"]["storage"] for p in pvcs} == {"2Gi"}
+        events, _ = await kube.list_all(EVENTS, ns)
+        kept = [e["message"] for e in events if e["reason"] == "VolumeClaimKept"]
+        assert len(kept) == 3
+        assert all("keeps 2Gi" in m for m in kept)
+
+        # growth on a class that cannot expand: the StatefulSet still follows the spec (new
+        # claims get the new size, as MOCO), the claims keep theirs, and the reconcile says why
         vct[0]["spec"]["resources"]["requests"]["storage"] = "3Gi"
         await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"volumeClaimTemplates": vct}}, ns)
 
         async def refused() -> dict[str, Any] | None:
             obj = await kube.get(MYSQLCLUSTERS, "test", ns)
             c = condition(obj, "ReconcileSuccess")
-            return c if c and c["status"] == "False" else None
+            s = await get_or_none(kube, STATEFULSETS, "moco-test", ns)
+            grown = s is not None and s["metadata"]["uid"] != current["metadata"]["uid"]
+            return c if grown and c and c["status"] == "False" else None
 
         c = await eventually(refused, "growth refused")
         assert series("test", ns)["moco_cluster_volume_resized_errors_total"] >= 1
         assert c["reason"] == "Refused"
         assert "does not allow volume expansion" in c["message"]
+        assert "allowVolumeExpansion: true" in c["message"]
         after = await kube.get(STATEFULSETS, "moco-test", ns)
-        assert after["metadata"]["uid"] == current["metadata"]["uid"]  # nothing re-created
+        assert after["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "3Gi"
         pvcs, _ = await kube.list_all(PERSISTENTVOLUMECLAIMS, ns)
         assert {p["spec"]["resources"]["requests"]["storage"] for p in pvcs} == {"2Gi"}
 

@@ -39,8 +39,8 @@ from moco.controllers import status as st
 from moco.controllers.backupjobs import BackupJobs
 from moco.controllers.common import Obj, is_true
 from moco.controllers.containers import Images, mysqld_container
-from moco.controllers.errors import ControllerError, InvalidSpec
-from moco.controllers.volumes import check_expandable, claims_to_grow
+from moco.controllers.errors import ControllerError, InvalidSpec, Refused
+from moco.controllers.volumes import ClaimPlan, plan_claims
 from moco.kube import errors as kerr
 from moco.kube.client import Client
 from moco.kube.controller import Result
@@ -95,6 +95,8 @@ class _Outcome:
     requeue_after: float = 0.0
     #: the Restored condition (clusters with ``spec.restore``)
     restored: Condition | None = None
+    #: what the spec asks and was not done, reported as ``Refused`` once every step has run
+    refusals: list[str] = field(default_factory=list)
 
 
 class MySQLClusterReconciler:
@@ -182,6 +184,8 @@ class MySQLClusterReconciler:
         try:
             await self._reconcile_objects(cluster, outcome)
             outcome.restored = await self.jobs.reconcile(cluster, outcome.events)
+            if outcome.refusals:
+                raise Refused("; ".join(outcome.refusals))
         except (ControllerError, kerr.KubeError) as e:
             error = e
         for type_, reason, message in outcome.events:
@@ -355,9 +359,11 @@ class MySQLClusterReconciler:
             outcome.events.append(
                 ("Normal", "RollingUpdateStarted", f"Pod template changed: partition set to {partition}")
             )
-        await self._resize_claims(cluster, outcome)
+        claims = await self._plan_claims(cluster)
+        await self._grow_claims(cluster, claims, outcome)
         if statefulset.needs_recreate(live, desired):
             assert live is not None
+            outcome.events.extend(("Normal", "VolumeClaimKept", k.message()) for k in claims.kept)
             try:
                 await self._delete(
                     STATEFULSETS, name, ns, propagation="Orphan", uid=live["metadata"].get("uid")
@@ -385,33 +391,37 @@ class MySQLClusterReconciler:
                 raise kerr.Timeout(f"{res} {namespace}/{name} still exists after {self.cfg.recreate_wait}s")
             await asyncio.sleep(0.2)
 
-    async def _resize_claims(self, cluster: MySQLCluster, outcome: _Outcome) -> None:
-        """Grow the existing claims of the cluster when their template asks for more storage."""
+    async def _plan_claims(self, cluster: MySQLCluster) -> ClaimPlan:
+        """What to do with the cluster's existing claims (:mod:`moco.controllers.volumes`); the
+        StorageClasses are read only when some claim would grow."""
         sel = (
             f"{constants.LABEL_APP_NAME}={constants.APP_NAME_MYSQL},"
             f"{constants.LABEL_APP_INSTANCE}={cluster.name}"
         )
         pvcs, _ = await self.client.list_all(PERSISTENTVOLUMECLAIMS, cluster.namespace, label_selector=sel)
-        growths = claims_to_grow(cluster, pvcs)
-        if not growths:
-            return
+        plan = plan_claims(cluster, pvcs, {}, None)
+        if not plan.blocked:
+            return plan
         classes: dict[str, Obj] = {}
         default_class: Obj | None = None
         try:
             scs, _ = await self.client.list_all(STORAGECLASSES)
         except kerr.Forbidden:
-            scs = []  # namespace-scoped: classes cannot be read, so growth is refused below
+            scs = []  # namespace-scoped: classes cannot be read, so growth stays blocked
         for sc in scs:
             classes[sc["metadata"]["name"]] = sc
             anns = sc["metadata"].get("annotations") or {}
             if anns.get("storageclass.kubernetes.io/is-default-class") == "true":
                 default_class = sc
-        try:
-            check_expandable(growths, classes, default_class)
-        except Exception:
+        return plan_claims(cluster, pvcs, classes, default_class)
+
+    async def _grow_claims(self, cluster: MySQLCluster, plan: ClaimPlan, outcome: _Outcome) -> None:
+        """Patch the claims that grow; the blocked ones become refusals (reported once every
+        other step has run, so a claim that cannot grow never stops the rest)."""
+        for b in plan.blocked:
             clustermetrics.volume_resized(cluster.namespace, cluster.name, ok=False)
-            raise
-        for g in growths:
+            outcome.refusals.append(b.message())
+        for g in plan.grow:
             patch = {"spec": {"resources": {"requests": {"storage": g.size}}}}
             try:
                 await self.client.patch(

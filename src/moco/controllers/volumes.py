@@ -1,33 +1,90 @@
-"""Growing the claims of a cluster when a volume claim template asks for more storage (pure).
+"""What to do with a cluster's existing claims when its volume claim templates change (pure).
 
-A StatefulSet never resizes existing claims: when a template's storage request grows, moco
-patches each claim made from it (``<template>-moco-<name>-<i>``), on every reconcile until the
-claims match, so a patch that failed once is retried. Shrinking is refused (a volume cannot
-shrink), and so is growing a claim whose StorageClass (named, else the default class) does not
-set ``allowVolumeExpansion: true`` -- the same rule as the admission policy shipped with the
-CRDs, kept here as the backstop where that policy is not installed.
+A StatefulSet never resizes the claims it made, and its claim templates cannot be updated in
+place: the reconciler re-creates the StatefulSet (orphaning Pods and claims) with the new
+templates, and this module decides, claim by claim (``<template>-moco-<name>-<i>``), what
+happens to the claims that already exist. The rules, first that applies:
+
+1. The claim's size equals the template's request, or the claim was not made from a template
+   of the cluster: nothing to do.
+2. The template asks for *less* (a shrink): the claim is **kept** at its size. A volume cannot
+   shrink; as in MOCO the shrink is accepted (only claims made from now on get the smaller
+   size) and the documented way to shrink an instance is to delete its Pod and claim, which
+   the StatefulSet re-creates at the new size and moco re-clones. Never an error: a shrink
+   must not stop the rest of the reconcile (StatefulSet, PodDisruptionBudget, pruning).
+3. The template asks for *more* and the claim's StorageClass (named, else the default class)
+   sets ``allowVolumeExpansion: true``: the claim **grows** (moco patches its request, on
+   every reconcile until it matches, so a patch that failed once is retried).
+4. The template asks for more and the class does not allow expansion: the claim is
+   **blocked**. The rest of the reconcile still runs (the StatefulSet is re-created so that new
+   claims get the new size, as MOCO does), and the reconcile then reports ``Refused`` naming
+   the claim, its class and the fix. The admission policy shipped with the CRDs refuses such
+   a spec up front; this is the backstop where that policy is not installed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from moco.api import MySQLCluster
 from moco.controllers.common import Obj, parse_quantity
-from moco.controllers.errors import Refused
 
 
 @dataclass(frozen=True)
 class Growth:
+    """Rule 3: ``claim`` is patched to request ``size``."""
+
     claim: str
     size: str
     storage_class: str | None
 
 
-def claims_to_grow(cluster: MySQLCluster, pvcs: Iterable[Obj]) -> list[Growth]:
-    """The claims whose template asks for more than they have; raises :class:`Refused` on a shrink."""
-    out: list[Growth] = []
+@dataclass(frozen=True)
+class Kept:
+    """Rule 2: ``claim`` keeps ``have`` although its template asks for ``want``."""
+
+    claim: str
+    have: str
+    want: str
+
+    def message(self) -> str:
+        return (
+            f"PersistentVolumeClaim {self.claim} keeps {self.have} (its template asks for {self.want}; "
+            "a volume cannot shrink): delete the claim and its Pod to re-create it at the new size, "
+            "the instance is then re-cloned"
+        )
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """Rule 4: ``claim`` should grow to ``size`` but its class does not allow expansion."""
+
+    claim: str
+    size: str
+    storage_class: str | None
+
+    def message(self) -> str:
+        sc = self.storage_class or "(default)"
+        return (
+            f"PersistentVolumeClaim {self.claim} cannot grow to {self.size}: StorageClass {sc} does not "
+            "allow volume expansion (set allowVolumeExpansion: true on it, or put the claim template's "
+            "size back)"
+        )
+
+
+@dataclass(frozen=True)
+class ClaimPlan:
+    grow: list[Growth] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+    blocked: list[Blocked] = field(default_factory=list)
+
+
+def plan_claims(
+    cluster: MySQLCluster, pvcs: Iterable[Obj], classes: Mapping[str, Obj], default_class: Obj | None
+) -> ClaimPlan:
+    """The rules above applied to every claim of the cluster (never raises)."""
+    plan = ClaimPlan()
     sts_name = cluster.prefixed_name()
     for pvc in pvcs:
         name = str(pvc["metadata"]["name"])
@@ -43,32 +100,17 @@ def claims_to_grow(cluster: MySQLCluster, pvcs: Iterable[Obj]) -> list[Growth]:
             continue
         want = parse_quantity(tmpl.storage_request)
         spec = pvc.get("spec") or {}
-        have = parse_quantity(((spec.get("resources") or {}).get("requests") or {}).get("storage"))
+        have_q = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
+        have = parse_quantity(have_q)
         if want is None or have is None or want == have:
             continue
         if want < have:
-            raise Refused(f"PersistentVolumeClaim {name}: cannot shrink from {have} to {want} bytes")
-        out.append(Growth(name, str(tmpl.storage_request), spec.get("storageClassName")))
-    return out
-
-
-def check_expandable(
-    growths: Iterable[Growth], classes: Mapping[str, Obj], default_class: Obj | None
-) -> None:
-    """Raise :class:`Refused` unless every growing claim's class allows volume expansion."""
-    for g in growths:
-        sc = classes.get(g.storage_class) if g.storage_class else default_class
-        if sc is None or not sc.get("allowVolumeExpansion"):
-            raise Refused(
-                f"PersistentVolumeClaim {g.claim}: StorageClass {g.storage_class or '(default)'} does not "
-                "allow volume expansion"
-            )
-
-
-def resize_claims(
-    cluster: MySQLCluster, pvcs: Iterable[Obj], classes: Mapping[str, Obj], default_class: Obj | None
-) -> list[tuple[str, str]]:
-    """``(claim, new size)`` for each claim to grow, after both checks."""
-    growths = claims_to_grow(cluster, pvcs)
-    check_expandable(growths, classes, default_class)
-    return [(g.claim, g.size) for g in growths]
+            plan.kept.append(Kept(name, str(have_q), str(tmpl.storage_request)))
+            continue
+        sc_name = spec.get("storageClassName")
+        sc = classes.get(sc_name) if sc_name else default_class
+        if sc is not None and sc.get("allowVolumeExpansion"):
+            plan.grow.append(Growth(name, str(tmpl.storage_request), sc_name))
+        else:
+            plan.blocked.append(Blocked(name, str(tmpl.storage_request), sc_name))
+    return plan
