@@ -7,8 +7,9 @@
     not parse, a missing user ConfigMap). Retried with backoff: the user may fix the object or
     create what it names. Reported as ``ReconcileSuccess=False`` and a Warning Event.
 ``Refused``
-    the controller will not do what the spec asks (e.g. shrink a volume, grow one whose
-    StorageClass forbids expansion). Reported like ``InvalidSpec``; not an internal failure.
+    the controller will not do what the spec asks (e.g. grow a claim whose StorageClass forbids
+    expansion). Raised once every other step has run, so the rest of the cluster's objects still
+    follow the spec. Reported like ``InvalidSpec``; not an internal failure.
 ``SecretCorrupted``
     the controller-namespace Secret exists but is not in the format moco writes.
 """
