@@ -9,6 +9,10 @@ reconcileV1RestoreJob):
   controller watches BackupPolicies). A policy that does not exist fails the step with
   :class:`BackupPolicyNotFound` (``ReconcileSuccess=False`` and a Warning Event naming it);
   the objects already there are left as they are. Without the name the three are deleted.
+* archiver (beyond MOCO): with the policy annotated ``moco.cybozu.com/binlog-archive: "true"``
+  the Deployment ``moco-binlog-archive-<name>`` is applied beside the CronJob (it runs as the
+  policy's ServiceAccount, bound by the same Role); otherwise it is deleted
+  (:mod:`.backuparchive`).
 * restore: while ``spec.restore`` is set and ``status.restoredTime`` is not, the Role and
   RoleBinding are applied and the Job is created when it does not exist. The Job is never
   re-applied (a Job's template is immutable) and never deleted by moco: a failed Job stays, so
@@ -31,10 +35,10 @@ from typing import Final
 from moco import constants
 from moco.api import BackupPolicy, InvalidObject, MySQLCluster, names
 from moco.clustering.interfaces import Condition
-from moco.controllers import backup
+from moco.controllers import backup, backuparchive
 from moco.controllers.common import Obj
 from moco.controllers.errors import ControllerError, InvalidSpec
-from moco.kube.resource import CRONJOBS, JOBS, ROLEBINDINGS, ROLES, Resource
+from moco.kube.resource import CRONJOBS, DEPLOYMENTS, JOBS, ROLEBINDINGS, ROLES, Resource
 from moco.kube.store import Store
 from moco.log import get_logger
 
@@ -141,6 +145,8 @@ class BackupJobs:
     cronjobs: Store | None = None
     roles: Store | None = None
     rolebindings: Store | None = None
+    #: the cache of moco's Deployments (the archivers; None: delete without looking)
+    deployments: Store | None = None
 
     async def reconcile(self, cluster: MySQLCluster, events: Events) -> Condition | None:
         """Both parts; the first error is raised after both ran. Returns :data:`COND_RESTORED`."""
@@ -168,19 +174,27 @@ class BackupJobs:
         except InvalidObject as e:
             raise InvalidSpec(f"BackupPolicy {key}: {e}") from e
 
-    async def reconcile_backup(self, cluster: MySQLCluster) -> None:
+    async def _delete_known(
+        self, cluster: MySQLCluster, res: Resource, obj_name: str, cache: Store | None
+    ) -> None:
+        """Delete ``obj_name`` unless the cache says it is not there (no DELETE per reconcile)."""
         ns = cluster.namespace
+        known = cache is None or cache.get(f"{ns}/{obj_name}") is not None
+        if known and await self.delete(res, obj_name, ns):
+            log.info("backup object deleted", cluster=cluster.name, namespace=ns, object=obj_name)
+
+    async def reconcile_backup(self, cluster: MySQLCluster) -> None:
         cron, role = cluster.backup_cronjob_name(), names.backup_role_name(cluster.name)
+        archiver = backuparchive.archiver_name(cluster.name)
         name = cluster.spec.backup_policy_name
         if not name:
             for res, obj_name, cache in (
+                (DEPLOYMENTS, archiver, self.deployments),
                 (CRONJOBS, cron, self.cronjobs),
                 (ROLEBINDINGS, role, self.rolebindings),
                 (ROLES, role, self.roles),
             ):
-                known = cache is None or cache.get(f"{ns}/{obj_name}") is not None
-                if known and await self.delete(res, obj_name, ns):
-                    log.info("backup object deleted", cluster=cluster.name, namespace=ns, object=obj_name)
+                await self._delete_known(cluster, res, obj_name, cache)
             return
         policy = await self._policy(cluster, name)
         await self.apply(
@@ -189,6 +203,15 @@ class BackupJobs:
         await self.apply(ROLES, backup.backup_role(cluster))
         sa = policy.spec.job_config.service_account_name
         await self.apply(ROLEBINDINGS, backup.role_binding(cluster, role, sa))
+        if backuparchive.wants_archiver(policy):
+            await self.apply(
+                DEPLOYMENTS,
+                backuparchive.archiver_deployment(
+                    cluster, policy, self.image, job_resources=self.job_resources
+                ),
+            )
+        else:
+            await self._delete_known(cluster, DEPLOYMENTS, archiver, self.deployments)
 
     async def reconcile_restore(self, cluster: MySQLCluster, events: Events) -> Condition | None:
         restore = cluster.spec.restore
