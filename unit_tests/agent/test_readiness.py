@@ -17,8 +17,16 @@ def facts(
     replica: ReplicaFacts | None = OK_REPLICA,
     lag: float | None = 0.0,
     uptime: float = 3600,
+    heartbeat: float | None = None,
 ) -> ReadinessFacts:
-    return ReadinessFacts(clone_state=clone, read_only=read_only, replica=replica, lag_s=lag, uptime_s=uptime)
+    return ReadinessFacts(
+        clone_state=clone,
+        read_only=read_only,
+        replica=replica,
+        lag_s=lag,
+        uptime_s=uptime,
+        heartbeat_age_s=heartbeat,
+    )
 
 
 TABLE = [
@@ -41,6 +49,35 @@ TABLE = [
     ("lag ignored", facts(lag=1e9), ReadinessPolicy(max_delay_s=0), True, "not checked"),
     ("fresh replica in grace", facts(lag=None, uptime=10), POLICY, False, "no transaction"),
     ("fresh replica after grace", facts(lag=None, uptime=61), POLICY, True, "nothing to apply"),
+    (
+        "fresh replica, source heartbeat",
+        facts(lag=None, uptime=2, heartbeat=0.4),
+        POLICY,
+        True,
+        "heartbeat 0.4",
+    ),
+    (
+        "fresh replica, stale heartbeat",
+        facts(lag=None, uptime=10, heartbeat=5.0),
+        POLICY,
+        False,
+        "no transaction",
+    ),
+    (
+        "stale heartbeat after grace",
+        facts(lag=None, uptime=61, heartbeat=30),
+        POLICY,
+        True,
+        "nothing to apply",
+    ),
+    ("heartbeat does not hide lag", facts(lag=3600.0, heartbeat=0.1), POLICY, False, "max delay"),
+    (
+        "heartbeat does not hide errors",
+        facts(replica=ReplicaFacts("Yes", True, last_io_errno=2003), lag=None, heartbeat=0.1),
+        POLICY,
+        False,
+        "errors",
+    ),
     ("nothing applied yet", facts(lag=float("inf")), POLICY, False, "max delay"),
 ]
 

@@ -3,7 +3,7 @@
 :class:`LocalDB` keeps one connection to the local mysqld (as ``moco-agent``) and opens a new
 one when the old one broke; every statement is bounded by the connection's timeouts.
 :func:`gather_facts` reads what the ``moco-agent`` user may read (read_only, uptime, clone_status,
-SHOW REPLICA STATUS, the replication applier's timestamps) into
+SHOW REPLICA STATUS, the replication applier's timestamps, the source's last heartbeat) into
 :class:`moco.agent.readiness.ReadinessFacts` for the pure decision.
 """
 
@@ -23,7 +23,11 @@ _LAG_SQL = (
     " (SELECT MAX(LAST_QUEUED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP)"
     "  FROM performance_schema.replication_connection_status) AS queued,"
     " (SELECT MAX(LAST_APPLIED_TRANSACTION_ORIGINAL_COMMIT_TIMESTAMP)"
-    "  FROM performance_schema.replication_applier_status_by_worker) AS applied"
+    "  FROM performance_schema.replication_applier_status_by_worker) AS applied,"
+    # seconds since the source's last heartbeat; NULL when none arrived (zero timestamp)
+    " (SELECT MIN(IF(COUNT_RECEIVED_HEARTBEATS > 0,"
+    "   TIMESTAMPDIFF(MICROSECOND, LAST_HEARTBEAT_TIMESTAMP, NOW(6)) / 1e6, NULL))"
+    "  FROM performance_schema.replication_connection_status) AS heartbeat_age"
 )
 
 
@@ -62,18 +66,21 @@ def _timestamp(v: Any) -> datetime | None:
     return v if isinstance(v, datetime) else None
 
 
-async def replication_lag(conn: Connection) -> float | None:
-    """Seconds between the last queued and the last applied transaction; None if none was queued."""
+async def replication_lag(conn: Connection) -> tuple[float | None, float | None]:
+    """Seconds between the last queued and the last applied transaction (None if none was
+    queued), and seconds since the source's last heartbeat (None if none arrived)."""
     row = await conn.query_one(_LAG_SQL)
     if row is None:
-        return None
+        return None, None
+    hb = row.get("heartbeat_age")
+    heartbeat = max(float(hb), 0.0) if hb is not None else None
     queued = _timestamp(row.get("queued"))
     if queued is None:
-        return None
+        return None, heartbeat
     applied = _timestamp(row.get("applied"))
     if applied is None:
-        return float("inf")
-    return max((queued - applied).total_seconds(), 0.0)
+        return float("inf"), heartbeat
+    return max((queued - applied).total_seconds(), 0.0), heartbeat
 
 
 async def gather_facts(conn: Connection) -> ReadinessFacts:
@@ -85,7 +92,7 @@ async def gather_facts(conn: Connection) -> ReadinessFacts:
     clone = await get_clone_status(conn)
     r = await get_replica_status(conn)
     replica = None
-    lag = None
+    lag = heartbeat = None
     if r is not None:
         replica = ReplicaFacts(
             io_running=r.io_running,
@@ -93,13 +100,14 @@ async def gather_facts(conn: Connection) -> ReadinessFacts:
             last_io_errno=r.last_io_errno,
             last_sql_errno=r.last_sql_errno,
         )
-        lag = await replication_lag(conn)
+        lag, heartbeat = await replication_lag(conn)
     return ReadinessFacts(
         clone_state=clone.state if clone is not None else None,
         read_only=row is not None and bool(int(row["ro"])),
         replica=replica,
         lag_s=lag,
         uptime_s=float(row["up"]) if row is not None and row["up"] is not None else 0.0,
+        heartbeat_age_s=heartbeat,
     )
 
 

@@ -10,8 +10,12 @@ Readiness (``/readyz``) follows MOCO's agent, in order:
 4. a replica whose IO thread is not ``Yes`` or whose SQL thread is stopped -> not ready;
 5. a replica with ``Last_IO_Errno`` or ``Last_SQL_Errno`` -> not ready;
 6. ``max_delay`` of zero accepts any lag -> ready;
-7. a replica that has not received a transaction yet is given a grace period: while its uptime
-   is below ``transaction_queueing_wait`` it is not ready (it may be far behind without knowing);
+7. a replica that has not received a transaction yet may be far behind without knowing: it is
+   ready when its source's heartbeat arrived less than ``heartbeat_fresh`` ago (a source sends a
+   heartbeat only when it has nothing more to send, so the replica holds everything the source
+   had then); otherwise it is given a grace period: while its uptime is below
+   ``transaction_queueing_wait`` it is not ready (MOCO's rule; a new cluster has no transaction,
+   and without the heartbeat each of its replicas waited out the whole grace);
 8. a lag (last queued minus last applied original-commit timestamp) at or above ``max_delay``
    -> not ready; otherwise ready.
 
@@ -40,7 +44,8 @@ class ReadinessFacts:
     """Observed state of the local instance.
 
     ``lag_s`` is ``None`` when no transaction was queued since the replica started (MySQL reports
-    a zero timestamp then).
+    a zero timestamp then). ``heartbeat_age_s`` is how long ago the source's last heartbeat
+    arrived, ``None`` when none did (or there is no replication channel).
     """
 
     clone_state: str | None
@@ -48,6 +53,7 @@ class ReadinessFacts:
     replica: ReplicaFacts | None
     lag_s: float | None
     uptime_s: float
+    heartbeat_age_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,10 @@ class ReadinessPolicy:
 
     max_delay_s: float = 60.0
     transaction_queueing_wait_s: float = 60.0
+    #: rule 7: the newest heartbeat that proves a replica holds everything its source had. The
+    #: operator sets the heartbeat period to ``moco.mysql.ops.HEARTBEAT_PERIOD_S`` (1 s): three
+    #: periods and a probe's slack; an older one says only that the source went quiet.
+    heartbeat_fresh_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,9 @@ def decide_readiness(facts: ReadinessFacts, policy: ReadinessPolicy) -> Verdict:
     if policy.max_delay_s <= 0:
         return Verdict(True, "replica; lag not checked")
     if facts.lag_s is None:
+        hb = facts.heartbeat_age_s
+        if hb is not None and hb < policy.heartbeat_fresh_s:
+            return Verdict(True, f"replica; nothing to apply (source heartbeat {hb:.1f}s ago)")
         if facts.uptime_s < policy.transaction_queueing_wait_s:
             return Verdict(False, f"no transaction received yet (uptime {facts.uptime_s:.0f}s)")
         return Verdict(True, "replica; nothing to apply")
