@@ -10,7 +10,7 @@ import pytest
 
 from moco.kube import errors
 from moco.kube.client import Client
-from moco.kube.events import EventRecorder
+from moco.kube.events import AGGREGATE_WINDOW, EventRecorder
 from moco.kube.resource import CONFIGMAPS, EVENTS, NAMESPACES
 from moco.testing.envtest import Envtest, free_port
 from unit_tests.fixtures.apiserver import WIDGETS
@@ -139,6 +139,38 @@ async def test_event_recorder_creates_an_event_about_an_object(kube: Client, nam
     events = (await kube.list(EVENTS, namespace))["items"]
     assert [(e["reason"], e["involvedObject"]["name"], e["type"]) for e in events] == [
         ("Testing", "e", "Warning")
+    ]
+
+
+async def test_event_recorder_counts_repeats_on_one_event(kube: Client, namespace: str) -> None:
+    obj = await kube.create(CONFIGMAPS, cm(namespace, "e", {}))
+    now = [0.0]
+    rec = EventRecorder(kube, "moco-test", clock=lambda: now[0])
+
+    async def seen() -> list[tuple[str, str, int]]:
+        events = (await kube.list(EVENTS, namespace))["items"]
+        return sorted((e["reason"], e["message"], e["count"]) for e in events)
+
+    for _ in range(3):
+        await rec.warning(obj, "Failed", "same problem")
+    await rec.warning(obj, "Failed", "another problem")
+    assert await seen() == [("Failed", "another problem", 1), ("Failed", "same problem", 3)]
+
+    # the Event was deleted (TTL): the next repeat creates one again
+    events = (await kube.list(EVENTS, namespace))["items"]
+    for e in events:
+        if e["message"] == "same problem":
+            await kube.delete(EVENTS, e["metadata"]["name"], namespace)
+    await rec.warning(obj, "Failed", "same problem")
+    assert await seen() == [("Failed", "another problem", 1), ("Failed", "same problem", 1)]
+
+    # past the window a repeat is a new Event
+    now[0] += AGGREGATE_WINDOW + 1
+    await rec.warning(obj, "Failed", "another problem")
+    assert await seen() == [
+        ("Failed", "another problem", 1),
+        ("Failed", "another problem", 1),
+        ("Failed", "same problem", 1),
     ]
 
 
