@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise procs.ClusterError("the local cluster is not up (`make cluster`)")
             img = moco_image.build()
             # the backup/restore Jobs' image: the controller's default is moco-backup with this tag
-            backup = backup_image.build()
+            backup = backup_image.build(img.tag)
             # the exporter sidecar's image, the controller's default (clusters with `collectors`)
             exporter = exporter_image.exporter_image()
             ours = {"moco": img, "moco-backup": backup, "mysqld-exporter": exporter}

@@ -75,10 +75,11 @@ def _log(msg: str) -> None:
     print(f"[backup-image] {msg}", flush=True)
 
 
-def image_def() -> ImageDef:
+def image_def(tag: str | None = None) -> ImageDef:
+    """The image, tagged ``tag`` (default: moco's image tag for the sources as they are now)."""
     return ImageDef(
         NAME,
-        moco_image.source_tag(),
+        tag or moco_image.source_tag(),
         (),
         entrypoint=ENTRYPOINT,
         env=(
@@ -191,9 +192,13 @@ def _stamp(img: ImageDef) -> Path:
     return img.archive.with_suffix(".recipe")
 
 
-def build() -> ImageDef:
-    """Build (or find cached) the docker-archive of the backup image for the current sources."""
-    img = image_def()
+def build(tag: str | None = None) -> ImageDef:
+    """Build (or find cached) the docker-archive of the backup image for the current sources.
+
+    ``tag``: the tag of the moco image built just before (sources edited in between would give
+    another digest, and the controller's default backup image, named by moco's tag, would be
+    missing from the nodes)."""
+    img = image_def(tag)
     if img.archive.exists() and _stamp(img).exists() and _stamp(img).read_text() == recipe():
         return img
     img.archive.unlink(missing_ok=True)

@@ -51,3 +51,12 @@ def test_ca_bundle_joins_the_certificates(tmp_path: Path) -> None:
     assert text.count("BEGIN CERTIFICATE") == 2
     assert text.index("aaa") < text.index("bbb")
     assert text.endswith("-----END CERTIFICATE-----\n")
+
+
+def test_the_tag_of_the_moco_image_just_built_is_kept() -> None:
+    # `moco-image` builds moco's image, then this one: a source edited in between changes the
+    # digest, and the backup image must still carry the tag the controller's default names
+    moco = moco_image.image_def()
+    img = backup_image.image_def("src-0123456789ab")
+    assert img.tag == "src-0123456789ab"
+    assert img.ref == default_backup_image(moco.ref.rsplit(":", 1)[0] + ":src-0123456789ab")
