@@ -437,6 +437,60 @@ class ReconcileInfo(Model):
     )
 
 
+class PrimaryChange(Model):
+    """The last switchover or failover the clustering loop completed."""
+
+    model_config = ConfigDict(
+        json_schema_extra=crd(
+            required=("operation", "time", "fromIndex", "toIndex", "writeUnavailableMillis")
+        )
+    )
+
+    operation: Literal["Switchover", "Failover"] = Field(
+        description="Operation is Switchover (the primary was alive) or Failover (it was gone)."
+    )
+    time: str = Field(
+        description="Time is when the new primary became writable.",
+        json_schema_extra=crd(format="date-time"),
+    )
+    from_index: int = Field(description="FromIndex is the ordinal of the former primary.")
+    to_index: int = Field(description="ToIndex is the ordinal of the new primary.")
+    write_unavailable_millis: int = Field(
+        description=(
+            "WriteUnavailableMillis is how long no instance accepted writes, as the operator saw it: "
+            "from the old primary made read-only (switchover) or from its first failed check "
+            "(failover) until the new primary was writable."
+        ),
+        json_schema_extra=crd(format="int64"),
+    )
+    reason: str = Field(default="", description="Reason says why the primary was changed.")
+
+
+class ClusteringStatus(Model):
+    """What the clustering loop decided last and the last primary change (moco's own field).
+
+    Written only when it changes, never with fast-changing figures (GTID sets, lag): those are
+    read from the instances by ``kubectl moco status``.
+    """
+
+    next_operation: Literal["None", "Configure", "Switchover", "Failover", "Clone"] = Field(
+        default="None",
+        description=(
+            "NextOperation is the operation the clustering loop decided on its last pass; it is "
+            "applied in that pass, so it stays until a later pass decides otherwise."
+        ),
+    )
+    next_operation_target: int | None = Field(
+        default=None, description="NextOperationTarget is the ordinal a Switchover moves the primary to."
+    )
+    next_operation_reason: str = Field(
+        default="", description="NextOperationReason says why (or why nothing is done)."
+    )
+    last_primary_change: PrimaryChange | None = Field(
+        default=None, description="LastPrimaryChange is the last switchover or failover that succeeded."
+    )
+
+
 class Condition(Model):
     """A metav1.Condition (its CRD schema is the upstream one)."""
 
@@ -487,6 +541,13 @@ class MySQLClusterStatus(Model):
     )
     reconcile_info: ReconcileInfo | None = Field(
         default=None, description="ReconcileInfo represents version information for reconciler."
+    )
+    clustering: ClusteringStatus | None = Field(
+        default=None,
+        description=(
+            "Clustering is moco's own (MOCO's API has no such field; MOCO's clients ignore it): "
+            "the clustering loop's last decision and the last switchover or failover."
+        ),
     )
 
     def condition(self, type_: str) -> Condition | None:

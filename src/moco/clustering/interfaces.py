@@ -94,6 +94,29 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class NextOperation:
+    """``status.clustering.nextOperation*``: what the last pass decided to do, and why."""
+
+    #: MOCO-style capitalised name: None, Configure, Switchover, Failover, Clone.
+    operation: str
+    target: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class PrimaryChange:
+    """``status.clustering.lastPrimaryChange``: a switchover or failover that succeeded."""
+
+    operation: Literal["Switchover", "Failover"]
+    #: RFC 3339, UTC: when the new primary became writable.
+    time: str
+    from_index: int
+    to_index: int
+    write_unavailable_s: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class StatusUpdate:
     """Fields of MySQLCluster.status the loop owns; None leaves a field as it is."""
 
@@ -103,6 +126,8 @@ class StatusUpdate:
     errant_replicas: int | None = None
     errant_replica_list: tuple[int, ...] | None = None
     cloned: bool | None = None
+    next_operation: NextOperation | None = None
+    last_primary_change: PrimaryChange | None = None
 
 
 class KubeSide(Protocol):

@@ -26,6 +26,8 @@ from moco.clustering.interfaces import (
     Condition,
     Credentials,
     EventType,
+    NextOperation,
+    PrimaryChange,
     ReplicationSource,
     StatusUpdate,
 )
@@ -46,6 +48,8 @@ class MemoryStatus:
     errant_replicas: int = 0
     errant_replica_list: tuple[int, ...] = ()
     cloned: bool = False
+    next_operation: NextOperation | None = None
+    last_primary_change: PrimaryChange | None = None
     updates: int = 0
 
 
@@ -127,6 +131,10 @@ class MemoryKube:
             st.errant_replica_list = update.errant_replica_list
         if update.cloned is not None:
             st.cloned = update.cloned
+        if update.next_operation is not None:
+            st.next_operation = update.next_operation
+        if update.last_primary_change is not None:
+            st.last_primary_change = update.last_primary_change
         st.updates += 1
 
     async def record_event(self, type: EventType, reason: str, message: str) -> None:

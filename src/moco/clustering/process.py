@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -41,12 +42,14 @@ from moco.clustering.interfaces import (
     CloneAgent,
     Credentials,
     KubeSide,
+    PrimaryChange,
     StatusUpdate,
 )
 from moco.clustering.metrics import ClusterMetrics
 from moco.clustering.report import (
     INVALID_PRIMARY_INDEX,
     invalid_primary_update,
+    primary_change,
     status_update,
     stopped_update,
 )
@@ -90,6 +93,8 @@ class ClusterProcess:
         self._origin = "start"
         self._task: asyncio.Task[None] | None = None
         self._last_status: StatusUpdate | None = None
+        #: the last switchover/failover this process made (status.clustering.lastPrimaryChange).
+        self._last_change: PrimaryChange | None = None
         self._stopped_reported = False
         self._warned: set[str] = set()
         #: the primary index this process last wrote, until a view of the cluster shows it.
@@ -397,7 +402,9 @@ class ClusterProcess:
                 del self.last.primaries_acted_on[:-200]
                 logger.info("decided", reason=d.reason, candidate=d.candidate)
             detail = d.reason if d.operation is Operation.NONE else ""
-            await self._report(status_update(g.status, d.state, detail))
+            await self._report(
+                status_update(g.status, d.state, detail, decision=d, last_change=self._last_change)
+            )
             if d.reason == WAIT_CONFIRM:
                 asyncio.get_running_loop().call_later(self.cfg.failover_recheck, self.wake, "confirm")
             elif _unanswered(g.status):
@@ -446,7 +453,11 @@ class ClusterProcess:
             finally:
                 self._note_written(ctx)
             self.watch.forget()
-            self.metrics.switched_over(time.monotonic() - t0)
+            took = time.monotonic() - t0
+            self.metrics.switched_over(took)
+            self._last_change = primary_change(
+                "Switchover", ctx.g.status.primary, d.candidate, took, d.reason, _now()
+            )
             await ctx.event("Normal", EV_SWITCHOVER_SUCCEEDED, f"the primary is now instance {d.candidate}")
             return True
         if d.operation is Operation.FAILOVER:
@@ -460,12 +471,21 @@ class ClusterProcess:
             finally:
                 self._note_written(ctx)
             self.watch.forget()
-            self.metrics.failed_over(time.monotonic() - since)
+            took = time.monotonic() - since
+            self.metrics.failed_over(took)
+            if ctx.chosen is not None:
+                self._last_change = primary_change(
+                    "Failover", ctx.g.status.primary, ctx.chosen, took, d.reason, _now()
+                )
             await ctx.event(
                 "Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen} ({d.reason})"
             )
             return True
         return False
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
 
 
 def _unanswered(ss: StatusSet) -> bool:

@@ -4,9 +4,20 @@ Conditions follow MOCO: Initialized is false while Cloning or Restoring; Availab
 Healthy or Degraded; Healthy only when Healthy; every reason is the state's name. The loop also
 owns syncedReplicas (ready Pods), errantReplicas/errantReplicaList and ``cloned`` (set once the
 initial clone from an external source is over).
+
+Beyond MOCO, ``status.clustering`` (moco's own field) says what the pass decided to do and why
+(:func:`next_operation`) and keeps the last switchover or failover (:func:`primary_change`).
+
+Invariant: an update is a function of slowly changing facts only (state, decision, Pods'
+readiness, errant replicas, the last primary change), never of GTID sets, lag or clocks, so the
+loop's "write only on change" rule keeps a steady cluster at zero status writes per pass
+(issue 16: a thousand clusters per operator).
 """
 
 from __future__ import annotations
+
+import datetime
+from typing import Literal
 
 from moco.clustering.interfaces import (
     COND_AVAILABLE,
@@ -14,16 +25,50 @@ from moco.clustering.interfaces import (
     COND_HEALTHY,
     COND_INITIALIZED,
     Condition,
+    NextOperation,
+    PrimaryChange,
     StatusUpdate,
 )
-from moco.clustering.types import ClusterState, StatusSet
+from moco.clustering.types import ClusterState, Decision, Operation, StatusSet
 
 ACTIVE = Condition(COND_CLUSTERING_ACTIVE, True, "ClusteringActive", "clustering is active")
 STOPPED = Condition(COND_CLUSTERING_ACTIVE, False, "ClusteringStopped", "clustering is stopped by annotation")
 
 
-def status_update(ss: StatusSet, state: ClusterState, detail: str = "") -> StatusUpdate:
-    """The status fields after a pass that found ``state`` (``detail``: why nothing is done)."""
+def next_operation(d: Decision) -> NextOperation:
+    """``status.clustering``'s account of a decision: the operation (MOCO-style name), the
+    switchover's target, and the decision's reason (why nothing is done, for ``none``)."""
+    target = d.candidate if d.operation is Operation.SWITCHOVER else None
+    return NextOperation(d.operation.value.capitalize(), target, d.reason)
+
+
+def primary_change(
+    operation: Literal["Switchover", "Failover"],
+    from_index: int,
+    to_index: int,
+    unavailable_s: float,
+    reason: str,
+    now: datetime.datetime,
+) -> PrimaryChange:
+    """The record of a switchover or failover that completed at ``now``."""
+    at = now.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return PrimaryChange(operation, at, from_index, to_index, round(max(unavailable_s, 0.0), 3), reason)
+
+
+def status_update(
+    ss: StatusSet,
+    state: ClusterState,
+    detail: str = "",
+    *,
+    decision: Decision | None = None,
+    last_change: PrimaryChange | None = None,
+) -> StatusUpdate:
+    """The status fields after a pass that found ``state`` (``detail``: why nothing is done).
+
+    ``decision`` fills ``status.clustering.nextOperation*``; ``last_change`` (the last primary
+    change this process made, None to leave the recorded one as it is) its
+    ``lastPrimaryChange``.
+    """
     name = state.value
     message = f"the current state is {name}" + (f": {detail}" if detail else "")
     initialized = state not in (ClusterState.CLONING, ClusterState.RESTORING)
@@ -46,6 +91,8 @@ def status_update(ss: StatusSet, state: ClusterState, detail: str = "") -> Statu
         errant_replicas=len(errants),
         errant_replica_list=errants,
         cloned=cloned,
+        next_operation=next_operation(decision) if decision is not None else None,
+        last_primary_change=last_change,
     )
 
 
@@ -65,10 +112,14 @@ def invalid_primary_update(index: int, replicas: int) -> StatusUpdate:
             Condition(COND_AVAILABLE, False, INVALID_PRIMARY_INDEX, message),
             Condition(COND_HEALTHY, False, INVALID_PRIMARY_INDEX, message),
             ACTIVE,
-        )
+        ),
+        next_operation=NextOperation(Operation.NONE.value.capitalize(), None, message),
     )
 
 
 def stopped_update() -> StatusUpdate:
-    """The status while ``moco.cybozu.com/clustering-stopped`` is set."""
-    return StatusUpdate(conditions=(STOPPED,))
+    """The status while ``moco.cybozu.com/clustering-stopped`` is set: nothing will be done."""
+    return StatusUpdate(
+        conditions=(STOPPED,),
+        next_operation=NextOperation(Operation.NONE.value.capitalize(), None, STOPPED.message),
+    )

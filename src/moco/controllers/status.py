@@ -7,6 +7,7 @@ conditions of a status dict, so the reconciler's status write never clobbers the
 write itself is a read-modify-write retried on conflict.
 
 ``lastTransitionTime`` changes only when a condition's status changes (metav1.Condition's rule).
+:func:`apply_clustering` writes the loop's ``status.clustering`` (moco's own field) the same way.
 Pure functions; the clock is a parameter.
 """
 
@@ -21,7 +22,7 @@ from moco.api.mysqlcluster import (
     CONDITION_RECONCILIATION_ACTIVE,
     CONDITION_STATEFULSET_READY,
 )
-from moco.clustering.interfaces import Condition
+from moco.clustering.interfaces import Condition, NextOperation, PrimaryChange
 
 #: Bumped when the shape of what the reconciler renders changes (MOCO's ReconcileVersion).
 RECONCILE_VERSION: Final = 1
@@ -101,4 +102,36 @@ def set_reconcile_info(status: dict[str, Any], generation: int) -> bool:
     if status.get("reconcileInfo") == info:
         return False
     status["reconcileInfo"] = info
+    return True
+
+
+def apply_clustering(
+    status: dict[str, Any], next_op: NextOperation | None, change: PrimaryChange | None
+) -> bool:
+    """Set ``status["clustering"]`` (in place) from the loop's report; True when anything changed.
+
+    None leaves that part as it is, so a restarted operator (which has made no primary change
+    yet) keeps the recorded ``lastPrimaryChange``.
+    """
+    before: dict[str, Any] = dict(status.get("clustering") or {})
+    after = dict(before)
+    if next_op is not None:
+        after["nextOperation"] = next_op.operation
+        after["nextOperationReason"] = next_op.reason
+        if next_op.target is None:
+            after.pop("nextOperationTarget", None)
+        else:
+            after["nextOperationTarget"] = next_op.target
+    if change is not None:
+        after["lastPrimaryChange"] = {
+            "operation": change.operation,
+            "time": change.time,
+            "fromIndex": change.from_index,
+            "toIndex": change.to_index,
+            "writeUnavailableMillis": round(change.write_unavailable_s * 1000),
+            "reason": change.reason,
+        }
+    if after == before:
+        return False
+    status["clustering"] = after
     return True
