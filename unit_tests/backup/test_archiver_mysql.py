@@ -14,10 +14,12 @@ import pytest
 from moco.backup.archiver import Archiver
 from moco.backup.backup import BackupRequest, run_backup
 from moco.backup.bucket import Bucket
+from moco.backup.errors import BackupError
 from moco.backup.restore import RestoreRequest, run_restore
 from moco.backup.scratch import Tools
 from moco.mysql.conn import Endpoint, connect
-from unit_tests.backup.test_backup_restore_mysql import insert, next_second, rows
+from moco.mysql.gtid import GtidSet
+from unit_tests.backup.test_backup_restore_mysql import gtid, insert, next_second, rows
 from unit_tests.fixtures.clustering import ClusterFactory, fail_primary
 from unit_tests.fixtures.mysqld import MysqldFactory
 
@@ -113,3 +115,36 @@ async def test_restore_past_the_last_backup_across_a_failover(
     )
     assert await rows(t2.endpoint()) == list(range(60)), "the archive follows the new primary without a gap"
     assert datetime.now(UTC) > point2
+
+
+@pytest.mark.mysql
+async def test_a_failing_primary_lookup_does_not_end_the_archiver(
+    mysqld_factory: MysqldFactory, backup_tools: Tools, local_bucket: Bucket, tmp_path: Path
+) -> None:
+    # in a Pod the lookup reads the cluster and the primary's Pod: an API error or a Pod without
+    # an IP (its container restarting) is not a reason to stop following the current primary
+    (m,) = await mysqld_factory(1)
+    ep = m.endpoint()
+    failing = False
+
+    async def primary() -> Endpoint:
+        if failing:
+            raise BackupError("the primary Pod moco-a-0 has no IP")
+        return ep
+
+    async with await connect(ep) as c:
+        await c.execute("SET GLOBAL super_read_only = OFF")
+        await c.execute("CREATE DATABASE IF NOT EXISTS app")
+        await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32))")
+    a = Archiver(local_bucket, backup_tools, tmp_path / "arch", "ns", "lookup", primary, interval=0.3)
+    async with running(a):
+        await insert(ep, range(0, 5))
+        await caught_up(a)
+        failing = True
+        await asyncio.sleep(1.5)  # several passes whose lookup fails
+        await insert(ep, range(5, 10))
+        executed = GtidSet.parse(await gtid(ep))
+        deadline = time.monotonic() + 20
+        while not executed.is_subset(a.archived):
+            assert time.monotonic() < deadline, f"archived {a.archived}, executed {executed}"
+            await asyncio.sleep(0.2)

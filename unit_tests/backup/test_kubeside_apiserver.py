@@ -20,6 +20,7 @@ from moco.backup import kubeside
 from moco.backup.backup import BackupRequest, BackupResult
 from moco.backup.bucket import Bucket
 from moco.backup.choose import WARN_BINLOG_GAP
+from moco.backup.errors import BackupError
 from moco.backup.restore import RestoreRequest, RestoreResult
 from moco.backup.scratch import Tools
 from moco.kube.client import Client
@@ -184,3 +185,26 @@ async def test_restore_sets_restored_time_and_event(kube: Client, namespace: str
     restored = datetime.fromisoformat(cluster["status"]["restoredTime"].replace("Z", "+00:00"))
     assert restored >= before
     assert await reasons(kube, namespace) == ["Restored"]
+
+
+async def test_the_archivers_primary_lookup_fails_only_with_backup_errors(
+    kube: Client, namespace: str
+) -> None:
+    # the archiver retries a BackupError and ends on anything else: a NotFound (the Pod being
+    # re-created after a failover) must not end it
+    ns = namespace
+    lookup = kubeside.primary_lookup(kube, ns, "arch", "pw")
+    with pytest.raises(BackupError, match=f"primary of {ns}/arch"):
+        await lookup()  # no cluster
+    await make_cluster(kube, ns, "arch", replicas=3)
+    with pytest.raises(BackupError, match=f"primary of {ns}/arch"):
+        await lookup()  # no Pod
+    await make_pods(kube, ns, "arch", 3, [True, True, True])
+
+    def promote(obj: dict[str, Any]) -> bool:
+        obj["status"]["currentPrimaryIndex"] = 2
+        return True
+
+    await kube.update_status_with_retry(kubeside.MYSQLCLUSTERS, "arch", ns, promote)
+    ep = await lookup()
+    assert (ep.host, ep.port, ep.user, ep.password) == ("10.0.0.3", 3306, constants.BACKUP_USER, "pw")

@@ -243,6 +243,15 @@ class Archiver:
             self.uploaded_at = time.time()
         return sent
 
+    async def _moved(self, ep: Endpoint) -> bool:
+        """Whether the primary is another server now. A failed lookup (the API or the Pod in a
+        hiccup) is no move: the follower goes on, and ends by itself if its server is gone."""
+        try:
+            return (await self.primary()) != ep
+        except (MySQLError, BackupError) as e:
+            log.warning("looking up the primary failed: still following", server=ep.address, error=str(e))
+            return False
+
     async def run(self) -> None:
         """Follow the primary until cancelled (module docstring)."""
         await self.load_state()
@@ -267,7 +276,7 @@ class Archiver:
                         async with asyncio.timeout(self.interval):
                             await proc.wait()
                     await self.sync_once()
-                    if proc.returncode is None and (await self.primary()) != ep:
+                    if proc.returncode is None and await self._moved(ep):
                         log.info("the primary changed: following the new one")
                         break
             finally:

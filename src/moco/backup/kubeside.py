@@ -231,6 +231,29 @@ async def backup(
     return res
 
 
+def primary_lookup(
+    client: Client, namespace: str, name: str, password: str
+) -> Callable[[], Awaitable[Endpoint]]:
+    """The archiver's question "where is the primary now?": the Pod ``status.currentPrimaryIndex``
+    names, as the backup user. Every failure (API error, no such Pod, no IP yet) is a
+    :class:`BackupError`, which the archiver takes as passing (it retries)."""
+
+    async def primary() -> Endpoint:
+        index = 0
+        try:
+            cluster = await client.get(MYSQLCLUSTERS, name, namespace)
+            index = int((cluster.get("status") or {}).get("currentPrimaryIndex") or 0)
+            pod = await client.get(PODS, names.pod_name(name, index), namespace)
+        except kerrors.KubeError as e:
+            raise BackupError(f"looking up the primary of {namespace}/{name}: {e}") from e
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip:
+            raise BackupError(f"the primary Pod {names.pod_name(name, index)} has no IP")
+        return Endpoint(str(ip), constants.MYSQL_PORT, constants.BACKUP_USER, password)
+
+    return primary
+
+
 async def archive(
     client: Client,
     bucket: Bucket,
@@ -243,19 +266,11 @@ async def archive(
 ) -> None:
     """Ship the binlogs of ``namespace/name``'s current primary continuously (until cancelled).
 
-    The primary is the one ``status.currentPrimaryIndex`` names, read again every pass; a gap
-    (binlogs purged before they were archived) is a Warning Event ``BinlogArchiveGap``.
+    The primary is the one ``status.currentPrimaryIndex`` names, read again every pass
+    (:func:`primary_lookup`); a gap (binlogs purged before they were archived) is a Warning
+    Event ``BinlogArchiveGap``.
     """
-
-    async def primary() -> Endpoint:
-        cluster = await client.get(MYSQLCLUSTERS, name, namespace)
-        index = int((cluster.get("status") or {}).get("currentPrimaryIndex") or 0)
-        pod = await client.get(PODS, names.pod_name(name, index), namespace)
-        ip = (pod.get("status") or {}).get("podIP")
-        if not ip:
-            raise BackupError(f"the primary Pod {names.pod_name(name, index)} has no IP")
-        return Endpoint(str(ip), constants.MYSQL_PORT, constants.BACKUP_USER, opts.password)
-
+    primary = primary_lookup(client, namespace, name, opts.password)
     events = EventRecorder(client, COMPONENT)
 
     async def on_gap(message: str) -> None:
@@ -362,5 +377,6 @@ __all__ = [
     "last_backup",
     "order_pods",
     "passwords_from",
+    "primary_lookup",
     "restore",
 ]
