@@ -284,6 +284,21 @@ async def test_credential(apiserver: Envtest, kube: Client, namespace: str) -> N
 # --- status --------------------------------------------------------------------------------------
 async def test_status(apiserver: Envtest, kube: Client, namespace: str) -> None:
     obj = await make_cluster(kube, namespace, primary=1)
+    # moco's own status.clustering, as the loop writes it: the CRD admits it and the plugin reads it
+    obj["status"]["clustering"] = {
+        "nextOperation": "None",
+        "nextOperationReason": "",
+        "lastPrimaryChange": {
+            "operation": "Switchover",
+            "time": "2026-01-01T00:00:00Z",
+            "fromIndex": 0,
+            "toIndex": 1,
+            "writeUnavailableMillis": 420,
+            "reason": "primary Pod: demote annotation",
+        },
+    }
+    obj = await kube.update_status(MYSQLCLUSTERS, obj)
+    assert obj["status"]["clustering"]["lastPrimaryChange"]["writeUnavailableMillis"] == 420
     await make_pods(kube, namespace, "db", 3, 1)
     await kube.create(EVENTS, event_for(obj, "Normal", "SwitchOver", "the primary is now instance 1", "moco"))
     await kube.create(
@@ -292,18 +307,23 @@ async def test_status(apiserver: Envtest, kube: Client, namespace: str) -> None:
     other = manifest(namespace, "other")
     await kube.create(MYSQLCLUSTERS, other)
     await kube.create(EVENTS, event_for(other, "Normal", "FailOver", "not about db", "moco"))
-    res = await arun(apiserver, namespace, "status", "db")
+    res = await arun(apiserver, namespace, "status", "--no-live", "db")
     assert res.exit_code == 0, res.output
     text = res.output
     assert text.startswith(f"MySQLCluster {namespace}/db: Healthy  (instances 3, primary 1, synced 3)")
     assert "why: the current state is Healthy" in text
-    assert "last switchover/failover: SwitchOver" in text
+    assert "next operation: none" in text
+    assert "last switchover/failover: Switchover" in text
+    assert "instance 0 -> 1, writes unavailable 0.42s (primary Pod: demote annotation)" in text
     assert "the primary is now instance 1" in text
     assert "not about db" not in text
     rows = {line.split()[1]: line.split() for line in text.splitlines() if line[:1].isdigit()}
     assert rows["moco-db-1"][2:6] == ["node1", "primary", "true", "1"]
+    # live figures: these Pods run on no node, so no exec reaches a mysqld; each says why
     res = await arun(apiserver, namespace, "status", "-o", "json", "db")
+    assert res.exit_code == 0, res.output
     data = json.loads(res.output)
+    assert all(i["liveError"] and i["gtidExecuted"] is None for i in data["instances"]), data["instances"]
     assert [i["role"] for i in data["instances"]] == ["replica", "primary", "replica"]
     assert {e["reason"] for e in data["events"]} == {"SwitchOver", "ErrantReplicaFenced"}
 

@@ -24,7 +24,7 @@ import json
 import os
 import shutil
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -32,7 +32,7 @@ import click
 from click.shell_completion import CompletionItem, ShellComplete, get_completion_class
 
 from moco import constants
-from moco.plugin import actions, commands, status
+from moco.plugin import actions, commands, live, status
 from moco.plugin.actions import Switch
 from moco.plugin.errors import PluginError
 from moco.plugin.session import COMPLETION_TIMEOUT, Session
@@ -212,11 +212,29 @@ cli.add_command(_switch_group(stop=False))
 
 @cli.command(name="status")
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--live/--no-live",
+    "live_figures",
+    default=True,
+    show_default=True,
+    help="Read GTID sets, lag and semi-sync from each mysqld (kubectl exec, as moco-readonly)",
+)
 @cluster_argument()
 @click.pass_context
-def status_command(ctx: click.Context, output: str, cluster: str) -> None:
-    """Show CLUSTER's instances, state and why, the last switchover/failover and recent events."""
-    report = _run(ctx, lambda s: commands.report(s, cluster))
+def status_command(ctx: click.Context, output: str, live_figures: bool, cluster: str) -> None:
+    """Show CLUSTER's instances, state and why, the next operation, the last switchover/failover
+    and recent warnings and events."""
+    reader: commands.LiveReader | None = None
+    if live_figures:
+        kubectl = shutil.which(os.environ.get("KUBECTL", "kubectl")) or os.environ.get("KUBECTL", "kubectl")
+        g: Globals = ctx.find_object(Globals) or Globals(None, None, None)
+
+        async def read(pods: Mapping[int, str]) -> dict[int, live.Live]:
+            return await live.read_all(kubectl, g.target(), pods)
+
+        reader = read
+
+    report = _run(ctx, lambda s: commands.report(s, cluster, reader))
     if output == "json":
         click.echo(json.dumps(status.to_json(report), indent=2))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from moco import constants
@@ -16,6 +17,7 @@ from moco.kube.store import Obj
 from moco.plugin import actions, status
 from moco.plugin.actions import ClusterView, Switch
 from moco.plugin.errors import Refused, WaitTimedOut
+from moco.plugin.live import Live, NotRead
 from moco.plugin.session import Session
 
 #: How often ``switchover --wait`` looks again.
@@ -97,14 +99,29 @@ async def credential(session: Session, name: str, user: str, fmt: str) -> str:
     return actions.credential_text(user, actions.password_of(secret, user, session.ref(name)), fmt)
 
 
-async def report(session: Session, name: str) -> status.Report:
-    """The status report of ``name``."""
+#: Reads the figures of the instances named ``{index: Pod name}`` (:func:`moco.plugin.live.read_all`).
+LiveReader = Callable[[Mapping[int, str]], Awaitable[dict[int, Live]]]
+
+
+async def report(session: Session, name: str, read_live: LiveReader | None = None) -> status.Report:
+    """The status report of ``name``; with ``read_live``, each running instance's figures too
+    (a Pod that is not Running is reported as not read, without trying)."""
     obj = await session.cluster(name)
     cluster = ClusterView.from_obj(obj)
     pods = await session.pods(name)
     pod_names = [cluster.pod_name(i) for i in range(cluster.replicas)]
     events = await session.events(name, pod_names)
-    return status.build(obj, pods, events)
+    live: dict[int, Live] | None = None
+    if read_live is not None:
+        phases = {(p.get("metadata") or {}).get("name"): (p.get("status") or {}).get("phase") for p in pods}
+        running = {i: n for i, n in enumerate(pod_names) if phases.get(n) == "Running"}
+        live = {
+            i: NotRead(f"Pod is {phases[n] or 'not started'}")
+            for i, n in enumerate(pod_names)
+            if n in phases and i not in running
+        }
+        live |= await read_live(running) if running else {}
+    return status.build(obj, pods, events, live)
 
 
 async def mysql_pod(session: Session, name: str, index: int | None) -> str:

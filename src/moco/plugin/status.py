@@ -1,33 +1,36 @@
 """``kubectl moco status``: one screen that says what the cluster is, why, and what happened.
 
-Built from what the apiserver holds: the MySQLCluster (spec, annotations, status: the primary,
-the conditions whose reason is the decided state and whose message says why, synced and errant
-replicas), its Pods (node, role label, readiness, restarts, pending demotion or deletion) and the
-Events of the cluster and of its Pods (warnings). The last switchover or failover is the newest
-Event with one of MOCO's reasons for them.
+Built from two kinds of source:
 
-What the operator does not publish is shown as ``-`` and named in :attr:`Report.not_published`
-(per-instance GTID sets, replication lag and semi-sync state live only in mysqld; the plugin
-does not ``kubectl exec`` to fetch them).
+* what the apiserver holds, which changes rarely: the MySQLCluster (spec, annotations, status:
+  the primary, the conditions whose reason is the decided state and whose message says why,
+  synced and errant replicas, and moco's ``status.clustering``: the next operation and the last
+  switchover or failover with its write-unavailable time), its Pods (node, role label,
+  readiness, restarts, pending demotion or deletion) and the Events of the cluster and of its
+  Pods (recent warnings; the last primary change when the status has none recorded);
+* what each mysqld says now (:mod:`moco.plugin.live`, read at call time as moco-readonly):
+  GTID executed/purged, replication threads and lag, semi-sync state, read-only. These change
+  with every commit and are never written to the status (see :mod:`moco.plugin.live`).
 
-:func:`build` is pure (``now`` is passed in); :func:`render` gives the text, :func:`to_json`
-the same content as data.
+:func:`build` is pure (``now`` is passed to :func:`render`); :func:`render` gives the text,
+:func:`to_json` the same content as data.
 """
 
 from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 from moco import constants
 from moco.api import names
 from moco.plugin.actions import ClusterView, Switch
+from moco.plugin.live import Live, NotRead, gtid_summary
 
 #: MOCO's Event reasons for a change of primary (its pkg/event), newest first wins.
 PRIMARY_CHANGE_REASONS: Final = ("SwitchOver", "FailOver", "SwitchOverFailed", "FailOverFailed")
-#: How many Events the report shows.
+#: How many Events (and, separately, warnings) the report shows.
 RECENT_EVENTS: Final = 10
 #: Condition types in the order MOCO lists them; others follow by name.
 CONDITION_ORDER: Final = (
@@ -38,19 +41,6 @@ CONDITION_ORDER: Final = (
     "ReconcileSuccess",
     "ReconciliationActive",
     "ClusteringActive",
-)
-#: What the report would show but the operator does not write anywhere the apiserver serves:
-#: per-instance GTID sets, lag and semi-sync state (read by the loop from mysqld), the
-#: operation the loop will take next, and the last primary change's source instance and
-#: write-unavailable time (the Events say only when and to which instance).
-NOT_PUBLISHED: Final = (
-    "gtidExecuted",
-    "gtidPurged",
-    "replicationLagSeconds",
-    "semiSync",
-    "nextOperation",
-    "lastPrimaryChange.from",
-    "lastPrimaryChange.writeUnavailableSeconds",
 )
 
 
@@ -77,11 +67,21 @@ class InstanceRow:
     restarts: int = 0
     deleting: bool = False
     demote: bool = False
+    #: In ``status.errantReplicaList`` (the clustering loop's verdict).
     errant: bool = False
+    # --- read from mysqld now (None: not read) ---
+    server_uuid: str | None = None
     gtid_executed: str | None = None
     gtid_purged: str | None = None
-    replication_lag_seconds: float | None = None
+    read_only: bool | None = None
+    #: ``Replica_IO_Running/Replica_SQL_Running`` (``Yes/Yes``); None when not a replica.
+    replication: str | None = None
+    #: ``Seconds_Behind_Source``; None when not a replica or the applier does not run.
+    replication_lag_seconds: int | None = None
+    replication_error: str | None = None
     semi_sync: str | None = None
+    #: Why the figures above could not be read (None when read or not asked).
+    live_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +92,27 @@ class EventRow:
     object: str
     message: str
     count: int
+
+
+@dataclass(frozen=True)
+class NextOperation:
+    """``status.clustering``: what the loop decided on its last pass."""
+
+    operation: str
+    target: int | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class PrimaryChange:
+    """``status.clustering.lastPrimaryChange``."""
+
+    operation: str
+    time: str | None
+    from_index: int
+    to_index: int
+    write_unavailable_seconds: float
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -111,9 +132,16 @@ class Report:
     reconciliation_stopped: bool
     conditions: tuple[ConditionRow, ...]
     instances: tuple[InstanceRow, ...]
-    last_primary_change: EventRow | None
+    next_operation: NextOperation | None
+    #: From the status (when, from, to, write-unavailable time), None when none is recorded.
+    last_primary_change: PrimaryChange | None
+    #: The newest switchover/failover Event (MOCO's reasons), also failed ones.
+    last_primary_change_event: EventRow | None
+    #: Warning Events of the cluster and its Pods, newest first.
+    warnings: tuple[EventRow, ...]
     events: tuple[EventRow, ...]
-    not_published: tuple[str, ...] = NOT_PUBLISHED
+    #: Whether the instances' figures were asked of mysqld (``--no-live`` says no).
+    live: bool
 
 
 # --- building ------------------------------------------------------------------------------------
@@ -172,12 +200,57 @@ def _instance(
     )
 
 
+def _with_live(row: InstanceRow, got: Live | None) -> InstanceRow:
+    if got is None:
+        return row
+    if isinstance(got, NotRead):
+        return replace(row, live_error=got.error)
+    rep = got.replica
+    return replace(
+        row,
+        server_uuid=got.server_uuid,
+        gtid_executed=got.gtid_executed,
+        gtid_purged=got.gtid_purged,
+        read_only=got.read_only or got.super_read_only,
+        replication=f"{rep.io_running}/{rep.sql_running}" if rep else None,
+        replication_lag_seconds=rep.lag_seconds if rep else None,
+        replication_error=(rep.last_error or None) if rep else None,
+        semi_sync=got.semi_sync,
+    )
+
+
+def _clustering(status: Mapping[str, Any]) -> tuple[NextOperation | None, PrimaryChange | None]:
+    own = status.get("clustering") or {}
+    nxt = None
+    if own.get("nextOperation"):
+        target = own.get("nextOperationTarget")
+        nxt = NextOperation(
+            str(own["nextOperation"]),
+            int(target) if target is not None else None,
+            str(own.get("nextOperationReason") or ""),
+        )
+    change = None
+    raw = own.get("lastPrimaryChange")
+    if raw:
+        change = PrimaryChange(
+            operation=str(raw.get("operation", "")),
+            time=raw.get("time"),
+            from_index=int(raw.get("fromIndex", 0)),
+            to_index=int(raw.get("toIndex", 0)),
+            write_unavailable_seconds=int(raw.get("writeUnavailableMillis") or 0) / 1000,
+            reason=str(raw.get("reason") or ""),
+        )
+    return nxt, change
+
+
 def build(
     cluster_obj: Mapping[str, Any],
     pods: Sequence[Mapping[str, Any]],
     events: Sequence[Mapping[str, Any]],
+    live: Mapping[int, Live] | None = None,
 ) -> Report:
-    """The report of one cluster from its object, its Pods and the Events about it or them."""
+    """The report of one cluster from its object, its Pods, the Events about it or them and,
+    when asked (``live`` not None), what each instance's mysqld said (by index)."""
     cluster = ClusterView.from_obj(cluster_obj)
     status = cluster_obj.get("status") or {}
     raw_conditions = list(status.get("conditions") or [])
@@ -197,11 +270,15 @@ def build(
     errants = {int(i) for i in status.get("errantReplicaList") or []}
     by_name = {(p.get("metadata") or {}).get("name"): p for p in pods}
     instances = tuple(
-        _instance(i, by_name.get(names.pod_name(cluster.name, i)), cluster, errants)
+        _with_live(
+            _instance(i, by_name.get(names.pod_name(cluster.name, i)), cluster, errants),
+            None if live is None else live.get(i),
+        )
         for i in range(cluster.replicas)
     )
     rows = sorted((_event_row(e) for e in events), key=_sort_key, reverse=True)
     last_change = next((r for r in rows if r.reason in PRIMARY_CHANGE_REASONS), None)
+    next_op, change = _clustering(status)
     return Report(
         name=cluster.name,
         namespace=cluster.namespace,
@@ -216,8 +293,12 @@ def build(
         reconciliation_stopped=cluster.stopped(Switch.RECONCILIATION),
         conditions=conditions,
         instances=instances,
-        last_primary_change=last_change,
+        next_operation=next_op,
+        last_primary_change=change,
+        last_primary_change_event=last_change,
+        warnings=tuple(r for r in rows if r.type == "Warning")[:RECENT_EVENTS],
         events=tuple(rows[:RECENT_EVENTS]),
+        live=live is not None,
     )
 
 
@@ -276,7 +357,60 @@ def _notes(row: InstanceRow) -> str:
         notes.append("being deleted")
     if row.exists and row.phase not in (None, "Running"):
         notes.append(str(row.phase))
+    if row.read_only is not None and row.read_only == row.primary:
+        notes.append("writable" if not row.read_only else "read-only")
+    if row.replication is not None and row.replication != "Yes/Yes":
+        notes.append(f"replication {row.replication}")
+    if row.replication_error:
+        notes.append(f"replication error: {row.replication_error}")
+    if row.live_error:
+        notes.append(f"not read: {row.live_error}")
     return ", ".join(notes)
+
+
+def _lag(row: InstanceRow) -> str:
+    if row.replication is None:
+        return "-"
+    return "-" if row.replication_lag_seconds is None else f"{row.replication_lag_seconds}s"
+
+
+def _gtids(text: str | None) -> str:
+    return "-" if text is None else gtid_summary(text)
+
+
+def _next_operation(n: NextOperation | None) -> str:
+    if n is None:
+        return "next operation: not reported yet"
+    what = n.operation.lower()
+    if n.target is not None:
+        what += f" to instance {n.target}"
+    return f"next operation: {what}" + (f" ({n.reason})" if n.reason else "")
+
+
+def _last_change(report: Report, now: datetime.datetime) -> str:
+    c = report.last_primary_change
+    if c is not None:
+        return (
+            f"last switchover/failover: {c.operation} {age(c.time, now)} ago ({c.time}): "
+            f"instance {c.from_index} -> {c.to_index}, writes unavailable "
+            f"{c.write_unavailable_seconds:.2f}s" + (f" ({c.reason})" if c.reason else "")
+        )
+    ev = report.last_primary_change_event
+    if ev is not None:
+        return f"last switchover/failover (Event): {ev.reason} {age(ev.time, now)} ago: {ev.message}"
+    return "last switchover/failover: none recorded"
+
+
+def _events(title: str, rows: Sequence[EventRow], now: datetime.datetime) -> list[str]:
+    if not rows:
+        return [f"{title}: none"]
+    return [
+        f"{title}:",
+        *_table(
+            ("AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"),
+            [(age(e.time, now), e.type, e.reason, e.object, e.message) for e in rows],
+        ),
+    ]
 
 
 def render(report: Report, now: datetime.datetime) -> str:
@@ -288,6 +422,7 @@ def render(report: Report, now: datetime.datetime) -> str:
         f"  (instances {report.replicas}, primary {report.primary_index}, synced {synced})"
     )
     out.append(f"why: {report.state_message}")
+    out.append(_next_operation(report.next_operation))
     flags = [
         "offline" if report.offline else "online",
         "clustering " + ("STOPPED" if report.clustering_stopped else "active"),
@@ -296,6 +431,7 @@ def render(report: Report, now: datetime.datetime) -> str:
     out.append(", ".join(flags))
     if report.errant_replicas:
         out.append("errant replicas: " + ", ".join(str(i) for i in report.errant_replicas))
+    out.append(_last_change(report, now))
     out.append("")
     out += _table(
         (
@@ -320,9 +456,9 @@ def render(report: Report, now: datetime.datetime) -> str:
                 r.role or "-",
                 _ready(r),
                 str(r.restarts) if r.exists else "-",
-                _dash(r.gtid_executed),
-                _dash(r.gtid_purged),
-                _dash(r.replication_lag_seconds),
+                _gtids(r.gtid_executed),
+                _gtids(r.gtid_purged),
+                _lag(r),
                 _dash(r.semi_sync),
                 "yes" if r.errant else "no",
                 _notes(r),
@@ -330,6 +466,8 @@ def render(report: Report, now: datetime.datetime) -> str:
             for r in report.instances
         ],
     )
+    if not report.live:
+        out.append("(GTID sets, lag and semi-sync not read: --no-live)")
     out.append("")
     if report.conditions:
         out += _table(
@@ -339,26 +477,9 @@ def render(report: Report, now: datetime.datetime) -> str:
     else:
         out.append("no conditions yet: the controller has not reconciled this cluster")
     out.append("")
-    last = report.last_primary_change
-    if last is None:
-        out.append("last switchover/failover: none in the retained Events")
-    else:
-        out.append(f"last switchover/failover: {last.reason} {age(last.time, now)} ago: {last.message}")
+    out += _events("recent warnings", report.warnings, now)
     out.append("")
-    if report.events:
-        out.append("recent events:")
-        out += _table(
-            ("AGE", "TYPE", "REASON", "OBJECT", "MESSAGE"),
-            [(age(e.time, now), e.type, e.reason, e.object, e.message) for e in report.events],
-        )
-    else:
-        out.append("recent events: none")
-    out.append("")
-    out.append(
-        "-: not published by the operator: GTID sets, replication lag and semi-sync state (read by "
-        "the controller from mysqld), the next operation, and the source and write-unavailable time "
-        "of the last switchover/failover"
-    )
+    out += _events("recent events", report.events, now)
     return "\n".join(out) + "\n"
 
 
