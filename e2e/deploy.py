@@ -10,6 +10,7 @@ default pull policy at IfNotPresent, so nothing is pulled.
 from __future__ import annotations
 
 import sys
+import time
 
 from e2e.kubectl import Kubectl, KubectlError, default_kubeconfig
 from e2e.local.images import REPO_ROOT
@@ -34,7 +35,17 @@ def main(argv: list[str]) -> int:
     kube = Kubectl(default_kubeconfig())
     print(f"[deploy] CRDs and admission policies -> {kube.kubeconfig}", flush=True)
     kube("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "manifests" / "crd"))
-    kube("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=70)
+    # A CRD created a moment ago may have no status yet: kubectl wait then fails at once
+    # (".status.conditions accessor error") instead of waiting; ask again until the bound.
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            kube("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s", timeout=70)
+            break
+        except KubectlError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
     print(f"[deploy] manifests/deploy with image {image}", flush=True)
     kube("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=render(kube, image))
     print(f"[deploy] waiting for {NAMESPACE}/{DEPLOYMENT} to roll out...", flush=True)
