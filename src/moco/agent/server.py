@@ -6,13 +6,16 @@ Three HTTP listeners (aiohttp):
   (200 or 503 with the reason, :func:`moco.agent.readiness.decide_readiness`);
 * the agent API on 9080 (messages: :mod:`moco.agentapi.model`): ``POST /clone`` answers 202
   and runs the clone in the background (:mod:`moco.agent.clone`), ``GET /clone`` reports its
-  progress. Both need
-  ``Authorization: Bearer <MOCO_AGENT_TOKEN>`` (compared in constant time); with no token
-  configured every request is refused;
+  progress. Over mutual TLS when the agent is given its certificate files
+  (:class:`moco.agentapi.tls.ReloadingServerContext`; ``moco-agent`` always is): a client
+  without a certificate of the controller's CA never completes the handshake, and one whose
+  certificate is not the controller's (:func:`moco.agentapi.tls.peer_refusal`) is answered 403.
+  Every request also needs ``Authorization: Bearer <MOCO_AGENT_TOKEN>`` (compared in constant
+  time); with no token configured every request is refused;
 * metrics on 8080: ``GET /metrics``.
 
-Log rotation runs beside them. :meth:`Agent.run` returns when its stop event is set (SIGTERM in
-the CLI), after closing the listeners and the connection.
+Log rotation and the certificate reload run beside them. :meth:`Agent.run` returns when its
+stop event is set (SIGTERM in the CLI), after closing the listeners and the connection.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
@@ -36,6 +40,7 @@ from moco.agent.probes import LocalDB, alive, gather_facts
 from moco.agent.readiness import decide_readiness
 from moco.agent.rotate import rotation_loop
 from moco.agentapi import CLONE_PATH, CloneRequest, ErrorBody
+from moco.agentapi.tls import ReloadingServerContext, peer_refusal
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError, Timeout, Unreachable
 
@@ -45,8 +50,10 @@ log = get_logger("moco.agent.server")
 class Agent:
     """One agent for the mysqld of its Pod."""
 
-    def __init__(self, config: AgentConfig) -> None:
+    def __init__(self, config: AgentConfig, *, tls: ReloadingServerContext | None = None) -> None:
         self.config = config.validate()
+        #: the agent API's mutual TLS (None: plain HTTP, for tests of the agent alone)
+        self.tls = tls
         self.metrics = AgentMetrics(config.cluster_name, config.index)
         self.db = LocalDB(config.endpoint(constants.AGENT_USER))
         self.cloner = Cloner(
@@ -105,6 +112,19 @@ class Agent:
         given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
         return bool(token) and hmac.compare_digest(given.encode(), token.encode())
 
+    @web.middleware
+    async def _only_controller(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """With TLS, only the controller's certificate may call the API (403 otherwise)."""
+        if self.tls is not None:
+            transport = request.transport
+            refusal = peer_refusal(None if transport is None else transport.get_extra_info("peercert"))
+            if refusal is not None:
+                log.warning("agent API call refused", peer=request.remote, reason=refusal)
+                return self._error(f"forbidden: {refusal}", 403)
+        return await handler(request)
+
     @staticmethod
     def _answer(message: BaseModel, status: int = 200) -> web.Response:
         return web.json_response(text=message.model_dump_json(), status=status)
@@ -143,7 +163,7 @@ class Agent:
     def apps(self) -> dict[str, web.Application]:
         probe = web.Application()
         probe.add_routes([web.get("/healthz", self._healthz), web.get("/readyz", self._readyz)])
-        api = web.Application()
+        api = web.Application(middlewares=[self._only_controller])
         api.add_routes([web.post(CLONE_PATH, self._clone_post), web.get(CLONE_PATH, self._clone_get)])
         metrics = web.Application()
         metrics.add_routes([web.get("/metrics", self._metrics)])
@@ -159,7 +179,8 @@ class Agent:
         for name, app in self.apps().items():
             runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
             await runner.setup()
-            site = web.TCPSite(runner, self.config.listen_host, ports[name])
+            tls = self.tls.context if name == "agent" and self.tls is not None else None
+            site = web.TCPSite(runner, self.config.listen_host, ports[name], ssl_context=tls)
             await site.start()
             self._runners.append(runner)
             self.bound_ports[name] = int(runner.addresses[0][1])
@@ -188,12 +209,17 @@ class Agent:
             ),
             name="moco-agent-rotation",
         )
+        background = [rotation]
+        if self.tls is not None:
+            background.append(asyncio.create_task(self.tls.watch(self.stop_event), name="moco-agent-tls"))
         try:
             await self.stop_event.wait()
         finally:
-            rotation.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await rotation
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self.close()
             log.info("agent stopped")
 

@@ -1,12 +1,20 @@
 """The client of the agent's clone API (used by the controller; tests use it too).
 
-One short-lived HTTP request per call, each bounded by ``timeout``; the Bearer token of the
-cluster's Secret authenticates. Errors: :class:`AgentUnreachable` (no answer: connection
-refused or reset, timeout, a body that is not the model) and :class:`AgentRefused` (the agent
+One short-lived HTTPS request per call, each bounded by ``timeout``. With ``tls`` (the
+controller's client context, :func:`moco.agentapi.tls.client_context`) the call is mutually
+authenticated: the agent's certificate is checked for ``server_name`` (the Pod's DNS name, see
+:func:`moco.agentapi.tls.agent_server_name`) while the connection goes to ``host`` (the Pod's
+IP), and the agent checks the controller's certificate. The Bearer token of the cluster's
+Secret authenticates too. Without ``tls`` the call is plain HTTP (tests of the agent alone).
+
+Errors: :class:`AgentUnreachable` (no answer: connection refused or reset, timeout, a TLS
+handshake the agent or the client refused, a body that is not the model) and :class:`AgentRefused` (the agent
 answered with an error status; ``status`` and the agent's message).
 """
 
 from __future__ import annotations
+
+import ssl
 
 import aiohttp
 from pydantic import ValidationError
@@ -36,11 +44,22 @@ class AgentClient:
     """The agent API of one Pod (``host``:``port``, default MOCO's agent port 9080)."""
 
     def __init__(
-        self, host: str, token: str, *, port: int = constants.AGENT_PORT, timeout: float = 10.0
+        self,
+        host: str,
+        token: str,
+        *,
+        port: int = constants.AGENT_PORT,
+        timeout: float = 10.0,
+        tls: ssl.SSLContext | None = None,
+        server_name: str | None = None,
     ) -> None:
-        self.base = f"http://{host}:{port}"
+        if tls is not None and not server_name:
+            raise ValueError("AgentClient: server_name is required with tls (the agent certificate's name)")
+        self.base = f"{'https' if tls else 'http'}://{host}:{port}"
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._tls = tls
+        self._server_name = server_name
 
     async def _call(self, method: str, body: CloneRequest | None = None) -> CloneProgress:
         url = self.base + CLONE_PATH
@@ -48,11 +67,18 @@ class AgentClient:
         try:
             async with (
                 aiohttp.ClientSession(timeout=self._timeout) as session,
-                session.request(method, url, json=payload, headers=self._headers) as resp,
+                session.request(
+                    method,
+                    url,
+                    json=payload,
+                    headers=self._headers,
+                    ssl=self._tls if self._tls is not None else True,
+                    server_hostname=self._server_name if self._tls is not None else None,
+                ) as resp,
             ):
                 text = await resp.text()
                 status = resp.status
-        except (aiohttp.ClientError, TimeoutError) as e:
+        except (aiohttp.ClientError, TimeoutError, ssl.SSLError) as e:
             raise AgentUnreachable(f"{method} {url}: {type(e).__name__}: {e}") from e
         if status >= 400:
             try:

@@ -3,7 +3,8 @@
 Subcommands:
 
 * ``moco-agent server`` (the default): initialise the local mysqld for moco, then serve the
-  probes (9081), the agent API (9080) and metrics (8080) until SIGTERM/SIGINT;
+  probes (9081), the agent API (9080, mutual TLS with the certificate of ``--grpc-cert-dir``)
+  and metrics (8080) until SIGTERM/SIGINT;
 * ``moco-agent init-script [--output PATH]``: write the POSIX shell init script that the
   ``moco-init`` init container runs with the user's mysqld image (``sh PATH SERVER_ID_BASE``).
 
@@ -30,6 +31,9 @@ from moco.log import get_logger, setup
 
 if TYPE_CHECKING:
     from moco.agent.config import AgentConfig
+    from moco.agentapi.tls import ReloadingServerContext
+
+_DEFAULT_CERT_DIR = "/grpc-cert"  # moco.agentapi.tls.DEFAULT_CERT_DIR (a test keeps them equal)
 
 # The agent's modules are imported after logging is set up (see ``main``): their module-level
 # loggers take the configuration in force when they are created.
@@ -53,6 +57,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--log-rotation-size", default="0", help="rotate logs larger than this (0: never)")
     s.add_argument("--log-dir", default=constants.LOG_DIR_PATH)
     s.add_argument("--init-timeout", default="60s", help="how long to wait for mysqld at start")
+    s.add_argument(
+        "--grpc-cert-dir",
+        default=_DEFAULT_CERT_DIR,
+        help="the agent API's certificate: tls.crt, tls.key and ca.crt (Secret moco-<cluster>-grpc)",
+    )
 
     i = sub.add_parser("init-script", help="write the init script run by the mysqld image")
     i.add_argument("--log-level", default=os.environ.get("MOCO_LOG_LEVEL", "INFO"))
@@ -100,10 +109,27 @@ def config_from(args: argparse.Namespace, env: dict[str, str]) -> AgentConfig:
     ).validate()
 
 
-async def _serve(config: AgentConfig) -> None:
+def server_tls(cert_dir: str) -> ReloadingServerContext:
+    """The agent API's TLS from ``--grpc-cert-dir``; raises :class:`moco.agent.errors.ConfigError`
+    naming the flag and the files when they cannot be used (the agent never serves without)."""
+    import ssl
+
+    from moco.agent.errors import ConfigError
+    from moco.agentapi import tls
+
+    try:
+        return tls.ReloadingServerContext(Path(cert_dir))
+    except (OSError, ssl.SSLError, ValueError) as e:
+        raise ConfigError(
+            f"--grpc-cert-dir={cert_dir}: cannot load {tls.CERT_FILE}, {tls.KEY_FILE} and {tls.CA_FILE} "
+            f"({e}); the Pod mounts Secret moco-<cluster>-grpc there, issued by moco-controller"
+        ) from e
+
+
+async def _serve(config: AgentConfig, tls: ReloadingServerContext) -> None:
     from moco.agent.server import Agent
 
-    agent = Agent(config)
+    agent = Agent(config, tls=tls)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, agent.stop_event.set)
@@ -128,6 +154,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log = get_logger("moco.cli.agent")
     try:
         config = config_from(args, dict(os.environ))
+        tls = server_tls(args.grpc_cert_dir)
     except AgentError as e:
         log.error("bad configuration", error=str(e))
         return 2
@@ -135,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         import uvloop
 
-        uvloop.run(_serve(config))
+        uvloop.run(_serve(config, tls))
     except (AgentError, MySQLError) as e:
         log.error("agent failed", error=str(e))
         return 1

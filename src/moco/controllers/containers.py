@@ -3,7 +3,8 @@
 * ``mysqld``: the user's container with ``--defaults-file`` forced, MOCO's ports, probes served
   by the agent on the ``health`` port (the user may tune thresholds, never the handler), a
   preStop sleep, and MOCO's mounts;
-* ``agent``: ``moco-agent server`` from our image, environment from the user Secret;
+* ``agent``: ``moco-agent server`` from our image, environment from the user Secret, its
+  mutual-TLS certificate (Secret ``moco-<name>-grpc``) at ``/grpc-cert``;
 * ``slow-log`` (unless disabled): follows the slow query log file and writes it to its stdout, as
   MOCO's fluent-bit sidecar does (``kubectl logs -c slow-log``). By default it is moco's own
   image running ``tail -F`` (so nothing is pulled from MOCO's registry); with a fluent-bit image
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from moco import constants
+from moco.agentapi import tls
 from moco.api import MySQLCluster
 from moco.api.schema import DEFAULT_MAX_DELAY_SECONDS, DEFAULT_STARTUP_WAIT_SECONDS
 from moco.controllers.common import Obj, find_container
@@ -182,6 +184,7 @@ def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
                 _mount(constants.RUN_VOLUME, constants.RUN_PATH),
                 _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
                 _mount(constants.TMP_VOLUME, constants.TMP_PATH),
+                _mount(constants.GRPC_SECRET_VOLUME, tls.DEFAULT_CERT_DIR, read_only=True),
             ],
         }
     )

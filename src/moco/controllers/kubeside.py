@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import ssl
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -38,6 +39,7 @@ from moco.agentapi import (
     CloneState,
 )
 from moco.agentapi import CloneRequest as WireCloneRequest
+from moco.agentapi.tls import agent_server_name
 from moco.api import MySQLCluster
 from moco.clustering.errors import GatherError
 from moco.clustering.interfaces import (
@@ -368,7 +370,8 @@ class CloneFailed(ControllerError):
 class AgentCloneAgent:
     """Clones through the agent sidecar's API (:class:`moco.agentapi.AgentClient`).
 
-    ``POST /clone`` with the Bearer token of the cluster's Secret, then ``GET /clone`` every
+    ``POST /clone`` over mutual TLS (the Pod's IP, its DNS name checked in the agent's
+    certificate) with the Bearer token of the cluster's Secret, then ``GET /clone`` every
     ``poll`` s until the clone succeeded or failed. A clone is bounded by progress, never by
     its total time:
 
@@ -390,6 +393,7 @@ class AgentCloneAgent:
         self,
         side: ClusterKubeSide,
         *,
+        tls: Callable[[], Awaitable[ssl.SSLContext]] | None = None,
         port: int = constants.AGENT_PORT,
         request_timeout: float = 10.0,
         poll: float = 2.0,
@@ -398,6 +402,10 @@ class AgentCloneAgent:
         unreachable_timeout: float = 120.0,
     ) -> None:
         self.side = side
+        #: the controller's mutual-TLS context
+        #: (:meth:`moco.controllers.certs.AgentCertificates.client_context`); None only in tests
+        #: that run an agent without TLS
+        self.tls = tls
         self.port = port
         self.request_timeout = request_timeout
         self.poll = poll
@@ -413,10 +421,21 @@ class AgentCloneAgent:
             return None
         return p if p.state is CloneState.RUNNING else None
 
-    async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
-        client = AgentClient(
-            pod.host, await self.side.agent_token(), port=self.port, timeout=self.request_timeout
+    async def _client(self, pod: PodInfo) -> AgentClient:
+        token = await self.side.agent_token()
+        if self.tls is None:
+            return AgentClient(pod.host, token, port=self.port, timeout=self.request_timeout)
+        return AgentClient(
+            pod.host,
+            token,
+            port=self.port,
+            timeout=self.request_timeout,
+            tls=await self.tls(),
+            server_name=agent_server_name(self.side.namespace, self.side.name, pod.index),
         )
+
+    async def clone(self, pod: PodInfo, request: CloneRequest) -> None:
+        client = await self._client(pod)
         wire = WireCloneRequest(
             donor_host=request.donor_host,
             donor_port=request.donor_port,

@@ -9,7 +9,8 @@ One :meth:`MySQLClusterReconciler.reconcile` per key (``namespace/name``), level
    ReconciliationActive condition (False) and the clustering loop, which goes on;
 4. first reconcile -> :func:`moco.api.with_defaults` written back (random ``serverIDBase``, the
    finalizer) through a conflict-retried read-modify-write that never redraws a base already set;
-5. Secrets, my.cnf and slow-log ConfigMaps, ServiceAccount, Services, StatefulSet (partitioned
+5. Secrets (passwords; the agents' certificate, :mod:`~moco.controllers.certs`), my.cnf and
+   slow-log ConfigMaps, ServiceAccount, Services, StatefulSet (partitioned
    rolling update, re-creation with orphaned Pods when claim templates change, claim growth),
    PodDisruptionBudget; old generated ConfigMaps pruned; the backup CronJob and the restore Job
    with their RBAC (:mod:`~moco.controllers.backupjobs`); the clustering loop started or woken;
@@ -37,6 +38,7 @@ from moco.controllers import backupmetrics, clustermetrics, configmaps, services
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.backupjobs import BackupJobs
+from moco.controllers.certs import AgentCertificates
 from moco.controllers.common import Obj, is_true
 from moco.controllers.containers import Images, mysqld_container
 from moco.controllers.errors import ControllerError, InvalidSpec, Refused
@@ -112,6 +114,7 @@ class MySQLClusterReconciler:
         recorder: EventRecorder | None = None,
         token_hex: Callable[[int], str] = secrets.token_hex,
         rng: random.Random | None = None,
+        certs: AgentCertificates | None = None,
     ) -> None:
         self.client = client
         self.clusters = clusters
@@ -121,6 +124,9 @@ class MySQLClusterReconciler:
         self.token_hex = token_hex
         self.rng = rng or random.SystemRandom()
         self.validator = validation.ConfigValidator(client, timeout=cfg.api_timeout)
+        #: the agent channel's CA and the agents' certificate Secrets (shared with the clustering
+        #: loops, which call agents with its client certificate)
+        self.certs = certs or AgentCertificates(client, cfg.system_namespace, timeout=cfg.api_timeout)
         #: the backup CronJob and restore Job step; setup gives it the informer caches
         self.jobs = BackupJobs(
             self._get, self._apply, self._delete, cfg.images.backup_image, job_resources=cfg.job_resources
@@ -296,6 +302,7 @@ class MySQLClusterReconciler:
         pw = await self._passwords(cluster, outcome)
         await self._apply(SECRETS, sec.user_secret(cluster, pw))
         await self._apply(SECRETS, sec.mycnf_secret(cluster, pw))
+        await self.certs.reconcile_agent(cluster, self._get, self._apply, outcome.events)
 
         user_conf = await self._user_conf(cluster)
         mycnf_cm = configmaps.mycnf_configmap(cluster, user_conf)

@@ -29,6 +29,7 @@ from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import CloneAgent, KubeSide
 from moco.clustering.manager import ClusterManager
 from moco.controllers.backupjobs import BACKUPPOLICIES
+from moco.controllers.certs import AgentCertificates
 from moco.controllers.kubeside import AgentCloneAgent, ClusterKubeSide, SecretCache
 from moco.controllers.partition import PartitionReconciler
 from moco.controllers.reconciler import MYSQLCLUSTERS, MySQLClusterReconciler, ReconcilerConfig
@@ -113,6 +114,7 @@ def setup(
 ) -> Wiring:
     """Register informers, controllers and the clustering runnable on ``manager``."""
     recorder = EventRecorder(client, "moco-controller")
+    agent_certs = AgentCertificates(client, cfg.system_namespace, timeout=cfg.api_timeout)
     clusters = manager.informer(
         MYSQLCLUSTERS,
         indexers={
@@ -159,11 +161,13 @@ def setup(
                 secrets=system_secrets.store,
                 source_secrets=source_secrets,
             )
-            return side, AgentCloneAgent(side)
+            return side, AgentCloneAgent(side, tls=agent_certs.client_context)
 
         registry = ClusterManager(sides, clustering)
 
-    reconciler = MySQLClusterReconciler(client, clusters.store, cfg, clustering=registry, recorder=recorder)
+    reconciler = MySQLClusterReconciler(
+        client, clusters.store, cfg, clustering=registry, recorder=recorder, certs=agent_certs
+    )
     reconciler.jobs.policies = policies.store
     reconciler.jobs.cronjobs = cronjobs.store
     reconciler.jobs.roles = roles.store

@@ -2,7 +2,8 @@
 
 Rendering: :func:`pod_template` and :func:`statefulset` shape MOCO's StatefulSet: ``Parallel``
 Pod management, the headless Service, the cluster's volume claim templates (owned by the
-cluster, so garbage collection removes the claims with it), MOCO's volumes, a default
+cluster, so garbage collection removes the claims with it), MOCO's volumes, the agent's
+certificate Secret mounted (never its content, so a renewal restarts nothing), a default
 security context (fsGroup 10000) and a preferred anti-affinity across hosts when the user gave
 no affinity, ``terminationGracePeriodSeconds`` 300 unless set, and 0 replicas when ``offline``.
 
@@ -26,7 +27,7 @@ import json
 from typing import Any, Final
 
 from moco import constants
-from moco.api import MySQLCluster
+from moco.api import MySQLCluster, names
 from moco.controllers.common import Obj, is_true, labels, object_meta, owner_reference
 from moco.controllers.containers import Images, containers
 
@@ -34,6 +35,8 @@ DEFAULT_TERMINATION_GRACE_SECONDS: Final = 300
 ANN_TEMPLATE_HASH: Final = "moco.cybozu.com/pod-template-hash"
 ANN_CLAIMS_HASH: Final = "moco.cybozu.com/volume-claims-hash"
 FILE_MODE: Final = 0o644
+#: the agent's certificate and key: readable by the Pod's fsGroup (moco's 10000), no one else
+PRIVATE_FILE_MODE: Final = 0o440
 
 
 def _hash(obj: Any) -> str:
@@ -57,6 +60,12 @@ def volumes(cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | None) -
         {
             "name": constants.MYCNF_SECRET_VOLUME,
             "secret": {"secretName": cluster.mycnf_secret_name(), "defaultMode": FILE_MODE},
+        },
+        # the agent API's certificate (moco.controllers.certs): the Secret's name, never its
+        # content, is in the template, so a renewed certificate restarts nothing
+        {
+            "name": constants.GRPC_SECRET_VOLUME,
+            "secret": {"secretName": names.grpc_secret_name(cluster.name), "defaultMode": PRIVATE_FILE_MODE},
         },
     ]
     if slow_log_name is not None:
