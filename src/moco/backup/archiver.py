@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from moco.backup.binlogfile import gtid_set, scan
+from moco.backup.binlogfile import MAGIC, Scan, gtid_set, scan
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError
 from moco.backup.layout import PREFIX, binlog_order, sort_binlogs
@@ -53,6 +54,29 @@ log = get_logger("moco.backup.archiver")
 ARCHIVE_DIR: Final = "binlog-archive"
 #: The replica server_id the follower announces (distinct from every instance's).
 FOLLOWER_SERVER_ID: Final = 4294967294
+
+
+#: How much of a binlog file the archiver reads at once (one segment at most, but for an event
+#: larger than this): bounds its memory whatever ``max_binlog_size`` is.
+READ_CHUNK: Final = 16 << 20
+
+
+def read_events(path: Path, offset: int, limit: int) -> tuple[bytes, Scan]:
+    """The complete events of ``path`` from ``offset`` within ``limit`` bytes (more when a single
+    event is larger), and their scan; offsets in the scan are the file's."""
+    while True:
+        with path.open("rb") as f:
+            f.seek(offset)
+            chunk = f.read(limit)
+        if offset == 0:
+            sc = scan(chunk, 0)
+        else:
+            # scan() reads a file from its start: the magic stands in for what precedes offset
+            sc = scan(MAGIC + chunk, len(MAGIC))
+            sc = dataclasses.replace(sc, end=sc.end - len(MAGIC) + offset)
+        if sc.end > offset or len(chunk) < limit:
+            return chunk[: sc.end - offset], sc
+        limit *= 2
 
 
 def archive_prefix(namespace: str, name: str) -> str:
@@ -162,6 +186,8 @@ class Archiver:
         #: UNIX time of the last archived transaction, and when it reached the bucket
         self.last_time = 0
         self.uploaded_at = 0.0
+        #: the most bytes of a file read at once (see :meth:`sync_once`)
+        self.chunk = READ_CHUNK
         self._offsets: dict[str, int] = {}
         self._server = ""
         self._run = ""
@@ -214,7 +240,12 @@ class Archiver:
         return proc
 
     async def sync_once(self) -> int:
-        """Upload what the local files gained (complete events only); returns the bytes sent."""
+        """Upload what the local files gained (complete events only); returns the bytes sent.
+
+        A file is read from where its archived part ends, at most :attr:`chunk` bytes at a time
+        (more only for one event larger than that): a busy primary's binlog grows to
+        ``max_binlog_size`` (1 GiB by default), and reading it whole at every pass would cost
+        that much memory and I/O every few seconds."""
         d = self._dir / self._run
         if not self._run or not d.is_dir():
             return 0
@@ -222,20 +253,21 @@ class Archiver:
         sent = 0
         for i, fname in enumerate(names):
             path = d / fname
-            off = self._offsets.get(fname, 0)
-            data = await asyncio.to_thread(path.read_bytes)
-            sc = scan(data, off)
-            if sc.end > off:
+            size = path.stat().st_size
+            while (off := self._offsets.get(fname, 0)) < size:
+                data, sc = await asyncio.to_thread(read_events, path, off, self.chunk)
+                if sc.end <= off:
+                    break  # only an incomplete event: the rest comes later
                 key = segment_key(
                     self.namespace, self.name, self._run, fname, off, sc.end, sc.first_time, sc.last_time
                 )
-                await self.bucket.put_bytes(key, data[off : sc.end])
+                await self.bucket.put_bytes(key, data)
                 sent += sc.end - off
                 self._offsets[fname] = sc.end
                 if sc.gtids:
                     self.archived = self.archived.union(gtid_set(sc.gtids))
                 self.last_time = max(self.last_time, sc.last_time)
-            if i < len(names) - 1 and self._offsets.get(fname, 0) == len(data):
+            if i < len(names) - 1 and self._offsets.get(fname, 0) == size:
                 # a finished file (mysqlbinlog moved on) wholly archived: not needed locally
                 path.unlink(missing_ok=True)
         if sent:
