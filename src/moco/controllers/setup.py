@@ -41,6 +41,7 @@ from moco.kube.manager import Manager
 from moco.kube.resource import (
     CONFIGMAPS,
     CRONJOBS,
+    DEPLOYMENTS,
     JOBS,
     PODDISRUPTIONBUDGETS,
     PODS,
@@ -133,7 +134,10 @@ def setup(
     cronjobs = manager.informer(CRONJOBS, label_selector=MOCO_SELECTOR)
     roles = manager.informer(ROLES, label_selector=MOCO_SELECTOR)
     rolebindings = manager.informer(ROLEBINDINGS, label_selector=MOCO_SELECTOR)
-    owned += [cronjobs, roles, rolebindings, manager.informer(JOBS, label_selector=BACKUP_SELECTOR)]
+    # Deployments: the binlog archivers (moco.controllers.backuparchive)
+    deployments = manager.informer(DEPLOYMENTS, label_selector=MOCO_SELECTOR)
+    owned += [cronjobs, roles, rolebindings, deployments]
+    owned.append(manager.informer(JOBS, label_selector=BACKUP_SELECTOR))
     policies = manager.informer(BACKUPPOLICIES)
     secrets_inf = manager.informer(SECRETS, label_selector=MOCO_SELECTOR)
     configmaps = manager.informer(CONFIGMAPS)
@@ -172,6 +176,7 @@ def setup(
     reconciler.jobs.cronjobs = cronjobs.store
     reconciler.jobs.roles = roles.store
     reconciler.jobs.rolebindings = rolebindings.store
+    reconciler.jobs.deployments = deployments.store
     ctrl = Controller("mysqlcluster", reconciler.reconcile, workers=workers, reconcile_timeout=120.0)
     ctrl.watch(clusters)
     for inf in owned:
