@@ -10,7 +10,8 @@ MOCO's grants. The only difference from the Pod is the address: in a Pod mysqld 
 
 What it proves: the version reads MySQL 9.x (``mysql_up 1``, global variables and the replica
 status of ``SHOW REPLICA STATUS``, where older versions fail), ``read_only`` follows the role,
-and every collector named in the test is accepted.
+and no collector fails on either instance, the exporter's defaults and every collector named
+in the test (``slave_hosts`` included: ``SHOW REPLICAS`` needs REPLICATION SLAVE).
 """
 
 from __future__ import annotations
@@ -44,9 +45,15 @@ MysqldFactory = Callable[..., Awaitable[list[Mysqld]]]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The launcher's instances already hold moco-admin with the launcher's password.
 PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_KEYS} | {constants.ADMIN_USER: launcher.ADMIN_PASSWORD}
-#: MOCO's example collectors and two more that moco-exporter's grants (MOCO's: PROCESS, REPLICATION
-#: CLIENT, SELECT) allow. ``slave_hosts`` is not one: SHOW REPLICAS needs REPLICATION SLAVE.
-COLLECTORS = ["engine_innodb_status", "info_schema.innodb_metrics", "binlog_size", "info_schema.processlist"]
+#: MOCO's example collectors and more that read what moco-exporter's grants allow, among them
+#: ``slave_hosts`` (the replicas a primary serves, by SHOW REPLICAS).
+COLLECTORS = [
+    "engine_innodb_status",
+    "info_schema.innodb_metrics",
+    "binlog_size",
+    "info_schema.processlist",
+    "slave_hosts",
+]
 
 
 def exporter_binary() -> Path:
@@ -155,6 +162,8 @@ async def test_exporter_reads_primary_and_replica(mysqld_factory: MysqldFactory,
         assert "mysql_engine_innodb_queries_inside_innodb" in p  # --collect.engine_innodb_status
         for c in COLLECTORS:
             assert f'mysql_exporter_collector_success{{collector="collect.{c}"}} 1' in text, c
+        failed = re.findall(r'mysql_exporter_collector_success\{collector="([^"]+)"\} 0', text)
+        assert not failed, failed
         # SHOW REPLICA STATUS on the replica (the receiver may still be connecting: wait for it)
         deadline = time.monotonic() + 20
         while True:
@@ -164,6 +173,9 @@ async def test_exporter_reads_primary_and_replica(mysqld_factory: MysqldFactory,
                 break
             assert time.monotonic() < deadline, "\n".join(x for x in text.splitlines() if "slave_status" in x)
             await asyncio.sleep(0.5)
+        # with the replica connected, the primary's SHOW REPLICAS still succeeds
+        text, p = await scrape(p_url)
+        assert 'mysql_exporter_collector_success{collector="collect.slave_hosts"} 1' in text
         assert r["mysql_up"] == 1
         assert r["mysql_global_variables_read_only"] == 1
         assert r["mysql_global_variables_super_read_only"] == 1

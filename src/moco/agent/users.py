@@ -67,7 +67,10 @@ USERS: Final[tuple[UserSpec, ...]] = (
     ),
     UserSpec(constants.REPLICATION_USER, ("REPLICATION CLIENT", "REPLICATION SLAVE")),
     UserSpec(constants.CLONE_DONOR_USER, ("BACKUP_ADMIN", "SERVICE_CONNECTION_ADMIN")),
-    UserSpec(constants.EXPORTER_USER, ("PROCESS", "REPLICATION CLIENT", "SELECT")),
+    # MOCO's PROCESS, REPLICATION CLIENT, SELECT, and REPLICATION SLAVE: since MySQL 8.4 SHOW
+    # REPLICAS needs it, and without it the exporter's slave_hosts collector fails at every
+    # scrape. It reads nothing SELECT does not (binary logs hold the same rows).
+    UserSpec(constants.EXPORTER_USER, ("PROCESS", "REPLICATION CLIENT", "REPLICATION SLAVE", "SELECT")),
     UserSpec(
         constants.BACKUP_USER,
         (
