@@ -353,6 +353,7 @@ class ClusterKubeSide:
             for k, v in fields.items():
                 if v is not None:
                     status[k] = v
+            st.apply_clustering(status, update.next_operation, update.last_primary_change)
             return repr(status) != before
 
         await self.client.update_status_with_retry(MYSQLCLUSTERS, self.name, self.namespace, mutate)
