@@ -9,6 +9,8 @@ files.
 Invariants:
 - every key made here is EC P-256 and every certificate is signed with SHA-256 by the CA's key;
 - a leaf is never a CA and states its extended key usages (client, server or both) explicitly;
+- the CA has a subject key identifier and every leaf the matching authority key identifier (and
+  its own): strict verifiers (Python >= 3.13's default, ``VERIFY_X509_STRICT``) require them;
   for a client certificate, CN is the Kubernetes user and each O one of its groups;
 - a leaf's validity starts ``backdate`` before issuing (the CA's, to tolerate clock skew) and lasts
   :data:`LEAF_VALIDITY` unless told otherwise;
@@ -114,6 +116,7 @@ class CA:
             .not_valid_before(now - backdate)
             .not_valid_after(now + valid)
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
             .add_extension(
                 x509.KeyUsage(
                     digital_signature=True,
@@ -170,6 +173,10 @@ class CA:
             .not_valid_after(now + valid)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
             .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
+            )
         )
         sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
         sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
