@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 from obstore.store import LocalStore, MemoryStore
 
-from moco.backup.archive import download_unpack, download_unpack_parts, partition, upload_dir_parts
+from moco.backup.archive import (
+    PipeStats,
+    download_unpack,
+    download_unpack_parts,
+    partition,
+    upload_dir_parts,
+)
 from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError, ObjectNotFound
@@ -77,3 +83,36 @@ async def test_a_missing_part_is_the_buckets_error(tmp_path: Path) -> None:
     b = Bucket(MemoryStore(), name="b")
     with pytest.raises(ObjectNotFound):
         await download_unpack(b, "x/clone.0.tar.zst", tmp_path / "dest")
+
+
+async def test_the_streams_count_where_their_time_goes(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    _tree(src)
+    b = Bucket(MemoryStore(), name="b")
+    keys = ["x/clone.0.tar.zst", "x/clone.1.tar.zst"]
+    packed = await upload_dir_parts(b, keys, src, "data")
+    up = packed.stats.phases("upload")
+    assert {"upload.read", "upload.zstd", "upload.cpu"} <= set(up)
+    assert all(v > 0 for v in up.values())
+    pipe = PipeStats()
+    await download_unpack_parts(b, keys, tmp_path / "dest", stats=pipe)
+    down = pipe.phases("download")
+    assert {"download.zstd", "download.write", "download.cpu"} <= set(down)
+    assert all(v > 0 for v in down.values())
+
+
+async def test_a_corrupted_object_fails_instead_of_restoring_other_data(tmp_path: Path) -> None:
+    """Random bytes do not compress: zstd stores them as raw blocks, where a flipped byte still
+    decompresses; only the frame's content checksum tells."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "t.ibd").write_bytes(os.urandom(3_000_000))
+    (tmp_path / "bucket").mkdir()
+    b = Bucket(LocalStore(tmp_path / "bucket"), name="b")
+    await upload_dir_parts(b, ["x/clone.0.tar.zst"], src, "data")
+    stored = tmp_path / "bucket" / "x" / "clone.0.tar.zst"
+    raw = bytearray(stored.read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    stored.write_bytes(bytes(raw))
+    with pytest.raises(BackupError, match="cannot unpack"):
+        await download_unpack_parts(b, ["x/clone.0.tar.zst"], tmp_path / "dest")

@@ -40,6 +40,7 @@ from moco.backup.binlog import dump_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError
 from moco.backup.layout import BINLOG_FILENAME, CLONE_MANIFEST, clone_part, object_key, sort_binlogs
+from moco.backup.phases import Phases, clone_stages
 from moco.backup.scratch import Tools, initialize, scratch_mysqld
 from moco.log import get_logger
 from moco.mysql.conn import Endpoint, connect
@@ -104,7 +105,8 @@ class BackupResult:
     raw_size: int = 0
     warnings: list[str] = field(default_factory=list)
     binlog_error: str = ""
-    #: seconds per step (scratch_init, scratch_start, clone, upload, binlogs)
+    #: wall seconds per phase (source_status, scratch_init, scratch_start, clone, upload,
+    #: binlogs) and of the clone's own stages (``clone.file_copy``...; :mod:`moco.backup.phases`)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -179,7 +181,7 @@ async def clone_into(
     scratch_args: tuple[str, ...] = (),
     *,
     template: Path | None = None,
-    timings: dict[str, float] | None = None,
+    phases: Phases | None = None,
 ) -> None:
     """A physical copy of ``source`` in ``dest`` through a scratch mysqld in ``work``.
 
@@ -187,34 +189,34 @@ async def clone_into(
     directory, made on first use) when one is given, else initialised here (seconds). It is
     killed, not shut down, once the copy is complete: nothing of it is kept.
     """
-    tm = timings if timings is not None else {}
+    ph = phases if phases is not None else Phases()
     datadir = work / "scratch-data"
     shutil.rmtree(datadir, ignore_errors=True)
     shutil.rmtree(dest, ignore_errors=True)
-    t = time.monotonic()
-    if template is not None:
-        await prepare_template(tools, template, work)
-        await asyncio.to_thread(shutil.copytree, template, datadir, symlinks=True)
-    else:
-        await initialize(tools, datadir, work)
-    tm["scratch_init"] = time.monotonic() - t
+    with ph("scratch_init"):
+        if template is not None:
+            await prepare_template(tools, template, work)
+            await asyncio.to_thread(shutil.copytree, template, datadir, symlinks=True)
+        else:
+            await initialize(tools, datadir, work)
     password = secrets.token_hex(16)
-    t = time.monotonic()
+    started = time.monotonic()
     async with scratch_mysqld(tools, datadir, work, password=password, extra_args=scratch_args) as s:
-        tm["scratch_start"] = time.monotonic() - t
+        ph.add("scratch_start", time.monotonic() - started)
         async with await connect(s.endpoint, query_timeout=CLONE_BOUND) as c:
             await c.execute("SET GLOBAL clone_valid_donor_list = %s", (source.address,))
             log.info("clone started", donor=source.address, dest=str(dest))
-            t = time.monotonic()
-            try:
-                await c.execute(
-                    "CLONE INSTANCE FROM %s@%s:%s IDENTIFIED BY %s DATA DIRECTORY = %s",
-                    (source.user, source.host, int(source.port), source.password, str(dest)),
-                )
-            except MySQLError as e:
-                raise BackupError(f"clone from {source.address} failed: {e}") from e
-            tm["clone"] = time.monotonic() - t
-            log.info("clone done", donor=source.address, seconds=round(tm["clone"], 2))
+            with ph("clone"):
+                try:
+                    await c.execute(
+                        "CLONE INSTANCE FROM %s@%s:%s IDENTIFIED BY %s DATA DIRECTORY = %s",
+                        (source.user, source.host, int(source.port), source.password, str(dest)),
+                    )
+                except MySQLError as e:
+                    raise BackupError(f"clone from {source.address} failed: {e}") from e
+            for stage, seconds in (await clone_stages(c)).items():
+                ph.add(f"clone.{stage}", seconds)
+            log.info("clone done", donor=source.address, seconds=round(ph.seconds["clone"], 2))
         await s.kill()
     shutil.rmtree(datadir, ignore_errors=True)
 
@@ -223,14 +225,15 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
     """Take the backup described by ``req`` (module docstring)."""
     work = req.work_dir
     work.mkdir(parents=True, exist_ok=True)
-    st = await source_status(req.source)
-    start = req.start_time or datetime.now(UTC).replace(microsecond=0)
     t0 = time.monotonic()
+    ph = Phases()
+    with ph("source_status"):
+        st = await source_status(req.source)
+    start = req.start_time or datetime.now(UTC).replace(microsecond=0)
     log.info(
         "backup started", source=req.source.address, uuid=st.uuid, binlog=st.binlog_file, time=str(start)
     )
     clone_dir = work / "clone"
-    timings: dict[str, float] = {}
     try:
         await clone_into(
             tools,
@@ -239,37 +242,39 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
             clone_dir,
             req.scratch_args,
             template=req.scratch_template,
-            timings=timings,
+            phases=ph,
         )
         usage = dir_usage(work)
-        t = time.monotonic()
-        n = streams(req.threads)
-        names = [clone_part(i) for i in range(n)]
-        packed = await upload_dir_parts(
-            bucket,
-            [object_key(req.namespace, req.name, name, start) for name in names],
-            clone_dir,
-            "data",
-            threads=0,
-            concurrency=max(req.threads * 2, 8),
-        )
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "parts": names,
-            "dirs": [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()],
-            "rawBytes": packed.raw_bytes,
-            "storedBytes": packed.stored_bytes,
-            "sourceUUID": st.uuid,
-            "binlogFilename": st.binlog_file,
-            "gtidSet": st.gtid_executed,
-        }
-        await bucket.put_bytes(
-            object_key(req.namespace, req.name, CLONE_MANIFEST, start), json.dumps(manifest).encode()
-        )
-        timings["upload"] = time.monotonic() - t
+        with ph("upload"):
+            n = streams(req.threads)
+            names = [clone_part(i) for i in range(n)]
+            packed = await upload_dir_parts(
+                bucket,
+                [object_key(req.namespace, req.name, name, start) for name in names],
+                clone_dir,
+                "data",
+                threads=0,
+                concurrency=max(req.threads * 2, 8),
+            )
+            manifest = {
+                "format": MANIFEST_FORMAT,
+                "parts": names,
+                "dirs": [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()],
+                "rawBytes": packed.raw_bytes,
+                "storedBytes": packed.stored_bytes,
+                "sourceUUID": st.uuid,
+                "binlogFilename": st.binlog_file,
+                "gtidSet": st.gtid_executed,
+            }
+            await bucket.put_bytes(
+                object_key(req.namespace, req.name, CLONE_MANIFEST, start), json.dumps(manifest).encode()
+            )
+        for name, seconds in packed.stats.phases("upload").items():
+            ph.add(name, seconds)
     finally:
-        shutil.rmtree(clone_dir, ignore_errors=True)
-        shutil.rmtree(work / "scratch", ignore_errors=True)
+        with ph("cleanup"):
+            shutil.rmtree(clone_dir, ignore_errors=True)
+            shutil.rmtree(work / "scratch", ignore_errors=True)
     res = BackupResult(
         time=start,
         elapsed=0.0,
@@ -280,24 +285,23 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
         binlog_size=0,
         work_dir_usage=usage,
         raw_size=packed.raw_bytes,
-        timings=timings,
+        timings=ph.seconds,
     )
     if req.binlogs is not None:
-        t = time.monotonic()
-        try:
-            await _backup_binlogs(req, req.binlogs, bucket, tools, res)
-        except (BackupError, MySQLError, OSError) as e:
-            log.error("binlog backup failed", error=str(e))
-            res.binlog_error = str(e)
-            res.warnings.append(f"failed to backup binary logs: {e}")
-        timings["binlogs"] = time.monotonic() - t
+        with ph("binlogs"):
+            try:
+                await _backup_binlogs(req, req.binlogs, bucket, tools, res)
+            except (BackupError, MySQLError, OSError) as e:
+                log.error("binlog backup failed", error=str(e))
+                res.binlog_error = str(e)
+                res.warnings.append(f"failed to backup binary logs: {e}")
     res.elapsed = time.monotonic() - t0
     log.info(
         "backup finished",
         seconds=round(res.elapsed, 2),
         dump_size=res.dump_size,
         binlog_size=res.binlog_size,
-        **{k: round(v, 2) for k, v in timings.items()},
+        **ph.rounded(),
     )
     return res
 

@@ -43,13 +43,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from moco import constants
-from moco.backup.archive import download_unpack, download_unpack_parts
+from moco.backup.archive import PipeStats, download_unpack, download_unpack_parts
 from moco.backup.archiver import fetch_archive
 from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.binlog import Replayed, replay_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError, NoBackup, ToolFailed
 from moco.backup.layout import cluster_prefix, find_nearest, sort_binlogs
+from moco.backup.phases import Phases, clone_stages
 from moco.backup.scratch import Tools, client_options_file, scratch_mysqld
 from moco.log import get_logger
 from moco.mysql.clone import CloneBounds, Donor, clone_instance
@@ -63,6 +64,11 @@ log = get_logger("moco.backup.restore")
 MYSQL_ACCOUNTS: Final = frozenset({"mysql.sys", "mysql.session", "mysql.infoschema", "root"})
 #: A backstop on a schema export (the data size decides).
 EXPORT_BOUND: Final = 24 * 3600.0
+#: The target's clone keeps CloneBounds' stall and boot bounds, but its progress is sampled and
+#: its restart polled every 0.25 s instead of every 2 s / 0.5 s: the restore waits for nothing
+#: else then, and a restarted target was noticed up to one poll late. One query on the target
+#: per step is what that costs.
+RESTORE_CLONE_BOUNDS: Final = CloneBounds(poll=0.25)
 
 
 @dataclass(frozen=True)
@@ -85,7 +91,7 @@ class RestoreRequest:
     advertise: str = "127.0.0.1"
     port: int = 0
     scratch_args: tuple[str, ...] = ()
-    clone_bounds: CloneBounds = field(default_factory=CloneBounds)
+    clone_bounds: CloneBounds = RESTORE_CLONE_BOUNDS
 
 
 @dataclass
@@ -99,6 +105,8 @@ class RestoreResult:
     unpacked_bytes: int
     replayed: Replayed | None
     seconds: float
+    #: wall seconds per phase (locate, wait_target, download, scratch_start, prepare, clone or
+    #: schema_load, replay) and of the clone's stages on the target (``clone.restart``...)
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -294,69 +302,76 @@ async def run_restore(
 ) -> RestoreResult:
     """Restore the source's backup at ``req.restore_point`` into ``req.target`` (module docstring)."""
     started = time.monotonic()
-    timings: dict[str, float] = {}
-    keys = await bucket.list(cluster_prefix(req.source_namespace, req.source_name))
-    near = find_nearest(keys, req.restore_point)
-    if near is None:
-        raise NoBackup(
-            f"no backup of {req.source_namespace}/{req.source_name} at or before "
-            f"{req.restore_point:%Y-%m-%d %H:%M:%S} in bucket {bucket.name!r}"
-        )
-    log.info("restoring", clone=near.clone_key, binlog=near.binlog_key or "(none)")
-    manifest = await read_manifest(bucket, near.clone_key)
-    await wait_target(req.target, target_timeout)
+    ph = Phases()
+    with ph("locate"):
+        keys = await bucket.list(cluster_prefix(req.source_namespace, req.source_name))
+        near = find_nearest(keys, req.restore_point)
+        if near is None:
+            raise NoBackup(
+                f"no backup of {req.source_namespace}/{req.source_name} at or before "
+                f"{req.restore_point:%Y-%m-%d %H:%M:%S} in bucket {bucket.name!r}"
+            )
+        log.info("restoring", clone=near.clone_key, binlog=near.binlog_key or "(none)")
+        manifest = await read_manifest(bucket, near.clone_key)
+    with ph("wait_target"):
+        await wait_target(req.target, target_timeout)
     work = req.work_dir
     data = work / "restore-data"
     shutil.rmtree(data, ignore_errors=True)
     try:
-        t = time.monotonic()
-        unpack = work / "restore-unpack"
-        shutil.rmtree(unpack, ignore_errors=True)
-        # directories first: the parts are unpacked at once into the same tree
-        for d in ["", *manifest.dirs]:
-            os.makedirs(unpack / "data" / d, exist_ok=True)
-        unpacked = await download_unpack_parts(bucket, manifest.part_keys, unpack)
-        (unpack / "data").rename(data)
-        timings["download"] = time.monotonic() - t
-        t = time.monotonic()
+        with ph("download"):
+            unpack = work / "restore-unpack"
+            shutil.rmtree(unpack, ignore_errors=True)
+            # directories first: the parts are unpacked at once into the same tree
+            for d in ["", *manifest.dirs]:
+                os.makedirs(unpack / "data" / d, exist_ok=True)
+            pipe = PipeStats()
+            unpacked = await download_unpack_parts(bucket, manifest.part_keys, unpack, stats=pipe)
+            (unpack / "data").rename(data)
+        for name, seconds in pipe.phases("download").items():
+            ph.add(name, seconds)
         admin_pw = req.passwords.get(constants.ADMIN_USER) or req.target.password
+        t = time.monotonic()
         async with scratch_mysqld(
             tools, data, work / "scratch", password=admin_pw, bind=req.bind, advertise=req.advertise,
             port=req.port, extra_args=req.scratch_args,
         ) as s:  # fmt: skip
-            timings["scratch_start"] = time.monotonic() - t
-            async with await connect(s.endpoint, query_timeout=120.0) as c:
-                copy_gtid = await prepare_scratch(c, req)
-            t = time.monotonic()
+            ph.add("scratch_start", time.monotonic() - t)
+            with ph("prepare"):
+                async with await connect(s.endpoint, query_timeout=120.0) as c:
+                    copy_gtid = await prepare_scratch(c, req)
             if not req.schema:
-                await clone_instance(
-                    req.target,
-                    Donor(s.advertised.host, s.advertised.port, s.advertised.user, s.advertised.password),
-                    bounds=req.clone_bounds,
-                )
+                with ph("clone"):
+                    await clone_instance(
+                        req.target,
+                        Donor(s.advertised.host, s.advertised.port, s.advertised.user, s.advertised.password),
+                        bounds=req.clone_bounds,
+                    )
                 # the copy is the target's now: the scratch server's data is disposable
                 await s.kill()
+                async with await connect(req.target, query_timeout=30.0) as c:
+                    for stage, seconds in (await clone_stages(c)).items():
+                        ph.add(f"clone.{stage}", seconds)
             else:
-                await _restore_schema(req, tools, s.endpoint, copy_gtid)
-            timings["load"] = time.monotonic() - t
+                with ph("schema_load"):
+                    await _restore_schema(req, tools, s.endpoint, copy_gtid)
     finally:
-        shutil.rmtree(data, ignore_errors=True)
-        shutil.rmtree(work / "restore-unpack", ignore_errors=True)
-        shutil.rmtree(work / "scratch", ignore_errors=True)
+        with ph("cleanup"):
+            shutil.rmtree(data, ignore_errors=True)
+            shutil.rmtree(work / "restore-unpack", ignore_errors=True)
+            shutil.rmtree(work / "scratch", ignore_errors=True)
     replayed: Replayed | None = None
     if near.binlog_key and req.restore_point > near.time:
-        t = time.monotonic()
-        replayed = await _replay(req, bucket, tools, near.binlog_key, copy_gtid)
-        timings["replay"] = time.monotonic() - t
+        with ph("replay"):
+            replayed = await _replay(req, bucket, tools, near.binlog_key, copy_gtid)
     elif req.restore_point > near.time:
         # past the last backup: the continuous archive, if there is one
-        t = time.monotonic()
-        replayed = await _replay_archive(req, bucket, tools, int(near.time.timestamp()), copy_gtid)
-        timings["replay"] = time.monotonic() - t
+        with ph("replay"):
+            replayed = await _replay_archive(req, bucket, tools, int(near.time.timestamp()), copy_gtid)
     async with await connect(req.target, query_timeout=30.0) as c:
         await c.execute("SET GLOBAL super_read_only = ON")
     took = time.monotonic() - started
-    log.info("restore finished", seconds=round(took, 2), **{k: round(v, 2) for k, v in timings.items()})
+    log.info("restore finished", seconds=round(took, 2), **ph.rounded())
     return RestoreResult(
         backup_time=near.time,
         clone_key=near.clone_key,
@@ -365,7 +380,7 @@ async def run_restore(
         unpacked_bytes=unpacked,
         replayed=replayed,
         seconds=took,
-        timings=timings,
+        timings=ph.seconds,
     )
 
 

@@ -15,14 +15,22 @@ in the output):
    a second backup uploads the binlogs; a restore to T into a fresh server must hold exactly
    batch A (``pitr_exact``); its binlog replay gives ``binlog_replay_tx_s``.
 
-Every MB/s is the generated data's size (InnoDB data + indexes of the tables, as
-information_schema reports it) over the wall time of the operation, so the four are comparable.
-The backup's scratch server starts from a template data directory made before the timing, as
-the backup image ships one (``MOCO_BACKUP_SCRATCH_TEMPLATE``); without it a backup runs
-``mysqld --initialize`` first (2-4 s).
 5. Continuous archiving: an archiver follows the source (uploads every 5 s) under steady writes
    (10 transactions/s, ``--rpo-seconds``): ``rpo_p99_s`` (now - time of the newest archived
    transaction, sampled every 0.5 s) and a restore past the last backup (``pitr_archive_exact``).
+
+Every MB/s is the generated data's size (InnoDB data + indexes of the tables, as
+information_schema reports it) over the wall time of the operation, so the four are comparable.
+The backup's scratch server starts from a template data directory made before the timing, as
+a Job given ``MOCO_BACKUP_SCRATCH_TEMPLATE`` does; without one a backup runs ``mysqld
+--initialize`` first (2-4 s, the ``scratch_init`` phase).
+
+Where the backup's and the restore's time goes is printed on stderr, phase by phase
+(:mod:`moco.backup.phases`: scratch server start, CLONE and its stages, packing and upload with
+the packers' read / zstd / wait-for-upload thread seconds, download with the unpackers' wait /
+zstd / write seconds, the target's restart and recovery), and is in the JSON
+(``backup_phases_s``, ``restore_phases_s``), with the machine's load average after each timed
+operation (``load_1m``): on a shared machine every figure is read with it.
 
 The last line is one JSON object. Not run in CI.
 """
@@ -36,6 +44,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -67,7 +76,26 @@ ROW_SQL = (
 
 
 def _fmt(timings: dict[str, float]) -> str:
-    return "(" + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()) + ")"
+    top = {k: v for k, v in timings.items() if "." not in k}
+    return "(" + ", ".join(f"{k} {v:.1f}s" for k, v in top.items()) + ")"
+
+
+def phase_lines(what: str, total: float, timings: dict[str, float]) -> list[str]:
+    """One line per phase: its seconds and share of ``total``; sub-phases (``clone.file_copy``,
+    ``upload.zstd``...) indented under their phase. Stream counters are thread seconds summed
+    over the parallel parts, so they may add up to more than their phase's wall time."""
+    lines = [f"{what} phases ({total:.2f}s wall):"]
+    for name, sec in timings.items():
+        head, _, sub = name.partition(".")
+        label = f"    {sub}" if sub else head
+        share = f"{100 * sec / total:5.1f} %" if total > 0 and not sub else ""
+        lines.append(f"  {label:<16} {sec:7.2f}s {share}".rstrip())
+    return lines
+
+
+def report_phases(what: str, total: float, timings: dict[str, float]) -> None:
+    """The phase breakdown on stderr (stdout keeps the summary lines and the last JSON line)."""
+    print("\n".join(phase_lines(what, total, timings)), file=sys.stderr, flush=True)
 
 
 def say(msg: str) -> None:
@@ -267,10 +295,15 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
         say(f"generated {data_mb:.0f} MB of InnoDB data in {time.monotonic() - t:.0f}s")
 
         dump = work / "dump.sql"
+        #: the machine's 1-minute load average after each timed operation (the figures of a
+        #: shared machine are read with it)
+        load: dict[str, float] = {}
         dump_s = await asyncio.to_thread(mysqldump, tools, src.endpoint(), dump, work)
+        load["mysqldump"] = os.getloadavg()[0]
         say(f"mysqldump: {dump_s:.1f}s, {dump.stat().st_size / 1e6:.0f} MB file, {data_mb / dump_s:.1f} MB/s")
         await writable(dump_target)
         reload_s = await asyncio.to_thread(reload, tools, dump_target.endpoint(), dump, work)
+        load["mysql_reload"] = os.getloadavg()[0]
         say(f"mysql reload: {reload_s:.1f}s, {data_mb / reload_s:.1f} MB/s")
         dump.unlink()
         await asyncio.to_thread(dump_target.kill)
@@ -287,10 +320,12 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             tools,
         )
         backup_s = time.monotonic() - t
+        load["backup"] = os.getloadavg()[0]
         say(
             f"backup: {backup_s:.1f}s {_fmt(r1.timings)}, {r1.raw_size / 1e6:.0f} MB copied, "
             f"{r1.dump_size / 1e6:.0f} MB stored ({store_kind}), {data_mb / backup_s:.1f} MB/s"
         )
+        report_phases("backup", backup_s, r1.timings)
         t = time.monotonic()
         res = await run_restore(
             RestoreRequest("bench", "c", r1.time, t_restore.endpoint(), work / "r1", threads=threads),
@@ -298,7 +333,9 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             tools,
         )
         restore_s = time.monotonic() - t
+        load["restore"] = os.getloadavg()[0]
         say(f"restore: {restore_s:.1f}s {_fmt(res.timings)}, {data_mb / restore_s:.1f} MB/s")
+        report_phases("restore", restore_s, res.timings)
         await asyncio.to_thread(t_restore.kill)
 
         async with await connect(src.endpoint()) as c:
@@ -343,6 +380,10 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             "rpo_p99_s": round(pct(rpo, 99), 2) if rpo else None,
             "rpo_p50_s": round(pct(rpo, 50), 2) if rpo else None,
             "pitr_archive_exact": archive_exact,
+            "backup_phases_s": {k: round(v, 2) for k, v in r1.timings.items()},
+            "restore_phases_s": {k: round(v, 2) for k, v in res.timings.items()},
+            "load_1m": {k: round(v, 1) for k, v in load.items()},
+            "cpus": os.cpu_count(),
         }
     finally:
         await asyncio.to_thread(ground.close)
