@@ -38,6 +38,25 @@ START_TIMEOUT: Final = 600.0
 ER_FUNCTION_EXISTS: Final = 1125
 STOP_TIMEOUT: Final = 120.0
 
+#: How a throw-away server stores its data, each option chosen for a copy that is read once and
+#: deleted (a crash of the scratch server fails the Job, which starts over from the source or
+#: the bucket: nothing it writes has to survive one).
+THROWAWAY_OPTIONS: Final = (
+    # Buffered I/O instead of MySQL 8.4+'s O_DIRECT: the backup's copy is read again by the
+    # packer right after CLONE wrote it, the restore's copy was just written by the unpacker, so
+    # both are served from the page cache. Measured on 707 MB of cloned tablespaces: with
+    # O_DIRECT none of it was cached and the packer's read took 2.8-5.1 s; buffered, all of it
+    # was and the read took 0.3 s (CLONE's FILE SYNC stage then writes it back: +0.3-0.7 s).
+    "--innodb-flush-method=fsync",
+    # The doublewrite buffer protects pages from a torn write in a crash; nothing is recovered
+    # from a crashed scratch server, and the restore's copy is written once more by recovery.
+    "--innodb-doublewrite=OFF",
+    # No redo flush at commit (the only commits are the restore's user changes).
+    "--innodb-flush-log-at-trx-commit=0",
+    # Nothing reads it, and it costs start time and memory.
+    "--performance-schema=OFF",
+)
+
 
 @dataclass(frozen=True)
 class Tools:
@@ -227,9 +246,7 @@ async def scratch_mysqld(
         "--skip-name-resolve",
         "--read-only=OFF",
         "--secure-file-priv=",
-        "--innodb-flush-log-at-trx-commit=2",
-        # nothing reads it, and it costs start time and memory
-        "--performance-schema=OFF",
+        *THROWAWAY_OPTIONS,
         f"--init-file={init}",
         *extra_args,
     ]
@@ -269,6 +286,7 @@ async def scratch_mysqld(
 
 
 __all__ = [
+    "THROWAWAY_OPTIONS",
     "Scratch",
     "Tools",
     "admin_init_sql",
