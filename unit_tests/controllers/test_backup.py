@@ -262,7 +262,12 @@ def test_every_policy_field_reaches_the_cronjob() -> None:
         "ephemeral": {"volumeClaimTemplate": {"spec": {"resources": {}}}},
     }
     assert pod["volumes"][1] == {"name": "ca", "secret": {"secretName": "ca"}}
-    assert pod["securityContext"] == {"fsGroup": 10000, "fsGroupChangePolicy": "OnRootMismatch"}
+    assert pod["securityContext"] == {
+        "fsGroup": 10000,
+        "fsGroupChangePolicy": "OnRootMismatch",
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     c = pod["containers"][0]
     assert c["image"] == IMAGE
     assert c["args"] == ["backup", "--threads=8", "--region=r1", "--backend-type=gcs", "bk", "ns", "c"]
@@ -279,7 +284,15 @@ def test_every_policy_field_reaches_the_cronjob() -> None:
         "requests": {"cpu": "2", "memory": "3Gi"},
         "limits": {"cpu": "4", "memory": "6Gi"},
     }
-    assert c["securityContext"] == {"readOnlyRootFilesystem": True, "runAsUser": 10000, "runAsGroup": 10000}
+    assert c["securityContext"] == {
+        "readOnlyRootFilesystem": True,
+        "runAsUser": 10000,
+        "runAsGroup": 10000,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     for labels in (cron["metadata"]["labels"], spec["jobTemplate"]["metadata"]["labels"]):
         assert labels == {
             constants.LABEL_APP_NAME: "mysql-backup",

@@ -45,4 +45,12 @@ def test_container_args_are_the_exporters_flags() -> None:
         "--collect.info_schema.innodb_metrics",
     ]
     assert c["ports"] == [{"name": "mysqld-metrics", "containerPort": 9104, "protocol": "TCP"}]
-    assert c["securityContext"] == {"runAsUser": 10000, "runAsGroup": 10000}
+    assert c["securityContext"] == {
+        "runAsUser": 10000,
+        "runAsGroup": 10000,
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+        "readOnlyRootFilesystem": True,
+    }

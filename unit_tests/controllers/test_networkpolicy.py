@@ -60,7 +60,8 @@ def allowed(policy: dict[str, Any], peer: Peer, port: int) -> bool:
 def load() -> dict[str, Any]:
     docs = [d for d in yaml.safe_load_all((POLICY_DIR / "mysqld.yaml").read_text()) if d]
     assert [d["kind"] for d in docs] == ["NetworkPolicy"]
-    return docs[0]
+    policy: dict[str, Any] = docs[0]
+    return policy
 
 
 CONTROLLER = Peer(

@@ -116,6 +116,14 @@ def parser() -> argparse.ArgumentParser:
         default=_env_bool("MOCO_JOB_RESOURCES", env("TEST_NO_JOB_RESOURCE") != "1"),
         help="cpu/memory of the backup and restore Pods from their jobConfig (off: none; small test nodes)",
     )
+    p.add_argument(
+        "--disable-default-security-context",
+        action="store_true",
+        default=_env_bool("MOCO_DISABLE_DEFAULT_SECURITY_CONTEXT", False),
+        help="do not fill runAsUser/runAsGroup 10000 in moco's containers nor fsGroup in its Pods "
+        "(MOCO's flag; for platforms such as OpenShift that assign UID/GID ranges); the restricted "
+        "Pod Security fields are filled either way",
+    )
     p.add_argument("--log-level", default=env("MOCO_LOG_LEVEL", "INFO"))
     return p
 
@@ -138,6 +146,7 @@ def images_from(args: argparse.Namespace) -> Images:
 
 async def _run(args: argparse.Namespace) -> int:
     from moco.clustering.config import ProcessConfig
+    from moco.controllers.podsecurity import SecurityDefaults
     from moco.controllers.reconciler import ReconcilerConfig
     from moco.controllers.setup import setup as wire
     from moco.kube.client import Client
@@ -167,6 +176,7 @@ async def _run(args: argparse.Namespace) -> int:
             configmap_history_limit=args.mysqlconfigmap_history_limit,
             validate_config=args.validate_mycnf,
             job_resources=args.job_resources,
+            security=SecurityDefaults(default_ids=not args.disable_default_security_context),
         )
         wire(
             manager,

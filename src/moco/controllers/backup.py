@@ -40,6 +40,7 @@ from moco.api import BackupPolicy, BucketConfig, JobConfig, MySQLCluster, Restor
 from moco.api.job import DEFAULT_THREADS
 from moco.controllers.common import Obj, owner_reference
 from moco.controllers.errors import InvalidSpec
+from moco.controllers.podsecurity import SecurityDefaults, container_context, pod_context
 
 BACKUP_CONTAINER: Final = "backup"
 RESTORE_CONTAINER: Final = "restore"
@@ -150,7 +151,8 @@ def _container(
             {"name": WORK_VOLUME, "mountPath": WORK_PATH},
             *copy.deepcopy(jc.volume_mounts or []),
         ],
-        "securityContext": {"readOnlyRootFilesystem": True},
+        # restricted Pod Security (moco.controllers.podsecurity), as MOCO's uid 10000
+        "securityContext": container_context({"readOnlyRootFilesystem": True}, SecurityDefaults()),
         "resources": resources(jc) if with_resources else {},
     }
     if jc.env_from:
@@ -169,10 +171,7 @@ def _pod_spec(jc: JobConfig, container: Obj) -> Obj:
         "serviceAccountName": jc.service_account_name,
         "volumes": _volumes(jc),
         "containers": [container],
-        "securityContext": {
-            "fsGroup": constants.CONTAINER_GID,
-            "fsGroupChangePolicy": "OnRootMismatch",
-        },
+        "securityContext": pod_context(None, SecurityDefaults()),
     }
 
 

@@ -45,6 +45,7 @@ from moco.controllers.backup import (
     bucket_args,
 )
 from moco.controllers.common import Obj, owner_reference
+from moco.controllers.podsecurity import SecurityDefaults, container_context, pod_context
 
 #: The BackupPolicy annotation that turns the archiver on (rule 1).
 ANN_BINLOG_ARCHIVE: Final = f"{constants.GROUP}/binlog-archive"
@@ -129,11 +130,8 @@ def archiver_deployment(
             {"name": WORK_VOLUME, "mountPath": WORK_PATH},
             *copy.deepcopy(jc.volume_mounts or []),
         ],
-        "securityContext": {
-            "readOnlyRootFilesystem": True,
-            "runAsUser": constants.CONTAINER_UID,
-            "runAsGroup": constants.CONTAINER_GID,
-        },
+        # restricted Pod Security (moco.controllers.podsecurity), as MOCO's uid 10000
+        "securityContext": container_context({"readOnlyRootFilesystem": True}, SecurityDefaults()),
         "resources": _resources(policy, job_resources),
     }
     if jc.env_from:
@@ -142,7 +140,7 @@ def archiver_deployment(
         "serviceAccountName": jc.service_account_name,
         "containers": [container],
         "volumes": [{"name": WORK_VOLUME, "emptyDir": {}}, *copy.deepcopy(jc.volumes or [])],
-        "securityContext": {"fsGroup": constants.CONTAINER_GID, "fsGroupChangePolicy": "OnRootMismatch"},
+        "securityContext": pod_context(None, SecurityDefaults()),
     }
     if jc.affinity:
         pod_spec["affinity"] = copy.deepcopy(jc.affinity)

@@ -14,7 +14,10 @@
   then ``moco-init`` runs it with the USER's mysqld image (``sh SCRIPT SERVER_ID_BASE``), so the
   data directory is initialised by the mysqld that will run it;
 * ``overwriteContainers`` replaces resources/securityContext of moco's containers;
-* a container without a security context runs as MOCO's uid/gid 10000.
+* moco's containers' security contexts are filled up to the ``restricted`` Pod Security level
+  (:mod:`moco.controllers.podsecurity`: no privilege escalation, no capabilities, non-root as
+  MOCO's uid/gid 10000 unless ``--disable-default-security-context``, RuntimeDefault seccomp, a
+  read-only root filesystem); keys the user set are kept.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ from moco.api.schema import DEFAULT_MAX_DELAY_SECONDS, DEFAULT_STARTUP_WAIT_SECO
 from moco.controllers.common import Obj, find_container
 from moco.controllers.configmaps import FLUENT_BIT_CONFIG_PATH
 from moco.controllers.errors import InvalidSpec
+from moco.controllers.podsecurity import SecurityDefaults, container_context
+
+DEFAULT_SECURITY: Final = SecurityDefaults()
 
 INIT_SCRIPT_PATH: Final = f"{constants.SHARED_PATH}/moco-init.sh"
 PROBE_HANDLERS: Final = ("httpGet", "exec", "tcpSocket", "grpc")
@@ -95,9 +101,9 @@ def _port(name: str, port: int) -> Obj:
     return {"name": name, "containerPort": port, "protocol": "TCP"}
 
 
-def _secure(c: Obj) -> Obj:
-    if not c.get("securityContext"):
-        c["securityContext"] = {"runAsUser": constants.CONTAINER_UID, "runAsGroup": constants.CONTAINER_GID}
+def _secure(c: Obj, security: SecurityDefaults) -> Obj:
+    """Fill the container's security context up to the restricted level (:mod:`.podsecurity`)."""
+    c["securityContext"] = container_context(c.get("securityContext"), security)
     return c
 
 
@@ -110,7 +116,7 @@ def _probe(path: str, user: dict[str, Any] | None, **defaults: Any) -> Obj:
     }
 
 
-def mysqld_container(cluster: MySQLCluster) -> Obj:
+def mysqld_container(cluster: MySQLCluster, security: SecurityDefaults = DEFAULT_SECURITY) -> Obj:
     c = find_container(cluster.spec.pod_template.spec, constants.MYSQLD_CONTAINER)
     if c is None:
         raise InvalidSpec("spec.podTemplate.spec.containers has no container named mysqld")
@@ -140,7 +146,7 @@ def mysqld_container(cluster: MySQLCluster) -> Obj:
         ],
         *_MYSQLD_MOUNTS,
     ]
-    return _secure(c)
+    return _secure(c, security)
 
 
 _MYSQLD_MOUNTS: Final = (
@@ -164,30 +170,28 @@ def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
         args.append(f"--log-rotation-schedule={s.log_rotation_schedule}")
     if s.log_rotation_size:
         args.append(f"--log-rotation-size={s.log_rotation_size}")
-    return _secure(
-        {
-            "name": constants.AGENT_CONTAINER,
-            "image": images.agent,
-            "command": ["moco-agent", "server"],
-            "args": args,
-            "env": [
-                _field_env(constants.ENV_POD_NAME, "metadata.name"),
-                _field_env(constants.ENV_POD_NAMESPACE, "metadata.namespace"),
-                {"name": constants.ENV_CLUSTER_NAME, "value": cluster.name},
-            ],
-            "envFrom": [{"secretRef": {"name": cluster.user_secret_name()}}],
-            "ports": [
-                _port(constants.AGENT_PORT_NAME, constants.AGENT_PORT),
-                _port(constants.AGENT_METRICS_PORT_NAME, constants.AGENT_METRICS_PORT),
-            ],
-            "volumeMounts": [
-                _mount(constants.RUN_VOLUME, constants.RUN_PATH),
-                _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
-                _mount(constants.TMP_VOLUME, constants.TMP_PATH),
-                _mount(constants.GRPC_SECRET_VOLUME, tls.DEFAULT_CERT_DIR, read_only=True),
-            ],
-        }
-    )
+    return {
+        "name": constants.AGENT_CONTAINER,
+        "image": images.agent,
+        "command": ["moco-agent", "server"],
+        "args": args,
+        "env": [
+            _field_env(constants.ENV_POD_NAME, "metadata.name"),
+            _field_env(constants.ENV_POD_NAMESPACE, "metadata.namespace"),
+            {"name": constants.ENV_CLUSTER_NAME, "value": cluster.name},
+        ],
+        "envFrom": [{"secretRef": {"name": cluster.user_secret_name()}}],
+        "ports": [
+            _port(constants.AGENT_PORT_NAME, constants.AGENT_PORT),
+            _port(constants.AGENT_METRICS_PORT_NAME, constants.AGENT_METRICS_PORT),
+        ],
+        "volumeMounts": [
+            _mount(constants.RUN_VOLUME, constants.RUN_PATH),
+            _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
+            _mount(constants.TMP_VOLUME, constants.TMP_PATH),
+            _mount(constants.GRPC_SECRET_VOLUME, tls.DEFAULT_CERT_DIR, read_only=True),
+        ],
+    }
 
 
 #: The built-in follower: from the file's first line (fluent-bit's ``Read_from_Head true``), by
@@ -213,10 +217,12 @@ def slow_log_container(images: Images) -> Obj:
     }
     if not images.fluent_bit:
         c["command"] = list(SLOW_LOG_FOLLOW_COMMAND)
-    return _secure(c)
+    return c
 
 
-def exporter_container(collectors: list[str], images: Images) -> Obj:
+def exporter_container(
+    collectors: list[str], images: Images, security: SecurityDefaults = DEFAULT_SECURITY
+) -> Obj:
     cnf = f"{constants.MYCNF_SECRET_PATH}/{constants.mycnf_key(constants.EXPORTER_USER)}"
     return _secure(
         {
@@ -228,7 +234,8 @@ def exporter_container(collectors: list[str], images: Images) -> Obj:
                 _mount(constants.RUN_VOLUME, constants.RUN_PATH),
                 _mount(constants.MYCNF_SECRET_VOLUME, constants.MYCNF_SECRET_PATH, read_only=True),
             ],
-        }
+        },
+        security,
     )
 
 
@@ -244,40 +251,41 @@ def init_containers(cluster: MySQLCluster, mysqld_image: str, images: Images) ->
     ]
     if cluster.spec.agent_use_localhost:
         env.append({"name": "MOCO_ADMIN_LOCALHOST", "value": "1"})
-    copy_init = _secure(
-        {
-            "name": constants.COPY_INIT_CONTAINER,
-            "image": images.agent,
-            "command": ["moco-agent", "init-script", f"--output={INIT_SCRIPT_PATH}"],
-            "volumeMounts": [_mount(constants.SHARED_VOLUME, constants.SHARED_PATH)],
-        }
-    )
-    run_init = _secure(
-        {
-            "name": constants.INIT_CONTAINER,
-            "image": mysqld_image,
-            "command": ["sh", INIT_SCRIPT_PATH, str(server_id_base)],
-            "env": env,
-            "volumeMounts": [
-                _mount(constants.DATA_VOLUME, constants.MYSQL_DATA_PATH),
-                _mount(constants.INIT_CONF_VOLUME, constants.MYSQL_INIT_CONF_PATH),
-                _mount(constants.SHARED_VOLUME, constants.SHARED_PATH),
-            ],
-        }
-    )
+    copy_init: Obj = {
+        "name": constants.COPY_INIT_CONTAINER,
+        "image": images.agent,
+        "command": ["moco-agent", "init-script", f"--output={INIT_SCRIPT_PATH}"],
+        "volumeMounts": [_mount(constants.SHARED_VOLUME, constants.SHARED_PATH)],
+    }
+    run_init: Obj = {
+        "name": constants.INIT_CONTAINER,
+        "image": mysqld_image,
+        "command": ["sh", INIT_SCRIPT_PATH, str(server_id_base)],
+        "env": env,
+        "volumeMounts": [
+            _mount(constants.DATA_VOLUME, constants.MYSQL_DATA_PATH),
+            _mount(constants.INIT_CONF_VOLUME, constants.MYSQL_INIT_CONF_PATH),
+            _mount(constants.SHARED_VOLUME, constants.SHARED_PATH),
+            # mysqld --initialize's temporary files (the root filesystem is read-only)
+            _mount(constants.TMP_VOLUME, constants.TMP_PATH),
+        ],
+    }
     users = [copy.deepcopy(c) for c in cluster.spec.pod_template.spec.get("initContainers") or []]
     return [copy_init, run_init, *users]
 
 
-def containers(cluster: MySQLCluster, images: Images) -> tuple[list[Obj], list[Obj]]:
+def containers(
+    cluster: MySQLCluster, images: Images, security: SecurityDefaults = DEFAULT_SECURITY
+) -> tuple[list[Obj], list[Obj]]:
     """(containers, init containers) of the Pod template."""
     s = cluster.spec
-    mysqld = mysqld_container(cluster)
+    mysqld = mysqld_container(cluster, security)
     out = [mysqld, agent_container(cluster, images)]
     if not s.disable_slow_query_log_container:
         out.append(slow_log_container(images))
     if s.collectors:
-        out.append(exporter_container(list(s.collectors), images))
+        out.append(exporter_container(list(s.collectors), images, security))
+    ours = list(out)
     for c in s.pod_template.spec.get("containers") or []:
         name = c.get("name")
         if name in (constants.MYSQLD_CONTAINER, constants.AGENT_CONTAINER):
@@ -289,6 +297,8 @@ def containers(cluster: MySQLCluster, images: Images) -> tuple[list[Obj], list[O
         out.append(copy.deepcopy(c))
     inits = init_containers(cluster, str(mysqld["image"]), images)
     _overwrite(cluster, [*out, *inits])
+    for c in [*ours, *inits[:2]]:  # again: overwriteContainers may have replaced a context
+        _secure(c, security)
     return out, inits
 
 

@@ -42,6 +42,7 @@ from moco.controllers.certs import AgentCertificates
 from moco.controllers.common import Obj, is_true
 from moco.controllers.containers import Images, mysqld_container
 from moco.controllers.errors import ControllerError, InvalidSpec, Refused
+from moco.controllers.podsecurity import SecurityDefaults
 from moco.controllers.volumes import ClaimPlan, plan_claims
 from moco.kube import errors as kerr
 from moco.kube.client import Client
@@ -87,6 +88,8 @@ class ReconcilerConfig:
     validate_config: bool = False
     #: cpu/memory requests and limits of the backup and restore Pods from their jobConfig
     job_resources: bool = True
+    #: what moco fills in the Pods' security contexts (``--disable-default-security-context``)
+    security: SecurityDefaults = field(default_factory=SecurityDefaults)
 
 
 @dataclass
@@ -343,7 +346,7 @@ class MySQLClusterReconciler:
             cluster,
             mycnf_cm["data"][constants.MYSQL_CONF_NAME],
             mycnf_cm["metadata"]["name"],
-            mysqld_container(cluster),
+            mysqld_container(cluster, self.cfg.security),
             user_conf,
             outcome.events,
         )
@@ -358,7 +361,9 @@ class MySQLClusterReconciler:
     ) -> Obj:
         ns, name = cluster.namespace, cluster.prefixed_name()
         live = await self._get(STATEFULSETS, name, ns)
-        desired = statefulset.statefulset(cluster, mycnf_name, slow_name, self.cfg.images)
+        desired = statefulset.statefulset(
+            cluster, mycnf_name, slow_name, self.cfg.images, security=self.cfg.security
+        )
         force = is_true(cluster, constants.ANN_FORCE_ROLLING_UPDATE)
         partition = statefulset.decide_partition(live, desired, force=force)
         desired["spec"]["updateStrategy"]["rollingUpdate"]["partition"] = partition

@@ -3,9 +3,10 @@
 Rendering: :func:`pod_template` and :func:`statefulset` shape MOCO's StatefulSet: ``Parallel``
 Pod management, the headless Service, the cluster's volume claim templates (owned by the
 cluster, so garbage collection removes the claims with it), MOCO's volumes, the agent's
-certificate Secret mounted (never its content, so a renewal restarts nothing), a default
-security context (fsGroup 10000) and a preferred anti-affinity across hosts when the user gave
-no affinity, ``terminationGracePeriodSeconds`` 300 unless set, and 0 replicas when ``offline``.
+certificate Secret mounted (never its content, so a renewal restarts nothing), a Pod security
+context at the ``restricted`` level (:mod:`~moco.controllers.podsecurity`; fsGroup 10000) and
+a preferred anti-affinity across hosts when the user gave no affinity,
+``terminationGracePeriodSeconds`` 300 unless set, and 0 replicas when ``offline``.
 
 Decisions (pure, over the live object):
 
@@ -29,7 +30,8 @@ from typing import Any, Final
 from moco import constants
 from moco.api import MySQLCluster, names
 from moco.controllers.common import Obj, is_true, labels, object_meta, owner_reference
-from moco.controllers.containers import Images, containers
+from moco.controllers.containers import DEFAULT_SECURITY, Images, containers
+from moco.controllers.podsecurity import SecurityDefaults, pod_context
 
 DEFAULT_TERMINATION_GRACE_SECONDS: Final = 300
 ANN_TEMPLATE_HASH: Final = "moco.cybozu.com/pod-template-hash"
@@ -105,7 +107,13 @@ def default_affinity(cluster: MySQLCluster) -> Obj:
     }
 
 
-def pod_template(cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | None, images: Images) -> Obj:
+def pod_template(
+    cluster: MySQLCluster,
+    mycnf_name: str,
+    slow_log_name: str | None,
+    images: Images,
+    security: SecurityDefaults = DEFAULT_SECURITY,
+) -> Obj:
     """The StatefulSet's Pod template."""
     tmpl = cluster.spec.pod_template
     meta_in = tmpl.metadata
@@ -116,11 +124,8 @@ def pod_template(cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | No
     spec["serviceAccountName"] = cluster.prefixed_name()
     spec.setdefault("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_SECONDS)
     spec["volumes"] = volumes(cluster, mycnf_name, slow_log_name)
-    spec["containers"], spec["initContainers"] = containers(cluster, images)
-    sc = dict(spec.get("securityContext") or {})
-    sc.setdefault("fsGroup", constants.CONTAINER_GID)
-    sc.setdefault("fsGroupChangePolicy", "OnRootMismatch")
-    spec["securityContext"] = sc
+    spec["containers"], spec["initContainers"] = containers(cluster, images, security)
+    spec["securityContext"] = pod_context(spec.get("securityContext"), security)
     if not spec.get("affinity"):
         spec["affinity"] = default_affinity(cluster)
     return {"metadata": meta, "spec": spec}
@@ -157,9 +162,10 @@ def statefulset(
     images: Images,
     *,
     partition: int = 0,
+    security: SecurityDefaults = DEFAULT_SECURITY,
 ) -> Obj:
     """The StatefulSet to apply (``partition`` from :func:`decide_partition`)."""
-    template = pod_template(cluster, mycnf_name, slow_log_name, images)
+    template = pod_template(cluster, mycnf_name, slow_log_name, images, security)
     claims = volume_claim_templates(cluster)
     annotations = {ANN_TEMPLATE_HASH: template_hash(template), ANN_CLAIMS_HASH: _hash(claims)}
     if is_true(cluster, constants.ANN_FORCE_ROLLING_UPDATE):
