@@ -271,7 +271,10 @@ async def _configure_intermediate_primary(ctx: OpContext) -> bool:
         ctx.log.info("following the external source", instance=ss.primary, source=f"{src.host}:{src.port}")
         await ops.configure_semisync_replica(conn, enabled=False)
         if rs is None or (rs.source_host, rs.source_port) != (src.host, src.port):
-            await ops.change_source(conn, host=src.host, port=src.port, user=src.user, password=src.password)
+            # an external source may not serve TLS (MOCO's behaviour: GET_SOURCE_PUBLIC_KEY)
+            await ops.change_source(
+                conn, host=src.host, port=src.port, user=src.user, password=src.password, tls=False
+            )
         await ops.start_replica(conn)
         redo = True
     return redo

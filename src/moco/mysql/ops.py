@@ -135,23 +135,32 @@ async def configure_semisync_replica(conn: Connection, *, enabled: bool) -> None
 HEARTBEAT_PERIOD_S = 1.0
 
 
-async def change_source(conn: Connection, *, host: str, port: int, user: str, password: str) -> None:
+async def change_source(
+    conn: Connection, *, host: str, port: int, user: str, password: str, tls: bool = True
+) -> None:
     """Point replication at ``host:port`` with GTID auto-positioning; stops a running replica first.
 
-    GET_SOURCE_PUBLIC_KEY lets a caching_sha2_password user authenticate without TLS; the
+    With ``tls`` (the default, between moco's instances) the replica requires an encrypted
+    connection (``SOURCE_SSL = 1``: mysqld serves TLS with the certificates it generates at
+    its first start), so the replication password and the binlogs never cross the network in
+    clear. Without it (an external source that may not serve TLS, as MOCO does it)
+    ``GET_SOURCE_PUBLIC_KEY = 1`` lets a caching_sha2_password user authenticate anyway. The
     heartbeat period is :data:`HEARTBEAT_PERIOD_S`. The replica is left stopped: call
     :func:`start_replica`.
     """
     rs = await get_replica_status(conn)
     if rs is not None and (rs.io_running != "No" or rs.sql_running):
         await conn.execute("STOP REPLICA")
+    security = (
+        "SOURCE_SSL = 1, GET_SOURCE_PUBLIC_KEY = 0" if tls else "SOURCE_SSL = 0, GET_SOURCE_PUBLIC_KEY = 1"
+    )
     await conn.execute(
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s,"
-        " SOURCE_PASSWORD = %s, SOURCE_AUTO_POSITION = 1, GET_SOURCE_PUBLIC_KEY = 1,"
+        f" SOURCE_PASSWORD = %s, SOURCE_AUTO_POSITION = 1, {security},"
         " SOURCE_HEARTBEAT_PERIOD = %s",
         (host, int(port), user, password, HEARTBEAT_PERIOD_S),
     )
-    log.info("replication source changed", server=conn.endpoint.address, source=f"{host}:{port}")
+    log.info("replication source changed", server=conn.endpoint.address, source=f"{host}:{port}", tls=tls)
 
 
 async def start_replica(conn: Connection) -> None:
