@@ -106,6 +106,9 @@ class ClusterProcess:
         self._down: evidence.DownTally | None = None
         #: instances whose Pod is there but whose mysqld did not answer the last pass.
         self._silent: frozenset[int] = frozenset()
+        #: no pass has read the instances yet (a new process: the operator started or took the
+        #: lead): none is known to answer, so each gets the short tries of a silent one first.
+        self._unheard = True
         #: (primary index, Pod name, Pod uid, mysqld restartCount) when the primary was last
         #: seen writable with its mysqld container running.
         self._writable: tuple[int, str, str, int] | None = None
@@ -367,9 +370,14 @@ class ClusterProcess:
             raise GatherError(f"reading Pods or credentials timed out: {e}") from e
         t_gather = time.monotonic()
         p = cluster.current_primary_index
-        # known silent: one short try each (the watch already counts a silent primary's tries)
+        # known silent: one short try each (the watch already counts a silent primary's tries);
+        # a new process has heard from none: a dead primary must not hold its first pass for
+        # status_retries x connect_timeout before the evidence can even begin
         once = self._silent | ({p} if self._down is not None and self._down.index == p else set())
+        if self._unheard:
+            once |= set(range(cluster.replicas))
         g: Gathered = await gather(cluster, pods, creds, self.cfg, once=once)
+        self._unheard = False
         try:
             self._silent = frozenset(
                 i
