@@ -6,6 +6,7 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,21 @@ async def test_a_corrupted_object_fails_instead_of_restoring_other_data(tmp_path
     stored.write_bytes(bytes(raw))
     with pytest.raises(BackupError, match="cannot unpack"):
         await download_unpack_parts(b, ["x/clone.0.tar.zst"], tmp_path / "dest")
+
+
+async def test_a_consumed_copy_is_removed_as_it_is_packed(tmp_path: Path) -> None:
+    src, kept = tmp_path / "src", tmp_path / "kept"
+    _tree(src)
+    shutil.copytree(src, kept)
+    b = Bucket(MemoryStore(), name="b")
+    keys = ["x/clone.0.tar.zst", "x/clone.1.tar.zst"]
+    packed = await upload_dir_parts(b, keys, src, "data", consume=True)
+    assert packed.raw_bytes == 3_000_000 + 2_000_000 + 700_000 + 10
+    assert not [p for p in src.rglob("*") if p.is_file()], "every file was removed once read"
+    assert sorted(p.relative_to(src) for p in src.rglob("*")) == sorted(
+        p.relative_to(kept) for p in kept.rglob("*") if p.is_dir()
+    )
+    dest = tmp_path / "dest"
+    await download_unpack_parts(b, keys, dest)
+    for f in (p for p in kept.rglob("*") if p.is_file()):
+        assert (dest / "data" / f.relative_to(kept)).read_bytes() == f.read_bytes()

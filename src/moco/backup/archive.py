@@ -160,12 +160,15 @@ def _tarinfo(path: Path, name: str) -> tarfile.TarInfo:
     return info
 
 
-def _pack(root: Path, paths: list[Path], arcname: str, sink: _Sink, level: int, threads: int) -> int:
+def _pack(
+    root: Path, paths: list[Path], arcname: str, sink: _Sink, level: int, threads: int, consume: bool
+) -> int:
     """Write ``paths`` as a tar stream compressed with zstd into ``sink``; returns bytes read.
 
     A file is read in :data:`BLOCK` pieces straight into one buffer and compressed from it (no
     intermediate copies); it is archived at the size it had when its header was written, and
     one that shrinks meanwhile fails the copy (CLONE's output does not change once written).
+    ``consume``: each file is removed once read.
     """
     stats = sink.stats
     cpu = time.thread_time()
@@ -197,6 +200,8 @@ def _pack(root: Path, paths: list[Path], arcname: str, sink: _Sink, level: int, 
                 out(view[:n])
                 left -= n
         raw += info.size
+        if consume:
+            path.unlink()
         if info.size % tarfile.BLOCKSIZE:
             out(bytes(tarfile.BLOCKSIZE - info.size % tarfile.BLOCKSIZE))
     # the end of the archive: two zero blocks
@@ -221,8 +226,13 @@ async def upload_dir(
     concurrency: int = 8,
     queue_depth: int = 16,
     paths: list[Path] | None = None,
+    consume: bool = False,
 ) -> Packed:
-    """Upload ``root`` (or only ``paths`` under it) as ``arcname/...`` in a tar.zst at ``key``."""
+    """Upload ``root`` (or only ``paths`` under it) as ``arcname/...`` in a tar.zst at ``key``.
+
+    ``consume``: remove each file as soon as it is read (the caller's throw-away copy, see
+    :func:`upload_dir_parts`); directories are left.
+    """
     todo = members(root) if paths is None else paths
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_depth)
@@ -232,7 +242,7 @@ async def upload_dir(
 
     def work() -> None:
         try:
-            result["raw"] = _pack(root, todo, arcname, sink, level, threads)
+            result["raw"] = _pack(root, todo, arcname, sink, level, threads, consume)
         finally:
             with contextlib.suppress(BaseException):
                 asyncio.run_coroutine_threadsafe(q.put(_END), loop).result(timeout=60)
@@ -268,12 +278,17 @@ async def upload_dir_parts(
     level: int = ZSTD_LEVEL,
     threads: int = 0,
     concurrency: int = 8,
+    consume: bool = False,
 ) -> Packed:
     """Upload ``root`` as ``len(keys)`` tar.zst objects of about equal size, all at once.
 
     Each part is packed and compressed by its own thread and uploaded by its own multipart
     upload, so compression uses every core and the store receives parallel streams; unpacking
     every part into one directory gives ``root`` back.
+
+    ``consume``: each file is removed as soon as it is read, so the removal of a throw-away copy
+    (a backup's clone) overlaps the packing instead of following the upload (removing a 0.8 GB
+    clone afterwards took 0.2-0.3 s); a failed upload leaves the copy partly removed.
     """
     paths = members(root)
     sizes = {p: (p.stat().st_size if p.is_file() else -1) for p in paths}
@@ -281,7 +296,17 @@ async def upload_dir_parts(
     per = max(concurrency // max(len(keys), 1), 2)
     done = await asyncio.gather(
         *(
-            upload_dir(bucket, k, root, arcname, level=level, threads=threads, concurrency=per, paths=g)
+            upload_dir(
+                bucket,
+                k,
+                root,
+                arcname,
+                level=level,
+                threads=threads,
+                concurrency=per,
+                paths=g,
+                consume=consume,
+            )
             for k, g in zip(keys, groups, strict=True)
         )
     )

@@ -245,6 +245,7 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
             phases=ph,
         )
         usage = dir_usage(work)
+        dirs = [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()]
         with ph("upload"):
             n = streams(req.threads)
             names = [clone_part(i) for i in range(n)]
@@ -255,11 +256,12 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
                 "data",
                 threads=0,
                 concurrency=max(req.threads * 2, 8),
+                consume=True,
             )
             manifest = {
                 "format": MANIFEST_FORMAT,
                 "parts": names,
-                "dirs": [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()],
+                "dirs": dirs,
                 "rawBytes": packed.raw_bytes,
                 "storedBytes": packed.stored_bytes,
                 "sourceUUID": st.uuid,
