@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
+import contextlib
 import json
 import statistics
 import sys
@@ -46,7 +48,7 @@ from e2e.local import spec as spec_mod
 from e2e.local.spec import ClusterSpec
 from e2e.mysql_access import READONLY, WRITABLE, user_password
 from e2e.timeline import startup
-from moco.mysql.conn import Endpoint
+from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
 from moco.testing.checker import WriteChecker
 from moco.testing.sampler import Sample, WritableSampler
@@ -57,6 +59,8 @@ SELECTOR = f"app.kubernetes.io/name=mysql,app.kubernetes.io/instance={NAME}"
 T0 = time.monotonic()
 #: how long an instance stays errant before the run re-initializes it.
 ERRANT_GRACE_S = 10.0
+#: what node gone for good takes (lost, Degraded, recovered, re-cloned), for ``--until``.
+NODE_GONE_S = 240.0
 
 
 def log(msg: str) -> None:
@@ -88,17 +92,23 @@ def one_per_node(k: Kubectl) -> bool:
     return len(where) == 3 and len(set(where.values())) == 3 and all(where.values())
 
 
+def leader(kube: Kubectl) -> str:
+    """The holder of moco-controller's Lease ("" when none): ``<pod>_<id>``."""
+    holder = ""
+    for lease in kube.ns(mc.SYSTEM_NAMESPACE).get("leases")["items"]:
+        holder = lease["spec"].get("holderIdentity") or holder
+    return holder
+
+
+def controller_nodes(kube: Kubectl) -> dict[str, str]:
+    """moco-controller Pod -> node."""
+    pods = kube.ns(mc.SYSTEM_NAMESPACE).get("pods")["items"]
+    return {p["metadata"]["name"]: str(p["spec"].get("nodeName", "")) for p in pods}
+
+
 def leader_node(kube: Kubectl) -> str:
     """The node of the moco-controller replica holding the Lease ("" when unknown)."""
-    ctl = kube.ns(mc.SYSTEM_NAMESPACE)
-    holder = ""
-    for lease in ctl.get("leases")["items"]:
-        holder = lease["spec"].get("holderIdentity") or holder
-    pod = holder.split("_", 1)[0]
-    for p in ctl.get("pods")["items"]:
-        if p["metadata"]["name"] == pod:
-            return str(p["spec"].get("nodeName", ""))
-    return ""
+    return controller_nodes(kube).get(leader(kube).split("_", 1)[0], "")
 
 
 def cluster_rss_mib(spec: ClusterSpec) -> float:
@@ -117,6 +127,13 @@ def cluster_rss_mib(spec: ClusterSpec) -> float:
     return round(total / 1024, 1)
 
 
+def placed(inj: Injector, *, on_leader: bool) -> bool:
+    """Whether the primary may take the fault where it is (pure): a fault of the mysqld alone
+    strikes anywhere; a node-level fault strikes a primary off the leading controller's node,
+    except operator loss, which needs the primary on it (the leader must die with it)."""
+    return not inj.node_level or on_leader == inj.on_leader
+
+
 @dataclass
 class Run:
     injector: str
@@ -125,6 +142,13 @@ class Run:
     unavailable_s: float
     healthy_after_s: float
     reinitialized: int = 0
+    #: operator loss: the Lease holder before the fault and when the new primary was seen.
+    leader_before: str = ""
+    leader_after: str = ""
+    #: answers of the old primary through the primary Service after the undo (must stay 0).
+    served_by_old: int = 0
+    #: the old primary was reported errant (its unacknowledged writes) after the undo.
+    errant: bool = False
 
 
 @dataclass
@@ -137,8 +161,12 @@ class Chaos:
     runs: list[Run] = field(default_factory=list)
     rss_peak_mib: float = 0.0
     reinitialized: list[int] = field(default_factory=list)
+    #: every index the status ever listed in errantReplicaList.
+    errant_seen: set[int] = field(default_factory=set)
     #: injectors of runs that failed (no write back, or not Healthy again, within the bounds).
     failed: list[str] = field(default_factory=list)
+    #: what the run is doing (for the sampler's rows): "<injector> <step>".
+    phase: str = "start"
     _stop: threading.Event = field(default_factory=threading.Event)
 
     # --- background: instance list and memory ---------------------------------------------------
@@ -172,6 +200,7 @@ class Chaos:
                 return True
             now = time.monotonic()
             errants = set(mc.status(self.k, NAME).get("errantReplicaList") or [])
+            self.errant_seen |= errants
             for i in errants:
                 if now - errant_since.setdefault(i, now) > ERRANT_GRACE_S:
                     self.reinitialize(i)
@@ -210,11 +239,13 @@ class Chaos:
         """Healthy, one per node, the primary off the leader's node (node faults), clients elsewhere."""
         self.wait_ready()
         pod = self.primary_pod()
-        for _ in range(3):
-            if not inj.node_level or pod["spec"]["nodeName"] != leader_node(self.kube):
+        for _ in range(6):  # a switchover picks its target itself: a few may be needed
+            on_leader = pod["spec"]["nodeName"] == leader_node(self.kube)
+            if placed(inj, on_leader=on_leader):
                 break
             old = mc.primary_index(self.k, NAME)
-            log(f"switchover: primary {old} shares {pod['spec']['nodeName']} with the leading controller")
+            where = "shares" if on_leader else "does not share"
+            log(f"switchover: primary {old} {where} {pod['spec']['nodeName']} with the leading controller")
             self.k("annotate", "pod", f"moco-{NAME}-{old}", f"{DEMOTE}=true", "--overwrite")
             mc.wait(
                 self.k,
@@ -224,6 +255,10 @@ class Chaos:
                 120,
             )
             pod = self.primary_pod()
+        if inj.on_leader:
+            ctl = controller_nodes(self.kube)
+            if len(set(ctl.values())) < 2:
+                raise AssertionError(f"{inj.name}: every moco-controller replica runs on one node: {ctl}")
         via = next(n.name for n in self.spec.node_specs if n.name != pod["spec"]["nodeName"])
         if faults.services_node(self.spec) != via:
             faults.route_services_via(self.spec, via)
@@ -231,12 +266,17 @@ class Chaos:
 
     # --- one run --------------------------------------------------------------------------------
     async def run_once(self, inj: Injector, chk: WriteChecker) -> Run:
+        self.phase = f"{inj.name} prepare"
         pod = await asyncio.to_thread(self.prepare, inj)
         old_idx = int(pod["metadata"]["name"].rsplit("-", 1)[1])
         node = pod["spec"]["nodeName"]
         t_ready = time.monotonic()
         await _wait_acks(chk, 30, t_ready, 120, "writes before the fault")
+        leader_before = await asyncio.to_thread(leader, self.kube) if inj.on_leader else ""
+        service_ep = await asyncio.to_thread(self.primary_endpoint)
+        old_uuid = await _server_uuid(service_ep)
         t_inj = time.monotonic()
+        self.phase = f"{inj.name} injected"
         undo = await asyncio.to_thread(inj.inject, self.spec, self.k, pod)
         # The fault is whole once inject returns (a node's processes stopped one by one, a
         # signal sent through kubectl exec): a write sent before then may still be acknowledged
@@ -246,16 +286,37 @@ class Chaos:
         try:
             await _wait_sent_after(chk, t_eff, 180, f"{inj.name}: a write sent after the fault acknowledged")
             moved = await asyncio.to_thread(self.wait_primary_change, old_idx, 120)
+            leader_after = await asyncio.to_thread(leader, self.kube) if inj.on_leader else ""
+            if inj.on_leader:
+                log(f"{inj.name}: Lease held by {leader_before} before the fault, {leader_after} after")
+                if leader_after == leader_before:
+                    raise AssertionError(
+                        f"{inj.name}: the failover was not done by a new leader ({leader_after})"
+                    )
             await _wait_acks(chk, 20, moved, 120, f"{inj.name}: writes on the primary after the fault")
             unavailable = longest_gap([a.acked for a in chk.acks], t_inj, moved)
             log(f"{inj.name}: longest time without an acknowledged write {unavailable:.2f}s")
             await asyncio.sleep(inj.hold_s)
         finally:
+            self.phase = f"{inj.name} undone"
             await asyncio.to_thread(run_undo, undo)
         t_undo = time.monotonic()
         before = len(self.reinitialized)
-        await asyncio.to_thread(self.wait_ready)
+        # From the moment the old primary is back until Healthy: who answers through the
+        # primary Service (never the old primary, whatever it still believes).
+        stop = asyncio.Event()
+        served = asyncio.create_task(_served_by(service_ep, old_uuid, stop))
+        try:
+            await asyncio.to_thread(self.wait_ready)
+        finally:
+            stop.set()
+            asked, by_old = await served
         healthy = time.monotonic() - t_inj
+        errant = old_idx in self.errant_seen
+        log(
+            f"{inj.name}: primary Service asked {asked} times after the undo, answered by the old "
+            f"primary {by_old} times; old primary reported errant: {errant}"
+        )
         new_pod = await asyncio.to_thread(self.primary_pod)
         log(
             f"{inj.name}: undone; Healthy {time.monotonic() - t_undo:.1f}s later, primary "
@@ -268,6 +329,10 @@ class Chaos:
             round(unavailable, 3),
             round(healthy, 1),
             len(self.reinitialized) - before,
+            leader_before,
+            leader_after,
+            by_old,
+            errant,
         )
 
     # --- node gone for good ---------------------------------------------------------------------
@@ -328,6 +393,32 @@ async def _wait_acks(chk: WriteChecker, n: int, after: float, timeout: float, wh
         await asyncio.sleep(0.02)
 
 
+async def _server_uuid(ep: Endpoint) -> str:
+    """``@@server_uuid`` of the server ``ep`` leads to."""
+    async with await connect(ep, timeout=5, query_timeout=5) as c:
+        row = await c.query_one("SELECT @@server_uuid AS u")
+    return str(row["u"]) if row else ""
+
+
+async def _served_by(ep: Endpoint, uuid: str, stop: asyncio.Event) -> tuple[int, int]:
+    """Ask ``@@server_uuid`` through ``ep`` on a new connection every 50 ms until ``stop``:
+    (answers, answers by ``uuid``)."""
+    asked = by = 0
+    while not stop.is_set():
+        try:
+            async with await connect(ep, timeout=0.5, query_timeout=0.5) as c:
+                row = await c.query_one("SELECT @@server_uuid AS u")
+            asked += 1
+            if row and str(row["u"]) == uuid:
+                by += 1
+                log(f"the primary Service was answered by the old primary {uuid}")
+        except MySQLError:
+            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.05)
+    return asked, by
+
+
 def longest_gap(acked: list[float], start: float, end: float) -> float:
     """The client's write unavailability around a fault (pure): the longest time between two
     consecutive acknowledged writes, from the last one before ``start`` to the first ones after
@@ -345,6 +436,23 @@ async def _wait_sent_after(chk: WriteChecker, t: float, timeout: float, what: st
         await asyncio.sleep(0.02)
 
 
+def schedule(injectors: list[str], counts: dict[str, int]) -> list[tuple[int, str]]:
+    """(round, injector) in rounds: each injector once per round while it has runs left (pure)."""
+    return [(r, n) for r in range(max(counts.values(), default=0)) for n in injectors if r < counts[n]]
+
+
+def runs_of(injectors: list[str], runs: int, overrides: list[str]) -> dict[str, int]:
+    """Runs per injector: ``runs`` each, ``NAME=N`` overrides (pure; bad input names the flag)."""
+    counts = dict.fromkeys(injectors, runs)
+    for o in overrides:
+        name, sep, n = o.partition("=")
+        if not sep or name not in INJECTORS or not n.isdigit():
+            raise SystemExit(f"--runs-of {o!r}: want INJECTOR=N with INJECTOR one of {sorted(INJECTORS)}")
+        if name in counts:
+            counts[name] = int(n)
+    return counts
+
+
 def _figures(runs: list[Run]) -> dict[str, Any]:
     xs = [r.unavailable_s for r in runs]
     return {
@@ -354,6 +462,13 @@ def _figures(runs: list[Run]) -> dict[str, Any]:
         "each_s": xs,
         "healthy_after_s": [r.healthy_after_s for r in runs],
         "errant_reinitialized": sum(r.reinitialized for r in runs),
+        "errant_reported": sum(r.errant for r in runs),
+        "served_by_old_primary": sum(r.served_by_old for r in runs),
+        **(
+            {"leaders": [[r.leader_before, r.leader_after] for r in runs]}
+            if any(r.leader_before for r in runs)
+            else {}
+        ),
     }
 
 
@@ -401,7 +516,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         samples: list[list[Any]] = []
 
         def on_sample(sample: Sample, counted: bool) -> None:
-            row = [round(sample.at - T0, 2), list(sample.writable), round(sample.spread, 3), counted]
+            row = [
+                round(sample.at - T0, 2),
+                list(sample.writable),
+                round(sample.spread, 3),
+                counted,
+                list(sample.can_commit),
+                c.phase,
+            ]
             samples.append(row)
             log(f"two writable instances seen: {row}")
 
@@ -410,15 +532,27 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         chk.start()
         sampler.start()
         try:
-            for name in args.injectors:
-                for i in range(args.runs):
-                    log(f"{name}: run {i + 1}/{args.runs}")
-                    try:
-                        c.runs.append(await c.run_once(INJECTORS[name], chk))
-                    except AssertionError as e:  # the run's figure is missing; the next run goes on
-                        log(f"{name}: run {i + 1} failed: {str(e)[:2000]}")
-                        c.failed.append(name)
-            if args.node_gone:
+            counts = runs_of(args.injectors, args.runs, args.runs_of)
+            took: dict[str, float] = {}
+            # Rounds: every injector once per round, so that a run cut short by --until still
+            # has every injector measured (each run takes its own last duration as estimate).
+            for r, name in schedule(args.injectors, counts):
+                if args.until and time.time() + took.get(name, 120.0) > args.until:
+                    log(f"{name}: run {r + 1} not started: --until would be passed")
+                    result.setdefault("cut_short_by_until", []).append(f"{name}#{r + 1}")
+                    continue
+                log(f"{name}: run {r + 1}/{counts[name]}")
+                t_run = time.monotonic()
+                try:
+                    c.runs.append(await c.run_once(INJECTORS[name], chk))
+                except AssertionError as e:  # the run's figure is missing; the next run goes on
+                    log(f"{name}: run {r + 1} failed: {str(e)[:2000]}")
+                    c.failed.append(name)
+                took[name] = time.monotonic() - t_run
+            if args.node_gone and args.until and time.time() + NODE_GONE_S > args.until:
+                log("node gone: not started: --until would be passed")
+                result["node_gone"] = {"skipped": "--until"}
+            elif args.node_gone:
                 try:
                     result["node_gone"] = await c.node_gone(chk)
                 except AssertionError as e:
@@ -430,7 +564,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             faults.route_services_via(spec, spec.node_specs[0].name)
         lost, per = await verify(c, chk)
         if args.save_logs:
-            save_logs(kube, args.save_logs)
+            save_logs(kube, k, args.save_logs)
         c._stop.set()
         for name in args.injectors:
             result[name] = _figures([r for r in c.runs if r.injector == name])
@@ -441,6 +575,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             acknowledged_writes=len(chk.acks),
             two_writable_samples=len(sampler.two_writable),
             two_writable_wide_samples=len(sampler.two_writable_wide),
+            two_committing_samples=len(sampler.two_committing),
             two_writable_seen=samples[:20],
             sampler_rounds=sampler.rounds,
             one_instance_per_node=one_per_node(k),
@@ -451,19 +586,52 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def save_logs(kube: Kubectl, path: str) -> None:
-    """The controllers' logs (the failovers' own timeline), for a reader of the figures."""
+def save_logs(kube: Kubectl, k: Kubectl, path: str) -> None:
+    """The controllers' logs (the failovers' own timeline) and the agents' (their isolation
+    fence), for a reader of the figures."""
     ctl = kube.ns(mc.SYSTEM_NAMESPACE)
     with open(path, "w") as f:
+        for p in pods(k):
+            for prev in ("--previous", None):
+                args = ["logs", *([prev] if prev else []), p["metadata"]["name"], "-c", "agent"]
+                f.write(k(*args, timeout=60, check=False))
         for p in ctl.get("pods")["items"]:
+            # a replica whose node was lost restarted: its earlier container led the first runs
+            f.write(ctl("logs", "--previous", p["metadata"]["name"], timeout=60, check=False))
             f.write(ctl("logs", p["metadata"]["name"], timeout=60, check=False))
+
+
+def _clock(v: str) -> float:
+    """``HH:MM`` (UTC, today) as epoch seconds."""
+    try:
+        h, m = (int(x) for x in v.split(":"))
+        if not (0 <= h < 24 and 0 <= m < 60):
+            raise ValueError(v)
+        now = time.gmtime()
+        return float(calendar.timegm((now.tm_year, now.tm_mon, now.tm_mday, h, m, 0)))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"--until {v!r}: want HH:MM (UTC)") from e
 
 
 def main() -> int:
     p = argparse.ArgumentParser(prog="python -m e2e.chaos", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=5)
+    p.add_argument(
+        "--runs-of",
+        action="append",
+        default=[],
+        metavar="INJECTOR=N",
+        help="runs of one injector (operator_loss=3: each run waits out a Lease and re-clones)",
+    )
     p.add_argument("--injectors", nargs="*", default=list(INJECTORS), choices=list(INJECTORS))
     p.add_argument("--no-node-gone", dest="node_gone", action="store_false")
+    p.add_argument(
+        "--until",
+        type=_clock,
+        default=None,
+        metavar="HH:MM",
+        help="UTC time by which the runs must be over: a run that would end later is not started",
+    )
     p.add_argument("--save-logs", metavar="FILE", help="write the controllers' logs there at the end")
     args = p.parse_args()
     result = asyncio.run(main_async(args))
@@ -473,7 +641,9 @@ def main() -> int:
         and result["two_writable_samples"] == 0
         and result["one_instance_per_node"]
         and not any(
-            isinstance(v, dict) and (v.get("failed_runs") or v.get("failed")) for v in result.values()
+            isinstance(v, dict)
+            and (v.get("failed_runs") or v.get("failed") or v.get("served_by_old_primary"))
+            for v in result.values()
         )
     )
     return 0 if ok else 1

@@ -8,9 +8,11 @@ can only be asked to stop, so this is a graceful shutdown, kept to compare with 
 
 ``inject`` returns an undo callable; ``hold_s`` is how long the fault stays after writes resumed
 (a frozen or cut-off former primary must outlive the failover to wake up believing it is the
-primary), and ``node_level`` says whether the whole node is hit (then the operator must not run
-there: the chaos run moves the primary away from the controller's node first, since losing the
-operator during a failover is another scenario).
+primary), and ``node_level`` says whether the whole node is hit. The leading moco-controller
+must then not run there (the chaos run moves the primary away from the leader's node first),
+except for ``operator_loss``: the primary is moved *onto* the leader's node (``on_leader``) and
+that node is lost, so the failover it needs can only be done by the standby controller once the
+leader's Lease has expired (``moco.kube.leaderelection``: 15 s).
 """
 
 from __future__ import annotations
@@ -33,6 +35,9 @@ class Injector:
     node_level: bool
     hold_s: float
     _inject: Callable[[ClusterSpec, Kubectl, dict[str, Any]], Undo]
+    #: the primary shares the leading controller's node when the fault strikes (else, for a
+    #: node-level fault, it must not).
+    on_leader: bool = False
 
     def inject(self, spec: ClusterSpec, k: Kubectl, pod: dict[str, Any]) -> Undo:
         return self._inject(spec, k, pod)
@@ -79,6 +84,7 @@ INJECTORS: dict[str, Injector] = {
         Injector("partition", node_level=True, hold_s=3.0, _inject=_partition),
         Injector("freeze", node_level=True, hold_s=3.0, _inject=_freeze),
         Injector("kill_1", node_level=False, hold_s=0.0, _inject=_kill_1),
+        Injector("operator_loss", node_level=True, hold_s=3.0, _inject=_node_loss, on_leader=True),
     )
 }
 

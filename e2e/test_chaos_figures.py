@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from e2e.chaos import longest_gap
+import pytest
+
+from e2e.chaos import longest_gap, placed, runs_of, schedule
+from e2e.injectors import INJECTORS
 from e2e.timeline import pod_phases
 
 
@@ -56,3 +59,34 @@ def test_pod_phases_are_seconds_since_the_cluster_was_created() -> None:
     assert p["init moco-init"] == [11.0, 18.0]
     assert p["start mysqld"] == 19.0
     assert p["restarts mysqld"] == 1
+
+
+def test_where_each_injector_strikes_the_primary() -> None:
+    # mysqld faults anywhere; node faults off the leader's node; operator loss on it
+    for name in ("mysqld_sigkill", "kill_1"):
+        assert placed(INJECTORS[name], on_leader=True)
+        assert placed(INJECTORS[name], on_leader=False)
+    for name in ("node_loss", "partition", "freeze"):
+        assert not placed(INJECTORS[name], on_leader=True)
+        assert placed(INJECTORS[name], on_leader=False)
+    assert placed(INJECTORS["operator_loss"], on_leader=True)
+    assert not placed(INJECTORS["operator_loss"], on_leader=False)
+
+
+def test_runs_per_injector() -> None:
+    assert runs_of(["kill_1", "operator_loss"], 5, ["operator_loss=3"]) == {"kill_1": 5, "operator_loss": 3}
+    assert runs_of(["kill_1"], 2, ["operator_loss=3"]) == {"kill_1": 2}  # not selected: ignored
+    for bad in ("operator_loss", "nosuch=2", "kill_1=x"):
+        with pytest.raises(SystemExit, match="--runs-of"):
+            runs_of(["kill_1"], 5, [bad])
+
+
+def test_schedule_runs_every_injector_once_per_round() -> None:
+    assert schedule(["a", "b", "c"], {"a": 2, "b": 1, "c": 2}) == [
+        (0, "a"),
+        (0, "b"),
+        (0, "c"),
+        (1, "a"),
+        (1, "c"),
+    ]
+    assert schedule([], {}) == []
