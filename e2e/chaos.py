@@ -165,6 +165,10 @@ class Chaos:
     errant_seen: set[int] = field(default_factory=set)
     #: injectors of runs that failed (no write back, or not Healthy again, within the bounds).
     failed: list[str] = field(default_factory=list)
+    #: the writer, once writes run (switchovers are measured against it).
+    chk: WriteChecker | None = None
+    #: the client's write unavailability of each switchover the runs asked for.
+    switchovers: list[float] = field(default_factory=list)
     #: what the run is doing (for the sampler's rows): "<injector> <step>".
     phase: str = "start"
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -246,6 +250,7 @@ class Chaos:
             old = mc.primary_index(self.k, NAME)
             where = "shares" if on_leader else "does not share"
             log(f"switchover: primary {old} {where} {pod['spec']['nodeName']} with the leading controller")
+            t_ask = time.monotonic()
             self.k("annotate", "pod", f"moco-{NAME}-{old}", f"{DEMOTE}=true", "--overwrite")
             mc.wait(
                 self.k,
@@ -254,6 +259,13 @@ class Chaos:
                 lambda old=old: mc.primary_index(self.k, NAME) != old and mc.is_healthy(self.k, NAME),
                 120,
             )
+            moved = time.monotonic()
+            if self.chk is not None:  # the switchover as the client saw it, once writes are back
+                while self.chk.acked_after(moved) < 20 and time.monotonic() - moved < 30:
+                    time.sleep(0.05)
+                gap = longest_gap([a.acked for a in list(self.chk.acks)], t_ask, moved)
+                self.switchovers.append(gap)
+                log(f"switchover: longest time without an acknowledged write {gap:.2f}s")
             pod = self.primary_pod()
         if inj.on_leader:
             ctl = controller_nodes(self.kube)
@@ -530,6 +542,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         sampler = WritableSampler(instances=lambda: c.instances, on_sample=on_sample)
         await chk.setup(timeout=120)
         chk.start()
+        c.chk = chk
         sampler.start()
         try:
             counts = runs_of(args.injectors, args.runs, args.runs_of)
@@ -569,6 +582,13 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         for name in args.injectors:
             result[name] = _figures([r for r in c.runs if r.injector == name])
             result[name]["failed_runs"] = c.failed.count(name)
+        sw = c.switchovers
+        result["switchover"] = {
+            "p50_s": round(statistics.median(sw), 2) if sw else None,
+            "max_s": round(max(sw), 2) if sw else None,
+            "runs": len(sw),
+            "each_s": [round(x, 3) for x in sw],
+        }
         result.update(
             lost_acknowledged_writes=lost,
             missing_per_instance=per,
