@@ -14,7 +14,7 @@ from moco.backup.choose import Choice
 from moco.backup.errors import BackupError
 from moco.backup.kubeside import backup_status, go_duration, last_backup, order_pods, passwords_from
 from moco.backup.restore import accounts_to_drop, parse_users
-from moco.cli.backup import parse_args
+from moco.cli.backup import parse_args, work_env
 
 
 def pod(name: str, ready: bool = True) -> dict[str, object]:
@@ -116,3 +116,13 @@ def test_flags_before_or_after_the_subcommand() -> None:
     assert ns.ca_cert == "/x"
     ns = parse_args(["archive", "--interval=2", "--endpoint=http://s3", "b", "ns", "n"])
     assert (ns.command, ns.interval, ns.endpoint, ns.name) == ("archive", 2.0, "http://s3", "n")
+
+
+def test_the_programs_files_go_to_the_work_dir() -> None:
+    # the Jobs' root file system is read-only: mysqld --initialize failed on /tmp (errno 30)
+    env = {"PATH": "/usr/bin"}
+    work_env(env, "/work")
+    assert env == {"PATH": "/usr/bin", "HOME": "/work", "TMPDIR": "/work"}
+    mine = {"TMPDIR": "/scratch", "HOME": "/root"}
+    work_env(mine, "/work")
+    assert mine == {"TMPDIR": "/scratch", "HOME": "/work"}  # a TMPDIR the Pod sets is kept

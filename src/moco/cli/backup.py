@@ -23,7 +23,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -202,11 +202,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         raise SystemExit(f"moco-backup: {e}") from None
 
 
+def work_env(env: MutableMapping[str, str], work_dir: str) -> None:
+    """Point the programs' own files at the work dir: ``HOME`` (the mysql clients' history and
+    option files) always, ``TMPDIR`` unless the Pod sets one. The Jobs' root file system is
+    read-only, and ``mysqld --initialize`` takes its temporary files from ``TMPDIR`` (else
+    ``/tmp``: "Unable to create temporary file inside /tmp; errno: 30", every backup failed)."""
+    env["HOME"] = work_dir
+    env.setdefault("TMPDIR", work_dir)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     ns = parse_args(argv)
     mocolog.setup(fmt="json")
-    # mysqld and the mysql programs write their own files under the work dir
-    os.environ["HOME"] = ns.work_dir
+    work_env(os.environ, ns.work_dir)
     sys.exit(asyncio.run(_main(ns)))
 
 
