@@ -6,6 +6,7 @@ the clustering loops are replaced by a recorder (no mysqld in this tier).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from typing import Any
 
@@ -15,6 +16,7 @@ from moco import constants
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.controllers.statefulset import ANN_TEMPLATE_HASH
 from moco.kube.client import Client
+from moco.kube.metrics import RECONCILE_TOTAL
 from moco.kube.resource import (
     CONFIGMAPS,
     EVENTS,
@@ -335,3 +337,90 @@ async def test_invalid_spec_is_reported(apiserver: Envtest, kube: Client, namesp
             {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "absent", "namespace": ns}},
         )
         await eventually(lambda: reconciled(kube, ns), "reconciled once the ConfigMap exists")
+
+
+def _reconciles() -> float:
+    return sum(
+        m.value
+        for metric in RECONCILE_TOTAL.collect()
+        for m in metric.samples
+        if m.name.endswith("_total") and m.labels.get("controller") == "mysqlcluster"
+    )
+
+
+async def _settled(within: float = 60.0) -> None:
+    """Until no reconcile has run for 2 s (the events of the objects just written are handled)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    last, since = _reconciles(), loop.time()
+    while loop.time() - since < 2.0:
+        assert loop.time() < deadline, "reconciles never settled"
+        await asyncio.sleep(0.2)
+        if (now := _reconciles()) != last:
+            last, since = now, loop.time()
+
+
+async def test_a_reconcile_that_changes_nothing_writes_nothing(
+    apiserver: Envtest, kube: Client, namespace: str, sysns: str
+) -> None:
+    ns = namespace
+    async with running_controller(apiserver.kubeconfig, sysns, watch_namespace=ns) as w:
+        writes: list[str] = []
+        client = w.reconciler.client
+        apply, replace = client.apply, client.replace
+
+        async def counted_apply(res: Any, obj: Any, *a: Any, **kw: Any) -> Any:
+            writes.append(f"apply {res.plural}/{obj['metadata']['name']}")
+            return await apply(res, obj, *a, **kw)
+
+        async def counted_replace(res: Any, obj: Any, *a: Any, **kw: Any) -> Any:
+            writes.append(f"replace {res.plural}/{obj['metadata']['name']}")
+            return await replace(res, obj, *a, **kw)
+
+        client.apply = counted_apply  # type: ignore[method-assign]
+        client.replace = counted_replace  # type: ignore[method-assign]
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(ns))
+        await eventually(lambda: reconciled(kube, ns), "first reconcile")
+        await _settled()
+        assert writes, "the first reconcile applied nothing?"
+
+        # an event that changes nothing moco renders: a reconcile runs and sends no write
+        writes.clear()
+        before = _reconciles()
+        await kube.patch(MYSQLCLUSTERS, "test", {"metadata": {"annotations": {"example.com/x": "1"}}}, ns)
+        await eventually(lambda: _async(_reconciles() > before), "a reconcile")
+        await _settled()
+        assert writes == []
+
+        # a field added to the spec reaches the StatefulSet, and so does its removal (the
+        # fingerprint: a cached object that still holds a field moco no longer sets is applied)
+        def template_labels(sts: dict[str, Any]) -> dict[str, str]:
+            return dict(sts["spec"]["template"]["metadata"].get("labels") or {})
+
+        await kube.patch(
+            MYSQLCLUSTERS, "test", {"spec": {"podTemplate": {"metadata": {"labels": {"team": "a"}}}}}, ns
+        )
+
+        async def labelled(want: bool) -> bool:
+            sts = await kube.get(STATEFULSETS, "moco-test", ns)
+            return ("team" in template_labels(sts)) is want
+
+        await eventually(lambda: labelled(True), "label applied")
+        await kube.patch(MYSQLCLUSTERS, "test", {"spec": {"podTemplate": {"metadata": {"labels": None}}}}, ns)
+        await eventually(lambda: labelled(False), "label removed")
+
+        # a field moco owns changed by hand is put back
+        label = constants.LABEL_APP_NAME
+        svc = await kube.get(SERVICES, "moco-test-primary", ns)
+        assert svc["metadata"]["labels"][label] == constants.APP_NAME_MYSQL
+        await kube.patch(SERVICES, "moco-test-primary", {"metadata": {"labels": {label: "edited"}}}, ns)
+
+        async def restored() -> bool:
+            s = await kube.get(SERVICES, "moco-test-primary", ns)
+            return bool(s["metadata"]["labels"][label] == constants.APP_NAME_MYSQL)
+
+        await eventually(restored, "Service label put back")
+
+
+async def _async(value: bool) -> bool:
+    return value

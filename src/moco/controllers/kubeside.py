@@ -356,7 +356,13 @@ class ClusterKubeSide:
             st.apply_clustering(status, update.next_operation, update.last_primary_change)
             return repr(status) != before
 
-        await self.client.update_status_with_retry(MYSQLCLUSTERS, self.name, self.namespace, mutate)
+        await self.client.update_status_with_retry(
+            MYSQLCLUSTERS,
+            self.name,
+            self.namespace,
+            mutate,
+            cached=self.clusters.get(f"{self.namespace}/{self.name}"),
+        )
 
     async def record_event(self, type: EventType, reason: str, message: str) -> None:
         obj = self.clusters.get(f"{self.namespace}/{self.name}")

@@ -34,7 +34,15 @@ from typing import Any, Protocol
 from moco import constants
 from moco.api import InvalidObject, MySQLCluster, with_defaults
 from moco.clustering.interfaces import Condition
-from moco.controllers import backupmetrics, clustermetrics, configmaps, services, statefulset, validation
+from moco.controllers import (
+    applied,
+    backupmetrics,
+    clustermetrics,
+    configmaps,
+    services,
+    statefulset,
+    validation,
+)
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.backupjobs import BackupJobs
@@ -130,6 +138,9 @@ class MySQLClusterReconciler:
         #: the agent channel's CA and the agents' certificate Secrets (shared with the clustering
         #: loops, which call agents with its client certificate)
         self.certs = certs or AgentCertificates(client, cfg.system_namespace, timeout=cfg.api_timeout)
+        #: informer caches of the kinds the reconciler applies: an apply is skipped when the
+        #: cached object is already as desired (setup fills it; empty = always apply)
+        self.live: dict[Resource, Store] = {}
         #: the backup CronJob and restore Job step; setup gives it the informer caches
         self.jobs = BackupJobs(
             self._get, self._apply, self._delete, cfg.images.backup_image, job_resources=cfg.job_resources
@@ -143,6 +154,15 @@ class MySQLClusterReconciler:
             return None
 
     async def _apply(self, res: Resource, obj: Obj) -> Obj:
+        """Server-side apply, skipped when the cached object already is as desired
+        (:mod:`moco.controllers.applied`)."""
+        obj = applied.fingerprinted(obj)
+        store = self.live.get(res)
+        if store is not None:
+            meta = obj["metadata"]
+            live = store.get(f"{meta['namespace']}/{meta['name']}" if res.namespaced else str(meta["name"]))
+            if live is not None and applied.up_to_date(obj, live):
+                return live
         return await self.client.apply(
             res, obj, field_manager=constants.FIELD_MANAGER, force=True, request_timeout=self.cfg.api_timeout
         )
@@ -476,6 +496,12 @@ class MySQLClusterReconciler:
             return changed
 
         try:
-            await self.client.update_status_with_retry(MYSQLCLUSTERS, cluster.name, cluster.namespace, mutate)
+            await self.client.update_status_with_retry(
+                MYSQLCLUSTERS,
+                cluster.name,
+                cluster.namespace,
+                mutate,
+                cached=self.clusters.get(f"{cluster.namespace}/{cluster.name}"),
+            )
         except kerr.NotFound:
             return

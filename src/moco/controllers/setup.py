@@ -172,6 +172,7 @@ def setup(
     reconciler = MySQLClusterReconciler(
         client, clusters.store, cfg, clustering=registry, recorder=recorder, certs=agent_certs
     )
+    reconciler.live = {inf.resource: inf.store for inf in (*owned, secrets_inf, configmaps)}
     reconciler.jobs.policies = policies.store
     reconciler.jobs.cronjobs = cronjobs.store
     reconciler.jobs.roles = roles.store

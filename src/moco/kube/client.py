@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import copy
 import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -304,11 +305,21 @@ class Client:
         *,
         subresource: str | None = None,
         retries: int = CONFLICT_RETRIES,
+        cached: Obj | None = None,
     ) -> Obj:
         """Get, mutate in place, PUT; on Conflict get again and re-apply ``mutate``.
 
         ``mutate`` returning ``False`` means "nothing to change": the object is returned unsent.
+        ``cached`` (the object from an informer cache) is tried first, on a copy: when ``mutate``
+        finds nothing to change there, no request is sent at all; otherwise the change is made
+        on a fresh GET as without it (a cache never decides what is written).
         """
+        if cached is not None:
+            changed = mutate(copy.deepcopy(cached))
+            if asyncio.iscoroutine(changed):
+                changed = await changed
+            if changed is False:
+                return cached
         for attempt in range(retries + 1):
             obj = await self.get(res, name, namespace)
             changed = mutate(obj)
@@ -331,10 +342,11 @@ class Client:
         mutate: Callable[[Obj], bool | Awaitable[bool | None] | None],
         *,
         retries: int = CONFLICT_RETRIES,
+        cached: Obj | None = None,
     ) -> Obj:
         """:meth:`update_with_retry` on the status subresource."""
         return await self.update_with_retry(
-            res, name, namespace, mutate, subresource="status", retries=retries
+            res, name, namespace, mutate, subresource="status", retries=retries, cached=cached
         )
 
     # --- watch -------------------------------------------------------------------------------
