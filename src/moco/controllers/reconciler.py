@@ -153,6 +153,22 @@ class MySQLClusterReconciler:
         except kerr.NotFound:
             return None
 
+    async def _cached(self, res: Resource, name: str, namespace: str | None) -> Obj | None:
+        """The object from its informer cache; a GET when the cache does not hold it (not
+        created yet, or a kind without a cache). For reads whose staleness the next event mends:
+        never for a read that must see a change this reconcile made."""
+        store = self.live.get(res)
+        if store is not None:
+            obj = store.get(f"{namespace}/{name}" if res.namespaced else name)
+            if obj is not None:
+                return obj
+        return await self._get(res, name, namespace)
+
+    def _cached_list(self, res: Resource, namespace: str) -> list[Obj] | None:
+        """Every cached object of ``res`` in ``namespace`` (None: no cache for the kind)."""
+        store = self.live.get(res)
+        return None if store is None else store.list(namespace)
+
     async def _apply(self, res: Resource, obj: Obj) -> Obj:
         """Server-side apply, skipped when the cached object already is as desired
         (:mod:`moco.controllers.applied`)."""
@@ -290,7 +306,7 @@ class MySQLClusterReconciler:
 
     async def _passwords(self, cluster: MySQLCluster, outcome: _Outcome) -> sec.Passwords:
         name, sysns = cluster.controller_secret_name(), self.cfg.system_namespace
-        current = await self._get(SECRETS, name, sysns)
+        current = await self._cached(SECRETS, name, sysns)
         if current is None:
             pw = sec.Passwords.generate(self.token_hex)
             try:
@@ -315,7 +331,7 @@ class MySQLClusterReconciler:
         cm_name = cluster.spec.mysql_config_map_name
         if not cm_name:
             return None
-        cm = await self._get(CONFIGMAPS, cm_name, cluster.namespace)
+        cm = await self._cached(CONFIGMAPS, cm_name, cluster.namespace)
         if cm is None:
             raise InvalidSpec(f"ConfigMap {cluster.namespace}/{cm_name} (spec.mysqlConfigMapName) not found")
         return dict(cm.get("data") or {})
@@ -325,7 +341,7 @@ class MySQLClusterReconciler:
         pw = await self._passwords(cluster, outcome)
         await self._apply(SECRETS, sec.user_secret(cluster, pw))
         await self._apply(SECRETS, sec.mycnf_secret(cluster, pw))
-        await self.certs.reconcile_agent(cluster, self._get, self._apply, outcome.events)
+        await self.certs.reconcile_agent(cluster, self._cached, self._apply, outcome.events)
 
         user_conf = await self._user_conf(cluster)
         mycnf_cm = configmaps.mycnf_configmap(cluster, user_conf)
@@ -380,7 +396,7 @@ class MySQLClusterReconciler:
         self, cluster: MySQLCluster, mycnf_name: str, slow_name: str | None, outcome: _Outcome
     ) -> Obj:
         ns, name = cluster.namespace, cluster.prefixed_name()
-        live = await self._get(STATEFULSETS, name, ns)
+        live = await self._cached(STATEFULSETS, name, ns)
         desired = statefulset.statefulset(
             cluster, mycnf_name, slow_name, self.cfg.images, security=self.cfg.security
         )
@@ -430,7 +446,17 @@ class MySQLClusterReconciler:
             f"{constants.LABEL_APP_NAME}={constants.APP_NAME_MYSQL},"
             f"{constants.LABEL_APP_INSTANCE}={cluster.name}"
         )
-        pvcs, _ = await self.client.list_all(PERSISTENTVOLUMECLAIMS, cluster.namespace, label_selector=sel)
+        cached = self._cached_list(PERSISTENTVOLUMECLAIMS, cluster.namespace)
+        if cached is None:
+            pvcs, _ = await self.client.list_all(
+                PERSISTENTVOLUMECLAIMS, cluster.namespace, label_selector=sel
+            )
+        else:
+            pvcs = [
+                p
+                for p in cached
+                if (p["metadata"].get("labels") or {}).get(constants.LABEL_APP_INSTANCE) == cluster.name
+            ]
         plan = plan_claims(cluster, pvcs, {}, None)
         if not plan.blocked:
             return plan
@@ -473,7 +499,9 @@ class MySQLClusterReconciler:
 
     async def _prune_configmaps(self, cluster: MySQLCluster, mycnf_name: str, slow_name: str | None) -> None:
         uid = str(cluster.metadata.get("uid", ""))
-        cms, _ = await self.client.list_all(CONFIGMAPS, cluster.namespace)
+        cms = self._cached_list(CONFIGMAPS, cluster.namespace)
+        if cms is None:
+            cms, _ = await self.client.list_all(CONFIGMAPS, cluster.namespace)
         doomed = configmaps.prunable(
             cms, cluster.mycnf_configmap_prefix(), mycnf_name, uid, self.cfg.configmap_history_limit
         )

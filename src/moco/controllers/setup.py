@@ -43,6 +43,7 @@ from moco.kube.resource import (
     CRONJOBS,
     DEPLOYMENTS,
     JOBS,
+    PERSISTENTVOLUMECLAIMS,
     PODDISRUPTIONBUDGETS,
     PODS,
     ROLEBINDINGS,
@@ -172,7 +173,10 @@ def setup(
     reconciler = MySQLClusterReconciler(
         client, clusters.store, cfg, clustering=registry, recorder=recorder, certs=agent_certs
     )
-    reconciler.live = {inf.resource: inf.store for inf in (*owned, secrets_inf, configmaps)}
+    # the claims of the clusters' StatefulSets carry the selector's labels (read, never watched
+    # for events: the reconciler plans claim growth from them)
+    claims = manager.informer(PERSISTENTVOLUMECLAIMS, label_selector=POD_SELECTOR)
+    reconciler.live = {inf.resource: inf.store for inf in (*owned, secrets_inf, configmaps, claims)}
     reconciler.jobs.policies = policies.store
     reconciler.jobs.cronjobs = cronjobs.store
     reconciler.jobs.roles = roles.store
