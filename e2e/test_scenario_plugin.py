@@ -6,8 +6,11 @@ A 3-instance cluster: ``credential`` gives passwords mysqld accepts; ``mysql`` r
 primary and on a chosen replica; ``switchover --wait`` moves the primary; ``stop clustering``
 makes the loop report ClusteringActive=False and ``switchover`` is refused until ``start
 clustering``; ``stop``/``start reconciliation`` flip ReconciliationActive; ``status`` shows the
-state and the switchover; kubectl's own completion (``kubectl __complete moco ...``) reaches
-``kubectl_complete-moco`` and lists the cluster.
+state, the next operation, the switchover recorded in ``status.clustering`` (from, to, write-
+unavailable time) and each instance's figures read from its mysqld (GTID sets equal to what
+mysqld says, semi-sync on both sides, replication threads and lag), as text and as JSON;
+kubectl's own completion (``kubectl __complete moco ...``) reaches ``kubectl_complete-moco`` and
+lists the cluster.
 """
 
 from __future__ import annotations
@@ -139,10 +142,43 @@ def test_switchover(k: Kubectl) -> None:
     mc.wait_healthy(k, NAME)
     status = ok(k, "status", NAME)
     assert status.startswith(f"MySQLCluster {k.namespace}/{NAME}: Healthy"), status
-    assert "last switchover/failover: SwitchOver" in status, status
+    assert "next operation: none" in status, status
+    assert "last switchover/failover: Switchover" in status, status
+    assert f"instance {old} -> {new}, writes unavailable " in status, status
     data = json.loads(ok(k, "status", "-o", "json", NAME))
     assert data["primaryIndex"] == new
     assert [i["role"] for i in data["instances"]].count("primary") == 1
+    change = data["lastPrimaryChange"]
+    assert (change["operation"], change["fromIndex"], change["toIndex"]) == ("Switchover", old, new)
+    assert 0 < change["writeUnavailableSeconds"] < 60
+    # the figures each mysqld gives now, as moco-readonly through kubectl exec
+    primary_gtid = sql_as_readonly(k, new, "SELECT @@global.gtid_executed")
+    mc.wait(k, NAME, "every instance has the primary's GTIDs", lambda: _same_gtids(k, primary_gtid), 120)
+    data = json.loads(ok(k, "status", "-o", "json", NAME))
+    for i, inst in enumerate(data["instances"]):
+        assert inst["liveError"] is None, inst
+        assert inst["gtidExecuted"] == primary_gtid, inst
+        if i == new:
+            assert (inst["readOnly"], inst["replication"]) == (False, None), inst
+            assert inst["semiSync"] == "source ON (2)", inst
+        else:
+            assert (inst["readOnly"], inst["replication"]) == (True, "Yes/Yes"), inst
+            assert inst["semiSync"] == "replica ON", inst
+            assert 0 <= inst["replicationLagSeconds"] < 60, inst
+    rows = [line for line in ok(k, "status", NAME).splitlines() if line.startswith(f"{new} ")]
+    assert len(rows) == 1, rows
+    assert "source ON (2)" in rows[0], rows
+
+
+def sql_as_readonly(k: Kubectl, index: int, sql: str) -> str:
+    """One value, by ``kubectl moco mysql`` as moco-readonly (batch output unescaped)."""
+    out = ok(k, "mysql", "--index", str(index), NAME, "--", "-N", "-e", sql)
+    return out.strip().replace("\\n", "")
+
+
+def _same_gtids(k: Kubectl, want: str) -> bool:
+    data = json.loads(ok(k, "status", "-o", "json", NAME))
+    return all(i["gtidExecuted"] == want for i in data["instances"])
 
 
 def condition(k: Kubectl, type_: str) -> str:
