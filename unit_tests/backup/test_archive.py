@@ -25,6 +25,14 @@ from moco.backup.errors import BackupError, ObjectNotFound
 from moco.backup.restore import parse_manifest
 
 
+def _dirs(dest: Path) -> Path:
+    """``dest`` with the tree's directories made first, as a restore does from the manifest: the
+    parts are unpacked at once into one tree."""
+    for d in ("", "a", "a/b", "c", "empty"):
+        (dest / "data" / d).mkdir(parents=True, exist_ok=True)
+    return dest
+
+
 def _tree(root: Path) -> None:
     for d in ("a", "a/b", "c", "empty"):
         (root / d).mkdir(parents=True)
@@ -96,7 +104,7 @@ async def test_the_streams_count_where_their_time_goes(tmp_path: Path) -> None:
     assert {"upload.read", "upload.zstd", "upload.cpu"} <= set(up)
     assert all(v > 0 for v in up.values())
     pipe = PipeStats()
-    await download_unpack_parts(b, keys, tmp_path / "dest", stats=pipe)
+    await download_unpack_parts(b, keys, _dirs(tmp_path / "dest"), stats=pipe)
     down = pipe.phases("download")
     assert {"download.zstd", "download.write", "download.cpu"} <= set(down)
     assert all(v > 0 for v in down.values())
@@ -131,7 +139,7 @@ async def test_a_consumed_copy_is_removed_as_it_is_packed(tmp_path: Path) -> Non
     assert sorted(p.relative_to(src) for p in src.rglob("*")) == sorted(
         p.relative_to(kept) for p in kept.rglob("*") if p.is_dir()
     )
-    dest = tmp_path / "dest"
+    dest = _dirs(tmp_path / "dest")
     await download_unpack_parts(b, keys, dest)
     for f in (p for p in kept.rglob("*") if p.is_file()):
         assert (dest / "data" / f.relative_to(kept)).read_bytes() == f.read_bytes()
