@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
@@ -73,11 +73,28 @@ def minimal(name: str, namespace: str, replicas: int, storage: str = "256Mi") ->
 
 
 # --- namespaces -----------------------------------------------------------------------------------
+#: Pod Security Admission for scenario namespaces: moco's Pods must pass the strictest level
+POD_SECURITY: Final = "restricted"
+
+
 @contextmanager
-def scenario_namespace(kube: Kubectl, scenario: str) -> Iterator[Kubectl]:
-    """A fresh namespace for one scenario; deleted (without waiting) afterwards."""
+def scenario_namespace(
+    kube: Kubectl, scenario: str, *, pod_security: str | None = POD_SECURITY
+) -> Iterator[Kubectl]:
+    """A fresh namespace for one scenario; deleted (without waiting) afterwards.
+
+    It enforces the ``pod_security`` level (``restricted`` by default: every Pod moco makes, and
+    the scenarios' own client Pods, pass it); None leaves the namespace unlabelled."""
     name = f"moco-e2e-{scenario}-{secrets.token_hex(2)}"
     kube("create", "namespace", name)
+    if pod_security is not None:
+        kube(
+            "label",
+            "namespace",
+            name,
+            f"pod-security.kubernetes.io/enforce={pod_security}",
+            "pod-security.kubernetes.io/enforce-version=latest",
+        )
     try:
         yield kube.ns(name)
     finally:

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
 from e2e import images
 from e2e.kubectl import Kubectl, KubectlError, kubectl_path
@@ -246,16 +247,32 @@ def client_pod_manifest(name: str) -> dict[str, object]:
         "metadata": {"name": name},
         "spec": {
             "terminationGracePeriodSeconds": 1,
+            "securityContext": RESTRICTED_POD,
             "containers": [
                 {
                     "name": "client",
                     "image": images.mysql_image(),
                     "imagePullPolicy": images.pull_policy(),
                     "command": ["sleep", "86400"],
+                    "securityContext": RESTRICTED_CONTAINER,
                 }
             ],
         },
     }
+
+
+#: security contexts that pass the ``restricted`` Pod Security level (scenario namespaces enforce it)
+RESTRICTED_POD: Final[dict[str, object]] = {
+    "runAsNonRoot": True,
+    "runAsUser": 10000,
+    "runAsGroup": 10000,
+    "fsGroup": 10000,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+RESTRICTED_CONTAINER: Final[dict[str, object]] = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+}
 
 
 def sql_in_pod(k: Kubectl, pod: str, host: str, user: tuple[str, str], cluster: str, sql: str) -> str:

@@ -36,6 +36,7 @@ from typing import Any
 
 from e2e import images
 from e2e.kubectl import Kubectl
+from e2e.mysql_access import RESTRICTED_CONTAINER, RESTRICTED_POD
 from moco.testing.bucketcheck import Backend, BucketAccess
 from moco.testing.objectstore import AZURITE_ACCOUNT, DEFAULT_REGION, client_env
 from moco.testing.pki import CA
@@ -127,6 +128,8 @@ def manifests(
         "ports": [{"name": "api", "containerPort": server.port}],
         "readinessProbe": {"tcpSocket": {"port": server.port}, "periodSeconds": 1},
         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        # scenario namespaces enforce the restricted Pod Security level
+        "securityContext": RESTRICTED_CONTAINER,
     }
     volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}}]
     objs: list[dict[str, Any]] = []
@@ -161,6 +164,7 @@ def manifests(
                     "metadata": {"labels": labels},
                     "spec": {
                         "terminationGracePeriodSeconds": 5,
+                        "securityContext": RESTRICTED_POD,
                         "containers": [container],
                         "volumes": volumes,
                     },
@@ -221,12 +225,14 @@ def client_pod(k: Kubectl, image: str) -> str:
         "metadata": {"name": CLIENT_POD, "labels": {"app.kubernetes.io/name": CLIENT_POD}},
         "spec": {
             "terminationGracePeriodSeconds": 1,
+            "securityContext": RESTRICTED_POD,
             "containers": [
                 {
                     "name": "main",
                     "image": image,
                     "imagePullPolicy": images.pull_policy(),
                     "command": ["sleep", "86400"],
+                    "securityContext": RESTRICTED_CONTAINER,
                 }
             ],
         },
