@@ -136,6 +136,17 @@ async def test_the_reconciler_issues_keeps_and_rotates_the_agent_certificate(
         assert pem.signed_by(files["tls.crt"], ca.current.cert_pem)
         assert files["ca.crt"] == ca.trust_bundle(clock.now)
 
+        # without any event the cluster is looked at again when its certificate is due
+        key = f"{ns}/test"
+        result = await wiring.reconciler.reconcile(key)
+        assert result is not None
+        assert result.requeue_after == P.recheck.total_seconds()
+        clock.now = facts.not_after - P.leaf_renew_before - datetime.timedelta(seconds=300)
+        result = await wiring.reconciler.reconcile(key)
+        assert result is not None
+        assert result.requeue_after == 300.0
+        clock.now = T0
+
         # reconciled again (an annotation change): the Secret is not rewritten
         rv = secret["metadata"]["resourceVersion"]
         await kube.patch(MYSQLCLUSTERS, "test", {"metadata": {"annotations": {"x": "1"}}}, ns)

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from moco.pki import CAAction, CertFacts, LeafSpec, Policy, Usage, decide_ca, decide_leaf
-from moco.pki.decide import CAView
+from moco.pki.decide import CAView, next_due
 
 NOW = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -148,3 +148,53 @@ def test_policy_refuses_margins_that_break_the_invariants(
 ) -> None:
     with pytest.raises(ValueError, match=field):
         Policy(**kwargs)
+
+
+HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("view", "leaf_facts", "due"),
+    [
+        pytest.param(CAView(ca()), None, NOW + P.recheck, id="nothing-soon-recheck"),
+        pytest.param(
+            CAView(ca()), leaf(expires_in=P.leaf_renew_before + HOUR), NOW + HOUR, id="leaf-renewal"
+        ),
+        pytest.param(
+            CAView(ca(expires_in=P.ca_renew_before + 2 * HOUR)), None, NOW + 2 * HOUR, id="ca-staging"
+        ),
+        pytest.param(
+            CAView(
+                ca(expires_in=300 * DAY),
+                next=ca(key_id="ca2"),
+                next_staged_at=NOW - P.propagation + HOUR / 60,
+            ),
+            None,
+            NOW + HOUR / 60,
+            id="ca-promotion",
+        ),
+        pytest.param(
+            CAView(ca(), previous=(ca(key_id="old", expires_in=3 * HOUR),)), None, NOW + 3 * HOUR, id="prune"
+        ),
+        pytest.param(CAView(ca(expires_in=P.ca_renew_before - DAY)), None, NOW, id="already-due"),
+    ],
+)
+def test_next_due(view: CAView, leaf_facts: CertFacts | None, due: datetime.datetime) -> None:
+    assert next_due(NOW, view, leaf_facts, P) == due
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        CAView(ca()),
+        CAView(ca(expires_in=P.ca_renew_before + DAY)),
+        CAView(ca(expires_in=300 * DAY), next=ca(key_id="ca2"), next_staged_at=NOW - P.propagation / 2),
+    ],
+)
+def test_nothing_changes_before_next_due(view: CAView) -> None:
+    """The invariant next_due promises: up to just before it, every decision stays KEEP."""
+    f = leaf(expires_in=60 * DAY)
+    due = next_due(NOW, view, f, P)
+    just_before = due - datetime.timedelta(seconds=1)
+    assert decide_ca(just_before, view, P).action is CAAction.KEEP
+    assert not decide_leaf(just_before, f, True, CA, SPEC, P).issue

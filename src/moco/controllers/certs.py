@@ -36,7 +36,8 @@ from moco.kube import errors as kerr
 from moco.kube.client import Client
 from moco.kube.resource import SECRETS, Resource
 from moco.log import get_logger
-from moco.pki import Authority, KeyPair, LeafSpec, Policy, Usage, settle
+from moco.pki import Authority, KeyPair, LeafSpec, Policy, Usage, certs, settle
+from moco.pki.decide import next_due
 
 log = get_logger("moco.controllers.certs")
 
@@ -44,6 +45,9 @@ log = get_logger("moco.controllers.certs")
 CA_SECRET_NAME: Final = "moco-agent-ca"
 #: Event reason when an agent certificate is (re)issued
 EV_ISSUED: Final = "AgentCertificateIssued"
+#: the soonest a cluster is looked at again for its certificates (a step due "now" was just
+#: taken; this only bounds a clock that disagrees with the certificates)
+MIN_RECHECK_SECONDS: Final = 60.0
 _CA_LABELS: Final = {
     constants.LABEL_APP_CREATED_BY: constants.APP_CREATOR,
     "app.kubernetes.io/component": "agent-ca",
@@ -198,16 +202,23 @@ class AgentCertificates:
     # --- agent certificates ------------------------------------------------------------------
     async def reconcile_agent(
         self, cluster: MySQLCluster, get: Getter, apply: Applier, events: list[tuple[str, str, str]]
-    ) -> None:
-        """Make ``moco-<name>-grpc`` hold a good certificate and the current trust bundle."""
+    ) -> float:
+        """Make ``moco-<name>-grpc`` hold a good certificate and the current trust bundle; the
+        seconds until it must be looked at again (:func:`moco.pki.decide.next_due`): without
+        any event, the certificate is renewed and the CA rotated in time."""
         authority = await self.authority()
         now = self.clock()
+        if next_due(now, authority.view(), None, self.policy) <= now:
+            self.forget()  # the cached CA has a step due: read it again (and take the step)
+            authority = await self.authority()
         name = agent_secret_name(cluster)
         live = _decode(await get(SECRETS, name, cluster.namespace))
         pair, verdict = authority.leaf(now, _pair(live), agent_spec(cluster), self.policy)
         trust = authority.trust_bundle(now)
+        due = next_due(now, authority.view(), certs.read(pair.cert_pem), self.policy)
+        after = max(MIN_RECHECK_SECONDS, (due - now).total_seconds())
         if not verdict.issue and live.get(tls.CA_FILE) == trust:
-            return
+            return after
         await apply(SECRETS, agent_secret(cluster, pair, trust))
         if verdict.issue:
             events.append(("Normal", EV_ISSUED, f"agent certificate Secret {name} issued ({verdict.reason})"))
@@ -218,6 +229,7 @@ class AgentCertificates:
                 secret=name,
                 why=verdict.reason,
             )
+        return after
 
     # --- the controller's own client certificate ---------------------------------------------
     async def client_context(self) -> ssl.SSLContext:

@@ -341,7 +341,10 @@ class MySQLClusterReconciler:
         pw = await self._passwords(cluster, outcome)
         await self._apply(SECRETS, sec.user_secret(cluster, pw))
         await self._apply(SECRETS, sec.mycnf_secret(cluster, pw))
-        await self.certs.reconcile_agent(cluster, self._cached, self._apply, outcome.events)
+        # looked at again when a certificate or the CA is due, without waiting for an event
+        outcome.requeue_after = await self.certs.reconcile_agent(
+            cluster, self._cached, self._apply, outcome.events
+        )
 
         user_conf = await self._user_conf(cluster)
         mycnf_cm = configmaps.mycnf_configmap(cluster, user_conf)

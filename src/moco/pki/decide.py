@@ -28,6 +28,9 @@ already trusts a new certificate when it first sees one: rotation never breaks a
 6. it expires within ``leaf_renew_before``;
 7. ``KEEP``.
 
+:func:`next_due` is the earliest instant either decision may change: a controller that looks
+again then (and at least every ``recheck``) renews everything in time without any event.
+
 Invariant (checked by :class:`Policy`): ``ca_renew_before > leaf_validity + propagation``, so
 a leaf signed by a CA about to be replaced never needs to be clamped to its CA's expiry.
 """
@@ -60,6 +63,9 @@ class Policy:
     #: and is reissued 30 days before it expires (a controller down for weeks still finds
     #: every agent certificate valid when it comes back)
     leaf_renew_before: datetime.timedelta = 30 * _DAY
+    #: the longest a cluster goes without its certificates being looked at (another replica may
+    #: have rotated the CA meanwhile; a clock may have jumped)
+    recheck: datetime.timedelta = datetime.timedelta(hours=12)
 
     def __post_init__(self) -> None:
         if self.ca_renew_before <= self.leaf_validity + self.propagation:
@@ -159,3 +165,23 @@ def decide_leaf(
     if leaf.not_after - now <= policy.leaf_renew_before:
         return LeafDecision(True, f"rule 6: expires at {leaf.not_after.isoformat()}")
     return LeafDecision(False, "rule 7")
+
+
+def next_due(
+    now: datetime.datetime, view: CAView, leaf: CertFacts | None, policy: Policy
+) -> datetime.datetime:
+    """The earliest instant :func:`decide_ca` or :func:`decide_leaf` may decide otherwise than
+    now, bounded by ``now + recheck`` (``now`` when something is due already)."""
+    instants = [now + policy.recheck]
+    cur = view.current
+    if cur is not None:
+        if view.next is not None:
+            staged = view.next_staged_at or view.next.not_before + DEFAULT_BACKDATE
+            instants.append(staged + policy.propagation)
+        else:
+            instants.append(cur.not_after - policy.ca_renew_before)
+        instants.append(cur.not_after)
+    instants += [p.not_after for p in view.previous]
+    if leaf is not None:
+        instants += [leaf.not_after - policy.leaf_renew_before, leaf.not_after]
+    return max(now, min(instants))
