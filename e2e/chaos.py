@@ -315,9 +315,11 @@ class Chaos:
         t_undo = time.monotonic()
         before = len(self.reinitialized)
         # From the moment the old primary is back until Healthy: who answers through the
-        # primary Service (never the old primary, whatever it still believes).
+        # primary Service (never the old primary, whatever it still believes). Only after a
+        # failover: a primary restarted in place is rightly the one that answers.
         stop = asyncio.Event()
-        served = asyncio.create_task(_served_by(service_ep, old_uuid, stop))
+        failed_over = await asyncio.to_thread(mc.primary_index, self.k, NAME) != old_idx
+        served = asyncio.create_task(_served_by(service_ep, old_uuid if failed_over else "", stop))
         try:
             await asyncio.to_thread(self.wait_ready)
         finally:
@@ -414,14 +416,14 @@ async def _server_uuid(ep: Endpoint) -> str:
 
 async def _served_by(ep: Endpoint, uuid: str, stop: asyncio.Event) -> tuple[int, int]:
     """Ask ``@@server_uuid`` through ``ep`` on a new connection every 50 ms until ``stop``:
-    (answers, answers by ``uuid``)."""
+    (answers, answers by ``uuid``; none counted when ``uuid`` is empty)."""
     asked = by = 0
     while not stop.is_set():
         try:
             async with await connect(ep, timeout=0.5, query_timeout=0.5) as c:
                 row = await c.query_one("SELECT @@server_uuid AS u")
             asked += 1
-            if row and str(row["u"]) == uuid:
+            if uuid and row and str(row["u"]) == uuid:
                 by += 1
                 log(f"the primary Service was answered by the old primary {uuid}")
         except MySQLError:
