@@ -161,6 +161,8 @@ class Chaos:
     runs: list[Run] = field(default_factory=list)
     rss_peak_mib: float = 0.0
     reinitialized: list[int] = field(default_factory=list)
+    #: agent logs of the instances re-initialized (their Pods are deleted).
+    agent_logs: list[str] = field(default_factory=list)
     #: every index the status ever listed in errantReplicaList.
     errant_seen: set[int] = field(default_factory=set)
     #: injectors of runs that failed (no write back, or not Healthy again, within the bounds).
@@ -217,6 +219,8 @@ class Chaos:
     def reinitialize(self, index: int) -> None:
         log(f"instance {index} is errant: re-initializing it (claim and Pod deleted)")
         self.reinitialized.append(index)
+        # its agent's log goes with the Pod: keep it (the isolation fence of a cut-off primary)
+        self.agent_logs.append(self.k("logs", f"moco-{NAME}-{index}", "-c", "agent", timeout=30, check=False))
         self.k("delete", "pvc", f"mysql-data-moco-{NAME}-{index}", "--wait=false")
         self.k("delete", "pod", f"moco-{NAME}-{index}", "--wait=false")
 
@@ -579,7 +583,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             faults.route_services_via(spec, spec.node_specs[0].name)
         lost, per = await verify(c, chk)
         if args.save_logs:
-            save_logs(kube, k, args.save_logs)
+            save_logs(kube, k, args.save_logs, c.agent_logs)
         c._stop.set()
         for name in args.injectors:
             result[name] = _figures([r for r in c.runs if r.injector == name])
@@ -608,11 +612,12 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
-def save_logs(kube: Kubectl, k: Kubectl, path: str) -> None:
+def save_logs(kube: Kubectl, k: Kubectl, path: str, earlier: list[str]) -> None:
     """The controllers' logs (the failovers' own timeline) and the agents' (their isolation
-    fence), for a reader of the figures."""
+    fence; ``earlier``: those of Pods deleted meanwhile), for a reader of the figures."""
     ctl = kube.ns(mc.SYSTEM_NAMESPACE)
     with open(path, "w") as f:
+        f.writelines(earlier)
         for p in pods(k):
             for prev in ("--previous", None):
                 args = ["logs", *([prev] if prev else []), p["metadata"]["name"], "-c", "agent"]
