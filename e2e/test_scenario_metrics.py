@@ -1,6 +1,6 @@
 """Metrics and Events as a MOCO user reads them: the mysqld-exporter sidecar, the controller's
-``moco_cluster_*`` series, the agents' ``moco_agent_*`` series, and the cluster's Event reasons,
-through a switchover and a failover of a 3-instance cluster that sets ``collectors``.
+``moco_cluster_*`` series, the agents' ``moco_instance_*`` series, and the cluster's Event
+reasons, through a switchover and a failover of a 3-instance cluster that sets ``collectors``.
 
 Every scrape goes through the apiserver's Pod proxy
 (``/api/v1/namespaces/NS/pods/POD:PORT/proxy/metrics``): the route Prometheus' Kubernetes
@@ -9,12 +9,15 @@ host, kind's is not), and it reads exactly the port the container serves.
 
 - exporter (port 9104, the controller's default image ``localhost/moco/mysqld-exporter``):
   ``mysql_up 1`` everywhere, ``mysql_global_variables_read_only`` 0 on the primary and 1 on the
-  replicas, before and after each primary change, and each named collector succeeds;
+  replicas, before and after each primary change, and no collector fails (the exporter's
+  defaults and each named one, ``slave_hosts`` included);
 - controller (port 8081; the leader is the replica of the Deployment that has the cluster's
   series): ``moco_cluster_healthy``/``available`` 1, ``replicas`` 3, ``ready_replicas`` 3,
   ``switchover_total`` 1 after the switchover, ``failover_total`` 1 after the failover;
-- agents (port 8080): ``moco_agent_clone_count`` and ``clone_in_progress`` 0 for each instance
-  (this cluster is never cloned into);
+- agents (port 8080), labels ``name`` and ``index``: ``moco_instance_clone_count`` and
+  ``clone_in_progress`` 0 for each instance (this cluster is never cloned into),
+  ``replication_delay_seconds`` on each replica and not on the primary;
+- ``status.clustering.lastPrimaryChange`` names the failover (from, to, write-unavailable ms);
 - Events of the MySQLCluster: MOCO's reasons ``SwitchOver``, ``FailOver`` and ``Writable``.
 
 Recorded: the values read after each step, as junit suite properties.
@@ -39,8 +42,8 @@ pytestmark = pytest.mark.timeout(1800)
 
 NAME = "metrics"
 REPLICAS = 3
-#: MOCO's example collectors (``collect-metrics.yaml``), plus one more the exporter user may run.
-COLLECTORS = ["engine_innodb_status", "info_schema.innodb_metrics", "binlog_size"]
+#: MOCO's example collectors (``collect-metrics.yaml``), plus two more the exporter user may run.
+COLLECTORS = ["engine_innodb_status", "info_schema.innodb_metrics", "binlog_size", "slave_hosts"]
 EXPORTER_PORT = 9104
 AGENT_METRICS_PORT = 8080
 CONTROLLER_METRICS_PORT = 8081
@@ -103,6 +106,12 @@ def check_exporters(k: Kubectl) -> dict[int, float | None]:
         for c in COLLECTORS:
             ok = value(samples, "mysql_exporter_collector_success", collector=f"collect.{c}")
             assert ok == 1, f"{pod(i)}: collector {c} -> {ok}"
+        failed = [
+            s.labels.get("collector")
+            for s in samples
+            if s.name == "mysql_exporter_collector_success" and s.value != 1
+        ]
+        assert not failed, f"{pod(i)}: collectors failed: {failed}"
     read_only = {i: value(s, "mysql_global_variables_read_only") for i, s in by_index.items()}
     want = {i: 0.0 if i == primary else 1.0 for i in range(REPLICAS)}
     assert read_only == want, f"primary {primary}: read_only {read_only}"
@@ -156,12 +165,23 @@ def agent_values(k: Kubectl) -> dict[int, dict[str, float | None]]:
     out = {}
     for i in range(REPLICAS):
         samples = scrape(k, str(k.namespace), pod(i), AGENT_METRICS_PORT)
-        labels = {"cluster_name": NAME, "index": str(i)}
+        labels = {"name": NAME, "index": str(i)}
         out[i] = {
-            n: value(samples, f"moco_agent_{n}", **labels)
-            for n in ("clone_count", "clone_failure_count", "clone_in_progress")
+            n: value(samples, f"moco_instance_{n}", **labels)
+            for n in ("clone_count", "clone_failure_count", "clone_in_progress", "replication_delay_seconds")
         }
     return out
+
+
+def _delay_on_replicas_only(k: Kubectl) -> dict[int, dict[str, float | None]] | None:
+    """The agents' series once each replica's readiness check has set its delay (kubelet
+    probes every few seconds) and the primary has none; else None."""
+    primary = mc.primary_index(k, NAME)
+    agents = agent_values(k)
+    delays = {i: a["replication_delay_seconds"] for i, a in agents.items()}
+    if delays[primary] is None and all(d is not None and d < 60 for i, d in delays.items() if i != primary):
+        return agents
+    return None
 
 
 def event_reasons(k: Kubectl) -> list[str]:
@@ -203,10 +223,15 @@ def test_metrics_and_events_through_switchover_and_failover(
     wait_until(
         k, "moco_cluster_healthy 1 and ready_replicas 3", lambda: _steady(k, switchovers=0, failovers=0)
     )
-    agents = agent_values(k)
+    # a replica's delay appears once it has received a transaction (MOCO's rule): write one
+    write_one(k, mc.primary_index(k, NAME), 1)
+    agents = wait_until(
+        k, "replication_delay_seconds on the replicas only", lambda: _delay_on_replicas_only(k)
+    )
     record_testsuite_property("agents_created", json.dumps(agents))
+    assert isinstance(agents, dict)
     for i, a in agents.items():
-        assert a["clone_count"] is not None, f"{pod(i)}: no moco_agent_clone_count"
+        assert a["clone_count"] is not None, f"{pod(i)}: no moco_instance_clone_count"
         assert a["clone_in_progress"] == 0, f"{pod(i)}: {a}"
     assert "Writable" in event_reasons(k), event_reasons(k)
 
@@ -224,18 +249,7 @@ def test_metrics_and_events_through_switchover_and_failover(
     # a transaction first: with none at all no replica holds data and none may take over (MOCO's
     # rule); a crashed primary is then restarted in place instead of failed over
     old = mc.primary_index(k, NAME)
-    k(
-        "exec",
-        pod(old),
-        "-c",
-        "mysqld",
-        "--",
-        "mysql",
-        f"--defaults-extra-file={MYCNF_SECRET_PATH}/{mycnf_key(WRITABLE_USER)}",
-        "-e",
-        "CREATE DATABASE IF NOT EXISTS m; CREATE TABLE IF NOT EXISTS m.t (id INT PRIMARY KEY);"
-        " INSERT INTO m.t VALUES (1); COMMIT;",
-    )
+    write_one(k, old, 2)
     # failover: mysqld of the primary stops (`kill 1` in its container, as MOCO's e2e does)
     k("exec", pod(old), "-c", "mysqld", "--", "sh", "-c", "kill 1")
     t0 = time.monotonic()
@@ -247,6 +261,11 @@ def test_metrics_and_events_through_switchover_and_failover(
     wait_until(k, "every exporter reads its mysqld with the new roles", lambda: _exporters_ok(k), 300)
     record_testsuite_property("read_only_after_failover", json.dumps(check_exporters(k)))
     wait_until(k, "a FailOver Event", lambda: "FailOver" in event_reasons(k))
+    change = k.get("mysqlcluster", NAME)["status"]["clustering"]["lastPrimaryChange"]
+    record_testsuite_property("last_primary_change", json.dumps(change))
+    assert (change["operation"], change["fromIndex"]) == ("Failover", old), change
+    assert change["toIndex"] == mc.primary_index(k, NAME), change
+    assert 0 < change["writeUnavailableMillis"] < 120_000, change
     reasons = event_reasons(k)
     record_testsuite_property("event_reasons", json.dumps(sorted(set(reasons))))
     for reason in ("SwitchOver", "FailOver", "Writable"):
@@ -256,6 +275,22 @@ def test_metrics_and_events_through_switchover_and_failover(
     for i, a in agents.items():
         assert a["clone_in_progress"] == 0, f"{pod(i)}: {a}"
         assert a["clone_failure_count"] == 0, f"{pod(i)}: {a}"
+
+
+def write_one(k: Kubectl, primary: int, row: int) -> None:
+    """One committed row through the primary, as moco-writable."""
+    k(
+        "exec",
+        pod(primary),
+        "-c",
+        "mysqld",
+        "--",
+        "mysql",
+        f"--defaults-extra-file={MYCNF_SECRET_PATH}/{mycnf_key(WRITABLE_USER)}",
+        "-e",
+        "CREATE DATABASE IF NOT EXISTS m; CREATE TABLE IF NOT EXISTS m.t (id INT PRIMARY KEY);"
+        f" INSERT INTO m.t VALUES ({row}); COMMIT;",
+    )
 
 
 def _moved(k: Kubectl, old: int) -> bool:

@@ -227,6 +227,17 @@ async def readyz(agent: Agent) -> tuple[int, str]:
         return r.status, await r.text()
 
 
+async def replication_delay(agent: Agent) -> float | None:
+    """``moco_instance_replication_delay_seconds`` as the agent serves it (None: absent)."""
+    url = f"http://127.0.0.1:{agent.bound_ports['metrics']}/metrics"
+    async with aiohttp.ClientSession() as s, s.get(url) as r:
+        text = await r.text()
+    for line in text.splitlines():
+        if line.startswith("moco_instance_replication_delay_seconds{"):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
 async def healthz(agent: Agent) -> int:
     url = f"http://127.0.0.1:{agent.bound_ports['probe']}/healthz"
     async with aiohttp.ClientSession() as s, s.get(url) as r:
@@ -282,6 +293,11 @@ async def test_readiness_of_primary_and_replica(pair: tuple[Mysqld, Mysqld]) -> 
                 status, text = await readyz(ra)
                 assert status == 200, text
                 assert "lag" in text
+                # the readiness check set MOCO's delay gauge on the replica, never on the primary
+                delay = await replication_delay(ra)
+                assert delay is not None
+                assert 0 <= delay < 5
+                assert await replication_delay(pa) is None
 
                 # a stopped SQL thread
                 await rc.execute("STOP REPLICA SQL_THREAD")
@@ -368,8 +384,8 @@ async def test_clone_on_request(mysqld_factory: MysqldFactory) -> None:
                 assert (await r.json())["state"] == "succeeded"
             async with s.get(f"http://127.0.0.1:{agent.bound_ports['metrics']}/metrics") as r:
                 metrics = await r.text()
-        assert 'moco_agent_clone_count{cluster_name="db",index="0"} 1.0' in metrics
-        assert 'moco_agent_clone_failure_count{cluster_name="db",index="0"} 0.0' in metrics
+        assert 'moco_instance_clone_count{name="db",index="0"} 1.0' in metrics
+        assert 'moco_instance_clone_failure_count{name="db",index="0"} 0.0' in metrics
         assert recipient.restarts >= 1
         async with await connect(ep(recipient, constants.ADMIN_USER)) as c:
             row = await c.query_one("SELECT COUNT(*) AS n FROM app.t")

@@ -69,6 +69,6 @@ async def test_probes_answer_503_without_mysqld_and_metrics_serve() -> None:
             async with s.get(f"http://127.0.0.1:{agent.bound_ports['metrics']}/metrics") as r:
                 text = await r.text()
                 assert r.status == 200
-                assert 'moco_agent_clone_count{cluster_name="db",index="0"} 0.0' in text
+                assert 'moco_instance_clone_count{name="db",index="0"} 0.0' in text
     finally:
         await agent.close()

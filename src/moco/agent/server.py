@@ -102,6 +102,7 @@ class Agent:
         except MySQLError as e:
             await self.db.reset()
             return web.Response(status=503, text=f"cannot read status: {e}\n")
+        self.metrics.observe_readiness(replica=facts.replica is not None, lag_s=facts.lag_s)
         verdict = decide_readiness(facts, self.config.policy)
         return web.Response(status=200 if verdict.ready else 503, text=verdict.reason + "\n")
 
