@@ -84,9 +84,12 @@ def find_errants(
 
 
 def _points_at(ist: InstanceView, pod: PodInfo | None) -> bool:
+    """Replicates from ``pod`` as moco configures it: over TLS (a replica set up without, by an
+    older moco, is not in sync until it is pointed again)."""
     if ist.replica is None or pod is None:
         return False
-    return ist.replica.source_host == pod.host and ist.replica.source_port == pod.port
+    r = ist.replica
+    return r.source_host == pod.host and r.source_port == pod.port and r.tls
 
 
 def _in_cluster(cluster: ClusterSpecView, server_ids: Sequence[int]) -> int:

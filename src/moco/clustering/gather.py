@@ -43,6 +43,7 @@ def to_view(st: InstanceStatus) -> InstanceView:
             retrieved_gtid=str(rs.retrieved_gtid_set),
             lag_seconds=rs.seconds_behind_source,
             last_io_errno=rs.last_io_errno,
+            tls=rs.ssl_allowed,
         )
     return InstanceView(
         server_uuid=st.server_uuid,

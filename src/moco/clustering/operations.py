@@ -358,7 +358,8 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         return redo
     semisync = _semisync_wanted(ss)
     rs = st.replica
-    points = rs is not None and (rs.source_host, rs.source_port) == (ppod.host, ppod.port)
+    # pointing at the primary over TLS (a replica configured without it is pointed again)
+    points = rs is not None and (rs.source_host, rs.source_port) == (ppod.host, ppod.port) and rs.tls
     if (
         rs is not None
         and points

@@ -99,6 +99,9 @@ class ReplicaView:
     retrieved_gtid: str = ""
     lag_seconds: int | None = 0
     last_io_errno: int = 0
+    #: the connection to the source must be encrypted (as moco configures replicas; one set up
+    #: otherwise, by an older moco, is pointed again)
+    tls: bool = True
 
 
 @dataclass(frozen=True)

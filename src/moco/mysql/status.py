@@ -85,6 +85,8 @@ class ReplicaStatus:
     retrieved_gtid_set: GtidSet
     executed_gtid_set: GtidSet
     seconds_behind_source: int | None
+    #: Source_SSL_Allowed is Yes: the connection to the source must be encrypted
+    ssl_allowed: bool = False
 
     @property
     def io_ok(self) -> bool:
@@ -173,6 +175,7 @@ def parse_replica_row(row: dict[str, Any]) -> ReplicaStatus:
         retrieved_gtid_set=_gtid("Retrieved_Gtid_Set", _str(row.get("Retrieved_Gtid_Set"))),
         executed_gtid_set=_gtid("Executed_Gtid_Set", _str(row.get("Executed_Gtid_Set"))),
         seconds_behind_source=None if sbs is None else _int(sbs),
+        ssl_allowed=_str(row.get("Source_SSL_Allowed")) == "Yes",
     )
 
 
