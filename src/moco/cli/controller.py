@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import sys
 import uuid
@@ -35,6 +36,28 @@ def _env_bool(name: str, default: bool) -> bool:
     if v is None:
         return default
     return v.strip().lower() in ("1", "true", "yes", "on")
+
+
+_DURATION_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
+
+
+def duration(text: str) -> float:
+    """Seconds from a Go duration (``5s``, ``100ms``, ``1m30s``; MOCO's flags take these) or a
+    plain number of seconds; never negative."""
+    t = text.strip()
+    try:
+        seconds = float(t)
+    except ValueError:
+        parts = _DURATION_PART.findall(t)
+        if not parts or "".join(n + u for n, u in parts) != t:
+            raise argparse.ArgumentTypeError(
+                f"bad duration {text!r}: write seconds (2.5) or a Go duration (5s, 100ms, 1m30s)"
+            ) from None
+        seconds = sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f"bad duration {text!r}: it must not be negative")
+    return seconds
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -74,6 +97,13 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=float(env("MOCO_CHECK_INTERVAL", "30")),
         help="seconds between clustering passes of a cluster without events",
+    )
+    p.add_argument(
+        "--partition-update-interval",
+        type=duration,
+        default=duration(env("MOCO_PARTITION_UPDATE_INTERVAL", "0")),
+        help="the least time between two partition updates of rolling updates, over all clusters "
+        "(MOCO's flag: 5s, 100ms, or seconds; 0: no limit)",
     )
     p.add_argument(
         "--clustering",
@@ -185,6 +215,7 @@ async def _run(args: argparse.Namespace) -> int:
             clustering=ProcessConfig(interval=args.check_interval),
             enable_clustering=args.clustering,
             workers=args.max_concurrent_reconciles,
+            partition_update_interval=args.partition_update_interval,
         )
         log.info(
             "moco-controller starting",

@@ -15,9 +15,12 @@ moco_cluster_volume_resized_total               counter claims grown
 moco_cluster_volume_resized_errors_total        counter claims that could not be grown
 moco_cluster_statefulset_recreate_total         counter StatefulSets re-created (claim templates changed)
 moco_cluster_statefulset_recreate_errors_total  counter re-creations that failed
+moco_cluster_partition_update_retries_total     counter partition updates held back by
+                                                        ``--partition-update-interval``; label
+                                                        ``namespace`` only (MOCO's)
 =============================================== ======= ===========================================
 
-:func:`forget` removes a deleted cluster's series.
+:func:`forget` removes a deleted cluster's series (the namespace-wide retries stay).
 """
 
 from __future__ import annotations
@@ -47,6 +50,11 @@ STATEFULSET_RECREATE: Final = Counter(
 )
 STATEFULSET_RECREATE_ERRORS: Final = Counter(
     "moco_cluster_statefulset_recreate_errors", "The number of failed StatefulSet recreates", _LABELS
+)
+PARTITION_UPDATE_RETRIES: Final = Counter(
+    "moco_cluster_partition_update_retries",
+    "The number of partition updates that were retried because of the rate limit",
+    ("namespace",),
 )
 _ALL: Final = (
     RECONCILIATION_STOPPED,
@@ -81,6 +89,10 @@ def statefulset_recreated(namespace: str, name: str, *, ok: bool) -> None:
 
 def partition_updated(namespace: str, name: str) -> None:
     LAST_PARTITION_UPDATED.labels(name, namespace).set(time.time())
+
+
+def partition_update_retried(namespace: str) -> None:
+    PARTITION_UPDATE_RETRIES.labels(namespace).inc()
 
 
 def forget(namespace: str, name: str) -> None:

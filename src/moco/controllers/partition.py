@@ -14,12 +14,20 @@ lowers it by one each time the rollout may go on (MOCO's partition controller):
 :func:`decide_step` is the pure decision; :class:`PartitionReconciler` reads the caches and
 patches. The ``force-rolling-update`` annotation bypasses all of it (the StatefulSet controller
 replaces every Pod at once).
+
+``--partition-update-interval`` (MOCO's flag; 0, the default, is no limit) spaces the partition
+updates of all clusters together: one per interval (:class:`UpdateLimiter`, MOCO's token bucket
+of burst 1). A step the limit holds back is retried when the next update is allowed and counted
+in ``moco_cluster_partition_update_retries_total{namespace}`` (MOCO's metric and label). Unlike
+MOCO, which takes a token on every reconcile, only a partition update takes one: a reconcile that
+merely waits (or demotes the primary) is not held back and takes none.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from moco import constants
@@ -127,6 +135,38 @@ def decide_step(cluster: Obj, sts: Obj, pods: Sequence[Obj]) -> Decision:
     return Decision(Step.LOWER, "ready for the next Pod", partition=partition - 1)
 
 
+class UpdateLimiter:
+    """At most one partition update per ``interval`` seconds over all clusters (0: no limit).
+
+    A token bucket of burst 1 (golang.org/x/time/rate's ``NewLimiter(Every(interval), 1)``, as
+    MOCO builds it): the first update passes at once, each later one ``interval`` after the
+    previous one that passed. ``clock`` is monotonic seconds (a parameter for tests).
+    """
+
+    def __init__(self, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
+        if interval < 0:
+            raise ValueError(f"--partition-update-interval must be >= 0, got {interval}")
+        self.interval = interval
+        self._clock = clock
+        self._next: float | None = None
+
+    def allow(self) -> bool:
+        """Take the token if it is there."""
+        if self.interval == 0:
+            return True
+        now = self._clock()
+        if self._next is not None and now < self._next:
+            return False
+        self._next = now + self.interval
+        return True
+
+    def wait(self) -> float:
+        """Seconds until the next update may pass (0 when it may now)."""
+        if self._next is None:
+            return 0.0
+        return max(self._next - self._clock(), 0.0)
+
+
 class PartitionReconciler:
     """Applies :func:`decide_step` to the StatefulSets moco owns."""
 
@@ -140,6 +180,7 @@ class PartitionReconciler:
         recorder: EventRecorder | None = None,
         timeout: float = 10.0,
         wait_interval: float = 10.0,
+        update_interval: float = 0.0,
     ) -> None:
         self.client = client
         self.clusters = clusters
@@ -148,6 +189,7 @@ class PartitionReconciler:
         self.recorder = recorder or EventRecorder(client, "moco-controller")
         self.timeout = timeout
         self.wait_interval = wait_interval
+        self.limiter = UpdateLimiter(update_interval)
 
     async def reconcile(self, key: str) -> Result | None:
         ns, name = split_key(key)
@@ -174,6 +216,12 @@ class PartitionReconciler:
             await self.client.patch(PODS, d.target, demote, ns, request_timeout=self.timeout)
             log.info("primary demoted before its update", pod=d.target, namespace=ns)
             return Result(requeue_after=self.wait_interval)
+        if not self.limiter.allow():
+            clustermetrics.partition_update_retried(ns or "")
+            log.debug(
+                "partition update held back by --partition-update-interval", statefulset=name, namespace=ns
+            )
+            return Result(requeue_after=max(self.limiter.wait(), 0.1))
         old = live_partition(sts)
         patch: Obj = {"spec": {"updateStrategy": {"rollingUpdate": {"partition": d.partition}}}}
         await self.client.patch(

@@ -113,6 +113,7 @@ def setup(
     clustering: ProcessConfig | None = None,
     enable_clustering: bool = True,
     workers: int = 4,
+    partition_update_interval: float = 0.0,
 ) -> Wiring:
     """Register informers, controllers and the clustering runnable on ``manager``."""
     recorder = EventRecorder(client, "moco-controller")
@@ -213,7 +214,14 @@ def setup(
     ctrl.watch(policies, enqueue_mapped(ctrl.queue, policy_users))
     manager.add_controller(ctrl)
 
-    part = PartitionReconciler(client, clusters.store, sts_inf.store, pods.store, recorder=recorder)
+    part = PartitionReconciler(
+        client,
+        clusters.store,
+        sts_inf.store,
+        pods.store,
+        recorder=recorder,
+        update_interval=partition_update_interval,
+    )
     pctrl = Controller("partition", part.reconcile, workers=1, reconcile_timeout=60.0)
     pctrl.watch(sts_inf)
     pctrl.watch_owned(pods, "StatefulSet", "apps")
