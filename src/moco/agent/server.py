@@ -30,6 +30,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from moco import constants
+from moco.agent import isolation
 from moco.agent.clone import Cloner
 from moco.agent.config import AgentConfig
 from moco.agent.cron import parse as parse_cron
@@ -210,7 +211,7 @@ class Agent:
             ),
             name="moco-agent-rotation",
         )
-        background = [rotation]
+        background = [rotation, isolation.start(self.config.endpoint(constants.ADMIN_USER))]
         if self.tls is not None:
             background.append(asyncio.create_task(self.tls.watch(self.stop_event), name="moco-agent-tls"))
         try:
