@@ -13,6 +13,7 @@ import asyncio
 
 import pytest
 
+from moco.clustering.process import ClusterProcess
 from moco.mysql.conn import connect
 from moco.mysql.status import get_status
 
@@ -52,3 +53,37 @@ async def test_switchover_with_a_lagging_cluster_view_keeps_one_writable(
     # the switchover pass itself works from 0; no later pass does
     assert acted[:1] == [0], acted
     assert all(i == 1 for i in acted[1:]), acted
+
+
+async def test_an_operation_is_never_decided_on_a_cached_view_another_process_outdated(
+    cluster_ground: ClusterFactory,
+) -> None:
+    # process A runs the cluster; it stops (a leader change), process B switches over to 1;
+    # A runs again while its cached view still says primary 0 (its own write guard knows
+    # nothing of B's write): A must read the cluster fresh before it acts, never make 0
+    # writable again
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(60)
+    a = cg.h.proc
+    await a.stop()
+    b = ClusterProcess("default", a.name, cg.h.kube, cg.h.agent, a.cfg)
+    b.start()
+    try:
+        cg.h.kube.set_pod(0, demote=True)
+        b.wake("demote")
+        await cg.h.wait_for(lambda: cg.h.primary == 1, 30, "switchover by B")
+        await cg.h.wait_for(lambda: not cg.h.kube.pod(0).demote, 30, "demote annotation removed by B")
+    finally:
+        await b.stop()
+    cg.h.kube.view_lag = 30.0
+    assert (await cg.h.kube.get_cluster()).current_primary_index == 0  # type: ignore[union-attr]
+    n_acted = len(a.last.primaries_acted_on)
+    a.start()
+    a.wake("event")
+    for _ in range(60):
+        async with await connect(cg.admin(0)) as c:
+            st = await get_status(c)
+        assert st.super_read_only, "the old primary was made writable from a cached view"
+        await asyncio.sleep(0.05)
+    assert 0 not in a.last.primaries_acted_on[n_acted:], a.last.primaries_acted_on
+    assert cg.h.primary == 1

@@ -133,8 +133,9 @@ class StatusUpdate:
 class KubeSide(Protocol):
     """What the loop needs of Kubernetes for ONE MySQLCluster."""
 
-    async def get_cluster(self) -> ClusterSpecView | None:
-        """The cluster now (None when it is gone)."""
+    async def get_cluster(self, *, fresh: bool = False) -> ClusterSpecView | None:
+        """The cluster (None when it is gone): from a cache that may lag behind the API server,
+        or with ``fresh`` read from the API server itself."""
         ...
 
     async def list_pods(self) -> Sequence[PodInfo]:

@@ -76,11 +76,11 @@ class MemoryKube:
         self._history: list[tuple[float, ClusterSpecView]] = []
 
     # --- KubeSide ---------------------------------------------------------------------------------
-    async def get_cluster(self) -> ClusterSpecView | None:
+    async def get_cluster(self, *, fresh: bool = False) -> ClusterSpecView | None:
         if self.gone:
             return None
         now = self._current()
-        if self.view_lag <= 0:
+        if fresh or self.view_lag <= 0:
             return now
         cutoff = time.monotonic() - self.view_lag
         seen = now

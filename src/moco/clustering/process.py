@@ -99,6 +99,10 @@ class ClusterProcess:
         self._warned: set[str] = set()
         #: the primary index this process last wrote, until a view of the cluster shows it.
         self._written_primary: int | None = None
+        #: the next pass reads the cluster from the API server, not the cache: a new process
+        #: (the operator started, took the lead, or the cluster's loop was restarted) and a
+        #: pass whose cached view turned out old before it acted.
+        self._read_fresh = True
         #: the clone of a replica running beside the loop (one at a time) and its index.
         self._clone: asyncio.Task[None] | None = None
         self._clone_index: int | None = None
@@ -212,7 +216,7 @@ class ClusterProcess:
             await self._kube(self.kube.update_status(update))
             self._last_status = update
 
-    async def _fresh_cluster(self, log: Any) -> ClusterSpecView | None:
+    async def _fresh_cluster(self, log: Any, *, fresh: bool = False) -> ClusterSpecView | None:
         """The cluster, never older than the last primary index this process wrote.
 
         A view (an informer cache, a lagging read) may still carry the index from before this
@@ -223,7 +227,7 @@ class ClusterProcess:
         """
         deadline = time.monotonic() + self.cfg.kube_timeout
         while True:
-            cluster = await self._kube(self.kube.get_cluster())
+            cluster = await self._kube(self.kube.get_cluster(fresh=fresh))
             written = self._written_primary
             if cluster is None or written is None:
                 return cluster
@@ -241,6 +245,19 @@ class ClusterProcess:
                 written=written,
             )
             await asyncio.sleep(self.cfg.stale_view_retry)
+
+    async def _view_holds(self, cached: ClusterSpecView, log: Any) -> bool:
+        """Whether the API server still has the cluster as the cached view showed it (read
+        before acting on a cached view: another process may have written since)."""
+        now = await self._kube(self.kube.get_cluster(fresh=True))
+        if now == cached:
+            return True
+        log.info(
+            "the cached cluster view was old: deciding again on a fresh one",
+            cached_primary=cached.current_primary_index,
+            primary=None if now is None else now.current_primary_index,
+        )
+        return False
 
     def _primary_down(self, ss: StatusSet, tried_at: float, tries: int) -> bool:
         """Whether the evidence that the primary is gone is complete (:mod:`.evidence`).
@@ -345,7 +362,8 @@ class ClusterProcess:
             self._last_status = None
 
     async def _pass(self, log: Any) -> bool:
-        cluster = await self._fresh_cluster(log)
+        fresh, self._read_fresh = self._read_fresh, False
+        cluster = await self._fresh_cluster(log, fresh=fresh)
         if cluster is None:
             return False
         if cluster.clustering_stopped:
@@ -397,6 +415,9 @@ class ClusterProcess:
                     index=g.status.primary,
                 )
             d = decide(g.status)
+            if d.operation is not Operation.NONE and not fresh and not await self._view_holds(cluster, log):
+                self._read_fresh = True
+                return True  # decide again on the cluster as the API server has it
             if d.reason == PRIMARY_UNREACHABLE:
                 d = replace(d, reason=evidence.why(self._down))
             self.last.decision = d

@@ -1,9 +1,9 @@
 """The clustering loop's Kubernetes side (:class:`moco.clustering.interfaces.KubeSide`) over moco.kube.
 
-One :class:`ClusterKubeSide` per MySQLCluster reads its Pods from the informer cache and the
-cluster itself with a GET (a cache may still hold the status from before the loop's own
-switchover: see :meth:`ClusterKubeSide.get_cluster`), and writes Pod labels, annotations, the
-loop's status fields and Events through the API with timeouts.
+One :class:`ClusterKubeSide` per MySQLCluster reads its Pods and the cluster itself from the
+informer caches (a cached cluster may still hold the status from before the loop's own
+switchover: see :meth:`ClusterKubeSide.get_cluster` for why that is safe), and writes Pod
+labels, annotations, the loop's status fields and Events through the API with timeouts.
 
 Secrets are read from caches too, with a GET only on a miss: the controller Secret from the
 informer on moco's labelled Secrets (see :mod:`moco.controllers.setup`), the user's
@@ -246,19 +246,28 @@ class ClusterKubeSide:
         self.timeout = timeout
         self.recorder = recorder or EventRecorder(client, "moco-controller")
 
-    async def get_cluster(self) -> ClusterSpecView | None:
-        """The cluster read from the API server, never from the informer cache.
+    async def get_cluster(self, *, fresh: bool = False) -> ClusterSpecView | None:
+        """The cluster from the informer cache (a GET when the cache does not hold it), or with
+        ``fresh`` from the API server.
 
-        The cache may still hold the status from before the loop's own switchover or failover;
-        a pass acting on that old ``currentPrimaryIndex`` would make the old primary writable
-        again (MOCO reads the cluster with an uncached reader for the same reason).
+        A cached view may lag behind: it may still carry the status from before the loop's own
+        switchover or failover, or miss a write of another controller process, and a pass that
+        acted on an old ``currentPrimaryIndex`` would make the old primary writable again. The
+        loop therefore reads the view fresh on its first pass and again before any operation
+        it decided on a cached view, and it remembers the index it wrote until the view shows
+        it (``ClusterProcess._pass``, ``_fresh_cluster``; ``make soak`` runs it against views
+        up to 3 s old). Routine passes read the cache: a GET per pass (what MOCO does) costs the
+        shared client rate limit one request per cluster per pass, and 1,000 clusters every
+        30 s are 33 requests a second, more than the 20 allowed (MOCO #517).
         """
-        try:
-            obj = await self.client.get(
-                MYSQLCLUSTERS, self.name, self.namespace, request_timeout=self.timeout
-            )
-        except NotFound:
-            return None
+        obj = None if fresh else self.clusters.get(f"{self.namespace}/{self.name}")
+        if obj is None:
+            try:
+                obj = await self.client.get(
+                    MYSQLCLUSTERS, self.name, self.namespace, request_timeout=self.timeout
+                )
+            except NotFound:
+                return None
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
         return spec_view(MySQLCluster.parse(obj))

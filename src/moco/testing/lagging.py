@@ -153,10 +153,10 @@ class LaggingKube:
         return value
 
     # --- KubeSide: lagging reads ------------------------------------------------------------------
-    async def get_cluster(self) -> ClusterSpecView | None:
-        if self.max_lag <= 0 or not self.lag_cluster or not self._cluster.times:
+    async def get_cluster(self, *, fresh: bool = False) -> ClusterSpecView | None:
+        if fresh or self.max_lag <= 0 or not self.lag_cluster or not self._cluster.times:
             # a fresh read is a snapshot too: a later lagging read never serves an older one
-            value = await self.inner.get_cluster()
+            value = await self.inner.get_cluster(fresh=True)
             self._cluster.view = now = time.monotonic()
             self._cluster.add(now, value)
             return value
