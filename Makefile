@@ -108,12 +108,15 @@ apiserver-down: ## stop what apiserver-up started
 	@$(PY) -m moco.testing.envtest down
 
 # ---------------------------------------------------------------- benchmarks
-.PHONY: bench-informer bench-failover bench-backup soak
+.PHONY: bench-informer bench-failover bench-backup bench-scale soak
 bench-informer: venv repoint k8s-bin etcd ## informer sync time and RSS for 1000 CRs + 3000 Pods
 	$(PY) -m moco.bench.informer
 
 bench-failover: venv repoint mysql-root ## 20 failovers and 20 switchovers on real mysqld
 	$(PY) -m moco.bench.failover
+
+bench-scale: venv repoint mysql-root k8s-bin etcd ## the real moco-controller with N clusters (CLUSTERS=n, default 1000) on the apiserver tier and loopback mysqld: start-up, pass cadence, event->pass, CPU, RSS, API QPS, failover under load
+	$(PY) -m moco.bench.scale $(if $(CLUSTERS),--clusters $(CLUSTERS)) $(if $(WINDOW),--window $(WINDOW)) $(if $(COLD_QPS),--cold-qps $(COLD_QPS))
 
 bench-backup: venv repoint mysql-root object-stores ## backup/restore engine vs mysqldump and mysql reload, ~1 GB (SIZE_MB=n), versitygw on loopback
 	$(PY) -m moco.bench.backup $(if $(SIZE_MB),--size-mb $(SIZE_MB))

@@ -25,56 +25,24 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from moco import constants
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube import errors
 from moco.kube.client import Client
 from moco.kube.resource import (
-    CLUSTERROLEBINDINGS,
-    CLUSTERROLES,
     LEASES,
     NAMESPACES,
-    ROLEBINDINGS,
-    ROLES,
     SECRETS,
     SERVICEACCOUNTS,
     STATEFULSETS,
-    Resource,
 )
 from moco.testing import ground
 from moco.testing.envtest import Envtest, free_port
+from moco.testing.rbac import KINDS, rbac_docs
 from unit_tests.controllers.harness import cluster_manifest, condition, eventually, get_or_none
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
-
-RBAC = Path(__file__).parents[2] / "manifests" / "rbac"
-KINDS: dict[str, Resource] = {
-    "Role": ROLES,
-    "RoleBinding": ROLEBINDINGS,
-    "ClusterRole": CLUSTERROLES,
-    "ClusterRoleBinding": CLUSTERROLEBINDINGS,
-}
-
-
-def rbac_docs(mode: str, ns: str) -> list[dict[str, Any]]:
-    """The manifests' RBAC of ``mode``, moved into ``ns`` (cluster-scoped names made unique)."""
-    docs = []
-    for f in sorted((RBAC / mode).glob("*.yaml")):
-        if f.name == "kustomization.yaml":
-            continue
-        for d in yaml.safe_load_all(f.read_text()):
-            if d["kind"].startswith("Cluster"):
-                d["metadata"]["name"] = f"{d['metadata']['name']}-{ns}"
-                if "roleRef" in d:
-                    d["roleRef"]["name"] = f"{d['roleRef']['name']}-{ns}"
-            else:
-                d["metadata"]["namespace"] = ns
-            for s in d.get("subjects") or []:
-                s["namespace"] = ns
-            docs.append(d)
-    return docs
 
 
 @pytest.fixture
