@@ -1,4 +1,4 @@
-"""moco's users: the plan of statements, passwords from the environment."""
+"""moco's users: the plan of statements, the repair of grants (rules 1-5), passwords from the environment."""
 
 from __future__ import annotations
 
@@ -6,25 +6,50 @@ import pytest
 
 from moco import constants
 from moco.agent.errors import ConfigError
-from moco.agent.users import USERS, create_statements, passwords_from_env, plan_users
+from moco.agent.users import (
+    USERS,
+    HeldGrants,
+    UserSpec,
+    create_statements,
+    parse_grants,
+    passwords_from_env,
+    plan_users,
+    repair_statements,
+)
 from moco.constants import PASSWORD_KEYS
 
 PASSWORDS = {u.name: f"pw-{i}" for i, u in enumerate(USERS)}
+SPEC = {u.name: u for u in USERS}
+
+
+def held_as_created(user: UserSpec) -> HeldGrants:
+    """What a user created by :func:`create_statements` holds."""
+    privs = frozenset(user.privileges)
+    return HeldGrants(
+        global_privileges=privs,
+        grantable=privs if user.with_grant_option else frozenset(),
+        revoked=tuple((t, frozenset(p)) for t, p in user.revokes),
+    )
+
+
+AS_CREATED = {u.name: held_as_created(u) for u in USERS}
 
 
 def test_every_user_of_moco_is_created_in_order() -> None:
     assert tuple(u.name for u in USERS) == constants.ALL_USERS
-    stmts = plan_users(frozenset(), PASSWORDS)
+    stmts = plan_users({}, PASSWORDS)
     creates = [args[0] for sql, args in stmts if sql.startswith("CREATE USER")]
     assert creates == list(constants.ALL_USERS)
 
 
-def test_nothing_to_do_when_all_exist() -> None:
-    assert plan_users(frozenset(constants.ALL_USERS), PASSWORDS) == []
+def test_nothing_to_do_when_all_exist_with_their_grants() -> None:
+    assert plan_users(AS_CREATED, PASSWORDS) == []
 
 
 def test_reset_passwords_of_existing_users() -> None:
-    stmts = plan_users(frozenset({constants.ADMIN_USER}), PASSWORDS, reset_passwords=True)
+    stmts = plan_users(
+        {constants.ADMIN_USER: AS_CREATED[constants.ADMIN_USER]}, PASSWORDS, reset_passwords=True
+    )
     assert stmts[0] == ("ALTER USER %s@'%%' IDENTIFIED BY %s", (constants.ADMIN_USER, "pw-0"))
     assert sum(sql.startswith("CREATE USER") for sql, _ in stmts) == len(USERS) - 1
 
@@ -53,3 +78,136 @@ def test_passwords_from_env() -> None:
     del env["AGENT_PASSWORD"]
     with pytest.raises(ConfigError, match="AGENT_PASSWORD"):
         passwords_from_env(env)
+
+
+# SHOW GRANTS of mysqld 9.7 for users moco created (lines as the server prints them).
+EXPORTER_OLD = ["GRANT SELECT, PROCESS, REPLICATION CLIENT ON *.* TO `moco-exporter`@`%`"]
+AGENT_LINES = [
+    "GRANT SELECT, RELOAD, REPLICATION CLIENT ON *.* TO `moco-agent`@`%`",
+    "GRANT BINLOG_ADMIN,CLONE_ADMIN,SERVICE_CONNECTION_ADMIN,SYSTEM_VARIABLES_ADMIN"
+    " ON *.* TO `moco-agent`@`%`",
+]
+WRITABLE_LINES = [
+    "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, PROCESS, REFERENCES, INDEX, ALTER, SHOW DATABASES,"
+    " CREATE TEMPORARY TABLES, LOCK TABLES, EXECUTE, REPLICATION SLAVE, REPLICATION CLIENT, CREATE VIEW,"
+    " SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, CREATE USER, EVENT, TRIGGER, CREATE ROLE, DROP ROLE ON *.*"
+    " TO `moco-writable`@`%` WITH GRANT OPTION",
+    "REVOKE INSERT, UPDATE, DELETE, CREATE, DROP, REFERENCES, INDEX, CREATE TEMPORARY TABLES, LOCK TABLES,"
+    " EXECUTE, CREATE VIEW, CREATE ROUTINE, EVENT, TRIGGER ON `mysql`.* FROM `moco-writable`@`%`",
+]
+
+
+def test_parse_grants_of_static_dynamic_and_partial_revokes() -> None:
+    agent = parse_grants(AGENT_LINES)
+    assert agent.global_privileges == frozenset(SPEC[constants.AGENT_USER].privileges)
+    assert agent.grantable == frozenset()
+    writable = parse_grants(WRITABLE_LINES)
+    assert writable.grantable == frozenset(SPEC[constants.WRITABLE_USER].privileges)
+    assert writable.revoked_on("mysql.*") == frozenset(SPEC[constants.WRITABLE_USER].revokes[0][1])
+    ignored = parse_grants(
+        [
+            "GRANT USAGE ON *.* TO `u`@`%`",
+            "GRANT SELECT ON `app`.* TO `u`@`%`",
+            "GRANT SELECT (`a`, `b`) ON `app`.`t` TO `u`@`%`",
+            "GRANT PROXY ON ``@`` TO `u`@`%` WITH GRANT OPTION",
+            "GRANT `role1`@`%` TO `u`@`%`",
+        ]
+    )
+    assert ignored == HeldGrants()
+
+
+def _held(lines: list[str]) -> HeldGrants:
+    return parse_grants(lines)
+
+
+REPAIRS = [
+    # (rule, user, what it holds, statements expected)
+    ("1: as created, nothing", constants.AGENT_USER, _held(AGENT_LINES), []),
+    (
+        "1: the exporter of an older moco gets REPLICATION SLAVE",
+        constants.EXPORTER_USER,
+        _held(EXPORTER_OLD),
+        [("GRANT REPLICATION SLAVE ON *.* TO %s@'%%'", (constants.EXPORTER_USER,))],
+    ),
+    (
+        "1: a user created without its grants gets them all, in the spec's order",
+        constants.READONLY_USER,
+        _held(["GRANT USAGE ON *.* TO `moco-readonly`@`%`"]),
+        [
+            (
+                "GRANT PROCESS, REPLICATION CLIENT, REPLICATION SLAVE, SELECT, SHOW DATABASES, SHOW VIEW"
+                " ON *.* TO %s@'%%'",
+                (constants.READONLY_USER,),
+            )
+        ],
+    ),
+    (
+        "1: a dynamic privilege missing",
+        constants.AGENT_USER,
+        _held(AGENT_LINES[:1]),
+        [
+            (
+                "GRANT BINLOG_ADMIN, CLONE_ADMIN, SERVICE_CONNECTION_ADMIN, SYSTEM_VARIABLES_ADMIN"
+                " ON *.* TO %s@'%%'",
+                (constants.AGENT_USER,),
+            )
+        ],
+    ),
+    (
+        "1+2: held without the grant option: granted again with it, and revoked again on mysql.*",
+        constants.WRITABLE_USER,
+        _held([WRITABLE_LINES[0].removesuffix(" WITH GRANT OPTION"), WRITABLE_LINES[1]]),
+        [
+            (
+                f"GRANT {', '.join(SPEC[constants.WRITABLE_USER].privileges)}"
+                " ON *.* TO %s@'%%' WITH GRANT OPTION",
+                (constants.WRITABLE_USER,),
+            ),
+            (
+                f"REVOKE {', '.join(SPEC[constants.WRITABLE_USER].revokes[0][1])} ON mysql.* FROM %s@'%%'",
+                (constants.WRITABLE_USER,),
+            ),
+        ],
+    ),
+    (
+        "2: a lost partial revoke is made again, only what is lacking",
+        constants.WRITABLE_USER,
+        _held([WRITABLE_LINES[0], WRITABLE_LINES[1].replace("INSERT, UPDATE, ", "")]),
+        [("REVOKE INSERT, UPDATE ON mysql.* FROM %s@'%%'", (constants.WRITABLE_USER,))],
+    ),
+    (
+        "3: privileges beyond the spec are kept",
+        constants.EXPORTER_USER,
+        _held(
+            [
+                "GRANT SELECT, INSERT, PROCESS, REPLICATION SLAVE, REPLICATION CLIENT"
+                " ON *.* TO `moco-exporter`@`%`"
+            ]
+        ),
+        [],
+    ),
+    (
+        "4: PROXY is not repaired",
+        constants.ADMIN_USER,
+        _held(["GRANT SELECT ON *.* TO `moco-admin`@`%`"]),
+        [],
+    ),
+    ("5: ALL is not compared", constants.ADMIN_USER, HeldGrants(), []),
+]
+
+
+@pytest.mark.parametrize(("rule", "name", "held", "expected"), REPAIRS, ids=[r[0] for r in REPAIRS])
+def test_repair_statements(
+    rule: str, name: str, held: HeldGrants, expected: list[tuple[str, tuple[str, ...]]]
+) -> None:
+    assert repair_statements(SPEC[name], held) == expected
+
+
+def test_plan_repairs_existing_users_and_creates_missing_ones() -> None:
+    existing = dict(AS_CREATED)
+    existing[constants.EXPORTER_USER] = parse_grants(EXPORTER_OLD)
+    del existing[constants.READONLY_USER]
+    stmts = plan_users(existing, PASSWORDS)
+    assert stmts[0] == ("GRANT REPLICATION SLAVE ON *.* TO %s@'%%'", (constants.EXPORTER_USER,))
+    assert [args[0] for _, args in stmts[1:]] == [constants.READONLY_USER] * 2
+    assert stmts[1][0].startswith("CREATE USER")

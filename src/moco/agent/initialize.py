@@ -7,8 +7,10 @@ Run by the agent when it starts and after every clone. Steps:
    the passwordless ``root`` that ``mysqld --initialize-insecure`` plus the init script create
    (``root@localhost`` and ``root@127.0.0.1``), or the ``INIT_USER`` of an external
    source.
-2. Create the missing users of :data:`moco.agent.users.USERS` with binary logging off for the
-   session (so no GTID is created for them) and install the plugins (semi-sync, clone).
+2. Create the missing users of :data:`moco.agent.users.USERS` and repair the grants of the
+   existing ones (what ``SHOW GRANTS`` lacks of their spec, see :mod:`moco.agent.users`), with
+   binary logging off for the session (so no GTID is created for them) and ``super_read_only``
+   lifted per statement on a replica; install the plugins (semi-sync, clone).
 3. Drop the passwordless roots if present and leave the instance ``super_read_only``. A *fresh*
    instance (passwordless root and an empty ``gtid_executed``, so also one whose initialisation
    was interrupted) gets ``RESET BINARY LOGS AND GTIDS`` too; an instance holding transactions
@@ -25,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from moco.agent.errors import InitError
-from moco.agent.users import USERS, plan_users
+from moco.agent.users import USERS, HeldGrants, parse_grants, plan_users, repair_statements
 from moco.log import get_logger
 from moco.mysql import ops
 from moco.mysql.conn import Connection, Endpoint, connect
@@ -44,6 +46,7 @@ class InitResult:
     fresh: bool
     created_users: tuple[str, ...]
     reset_passwords: bool
+    repaired_users: tuple[str, ...] = ()
 
 
 async def existing_users(conn: Connection) -> frozenset[str]:
@@ -56,6 +59,15 @@ async def existing_users(conn: Connection) -> frozenset[str]:
         names,
     )
     return frozenset(str(r["User"]) for r in rows)
+
+
+async def held_grants(conn: Connection, names: frozenset[str]) -> dict[str, HeldGrants]:
+    """What each of moco's users in ``names`` holds, read from ``SHOW GRANTS``."""
+    out: dict[str, HeldGrants] = {}
+    for name in sorted(names):
+        rows = await conn.query("SHOW GRANTS FOR %s@'%%'", (name,))
+        out[name] = parse_grants(str(next(iter(r.values()))) for r in rows)
+    return out
 
 
 async def has_bootstrap_roots(conn: Connection) -> bool:
@@ -84,14 +96,22 @@ async def _connect_first(endpoints: Sequence[Endpoint], wait: float) -> tuple[Co
     raise InitError(f"no credential works on the instance (last: {last})")
 
 
+@dataclass(frozen=True)
+class UsersEnsured:
+    """What :func:`ensure_users` changed."""
+
+    created: tuple[str, ...] = ()
+    repaired: tuple[str, ...] = ()
+
+
 async def ensure_users(
     conn: Connection, passwords: Mapping[str, str], *, reset_passwords: bool = False
-) -> tuple[str, ...]:
-    """Create the missing users (binlog off for the session); returns the names created."""
-    have = await existing_users(conn)
+) -> UsersEnsured:
+    """Create the missing users and repair the grants of the others (binlog off for the session)."""
+    have = await held_grants(conn, await existing_users(conn))
     stmts = plan_users(have, passwords, reset_passwords=reset_passwords)
     if not stmts:
-        return ()
+        return UsersEnsured()
     ro, sro = await _read_only_state(conn)
     await conn.execute("SET SESSION sql_log_bin = 0")
     try:
@@ -114,8 +134,9 @@ async def ensure_users(
             await conn.execute("SET GLOBAL read_only = ON")
         await conn.execute("SET SESSION sql_log_bin = 1")
     created = tuple(u.name for u in USERS if u.name not in have)
-    log.info("users ensured", created=list(created), reset_existing=reset_passwords)
-    return created
+    repaired = tuple(u.name for u in USERS if u.name in have and repair_statements(u, have[u.name]))
+    log.info("users ensured", created=list(created), repaired=list(repaired), reset_existing=reset_passwords)
+    return UsersEnsured(created, repaired)
 
 
 #: ER_OPTION_PREVENTS_STATEMENT: here, super_read_only was turned on again meanwhile.
@@ -130,7 +151,7 @@ async def _execute_writable(conn: Connection, sql: str, args: object, *, lift: b
 
     The operator makes every replica super_read_only whenever it finds one that is not (fencing),
     and it may find this instance in the moment its set-up lifted it. A user created without its
-    grants would stay so: :func:`plan_users` creates missing users and leaves existing ones.
+    grants would stay so until the next set-up repairs them (:func:`plan_users`).
     """
     for attempt in range(READ_ONLY_RETRIES + 1):
         try:
@@ -161,7 +182,7 @@ async def initialize(
         roots = await has_bootstrap_roots(conn)
         row = await conn.query_one("SELECT @@global.gtid_executed AS g")
         empty = row is None or not str(row["g"] or "").strip()
-        created = await ensure_users(conn, passwords, reset_passwords=reset_passwords or used is not admin)
+        users = await ensure_users(conn, passwords, reset_passwords=reset_passwords or used is not admin)
         for attempt in range(READ_ONLY_RETRIES + 1):  # it lifts super_read_only too: same race
             try:
                 await ops.install_plugins(conn)
@@ -180,4 +201,9 @@ async def initialize(
                 await _execute_writable(conn, "RESET BINARY LOGS AND GTIDS", None, lift=True)
             await ops.set_read_only(conn, super_read_only=True)
         log.info("passwordless roots dropped", fresh=fresh)
-    return InitResult(fresh=fresh, created_users=created, reset_passwords=used is not admin)
+    return InitResult(
+        fresh=fresh,
+        created_users=users.created,
+        reset_passwords=used is not admin,
+        repaired_users=users.repaired,
+    )

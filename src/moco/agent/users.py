@@ -1,8 +1,26 @@
 """The MySQL users moco needs, with MOCO's privileges, and the statements that create them.
 
-Every user is ``'<name>'@'%'``. A user that exists is left alone (its password and grants are
-the operator's business once created) unless ``reset_passwords`` asks for the password to be set
-again, which is what an instance cloned from an external source needs.
+Every user is ``'<name>'@'%'``. A missing user is created with its grants. An existing user keeps
+its password unless ``reset_passwords`` asks for it to be set again (what an instance cloned from
+an external source needs), and its grants are repaired by :func:`repair_statements`, whose rules,
+in order, are:
+
+1. a global privilege of the spec that the user does not hold on ``*.*`` (or holds without the
+   grant option the spec gives) is granted, all such privileges in one ``GRANT``: a user created
+   by an older moco gets what moco gives now, one created without its grants (an interrupted
+   set-up) gets them all;
+2. a partial revoke of the spec that the user lacks is made again, after rule 1's grant, also
+   for a privilege rule 1 grants again (a global grant lifts its partial revokes);
+3. nothing else is revoked: moco never withdrew a privilege it granted, so a privilege beyond
+   the spec was granted by someone else, deliberately, and is theirs to keep;
+4. ``PROXY`` is not repaired: only the root of ``--initialize`` can grant it (moco-admin, which
+   runs the repair, holds no grant option on it), and moco does not need it;
+5. ``ALL`` (moco-admin's) is not compared: SHOW GRANTS spells it as the list of what the server
+   has, which grows with its version, and moco-admin runs the repair: no user can grant itself a
+   privilege it lacks.
+
+What a user holds is read from ``SHOW GRANTS`` (:func:`parse_grants`), which names static and
+dynamic privileges, grant options and partial revokes in one form on every supported server.
 
 Passwords come from the environment of the agent container, under MOCO's variable names
 (:data:`PASSWORD_KEYS`); they are never logged and never appear in the text of a statement (they
@@ -11,7 +29,8 @@ are bound as parameters).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -157,15 +176,92 @@ def reset_password_statement(user: UserSpec, password: str) -> Statement:
     return ("ALTER USER %s@'%%' IDENTIFIED BY %s", (user.name, password))
 
 
+#: How a spec says every privilege of the server (rule 5).
+_ALL = "ALL"
+_GRANT_GLOBAL = re.compile(r"^GRANT (?P<privs>.+) ON \*\.\* TO \S+@\S+(?P<option> WITH GRANT OPTION)?$")
+_REVOKE_SCHEMA = re.compile(r"^REVOKE (?P<privs>.+) ON `(?P<schema>(?:[^`]|``)+)`\.\* FROM \S+@\S+$")
+
+
+@dataclass(frozen=True)
+class HeldGrants:
+    """What one user holds, as far as a :class:`UserSpec` speaks of it.
+
+    ``global_privileges`` are those on ``*.*``, ``grantable`` those of them held with the grant
+    option, and ``revoked`` the partial revokes as ``(target, privileges)``, targets spelled as in
+    a spec (``mysql.*``).
+    """
+
+    global_privileges: frozenset[str] = frozenset()
+    grantable: frozenset[str] = frozenset()
+    revoked: tuple[tuple[str, frozenset[str]], ...] = ()
+
+    def revoked_on(self, target: str) -> frozenset[str]:
+        """The privileges partially revoked on ``target``."""
+        return frozenset().union(*(privs for t, privs in self.revoked if t == target))
+
+
+def _privilege_names(text: str) -> frozenset[str]:
+    names = {p.strip().upper() for p in text.split(",")}
+    return frozenset(p for p in names if p and p != "USAGE")
+
+
+def parse_grants(lines: Iterable[str]) -> HeldGrants:
+    """:class:`HeldGrants` from the lines of ``SHOW GRANTS FOR <user>``.
+
+    Lines on other levels (schemas, tables, routines), role grants and ``PROXY`` are not
+    moco's global privileges and are ignored.
+    """
+    held: set[str] = set()
+    grantable: set[str] = set()
+    revoked: dict[str, set[str]] = {}
+    for line in lines:
+        if m := _GRANT_GLOBAL.match(line.strip()):
+            privs = _privilege_names(m["privs"])
+            held |= privs
+            if m["option"]:
+                grantable |= privs
+        elif m := _REVOKE_SCHEMA.match(line.strip()):
+            target = f"{m['schema'].replace('``', '`')}.*"
+            revoked.setdefault(target, set()).update(_privilege_names(m["privs"]))
+    return HeldGrants(
+        global_privileges=frozenset(held),
+        grantable=frozenset(grantable),
+        revoked=tuple(sorted((t, frozenset(p)) for t, p in revoked.items())),
+    )
+
+
+def repair_statements(user: UserSpec, held: HeldGrants) -> list[Statement]:
+    """The statements that give an existing ``user`` the grants of its spec (module rules 1-4)."""
+    have = held.grantable if user.with_grant_option else held.global_privileges
+    missing = [p for p in user.privileges if p != _ALL and p not in have]  # the spec's order: stable text
+    stmts: list[Statement] = []
+    if missing:  # rule 1
+        grant = f"GRANT {', '.join(missing)} ON *.* TO %s@'%%'"
+        if user.with_grant_option:
+            grant += " WITH GRANT OPTION"
+        stmts.append((grant, (user.name,)))
+    for target, privileges in user.revokes:  # rule 2
+        still = held.revoked_on(target) - set(missing)
+        lacking = [p for p in privileges if p not in still]
+        if lacking:
+            stmts.append((f"REVOKE {', '.join(lacking)} ON {target} FROM %s@'%%'", (user.name,)))
+    return stmts
+
+
 def plan_users(
-    existing: frozenset[str], passwords: Mapping[str, str], *, reset_passwords: bool = False
+    existing: Mapping[str, HeldGrants], passwords: Mapping[str, str], *, reset_passwords: bool = False
 ) -> list[Statement]:
-    """The statements that bring the instance's users to :data:`USERS` (empty when nothing to do)."""
+    """The statements that bring the instance's users to :data:`USERS` (empty when nothing to do).
+
+    ``existing`` holds the users present with what they hold; a missing one is created.
+    """
     stmts: list[Statement] = []
     for user in USERS:
-        if user.name in existing:
-            if reset_passwords:
-                stmts.append(reset_password_statement(user, passwords[user.name]))
+        held = existing.get(user.name)
+        if held is None:
+            stmts.extend(create_statements(user, passwords[user.name]))
             continue
-        stmts.extend(create_statements(user, passwords[user.name]))
+        if reset_passwords:
+            stmts.append(reset_password_statement(user, passwords[user.name]))
+        stmts.extend(repair_statements(user, held))
     return stmts
