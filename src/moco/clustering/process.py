@@ -99,10 +99,11 @@ class ClusterProcess:
         self._warned: set[str] = set()
         #: the primary index this process last wrote, until a view of the cluster shows it.
         self._written_primary: int | None = None
-        #: the next pass reads the cluster from the API server, not the cache: a new process
-        #: (the operator started, took the lead, or the cluster's loop was restarted) and a
-        #: pass whose cached view turned out old before it acted.
-        self._read_fresh = True
+        #: the next pass reads the cluster from the API server, not the cache: after a pass
+        #: whose cached view turned out old before it acted. (A pass that only reports never
+        #: writes currentPrimaryIndex, so a view a few milliseconds old costs at most conditions
+        #: that the next pass corrects; every operation is decided on a fresh view.)
+        self._read_fresh = False
         #: the clone of a replica running beside the loop (one at a time) and its index.
         self._clone: asyncio.Task[None] | None = None
         self._clone_index: int | None = None

@@ -300,7 +300,13 @@ class MySQLClusterReconciler:
                 changed = True
             return changed
 
-        updated = await self.client.update_with_retry(MYSQLCLUSTERS, cluster.name, cluster.namespace, mutate)
+        updated = await self.client.update_with_retry(
+            MYSQLCLUSTERS,
+            cluster.name,
+            cluster.namespace,
+            mutate,
+            cached=self.clusters.get(f"{cluster.namespace}/{cluster.name}"),
+        )
         log.info("defaults written", cluster=cluster.name, namespace=cluster.namespace)
         return MySQLCluster.parse(updated), updated
 
