@@ -271,6 +271,12 @@ class Chaos:
                 self.switchovers.append(gap)
                 log(f"switchover: longest time without an acknowledged write {gap:.2f}s")
             pod = self.primary_pod()
+        if not placed(inj, on_leader=pod["spec"]["nodeName"] == leader_node(self.kube)):
+            # a switchover picks its own target (the lowest in-sync index): it may cycle between
+            # two instances and never reach the node wanted; the fault would not be the one named
+            raise AssertionError(
+                f"{inj.name}: the primary could not be placed (on the leader's node: {inj.on_leader})"
+            )
         if inj.on_leader:
             ctl = controller_nodes(self.kube)
             if len(set(ctl.values())) < 2:
