@@ -1,9 +1,9 @@
-"""ValidatingAdmissionPolicies for MOCO's rules that look at other objects.
+"""ValidatingAdmissionPolicies for MOCO's rules that a CRD schema cannot express.
 
-Two of MOCO's webhook rules read objects other than the one being admitted. A CRD schema cannot
-express them; an in-process ValidatingAdmissionPolicy (GA since Kubernetes 1.30) can, by making
-the other objects its *params* (a binding with ``paramRef.selector: {}`` evaluates the policy
-once per matching object):
+Two of MOCO's webhook rules read objects other than the one being admitted; an in-process
+ValidatingAdmissionPolicy (GA since Kubernetes 1.30) can, by making the other objects its
+*params* (a binding with ``paramRef.selector: {}`` evaluates the policy once per matching
+object):
 
 * ``moco-backuppolicy-in-use``: a BackupPolicy cannot be deleted while a MySQLCluster of its
   namespace names it in ``spec.backupPolicyName`` (params: the MySQLClusters of the namespace).
@@ -15,6 +15,17 @@ once per matching object):
 With no params (no MySQLCluster in the namespace, no StorageClass) the policies allow
 (``parameterNotFoundAction: Allow``); MOCO's webhook refuses an expansion when there is no
 default StorageClass, which the controller reports as a condition instead.
+
+A third rule guards Pods, which no CRD schema reaches, and needs no params:
+
+* ``moco-prevent-delete``: a mysqld Pod of moco annotated ``moco.cybozu.com/prevent-delete:
+  "true"`` cannot be deleted. The clustering loop sets the annotation on the primary's Pod while
+  a replica lags more than ``spec.maxDelaySecondsForPodDeletion`` behind and removes it once
+  none does, as MOCO's does: deleting the primary then would make a lagging replica the next
+  primary (a switchover waits for it, so the write stop would be long) or lose what it has not
+  received. The refusal says so and what to do. A Pod already terminating is not held (the
+  kubelet's final deletion of a Pod annotated after its deletion began must not hang), and the
+  Pod eviction API is not a deletion here (a PodDisruptionBudget governs it), as in MOCO.
 """
 
 from __future__ import annotations
@@ -22,11 +33,21 @@ from __future__ import annotations
 from typing import Any, Final
 
 from moco.api import backuppolicy, mysqlcluster
-from moco.constants import API_VERSION, GROUP, VERSION
+from moco.constants import (
+    ANN_PREVENT_DELETE,
+    API_VERSION,
+    APP_CREATOR,
+    APP_NAME_MYSQL,
+    GROUP,
+    LABEL_APP_CREATED_BY,
+    LABEL_APP_NAME,
+    VERSION,
+)
 
 FILE: Final = "admission-policies.yaml"
 BACKUPPOLICY_IN_USE: Final = "moco-backuppolicy-in-use"
 VOLUME_EXPANSION: Final = "moco-volume-expansion"
+PREVENT_DELETE: Final = "moco-prevent-delete"
 
 _STORAGE = (
     "has({t}.spec.resources) && has({t}.spec.resources.requests) && 'storage' in {t}.spec.resources.requests"
@@ -48,32 +69,62 @@ _IS_DEFAULT = (
 
 
 def _policy(
-    name: str, param_kind: dict[str, str], rules: list[dict[str, Any]], spec: dict[str, Any]
+    name: str, param_kind: dict[str, str] | None, rules: list[dict[str, Any]], spec: dict[str, Any]
 ) -> dict[str, Any]:
+    params = {} if param_kind is None else {"paramKind": param_kind}
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": name},
         "spec": {
             "failurePolicy": "Fail",
-            "paramKind": param_kind,
+            **params,
             "matchConstraints": {"resourceRules": rules},
             **spec,
         },
     }
 
 
-def _binding(name: str) -> dict[str, Any]:
+def _binding(name: str, *, params: bool = True) -> dict[str, Any]:
+    ref = {"paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"}} if params else {}
     return {
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": name},
-        "spec": {
-            "policyName": name,
-            "validationActions": ["Deny"],
-            "paramRef": {"selector": {}, "parameterNotFoundAction": "Allow"},
-        },
+        "spec": {"policyName": name, "validationActions": ["Deny"], **ref},
     }
+
+
+_PREVENT_DELETE_SET = (
+    f"has(oldObject.metadata.annotations) && "
+    f"oldObject.metadata.annotations[?'{ANN_PREVENT_DELETE}'].orValue('') == 'true'"
+)
+
+
+def _prevent_delete() -> dict[str, Any]:
+    pod = "oldObject.metadata.namespace + '/' + oldObject.metadata.name"
+    doc = _policy(
+        PREVENT_DELETE,
+        None,
+        [{"apiGroups": [""], "apiVersions": ["v1"], "operations": ["DELETE"], "resources": ["pods"]}],
+        {
+            "validations": [
+                {
+                    "expression": f"has(oldObject.metadata.deletionTimestamp) || !({_PREVENT_DELETE_SET})",
+                    "messageExpression": f"'Pod ' + {pod} + ' is protected from deletion by the annotation "
+                    f"{ANN_PREVENT_DELETE}: a replica of its MySQLCluster lags more than "
+                    "spec.maxDelaySecondsForPodDeletion behind. moco removes the annotation once the "
+                    "replicas have caught up; delete the Pod then, or remove the annotation to delete "
+                    "it now (a lagging replica may become the primary and miss what it has not received)'",
+                    "reason": "Forbidden",
+                }
+            ]
+        },
+    )
+    doc["spec"]["matchConstraints"]["objectSelector"] = {
+        "matchLabels": {LABEL_APP_NAME: APP_NAME_MYSQL, LABEL_APP_CREATED_BY: APP_CREATOR}
+    }
+    return doc
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -135,4 +186,11 @@ def manifests() -> list[dict[str, Any]]:
             ],
         },
     )
-    return [in_use, _binding(BACKUPPOLICY_IN_USE), expansion, _binding(VOLUME_EXPANSION)]
+    return [
+        in_use,
+        _binding(BACKUPPOLICY_IN_USE),
+        expansion,
+        _binding(VOLUME_EXPANSION),
+        _prevent_delete(),
+        _binding(PREVENT_DELETE, params=False),
+    ]
