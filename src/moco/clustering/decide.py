@@ -15,7 +15,8 @@ Healthy, Degraded, Failed, Lost, and Incomplete when nothing else fits. Invarian
   flapping probe), so nothing is done while any Pod is missing (MOCO does nothing while the Pod
   count differs from replicas);
 - Failed (and so a failover) needs more than half of the replicas intact: a replica that
-  replicates, holds data and is not errant; with fewer the state is Lost and nothing is done;
+  replicates, holds data (applied or only received) and is not errant; with fewer the state
+  is Lost and nothing is done;
 - an instance that answered but whose status could not be read completely (``unreadable``)
   is unknown, not gone: an unreadable primary is never failed over, and nothing is configured
   around it;
@@ -178,7 +179,12 @@ def _is_degraded(ss: StatusSet) -> tuple[bool, tuple[int, ...]]:
 
 
 def intact_replicas(ss: StatusSet) -> tuple[int, ...]:
-    """Replicas that replicate (threads may be stopped), hold data and are not errant."""
+    """Replicas that replicate (threads may be stopped), hold data and are not errant.
+
+    Data received and not applied yet counts (a failover applies it before the candidate
+    opens): right after a new cluster's first writes, semi-sync guarantees only that they
+    were received.
+    """
     return tuple(
         i
         for i, ist in enumerate(ss.instances)
@@ -186,7 +192,7 @@ def intact_replicas(ss: StatusSet) -> tuple[int, ...]:
         and ist is not None
         and ist.replica is not None
         and i not in ss.errants
-        and ist.executed_gtid
+        and (ist.executed_gtid or ist.replica.retrieved_gtid)
     )
 
 
