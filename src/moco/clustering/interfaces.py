@@ -158,6 +158,10 @@ class KubeSide(Protocol):
         """Remove ``moco.cybozu.com/demote`` from a Pod."""
         ...
 
+    async def set_prevent_delete(self, pod: str, on: bool) -> None:
+        """Set (or remove) ``moco.cybozu.com/prevent-delete: "true"`` on a Pod; a Pod gone is no error."""
+        ...
+
     async def update_status(self, update: StatusUpdate) -> None:
         """Merge the fields into MySQLCluster.status (retrying on conflict)."""
         ...

@@ -115,6 +115,10 @@ class MemoryKube:
         if pod in self.pods:
             self.pods[pod] = replace(self.pods[pod], demote=False)
 
+    async def set_prevent_delete(self, pod: str, on: bool) -> None:
+        if pod in self.pods:
+            self.pods[pod] = replace(self.pods[pod], prevent_delete=on)
+
     async def update_status(self, update: StatusUpdate) -> None:
         self._history.append((time.monotonic(), self._current()))
         del self._history[:-100]

@@ -46,6 +46,7 @@ from moco.clustering.interfaces import (
     StatusUpdate,
 )
 from moco.clustering.metrics import ClusterMetrics
+from moco.clustering.preventdelete import annotation_changes, hold_switchover
 from moco.clustering.report import (
     INVALID_PRIMARY_INDEX,
     invalid_primary_update,
@@ -415,7 +416,7 @@ class ClusterProcess:
                     "the primary's mysqld container restarted since it was last writable",
                     index=g.status.primary,
                 )
-            d = decide(g.status)
+            d = hold_switchover(decide(g.status), g.status)
             if d.operation is not Operation.NONE and not fresh and not await self._view_holds(cluster, log):
                 self._read_fresh = True
                 return True  # decide again on the cluster as the API server has it
@@ -435,6 +436,7 @@ class ClusterProcess:
             await self._report(
                 status_update(g.status, d.state, detail, decision=d, last_change=self._last_change)
             )
+            await self._sync_prevent_delete(g.status, logger)
             if d.reason == WAIT_CONFIRM:
                 asyncio.get_running_loop().call_later(self.cfg.failover_recheck, self.wake, "confirm")
             elif _unanswered(g.status):
@@ -453,6 +455,17 @@ class ClusterProcess:
             return await self._apply(ctx, d)
         finally:
             await g.close()
+
+    async def _sync_prevent_delete(self, ss: StatusSet, log: Any) -> None:
+        """Set or remove the primary's prevent-delete annotation (moco.clustering.preventdelete)."""
+        for pod, on in annotation_changes(ss):
+            if on:
+                log.info(
+                    "replication delay beyond maxDelaySecondsForPodDeletion: Pod deletion prevented", pod=pod
+                )
+            else:
+                log.info("Pod deletion allowed again", pod=pod)
+            await self._kube(self.kube.set_prevent_delete(pod, on))
 
     async def _refuse_primary_index(self, cluster: ClusterSpecView, log: Any) -> None:
         idx, n = cluster.current_primary_index, cluster.replicas

@@ -48,6 +48,8 @@ class ClusterSpecView:
     replicas: int
     current_primary_index: int = 0
     max_delay_seconds: int = 60
+    #: ``spec.maxDelaySecondsForPodDeletion`` (0: the primary's Pod is never protected).
+    max_delay_seconds_for_pod_deletion: int = 0
     #: ``spec.replicationSourceSecretName``: the primary follows an external source.
     replication_source_secret: str | None = None
     clustering_stopped: bool = False
@@ -79,6 +81,8 @@ class PodInfo:
     ready: bool = True
     deleting: bool = False
     demote: bool = False
+    #: ``moco.cybozu.com/prevent-delete: "true"`` (see :mod:`moco.clustering.preventdelete`).
+    prevent_delete: bool = False
     role: str | None = None
     #: ``metadata.uid``: a re-created Pod (offline->online, a rolling update) is another Pod.
     uid: str = ""

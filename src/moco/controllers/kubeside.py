@@ -75,6 +75,7 @@ def spec_view(cluster: MySQLCluster) -> ClusterSpecView:
         replicas=s.replicas or 1,
         current_primary_index=status.current_primary_index if status else 0,
         max_delay_seconds=s.max_delay_seconds if s.max_delay_seconds is not None else 60,
+        max_delay_seconds_for_pod_deletion=s.max_delay_seconds_for_pod_deletion or 0,
         replication_source_secret=s.replication_source_secret_name,
         clustering_stopped=anns.get(constants.ANN_CLUSTERING_STOPPED) == "true",
         offline=bool(s.offline),
@@ -112,6 +113,7 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
         ready=_ready(pod),
         deleting=bool(meta.get("deletionTimestamp")),
         demote=anns.get(constants.ANN_DEMOTE) == "true",
+        prevent_delete=anns.get(constants.ANN_PREVENT_DELETE) == "true",
         role=labels.get(constants.LABEL_ROLE),
         uid=str(meta.get("uid") or ""),
         mysqld_restarts=int(mysqld.get("restartCount") or 0),
@@ -340,6 +342,13 @@ class ClusterKubeSide:
 
     async def remove_demote_annotation(self, pod: str) -> None:
         await self._patch_pod(pod, {"metadata": {"annotations": {constants.ANN_DEMOTE: None}}})
+
+    async def set_prevent_delete(self, pod: str, on: bool) -> None:
+        value = "true" if on else None
+        try:
+            await self._patch_pod(pod, {"metadata": {"annotations": {constants.ANN_PREVENT_DELETE: value}}})
+        except NotFound:
+            pass  # a Pod gone needs no annotation
 
     async def update_status(self, update: StatusUpdate) -> None:
         now = st.now_rfc3339()

@@ -184,6 +184,9 @@ class LaggingKube:
     async def remove_demote_annotation(self, pod: str) -> None:
         await self._write(f"remove_demote_annotation({pod})", self.inner.remove_demote_annotation(pod))
 
+    async def set_prevent_delete(self, pod: str, on: bool) -> None:
+        await self._write(f"set_prevent_delete({pod}, {on})", self.inner.set_prevent_delete(pod, on))
+
     async def update_status(self, update: StatusUpdate) -> None:
         what = "update_status" + (
             f"(current_primary_index={update.current_primary_index})"
