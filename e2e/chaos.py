@@ -163,7 +163,7 @@ class Chaos:
     reinitialized: list[int] = field(default_factory=list)
     #: agent logs of the instances re-initialized (their Pods are deleted).
     agent_logs: list[str] = field(default_factory=list)
-    #: every index the status ever listed in errantReplicaList.
+    #: every index the status listed in errantReplicaList since the last undo.
     errant_seen: set[int] = field(default_factory=set)
     #: injectors of runs that failed (no write back, or not Healthy again, within the bounds).
     failed: list[str] = field(default_factory=list)
@@ -324,6 +324,7 @@ class Chaos:
             await asyncio.to_thread(run_undo, undo)
         t_undo = time.monotonic()
         before = len(self.reinitialized)
+        self.errant_seen = set()  # this run's reports only
         # From the moment the old primary is back until Healthy: who answers through the
         # primary Service (never the old primary, whatever it still believes). Only after a
         # failover: a primary restarted in place is rightly the one that answers.
