@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from moco import urgency
 from moco.kube import errors
 from moco.kube.client import Client
 from moco.kube.events import AGGREGATE_WINDOW, EventRecorder
@@ -131,6 +132,19 @@ async def test_client_side_rate_limit_spaces_requests_by_qps(apiserver: Envtest)
         for _ in range(7):
             await c.get(NAMESPACES, "default")
         assert time.monotonic() - start >= 0.45  # 2 free, then 5 spaced 0.1 s apart
+
+
+async def test_urgent_requests_never_wait_behind_the_rate_limit(apiserver: Envtest) -> None:
+    async with await Client.from_kubeconfig(apiserver.kubeconfig, qps=1, burst=1) as c:
+        await c.get(NAMESPACES, "default")  # the bucket's one token
+        start = time.monotonic()
+        with urgency.urgent():
+            await c.get(NAMESPACES, "default")
+        assert time.monotonic() - start < 0.5
+        # the urgent request was counted: a routine one waits for its token and that one
+        start = time.monotonic()
+        await c.get(NAMESPACES, "default")
+        assert time.monotonic() - start >= 1.5
 
 
 async def test_event_recorder_creates_an_event_about_an_object(kube: Client, namespace: str) -> None:

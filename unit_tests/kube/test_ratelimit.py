@@ -70,6 +70,41 @@ def test_token_bucket_refills_at_qps_up_to_burst() -> None:
     assert tb.tokens() == pytest.approx(5.0)
 
 
+def test_token_bucket_urgent_never_waits_but_is_counted() -> None:
+    clock = Clock()
+    tb = TokenBucket(10.0, 2, clock)
+    assert [tb.reserve() for _ in range(4)] == pytest.approx([0.0, 0.0, 0.1, 0.2])
+    # a backlog of routine requests is 0.2 s deep: an urgent one does not wait behind it ...
+    assert tb.reserve(urgent=True) == 0.0
+    # ... but it took a token: the next routine one waits one token longer
+    assert tb.reserve() == pytest.approx(0.4)
+
+
+async def test_urgency_holds_only_inside_its_block_or_mark() -> None:
+    from moco import urgency
+
+    seen: list[bool] = []
+
+    class Spy(TokenBucket):
+        async def acquire(self, *, urgent: bool = False) -> None:
+            seen.append(urgent)
+
+    async def request() -> None:
+        await Spy(1.0, 1).acquire(urgent=urgency.is_urgent())
+
+    await request()
+    with urgency.urgent():
+        await request()
+        with urgency.urgent(False):
+            await request()
+        await request()
+    token = urgency.mark(True)
+    await request()
+    urgency.unmark(token)
+    await request()
+    assert seen == [False, True, False, True, True, False]
+
+
 def test_token_bucket_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         TokenBucket(0, 1)

@@ -24,9 +24,11 @@ import contextlib
 import datetime
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from moco import urgency
 from moco.clustering import evidence
 from moco.clustering import operations as op
 from moco.clustering.config import ProcessConfig
@@ -396,6 +398,7 @@ class ClusterProcess:
         once = self._silent | ({p} if self._down is not None and self._down.index == p else set())
         if self._unheard:
             once |= set(range(cluster.replicas))
+        moving: Token[bool] | None = None
         g: Gathered = await gather(cluster, pods, creds, self.cfg, once=once)
         self._unheard = False
         try:
@@ -417,6 +420,8 @@ class ClusterProcess:
                     index=g.status.primary,
                 )
             d = hold_switchover(decide(g.status), g.status)
+            # from here a failover's or switchover's requests never wait for the rate limit
+            moving = urgency.mark(d.operation in (Operation.FAILOVER, Operation.SWITCHOVER))
             if d.operation is not Operation.NONE and not fresh and not await self._view_holds(cluster, log):
                 self._read_fresh = True
                 return True  # decide again on the cluster as the API server has it
@@ -454,6 +459,8 @@ class ClusterProcess:
             )
             return await self._apply(ctx, d)
         finally:
+            if moving is not None:
+                urgency.unmark(moving)
             await g.close()
 
     async def _sync_prevent_delete(self, ss: StatusSet, log: Any) -> None:

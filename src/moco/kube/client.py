@@ -31,6 +31,7 @@ import aiohttp
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
 
+from moco import urgency
 from moco.kube import errors
 from moco.kube.ratelimit import TokenBucket
 from moco.kube.resource import Resource
@@ -125,8 +126,10 @@ class Client:
         content_type: str = "application/json",
         request_timeout: float | None = None,
     ) -> Obj:
-        """One request; returns the decoded JSON body, raises :mod:`errors` on failure."""
-        await self.limiter.acquire()
+        """One request; returns the decoded JSON body, raises :mod:`errors` on failure.
+
+        Urgent work (:mod:`moco.urgency`, a failover's writes) never waits for the rate limit."""
+        await self.limiter.acquire(urgent=urgency.is_urgent())
         params = _query(query)
         data = None
         if body is not None:

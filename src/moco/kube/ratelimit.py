@@ -57,12 +57,17 @@ class TokenBucket:
             self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
             self._last = now
 
-    def reserve(self) -> float:
-        """Take one token; return the seconds until it is really available (0 if now)."""
+    def reserve(self, *, urgent: bool = False) -> float:
+        """Take one token; return the seconds until it is really available (0 if now).
+
+        ``urgent`` (:mod:`moco.urgency`): the token is taken all the same (the bucket goes one
+        token deeper into debt, so whoever reserves next waits ``1/qps`` longer and the long-run
+        rate stays ``qps``), but the caller does not wait for it.
+        """
         now = self._clock()
         self._advance(now)
         self._tokens -= 1.0
-        if self._tokens >= 0:
+        if self._tokens >= 0 or urgent:
             return 0.0
         return -self._tokens / self.qps
 
@@ -71,9 +76,9 @@ class TokenBucket:
         self._advance(self._clock())
         return self._tokens
 
-    async def acquire(self) -> None:
+    async def acquire(self, *, urgent: bool = False) -> None:
         """Wait until a token is ours (the client calls this before every request)."""
-        delay = self.reserve()
+        delay = self.reserve(urgent=urgent)
         if delay > 0:
             await asyncio.sleep(delay)
 
