@@ -25,6 +25,7 @@ from moco.backup.restore import RestoreRequest, RestoreResult
 from moco.backup.scratch import Tools
 from moco.kube.client import Client
 from moco.kube.resource import EVENTS, PODS
+from moco.mysql.conn import Endpoint
 from unit_tests.controllers.harness import cluster_manifest
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(120)]
@@ -58,6 +59,11 @@ async def make_pods(kube: Client, ns: str, name: str, n: int, ready: list[bool])
             return True
 
         await kube.update_status_with_retry(PODS, f"moco-{name}-{i}", ns, mutate)
+
+
+async def no_settings(ep: Endpoint) -> tuple[str, ...]:
+    """Stands for the scratch options read from a server (none runs here)."""
+    return ("--collation-server=utf8mb4_unicode_ci",)
 
 
 class Recorder:
@@ -112,10 +118,21 @@ async def test_backup_writes_mocos_status_and_events(kube: Client, namespace: st
         return dict(uuids)
 
     rec = Recorder()
-    await kubeside.backup(kube, bucket, Tools(), opts, namespace, "c", runner=rec, read_uuids=read_uuids)
+    await kubeside.backup(
+        kube,
+        bucket,
+        Tools(),
+        opts,
+        namespace,
+        "c",
+        runner=rec,
+        read_uuids=read_uuids,
+        read_settings=no_settings,
+    )
     first = rec.requests[0]
     assert first.source.host == "10.0.0.2"  # a replica (the primary is 0)
     assert first.source.user == constants.BACKUP_USER
+    assert first.scratch_args == ("--collation-server=utf8mb4_unicode_ci",)  # read from the source
     assert first.binlogs is None
     cluster = await kube.get(kubeside.MYSQLCLUSTERS, "c", namespace)
     st = cluster["status"]["backup"]
@@ -129,7 +146,17 @@ async def test_backup_writes_mocos_status_and_events(kube: Client, namespace: st
 
     # the second backup copies the binlogs since the first, from the same source
     rec2 = Recorder(binlog_error="boom")
-    await kubeside.backup(kube, bucket, Tools(), opts, namespace, "c", runner=rec2, read_uuids=read_uuids)
+    await kubeside.backup(
+        kube,
+        bucket,
+        Tools(),
+        opts,
+        namespace,
+        "c",
+        runner=rec2,
+        read_uuids=read_uuids,
+        read_settings=no_settings,
+    )
     second = rec2.requests[0]
     assert second.binlogs is not None
     assert second.binlogs.start_file == "binlog.000001"
@@ -143,7 +170,17 @@ async def test_backup_writes_mocos_status_and_events(kube: Client, namespace: st
     # every instance was re-created: the primary, no binlogs, a warning (MOCO's rule)
     uuids.update({"0": "x0", "1": "x1", "2": "x2"})
     rec3 = Recorder()
-    await kubeside.backup(kube, bucket, Tools(), opts, namespace, "c", runner=rec3, read_uuids=read_uuids)
+    await kubeside.backup(
+        kube,
+        bucket,
+        Tools(),
+        opts,
+        namespace,
+        "c",
+        runner=rec3,
+        read_uuids=read_uuids,
+        read_settings=no_settings,
+    )
     assert rec3.requests[0].source.host == "10.0.0.1"
     assert rec3.requests[0].binlogs is None
     st = (await kube.get(kubeside.MYSQLCLUSTERS, "c", namespace))["status"]["backup"]
@@ -175,8 +212,10 @@ async def test_restore_sets_restored_time_and_event(kube: Client, namespace: str
         env={"POD_IP": "10.1.2.3"},
         runner=runner,
         pod_wait=10,
+        read_settings=no_settings,
     )
     req = seen[0]
+    assert req.scratch_args == ("--collation-server=utf8mb4_unicode_ci",)
     assert (req.target.host, req.target.port, req.target.user) == ("10.0.0.1", 3306, constants.ADMIN_USER)
     assert req.advertise == "10.1.2.3"
     assert (req.schema, req.users, req.source_name) == ("app", ("u1",), "src")

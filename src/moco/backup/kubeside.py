@@ -37,7 +37,7 @@ from moco.backup.backup import BackupRequest, BackupResult, BinlogRange, run_bac
 from moco.backup.bucket import Bucket
 from moco.backup.choose import Choice, LastBackup, choose_source
 from moco.backup.errors import BackupError
-from moco.backup.restore import RestoreRequest, RestoreResult, run_restore
+from moco.backup.restore import RestoreRequest, RestoreResult, run_restore, wait_target
 from moco.backup.scratch import Tools
 from moco.kube import errors as kerrors
 from moco.kube.client import Client
@@ -162,9 +162,27 @@ async def _uuid_set(pods: list[Obj], password: str) -> dict[str, str]:
     return out
 
 
+#: Server settings CLONE requires to be equal on donor and recipient (error 3868 "Clone
+#: Configuration ...") that a scratch mysqld started with defaults does not share with moco's
+#: instances: moco's my.cnf sets utf8mb4_unicode_ci, MySQL's default is utf8mb4_0900_ai_ci.
+CLONE_MATCHED: Final = ("character_set_server", "collation_server")
+
+
+async def clone_settings(ep: Endpoint, timeout: float = 30.0) -> tuple[str, ...]:  # noqa: ASYNC109
+    """The scratch mysqld's options that make it clone with the instance at ``ep``, either way:
+    the backup's scratch server takes the source's copy, the restore's gives the target its own."""
+    cols = ", ".join(f"@@{v} AS {v}" for v in CLONE_MATCHED)
+    async with await connect(ep, timeout=10.0, query_timeout=timeout) as c:
+        row = await c.query_one(f"SELECT {cols}")
+    if row is None:
+        raise BackupError(f"{ep.address}: no answer to SELECT {cols}")
+    return tuple(f"--{v.replace('_', '-')}={row[v]}" for v in CLONE_MATCHED)
+
+
 BackupRunner = Callable[[BackupRequest, Bucket, Tools], Awaitable[BackupResult]]
 RestoreRunner = Callable[..., Awaitable[RestoreResult]]
 UUIDReader = Callable[[list[Obj], str], Awaitable[dict[str, str]]]
+SettingsReader = Callable[[Endpoint], Awaitable[tuple[str, ...]]]
 
 
 async def backup(
@@ -177,6 +195,7 @@ async def backup(
     *,
     runner: BackupRunner = run_backup,
     read_uuids: UUIDReader | None = None,
+    read_settings: SettingsReader | None = None,
 ) -> BackupResult:
     """MOCO's backup of ``namespace/name`` (module docstring)."""
     cluster = await client.get(MYSQLCLUSTERS, name, namespace)
@@ -205,15 +224,17 @@ async def backup(
     rng = None
     if last is not None and last_time is not None and not choice.skip_binlog:
         rng = BinlogRange(start_file=last.binlog_filename, exclude_gtids=last.gtid_set, last_time=last_time)
+    source = Endpoint(ip, constants.MYSQL_PORT, constants.BACKUP_USER, opts.password)
     req = BackupRequest(
         namespace=namespace,
         name=name,
-        source=Endpoint(ip, constants.MYSQL_PORT, constants.BACKUP_USER, opts.password),
+        source=source,
         work_dir=opts.work_dir,
         binlogs=rng,
         binlogs_from_oldest=last is not None and choice.index != last.source_index,
         threads=opts.threads,
         scratch_template=opts.scratch_template,
+        scratch_args=await (read_settings or clone_settings)(source),
     )
     res = await runner(req, bucket, tools)
     events = EventRecorder(client, COMPONENT)
@@ -333,6 +354,7 @@ async def restore(
     env: Mapping[str, str] | None = None,
     runner: RestoreRunner = run_restore,
     pod_wait: float = POD_WAIT,
+    read_settings: SettingsReader | None = None,
 ) -> RestoreResult:
     """MOCO's restore into ``namespace/name`` (module docstring)."""
     env = os.environ if env is None else env
@@ -340,11 +362,17 @@ async def restore(
     log.info("waiting for a pod to become ready", name=pod)
     ip = await _target_ip(client, namespace, pod, pod_wait)
     passwords = passwords_from(env, None, opts.password)
+    target = Endpoint(ip, constants.MYSQL_PORT, constants.ADMIN_USER, opts.password)
+
+    async def target_settings(ep: Endpoint) -> tuple[str, ...]:
+        await wait_target(ep, pod_wait)  # the target's mysqld may still be starting
+        return await clone_settings(ep)
+
     req = RestoreRequest(
         source_namespace=source_namespace,
         source_name=source_name,
         restore_point=restore_point,
-        target=Endpoint(ip, constants.MYSQL_PORT, constants.ADMIN_USER, opts.password),
+        target=target,
         work_dir=opts.work_dir,
         passwords=passwords,
         schema=schema,
@@ -353,6 +381,7 @@ async def restore(
         bind="0.0.0.0",
         advertise=own_address(env),
         port=constants.MYSQL_PORT,
+        scratch_args=await (read_settings or target_settings)(target),
     )
     try:
         res = await runner(req, bucket, tools, target_timeout=pod_wait)
@@ -373,6 +402,7 @@ __all__ = [
     "Options",
     "backup",
     "backup_status",
+    "clone_settings",
     "go_duration",
     "last_backup",
     "order_pods",
