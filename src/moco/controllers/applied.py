@@ -25,7 +25,6 @@ converges as with an apply. A skipped apply never writes, so it can never undo a
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Any, Final
@@ -38,15 +37,18 @@ ANN_APPLIED: Final = f"{constants.GROUP}/applied"
 
 
 def fingerprint(body: Obj) -> str:
-    """A short hash of ``body`` (without the fingerprint annotation itself); key order ignored."""
-    bare = copy.deepcopy(body)
-    meta = bare.get("metadata") or {}
-    anns = meta.get("annotations")
-    if isinstance(anns, dict):
-        anns.pop(ANN_APPLIED, None)
-        if not anns:
-            del meta["annotations"]
-    text = json.dumps(bare, sort_keys=True, separators=(",", ":"), default=str)
+    """A short hash of ``body`` (without the fingerprint annotation itself); key order ignored.
+
+    Only the metadata and its annotations are copied (shallowly) to leave the annotation out: a
+    reconcile fingerprints every object it renders, and a deep copy cost more than the rest."""
+    meta = body.get("metadata")
+    if isinstance(meta, dict) and isinstance(meta.get("annotations"), dict):
+        anns = {k: v for k, v in meta["annotations"].items() if k != ANN_APPLIED}
+        bare_meta = {k: v for k, v in meta.items() if k != "annotations"}
+        if anns:
+            bare_meta["annotations"] = anns
+        body = {**body, "metadata": bare_meta}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
