@@ -60,6 +60,7 @@ from moco.kube.resource import (
     CONFIGMAPS,
     PERSISTENTVOLUMECLAIMS,
     PODDISRUPTIONBUDGETS,
+    PODS,
     SECRETS,
     SERVICEACCOUNTS,
     SERVICES,
@@ -264,6 +265,7 @@ class MySQLClusterReconciler:
             return
         if self.clustering is not None:
             await self.clustering.stop(cluster.namespace, cluster.name)
+        await self._release_pods(cluster)
         backupmetrics.forget(cluster.namespace, cluster.name)
         clustermetrics.forget(cluster.namespace, cluster.name)
         await self._delete(SECRETS, cluster.controller_secret_name(), self.cfg.system_namespace)
@@ -280,6 +282,29 @@ class MySQLClusterReconciler:
         except kerr.NotFound:
             return
         log.info("finalized", cluster=cluster.name, namespace=cluster.namespace)
+
+    async def _release_pods(self, cluster: MySQLCluster) -> None:
+        """Remove ``moco.cybozu.com/prevent-delete`` from the Pods of a cluster being deleted: the
+        loop that removes it has stopped, and the garbage collector must be able to delete them."""
+        selector = (
+            f"{constants.LABEL_APP_NAME}={constants.APP_NAME_MYSQL},"
+            f"{constants.LABEL_APP_INSTANCE}={cluster.name}"
+        )
+        pods, _ = await self.client.list_all(PODS, cluster.namespace, label_selector=selector)
+        for pod in pods:
+            if constants.ANN_PREVENT_DELETE not in (pod["metadata"].get("annotations") or {}):
+                continue
+            patch = {"metadata": {"annotations": {constants.ANN_PREVENT_DELETE: None}}}
+            try:
+                await self.client.patch(
+                    PODS,
+                    pod["metadata"]["name"],
+                    patch,
+                    cluster.namespace,
+                    request_timeout=self.cfg.api_timeout,
+                )
+            except kerr.NotFound:
+                continue
 
     async def _ensure_defaults(self, cluster: MySQLCluster) -> tuple[MySQLCluster, Obj]:
         defaulted = with_defaults(cluster, self.rng)
