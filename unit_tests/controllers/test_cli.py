@@ -30,6 +30,7 @@ def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (args.watch_namespace, args.system_namespace, args.leader_elect) == ("team-a", "team-a", False)
     assert args.http_bind_address == ("127.0.0.1", 9000)
     assert args.qps == 5.0
+    assert parser().parse_args(["--apiserver-qps-throttle=50"]).qps == 50.0  # MOCO's name
     images = images_from(args)
     assert (images.agent, images.exporter, images.backup_image) == (
         "example/moco:1",

@@ -90,7 +90,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--leader-election-id", default=env("MOCO_LEADER_ELECTION_ID", DEFAULT_LEASE))
     p.add_argument("--leader-election-namespace", default=env("MOCO_LEADER_ELECTION_NAMESPACE"))
-    p.add_argument("--qps", type=float, default=float(env("MOCO_KUBE_QPS", "20")))
+    p.add_argument(
+        "--qps",
+        "--apiserver-qps-throttle",
+        type=float,
+        default=float(env("MOCO_KUBE_QPS", "20")),
+        help="requests per second to the API server, shared by every reconcile and clustering loop "
+        "(MOCO's --apiserver-qps-throttle; a failover's requests never wait for it)",
+    )
     p.add_argument("--burst", type=int, default=int(env("MOCO_KUBE_BURST", "30")))
     p.add_argument(
         "--check-interval",
