@@ -41,7 +41,9 @@ async def age_users(c: Connection) -> None:
     await c.execute("SET GLOBAL super_read_only = OFF")
     await c.execute("REVOKE REPLICATION SLAVE ON *.* FROM %s@'%%'", (constants.EXPORTER_USER,))
     await c.execute("REVOKE ALL ON *.* FROM %s@'%%'", (constants.READONLY_USER,))
-    # a grant on mysql.* lifts the partial revokes moco-writable was created with
+    # moco-writable without its grant option, and without the partial revokes it was created
+    # with (a grant on mysql.* lifts them)
+    await c.execute("REVOKE GRANT OPTION ON *.* FROM %s@'%%'", (constants.WRITABLE_USER,))
     await c.execute("GRANT INSERT, UPDATE, DELETE, DROP ON mysql.* TO %s@'%%'", (constants.WRITABLE_USER,))
     if sro:
         await c.execute("SET GLOBAL super_read_only = ON")
@@ -74,6 +76,7 @@ async def test_old_grants_are_repaired_at_the_next_start(mysqld_factory: MysqldF
         assert any(g.startswith("REVOKE") and "ON `mysql`.*" in g and "INSERT" in g for g in writable), (
             writable
         )
+        assert writable[0].endswith("WITH GRANT OPTION"), writable
     async with await connect(ep(m, constants.EXPORTER_USER)) as c:
         await c.query("SHOW REPLICAS")  # what the slave_hosts collector runs
     async with await connect(ep(m, constants.READONLY_USER)) as c:

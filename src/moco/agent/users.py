@@ -9,8 +9,10 @@ in order, are:
    grant option the spec gives) is granted, all such privileges in one ``GRANT``: a user created
    by an older moco gets what moco gives now, one created without its grants (an interrupted
    set-up) gets them all;
-2. a partial revoke of the spec that the user lacks is made again, after rule 1's grant, also
-   for a privilege rule 1 grants again (a global grant lifts its partial revokes);
+2. a partial revoke of the spec that the user lacks is made again, after rule 1's grant; so is
+   every one of a privilege rule 1 grants (again, with the grant option): the restriction then
+   holds whatever the grant did to it (on mysqld 9.7 the REVOKE of a restriction still in place
+   is accepted and changes nothing);
 3. nothing else is revoked: moco never withdrew a privilege it granted, so a privilege beyond
    the spec was granted by someone else, deliberately, and is theirs to keep;
 4. ``PROXY`` is not repaired: only the root of ``--initialize`` can grant it (moco-admin, which
@@ -231,7 +233,7 @@ def parse_grants(lines: Iterable[str]) -> HeldGrants:
 
 
 def repair_statements(user: UserSpec, held: HeldGrants) -> list[Statement]:
-    """The statements that give an existing ``user`` the grants of its spec (module rules 1-4)."""
+    """The statements that give an existing ``user`` the grants of its spec (the module's rules)."""
     have = held.grantable if user.with_grant_option else held.global_privileges
     missing = [p for p in user.privileges if p != _ALL and p not in have]  # the spec's order: stable text
     stmts: list[Statement] = []
