@@ -127,11 +127,14 @@ def manifests(
         "args": _args(server, namespace, tls is not None),
         "ports": [{"name": "api", "containerPort": server.port}],
         "readinessProbe": {"tcpSocket": {"port": server.port}, "periodSeconds": 1},
-        "volumeMounts": [{"name": "data", "mountPath": "/data"}],
+        # /tmp: fake-gcs-server stages XML multipart uploads there, and the image has none
+        # writable ("mkdir /tmp/fake-gcs-xml-upload-...: permission denied" failed every
+        # multipart backup upload)
+        "volumeMounts": [{"name": "data", "mountPath": "/data"}, {"name": "tmp", "mountPath": "/tmp"}],
         # scenario namespaces enforce the restricted Pod Security level
         "securityContext": RESTRICTED_CONTAINER,
     }
-    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}}]
+    volumes: list[dict[str, Any]] = [{"name": "data", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}]
     objs: list[dict[str, Any]] = []
 
     def secret(name: str, data: dict[str, bytes]) -> None:

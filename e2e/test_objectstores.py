@@ -64,3 +64,15 @@ def test_tls_to_the_bucket_is_verified_with_the_ca(
     assert out["bytes"] > 8 * MiB
     with pytest.raises(RuntimeError, match=r"(?i)certificate"):
         objectstores.bucketcheck(k, client, "round-trip", dataclasses.replace(access, ca_cert=None), "1")
+
+
+def test_every_server_has_a_writable_tmp() -> None:
+    # fake-gcs-server stages multipart uploads in /tmp; the restricted Pods' images have none
+    # writable (every multipart backup upload to it failed with "permission denied")
+    for backend in BACKENDS:
+        objs = objectstores.manifests(backend, "ns", "img")
+        (dep,) = [o for o in objs if o["kind"] == "Deployment"]
+        pod = dep["spec"]["template"]["spec"]
+        mounts = {m["mountPath"]: m["name"] for m in pod["containers"][0]["volumeMounts"]}
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert "emptyDir" in volumes[mounts["/tmp"]], backend
