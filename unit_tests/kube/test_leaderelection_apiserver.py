@@ -236,3 +236,26 @@ async def test_concurrent_candidates_never_both_win_thanks_to_conflict_checks(
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_the_lease_is_renewed_however_deep_the_client_rate_limit_is_in_debt(
+    apiserver: Envtest, namespace: str
+) -> None:
+    from moco.kube.leaderelection import LeaderElectionConfig, LeaderElector
+
+    async with await Client.from_kubeconfig(apiserver.kubeconfig, qps=1, burst=1) as c:
+        cfg = LeaderElectionConfig(
+            namespace, "busy", "me", lease_duration=3, renew_deadline=2, retry_period=0.5
+        )
+        elector = LeaderElector(c, cfg)
+        task = asyncio.create_task(elector.run())
+        try:
+            await asyncio.wait_for(elector.leading.wait(), 10)
+            for _ in range(60):
+                c.limiter.reserve()  # a backlog of routine requests: a minute of debt
+            await asyncio.sleep(3 * cfg.renew_deadline)
+            assert not task.done(), "leadership lost behind the rate limit"
+            assert elector.leading.is_set()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)

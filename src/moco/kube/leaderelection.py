@@ -17,6 +17,10 @@ Invariants:
   ``leaseDurationSeconds=1``, so another candidate takes over at its next try (within one retry period).
 - Losing the lease is final for this elector: :meth:`LeaderElector.run` returns, and the caller
   (the manager) ends the process.
+- **The lease never waits for the shared rate limit** (:mod:`moco.urgency`): its requests are
+  urgent. client-go gives leader election a client of its own for the same reason; with one
+  limiter, a backlog of routine requests (a cold start of 1,000 clusters) delayed the renewals
+  past ``renew_deadline`` and the leader stepped down under load.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from moco import urgency
 from moco.kube import errors, metrics
 from moco.kube.client import Client
 from moco.kube.resource import LEASES
@@ -161,6 +166,10 @@ class LeaderElector:
 
     async def release(self) -> bool:
         """Give the lease up if we hold it (empty holder, 1 s duration)."""
+        with urgency.urgent():
+            return await self._release()
+
+    async def _release(self) -> bool:
         cfg = self.config
         try:
             lease = await self.client.get(
@@ -182,7 +191,8 @@ class LeaderElector:
     # --- the loop ----------------------------------------------------------------------------
     async def _attempt(self) -> bool:
         try:
-            return await self.try_acquire_or_renew()
+            with urgency.urgent():
+                return await self.try_acquire_or_renew()
         except errors.KubeError as e:
             self._log.warning("lease update failed", error=str(e))
             return False
