@@ -34,6 +34,7 @@ from moco.mysql.conn import Endpoint, connect
 from moco.testing import ground
 from moco.testing import mysqld as launcher
 from moco.testing.mysqld import Mysqld, MysqldGround
+from unit_tests.agent import test_api_tls as tls_fixture
 
 pytestmark = pytest.mark.mysql
 
@@ -491,6 +492,12 @@ async def test_cli_server_process(mysqld_factory: MysqldFactory, tmp_path: Path)
         "--address-port", str(agent_port), "--probe-port", str(probe_port),
         "--metrics-port", str(metrics_port), "--log-dir", str(m.home), "--max-delay", "0",
     ]  # fmt: skip
+    # the agent serves its API over mutual TLS only: the Secret moco-db-grpc as the Pod mounts it
+    certs = tmp_path / "grpc-cert"
+    certs.mkdir()
+    ca = tls_fixture.authority()
+    tls_fixture.write_secret(certs, tls_fixture.agent_pair(ca), ca.trust_bundle(tls_fixture.NOW))
+    argv += ["--grpc-cert-dir", str(certs)]
     logfile = tmp_path / "agent.log"
     proc, rec = ground.spawn(argv, "moco-agent test", log=logfile, env=env)
     try:
