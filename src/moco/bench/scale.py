@@ -54,6 +54,7 @@ import functools
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 import time
@@ -472,6 +473,7 @@ class Bench:
         total = self.args.clusters
         first: dict[str, float] = {}
         last = [0.0]
+        before = requests_by_verb(self.env.http("GET", "/metrics")[1].decode(), by_resource=True)
 
         async def all_passed() -> bool:
             try:
@@ -493,6 +495,9 @@ class Bench:
         await wait_until(
             all_passed, f"{phase}: every cluster reconciled and passed", self.args.startup_timeout
         )
+        after = requests_by_verb(self.env.http("GET", "/metrics")[1].decode(), by_resource=True)
+        top = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)[:8]
+        say(f"{phase}: busiest requests (count): " + ", ".join(f"{k} {n:.0f}" for n, k in top if n > 0))
         say(
             f"{phase}: first reconcile of every cluster {first['reconciled']:.1f} s, first pass of every "
             f"cluster {first['passed']:.1f} s"
@@ -502,10 +507,15 @@ class Bench:
     async def all_healthy(self) -> float:
         async def healthy() -> bool:
             items, _ = await self.kube.list_all(MYSQLCLUSTERS)
-            return all(conditions(o).get("Healthy") == "True" for o in items)
+            return all(
+                conditions(o).get("Healthy") == "True" and conditions(o).get("ReconcileSuccess") == "True"
+                for o in items
+            )
 
-        took = await wait_until(healthy, "every cluster Healthy", self.args.startup_timeout, every=1.0)
-        say(f"every cluster Healthy {took:.1f} s later")
+        took = await wait_until(
+            healthy, "every cluster Healthy and reconciled", self.args.startup_timeout, every=1.0
+        )
+        say(f"every cluster Healthy and reconciled {took:.1f} s later")
         return took
 
     async def steady(self, ctl: Controller, http: aiohttp.ClientSession) -> None:
@@ -640,7 +650,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="moco-bench-scale-", dir="/tmp"))
     ground.record_dir(workdir)
     g = MysqldGround()
-    env = Envtest(workdir=workdir / "envtest")
+    # two ClusterIP Services per cluster: the envtest's default /24 range is full at ~127 clusters
+    env = Envtest(workdir=workdir / "envtest", apiserver_args=("--service-cluster-ip-range=10.0.0.0/16",))
     try:
         max_conn = max(500, 2 * args.clusters + 200)  # one watch connection per cluster, passes
         pool, probe = await asyncio.gather(
@@ -660,6 +671,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await asyncio.to_thread(env.stop)
         await asyncio.to_thread(g.close)
+        if args.keep_logs:
+            say(f"logs kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -679,6 +694,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--window", type=float, default=120.0, help="seconds of steady state measured")
     p.add_argument("--startup-timeout", type=float, default=600.0)
+    p.add_argument("--keep-logs", action="store_true", help="keep the controller's logs (else removed)")
     args = p.parse_args(argv)
     setup("WARNING")
     out = asyncio.run(main_async(args))
