@@ -59,6 +59,7 @@ from moco.backup.backup import BackupRequest, BinlogRange, prepare_template, run
 from moco.backup.bucket import Bucket, BucketConfig, open_bucket
 from moco.backup.restore import RestoreRequest, run_restore
 from moco.backup.scratch import Tools
+from moco.bench.stats import pct
 from moco.log import setup
 from moco.mysql import ops
 from moco.mysql.conn import Endpoint, connect
@@ -193,13 +194,6 @@ async def small_transactions(ep: Endpoint, first: int, n: int) -> None:
     async with await connect(ep) as c:
         for i in range(first, first + n):
             await c.execute("INSERT INTO pitr.t (id) VALUES (%s)", (i,))
-
-
-def pct(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
-    return s[k]
 
 
 async def steady_writes(ep: Endpoint, first: int, seconds: float, rate: float) -> int:

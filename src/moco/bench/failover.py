@@ -25,6 +25,7 @@ import sys
 import time
 from dataclasses import replace
 
+from moco.bench.stats import pct
 from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import Credentials
 from moco.clustering.memory import LoopHarness, bootstrap_users
@@ -39,15 +40,6 @@ APP = ("bench", "bench-pw", "ALL ON app.*")
 N = 3
 #: The production pause after a role change is kept: the figures include it, as a Pod's would.
 CFG = replace(LOOPBACK, role_change_wait=ProcessConfig().role_change_wait)
-
-
-def pct(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank)."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
-    return s[k]
 
 
 class Bench:

@@ -68,6 +68,7 @@ import aiohttp
 
 from moco import constants
 from moco.api import MySQLCluster
+from moco.bench.stats import pct
 from moco.clustering.interfaces import Credentials
 from moco.clustering.memory import LoopHarness, bootstrap_users
 from moco.controllers import secrets as sec
@@ -114,15 +115,6 @@ _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 def say(msg: str) -> None:
     print(f"[bench-scale] {msg}", file=sys.stderr, flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    """The p-th percentile (nearest rank); NaN for no values."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    k = max(0, min(len(s) - 1, round(p / 100 * len(s) + 0.5) - 1))
-    return s[k]
 
 
 # --- mysqld ------------------------------------------------------------------------------------
