@@ -237,7 +237,7 @@ class MySQLClusterReconciler:
         for type_, reason, message in outcome.events:
             await self.recorder.event(obj, type_, reason, message)  # type: ignore[arg-type]
         if outcome.sts is None and error is not None:
-            outcome.sts = await self._get(STATEFULSETS, cluster.prefixed_name(), ns)
+            outcome.sts = await self._cached(STATEFULSETS, cluster.prefixed_name(), ns)
         clustermetrics.reconciled(ns, name, stopped=False, sts=outcome.sts)
         conds = [
             st.reconcile_success(
@@ -423,7 +423,7 @@ class MySQLClusterReconciler:
         if v.state is validation.State.PASSED:
             return True
         outcome.requeue_after = validation.RECHECK_SECONDS
-        outcome.sts = await self._get(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
+        outcome.sts = await self._cached(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
         return False
 
     async def _reconcile_statefulset(
