@@ -30,7 +30,7 @@ from moco.agent.rotate import oversized, rotate_once, rotation_loop
 from moco.agent.server import Agent
 from moco.constants import PASSWORD_KEYS
 from moco.mysql import ops
-from moco.mysql.conn import Endpoint, connect
+from moco.mysql.conn import Connection, Endpoint, connect
 from moco.testing import ground
 from moco.testing import mysqld as launcher
 from moco.testing.mysqld import Mysqld, MysqldGround
@@ -63,6 +63,18 @@ def config_for(m: Mysqld, policy: ReadinessPolicy | None = None) -> AgentConfig:
         log_dir=m.home,
         init_timeout_s=60,
     )
+
+
+async def replicate_from(conn: Connection, source: Mysqld) -> None:
+    """Point the replica of ``conn`` at ``source`` as moco's replication user, and start it."""
+    await ops.change_source(
+        conn,
+        host=source.host,
+        port=source.port,
+        user=constants.REPLICATION_USER,
+        password=PASSWORDS[constants.REPLICATION_USER],
+    )
+    await ops.start_replica(conn)
 
 
 def ep(m: Mysqld, user: str) -> Endpoint:
@@ -272,14 +284,7 @@ async def test_readiness_of_primary_and_replica(pair: tuple[Mysqld, Mysqld]) -> 
         assert "not configured" in text
 
         async with await connect(ep(replica, constants.ADMIN_USER)) as rc:
-            await ops.change_source(
-                rc,
-                host=primary.host,
-                port=primary.port,
-                user=constants.REPLICATION_USER,
-                password=PASSWORDS[constants.REPLICATION_USER],
-            )
-            await ops.start_replica(rc)
+            await replicate_from(rc, primary)
             # a fresh replica that has received nothing is given its grace period
             await _until(lambda: _io_running(rc))
             status, text = await readyz(ra)

@@ -18,7 +18,7 @@ from moco.agent.probes import gather_facts
 from moco.agent.readiness import ReadinessPolicy, decide_readiness
 from moco.mysql import ops
 from moco.mysql.conn import connect
-from unit_tests.agent.test_agent_mysql import PASSWORDS, MysqldFactory, ep, init_instance
+from unit_tests.agent.test_agent_mysql import MysqldFactory, ep, init_instance, replicate_from
 
 pytestmark = pytest.mark.mysql
 
@@ -38,14 +38,7 @@ async def test_new_replica_is_ready_once_its_source_heartbeat_arrives(mysqld_fac
     ):
         facts = await gather_facts(agent)
         assert facts.heartbeat_age_s is None  # no channel yet
-        await ops.change_source(
-            rc,
-            host=primary.host,
-            port=primary.port,
-            user=constants.REPLICATION_USER,
-            password=PASSWORDS[constants.REPLICATION_USER],
-        )
-        await ops.start_replica(rc)
+        await replicate_from(rc, primary)
         t0 = time.monotonic()
         while True:
             facts = await gather_facts(agent)

@@ -30,21 +30,18 @@ import pytest
 
 from moco import constants
 from moco.agent.initialize import initialize
-from moco.constants import PASSWORD_KEYS
 from moco.controllers.containers import Images, exporter_container
 from moco.controllers.secrets import mycnf_text
 from moco.mysql import ops
 from moco.mysql.conn import connect
 from moco.testing import ground
-from moco.testing import mysqld as launcher
 from moco.testing.mysqld import Mysqld
+from unit_tests.agent.test_agent_mysql import PASSWORDS, replicate_from
 
 pytestmark = pytest.mark.mysql
 
 MysqldFactory = Callable[..., Awaitable[list[Mysqld]]]
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The launcher's instances already hold moco-admin with the launcher's password.
-PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_KEYS} | {constants.ADMIN_USER: launcher.ADMIN_PASSWORD}
 #: MOCO's example collectors and more that read what moco-exporter's grants allow, among them
 #: ``slave_hosts`` (the replicas a primary serves, by SHOW REPLICAS).
 COLLECTORS = [
@@ -142,14 +139,7 @@ async def test_exporter_reads_primary_and_replica(mysqld_factory: MysqldFactory,
         await ops.set_writable(conn)
         await conn.execute("CREATE DATABASE IF NOT EXISTS e")
     async with await connect(replica.admin_endpoint(), timeout=10) as conn:
-        await ops.change_source(
-            conn,
-            host=primary.host,
-            port=primary.port,
-            user=constants.REPLICATION_USER,
-            password=PASSWORDS[constants.REPLICATION_USER],
-        )
-        await ops.start_replica(conn)
+        await replicate_from(conn, primary)
 
     async with exporter(primary, tmp_path) as p_url, exporter(replica, tmp_path) as r_url:
         text, p = await scrape(p_url)

@@ -21,18 +21,16 @@ import pytest
 
 from moco import constants
 from moco.agent.initialize import initialize
-from moco.constants import PASSWORD_KEYS
 from moco.mysql import ops
 from moco.mysql.conn import connect
 from moco.plugin import live
 from moco.plugin.target import Target
-from moco.testing import mysqld as launcher
 from moco.testing.mysqld import Mysqld, find_root
+from unit_tests.agent.test_agent_mysql import PASSWORDS, replicate_from
 
 pytestmark = pytest.mark.mysql
 
 MysqldFactory = Callable[..., Awaitable[list[Mysqld]]]
-PASSWORDS = {user: f"pw-{user}" for user in PASSWORD_KEYS} | {constants.ADMIN_USER: launcher.ADMIN_PASSWORD}
 TARGET = Target(kubeconfig="unused", context=None, namespace="ns")
 MYCNF_IN_POD = (
     f"--defaults-extra-file={constants.MYCNF_SECRET_PATH}/{constants.mycnf_key(constants.READONLY_USER)}"
@@ -81,14 +79,7 @@ async def test_figures_of_a_primary_and_a_replica(mysqld_factory: MysqldFactory,
         await initialize(m.admin_endpoint(), [], PASSWORDS)
     async with await connect(replica.admin_endpoint(), timeout=10) as conn:
         await ops.configure_semisync_replica(conn, enabled=True)
-        await ops.change_source(
-            conn,
-            host=primary.host,
-            port=primary.port,
-            user=constants.REPLICATION_USER,
-            password=PASSWORDS[constants.REPLICATION_USER],
-        )
-        await ops.start_replica(conn)
+        await replicate_from(conn, primary)
     async with await connect(primary.admin_endpoint(), timeout=10) as conn:
         await ops.set_writable(conn)
         await ops.configure_semisync_source(conn, enabled=True, wait_count=1)
