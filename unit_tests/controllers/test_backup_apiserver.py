@@ -13,6 +13,7 @@ import asyncio
 import copy
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -20,9 +21,11 @@ import pytest
 from moco import constants
 from moco.controllers.backupjobs import BACKUPPOLICIES
 from moco.controllers.reconciler import MYSQLCLUSTERS
+from moco.controllers.setup import Wiring
 from moco.kube.client import Client
 from moco.kube.resource import CRONJOBS, EVENTS, JOBS, NAMESPACES, ROLEBINDINGS, ROLES
 from moco.testing.envtest import Envtest
+from moco.testing.rbac import KINDS, controller_kubeconfig, rbac_docs
 from unit_tests.controllers.harness import (
     cluster_manifest,
     condition,
@@ -30,7 +33,6 @@ from unit_tests.controllers.harness import (
     get_or_none,
     running_controller,
 )
-from unit_tests.controllers.test_program_apiserver import KINDS, rbac_docs
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
 
@@ -94,9 +96,13 @@ def policy(ns: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-async def _scoped_rbac(kube: Client, ns: str) -> None:
+@asynccontextmanager
+async def scoped_controller(apiserver: Envtest, kube: Client, ns: str) -> AsyncIterator[Wiring]:
+    """moco's controllers in ``ns`` with only the namespaced RBAC of the manifests."""
     for doc in rbac_docs("namespaced", ns):
         await kube.create(KINDS[doc["kind"]], doc)
+    async with running_controller(controller_kubeconfig(apiserver, ns), ns, watch_namespace=ns) as wiring:
+        yield wiring
 
 
 def _owned_by_moco(obj: dict[str, Any], uid: str) -> None:
@@ -118,10 +124,7 @@ async def test_backup_policy_renders_cronjob_and_rbac(
     apiserver: Envtest, kube: Client, short_ns: str
 ) -> None:
     ns = short_ns
-    await _scoped_rbac(kube, ns)
-    user = f"system:serviceaccount:{ns}:moco-controller"
-    kubeconfig = apiserver.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"])
-    async with running_controller(kubeconfig, ns, watch_namespace=ns):
+    async with scoped_controller(apiserver, kube, ns):
         # a missing policy: said in the status and an Event, nothing created, no crash
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=1, backupPolicyName="daily"))
         c = await _failed(kube, ns, "missing policy reported")
@@ -296,10 +299,7 @@ async def _set_job_status(kube: Client, ns: str, job: dict[str, Any], conds: lis
 
 async def test_restore_job_lifecycle(apiserver: Envtest, kube: Client, short_ns: str) -> None:
     ns = short_ns
-    await _scoped_rbac(kube, ns)
-    user = f"system:serviceaccount:{ns}:moco-controller"
-    kubeconfig = apiserver.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"])
-    async with running_controller(kubeconfig, ns, watch_namespace=ns):
+    async with scoped_controller(apiserver, kube, ns):
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3, restore=restore_spec(ns)))
         job = await eventually(lambda: get_or_none(kube, JOBS, "moco-restore-test", ns), "restore Job")
         uid = (await kube.get(MYSQLCLUSTERS, "test", ns))["metadata"]["uid"]

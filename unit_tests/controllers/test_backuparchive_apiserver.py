@@ -18,8 +18,8 @@ from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube.client import Client
 from moco.kube.resource import CRONJOBS, DEPLOYMENTS
 from moco.testing.envtest import Envtest
-from unit_tests.controllers.harness import cluster_manifest, eventually, get_or_none, running_controller
-from unit_tests.controllers.test_backup_apiserver import _owned_by_moco, _scoped_rbac, policy, short_ns
+from unit_tests.controllers.harness import cluster_manifest, eventually, get_or_none
+from unit_tests.controllers.test_backup_apiserver import _owned_by_moco, policy, scoped_controller, short_ns
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
 __all__ = ["short_ns"]  # the namespace fixture, shared with the CronJob tests
@@ -48,10 +48,7 @@ async def test_rule1_2_opt_in_by_annotation_and_exists_exactly_while_wanted(
     apiserver: Envtest, kube: Client, short_ns: str
 ) -> None:
     ns = short_ns
-    await _scoped_rbac(kube, ns)
-    user = f"system:serviceaccount:{ns}:moco-controller"
-    kubeconfig = apiserver.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"])
-    async with running_controller(kubeconfig, ns, watch_namespace=ns):
+    async with scoped_controller(apiserver, kube, ns):
         # a MOCO policy (no annotation): the CronJob, no archiver
         await kube.create(BACKUPPOLICIES, policy(ns))
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=1, backupPolicyName="daily"))
@@ -92,10 +89,7 @@ async def test_rule2_deleted_with_the_cluster(
     apiserver: Envtest, controller_manager: Envtest, kube: Client, short_ns: str
 ) -> None:
     ns = short_ns
-    await _scoped_rbac(kube, ns)
-    user = f"system:serviceaccount:{ns}:moco-controller"
-    kubeconfig = apiserver.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"])
-    async with running_controller(kubeconfig, ns, watch_namespace=ns):
+    async with scoped_controller(apiserver, kube, ns):
         await kube.create(BACKUPPOLICIES, annotated(ns))
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=1, backupPolicyName="daily"))
         await eventually(lambda: get_or_none(kube, DEPLOYMENTS, NAME, ns), "archiver Deployment")
@@ -107,10 +101,7 @@ async def test_rule3_4_5_one_follower_with_the_policys_job_config(
     apiserver: Envtest, kube: Client, short_ns: str
 ) -> None:
     ns = short_ns
-    await _scoped_rbac(kube, ns)
-    user = f"system:serviceaccount:{ns}:moco-controller"
-    kubeconfig = apiserver.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"])
-    async with running_controller(kubeconfig, ns, watch_namespace=ns):
+    async with scoped_controller(apiserver, kube, ns):
         await kube.create(BACKUPPOLICIES, annotated(ns))
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3, backupPolicyName="daily"))
         dep = await eventually(lambda: get_or_none(kube, DEPLOYMENTS, NAME, ns), "archiver Deployment")

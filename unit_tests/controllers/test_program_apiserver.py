@@ -39,7 +39,7 @@ from moco.kube.resource import (
 )
 from moco.testing import ground
 from moco.testing.envtest import Envtest, free_port
-from moco.testing.rbac import KINDS, rbac_docs
+from moco.testing.rbac import KINDS, controller_kubeconfig, rbac_docs
 from unit_tests.controllers.harness import cluster_manifest, condition, eventually, get_or_none
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
@@ -67,8 +67,7 @@ def _quiet(fn: Any) -> Any:
 async def run_program_once(
     env_test: Envtest, kube: Client, sysns: str, cluster_ns: str, watch: str | None, log: Path
 ) -> None:
-    user = f"system:serviceaccount:{sysns}:moco-controller"
-    kubeconfig = env_test.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{sysns}"])
+    kubeconfig = controller_kubeconfig(env_test, sysns)
     port = free_port()
     env = {**os.environ, "POD_NAMESPACE": sysns, "MOCO_LOG_LEVEL": "INFO"}
     env.pop("KUBECONFIG", None)

@@ -81,7 +81,7 @@ from moco.testing import ground
 from moco.testing.envtest import Envtest, free_port
 from moco.testing.loopconfig import LOOPBACK
 from moco.testing.mysqld import ADMIN_PASSWORD, Mysqld, MysqldGround
-from moco.testing.rbac import KINDS, rbac_docs
+from moco.testing.rbac import KINDS, controller_kubeconfig, rbac_docs
 
 CREDS: Final = Credentials(admin=ADMIN_PASSWORD, replication="bench-repl", clone_donor="bench-donor")
 SYSTEM_NS: Final = "moco-system"
@@ -291,10 +291,7 @@ class Controller:
     started: float = 0.0
 
     async def start(self, log_name: str) -> None:
-        user = f"system:serviceaccount:{SYSTEM_NS}:moco-controller"
-        kubeconfig = self.env.mint_kubeconfig(
-            user, ["system:serviceaccounts", f"system:serviceaccounts:{SYSTEM_NS}"]
-        )
+        kubeconfig = controller_kubeconfig(self.env, SYSTEM_NS)
         env = {
             **os.environ,
             "POD_NAMESPACE": SYSTEM_NS,

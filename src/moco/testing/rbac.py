@@ -9,7 +9,7 @@ of one session do not collide).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import yaml
 
@@ -42,3 +42,13 @@ def rbac_docs(mode: str, ns: str) -> list[dict[str, Any]]:
                 s["namespace"] = ns
             docs.append(d)
     return docs
+
+
+class _Minter(Protocol):
+    def mint_kubeconfig(self, user: str, groups: list[str]) -> Path: ...
+
+
+def controller_kubeconfig(env: _Minter, ns: str) -> Path:
+    """A kubeconfig as moco-controller's ServiceAccount in ``ns`` (the subject ``rbac_docs`` binds)."""
+    user = f"system:serviceaccount:{ns}:moco-controller"
+    return env.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"])
