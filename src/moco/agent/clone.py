@@ -32,6 +32,7 @@ from moco.log import get_logger
 from moco.mysql.clone import CloneBounds, Donor, Progress, clone_instance
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
+from moco.tasks import cancel_and_wait
 
 log = get_logger("moco.agent.clone")
 
@@ -103,11 +104,7 @@ class Cloner:
     async def stop(self) -> None:
         """Cancel a running clone (on shutdown)."""
         if self._task is not None and not self._task.done():
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await cancel_and_wait(self._task)
 
     def _on_progress(self, p: Progress) -> None:
         self._set(stage=p.stage, bytes_done=p.bytes_done)

@@ -21,7 +21,6 @@ stop event is set (SIGTERM in the CLI), after closing the listeners and the conn
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -44,6 +43,7 @@ from moco.agentapi import CLONE_PATH, CloneRequest, ErrorBody
 from moco.agentapi.tls import ReloadingServerContext, peer_refusal
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError, Timeout, Unreachable
+from moco.tasks import cancel_and_wait
 
 log = get_logger("moco.agent.server")
 
@@ -220,8 +220,7 @@ class Agent:
             for task in background:
                 task.cancel()
             for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
             await self.close()
             log.info("agent stopped")
 

@@ -60,6 +60,7 @@ from moco.clustering.types import ClusterSpecView, ClusterState, Decision, Opera
 from moco.clustering.watch import PrimaryWatch
 from moco.log import get_logger
 from moco.mysql.errors import MySQLError
+from moco.tasks import cancel_and_wait
 
 T = TypeVar("T")
 
@@ -143,14 +144,10 @@ class ClusterProcess:
         await self.watch.stop()
         clone, self._clone = self._clone, None
         if clone is not None:
-            clone.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await clone
+            await cancel_and_wait(clone)
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     @property
     def running(self) -> bool:

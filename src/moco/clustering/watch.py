@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from moco.clustering.config import ProcessConfig
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError, Timeout, Unreachable
+from moco.tasks import cancel_and_wait
 
 #: ``on_result(index, at, answered, refused)``: one try of the watch.
 ResultCallback = Callable[[int, float, bool, bool], None]
@@ -83,9 +84,7 @@ class PrimaryWatch:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         await self._drop()
 
     async def _drop(self) -> None:

@@ -32,6 +32,7 @@ from moco.kube.informer import Informer
 from moco.kube.ratelimit import RateLimiter
 from moco.kube.workqueue import ShutDown, WorkQueue
 from moco.log import get_logger
+from moco.tasks import cancel_and_wait
 
 log = get_logger("moco.kube.controller")
 
@@ -102,9 +103,7 @@ class Controller:
         except asyncio.CancelledError:
             self.queue.shutdown()
             _, pending = await asyncio.wait(tasks, timeout=self.shutdown_grace)
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
+            await asyncio.gather(*(cancel_and_wait(t) for t in pending), return_exceptions=True)
             self._log.info("controller stopped")
             raise
 

@@ -35,6 +35,7 @@ from moco.kube.ratelimit import Backoff
 from moco.kube.resource import Resource
 from moco.kube.store import IndexFunc, Obj, Store, key_of
 from moco.log import get_logger
+from moco.tasks import cancel_and_wait
 
 log = get_logger("moco.kube.informer")
 
@@ -122,13 +123,9 @@ class Informer:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            await cancel_and_wait(task)
 
     async def run(self) -> None:
         """The reflector loop; runs until cancelled."""

@@ -37,6 +37,7 @@ from moco.kube.leaderelection import LeaderElectionConfig, LeaderElector
 from moco.kube.resource import Resource
 from moco.kube.store import IndexFunc
 from moco.log import get_logger
+from moco.tasks import cancel_and_wait
 
 log = get_logger("moco.kube.manager")
 
@@ -248,12 +249,9 @@ class Manager:
     ) -> None:
         self._stop.set()
         tasks = [r.task for r in self._runnables if r.task is not None and not r.task.done()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*(cancel_and_wait(t) for t in tasks), return_exceptions=True)
         if elector_task is not None and not elector_task.done():
-            elector_task.cancel()
-            await asyncio.gather(elector_task, return_exceptions=True)
+            await asyncio.gather(cancel_and_wait(elector_task), return_exceptions=True)
         for inf in self._informers.values():
             await inf.stop()
         if self._runner is not None:

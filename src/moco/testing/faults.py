@@ -28,7 +28,6 @@ called once, in that order; ``undo`` is bounded in time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from typing import ClassVar, Protocol
 
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError
+from moco.tasks import cancel_and_wait
 from moco.testing.lagging import LaggingKube
 from moco.testing.mysqld import Mysqld
 
@@ -225,9 +225,7 @@ class _ClientFault(Fault):
                 async with asyncio.timeout(15):
                     await asyncio.shield(task)
             except TimeoutError:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
                 self.note += " (ended by undo)"
         if self._conn is not None:
             await self._conn.close()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import random
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -39,6 +38,7 @@ from moco.clustering.interfaces import (
     StatusUpdate,
 )
 from moco.clustering.types import ClusterSpecView, PodInfo
+from moco.tasks import cancel_and_wait
 
 T = TypeVar("T")
 
@@ -122,9 +122,7 @@ class LaggingKube:
         """Stop the recorder task."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _snapshot(self) -> None:
         now = time.monotonic()

@@ -53,6 +53,7 @@ from typing import Final
 from moco.constants import ADMIN_USER
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
+from moco.tasks import cancel_and_wait
 from moco.testing import ground
 
 ADMIN_PASSWORD: Final = "moco-ground-admin"
@@ -411,9 +412,7 @@ class Kubelet:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
 
 class MysqldGround:

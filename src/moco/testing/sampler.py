@@ -28,13 +28,13 @@ which one is the primary).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError
+from moco.tasks import cancel_and_wait
 
 #: Default largest spread of server-side times within one round (seconds).
 DEFAULT_WINDOW = 0.02
@@ -145,9 +145,7 @@ class WritableSampler:
         """Stop sampling and close the connections; closes the no-writable interval in progress."""
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         conns, self._conns = self._conns, {}
         for c in conns.values():
             await c.close()
