@@ -73,4 +73,4 @@ def test_read_events_keeps_the_files_offsets(tmp_path: Path) -> None:
     data, sc = read_events(path, len(MAGIC) + len(first), 1 << 20)
     assert data == second
     assert sc.end == len(MAGIC) + len(first) + len(second)
-    assert sc.gtids == ((SID, 2),)
+    assert sc.gtids == ((SID, "", 2),)

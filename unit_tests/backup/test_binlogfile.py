@@ -8,7 +8,15 @@ import uuid
 import pytest
 
 from moco.backup.archiver import Segment, chain, parse_segment, plan_replay, segment_key
-from moco.backup.binlogfile import GTID_LOG_EVENT, MAGIC, gtid_set, scan
+from moco.backup.binlogfile import (
+    GTID_LOG_EVENT,
+    GTID_TAGGED_LOG_EVENT,
+    MAGIC,
+    _varlen,
+    gtid_set,
+    scan,
+    tagged_gtid,
+)
 
 SID = "3e11fa47-71ca-11e1-9e33-c80aa9429562"
 
@@ -28,17 +36,53 @@ def test_scan_stops_at_the_last_complete_event() -> None:
     )
     full = scan(data)
     assert full.end == len(data)
-    assert full.gtids == ((SID, 1), (SID, 2))
+    assert full.gtids == ((SID, "", 1), (SID, "", 2))
     assert (full.first_time, full.last_time, full.events) == (101, 105, 4)
     cut = scan(data[:-5])
     assert cut.end == len(data) - len(gtid_event(105, 2))
-    assert cut.gtids == ((SID, 1),)
+    assert cut.gtids == ((SID, "", 1),)
     rest = scan(data, cut.end)
-    assert rest.gtids == ((SID, 2),)
+    assert rest.gtids == ((SID, "", 2),)
     assert rest.end == len(data)
-    assert str(gtid_set([(SID, 1), (SID, 2), (SID, 5)])) == f"{SID}:1-2:5"
+    assert str(gtid_set([(SID, "", 1), (SID, "", 2), (SID, "", 5)])) == f"{SID}:1-2:5"
+    assert str(gtid_set([(SID, "", 1), (SID, "t", 3)])) == f"{SID}:1:t:3"
     with pytest.raises(ValueError, match="magic"):
         scan(b"nope" + data[4:])
+
+
+#: The body of a GTID_TAGGED_LOG_EVENT written by mysqld 9.7.4 for ``SET gtid_next =
+#: 'AUTOMATIC:backup_tag'`` (its checksum left out).
+TAGGED_BODY = bytes.fromhex(
+    "027e00000202f103e8650260b503950222c50389021604f10300000002040406146261636b75705f7461670804"
+    "0a080c7fb38cf7309561061041031283120b"
+)
+
+
+def varlen(value: int) -> bytes:
+    """The format's unsigned variable-length integer (the module docstring's rule)."""
+    n = max(1, min(9, (value.bit_length() + 6) // 7))
+    if n == 9:
+        return b"\xff" + value.to_bytes(8, "little")
+    first = ((1 << (n - 1)) - 1) | ((value << n) & 0xFF)
+    return bytes([first]) + (value >> (8 - n)).to_bytes(n - 1, "little")
+
+
+@pytest.mark.parametrize(
+    "value", [0, 1, 63, 127, 128, 252, 16383, 16384, 1 << 40, (1 << 56) - 1, 1 << 56, (1 << 64) - 1]
+)
+def test_variable_length_integers(value: int) -> None:
+    raw = varlen(value) + b"tail"
+    assert _varlen(memoryview(raw), 0) == (value, len(raw) - 4)
+
+
+def test_a_tagged_gtid_event_from_a_real_server() -> None:
+    assert tagged_gtid(memoryview(TAGGED_BODY)) == ("fc749930-eda5-11f1-a20b-02fc00000001", "backup_tag", 1)
+    data = MAGIC + event(GTID_TAGGED_LOG_EVENT, 200, TAGGED_BODY) + gtid_event(201, 7)
+    sc = scan(data)
+    assert sc.gtids == (("fc749930-eda5-11f1-a20b-02fc00000001", "backup_tag", 1), (SID, "", 7))
+    assert (sc.first_time, sc.last_time) == (200, 201)
+    with pytest.raises(ValueError, match="tagged GTID"):
+        scan(MAGIC + event(GTID_TAGGED_LOG_EVENT, 200, TAGGED_BODY[:20]))
 
 
 def test_segments_and_replay_order() -> None:
