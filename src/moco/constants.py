@@ -36,6 +36,9 @@ ANN_CLUSTERING_STOPPED: Final = "moco.cybozu.com/clustering-stopped"
 ANN_RECONCILIATION_STOPPED: Final = "moco.cybozu.com/reconciliation-stopped"
 ANN_FORCE_ROLLING_UPDATE: Final = "moco.cybozu.com/force-rolling-update"
 ANN_PREVENT_DELETE: Final = "moco.cybozu.com/prevent-delete"
+#: Credential rotation triggers on a MySQLCluster (MOCO's): the value is the rotation's ID.
+ANN_PASSWORD_ROTATE: Final = "moco.cybozu.com/password-rotate"
+ANN_PASSWORD_DISCARD: Final = "moco.cybozu.com/password-discard"
 
 # --- MySQL users ------------------------------------------------------------------------------
 ADMIN_USER: Final = "moco-admin"

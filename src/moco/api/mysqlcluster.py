@@ -491,6 +491,44 @@ class ClusteringStatus(Model):
     )
 
 
+class SystemUserRotationStatus(Model):
+    """Where the rotation of the passwords of moco's MySQL users stands (MOCO's field).
+
+    ``Idle`` -> ``Rotating`` (new passwords applied to every instance with RETAIN CURRENT
+    PASSWORD, then made current) -> ``Rotated`` (both passwords work; the old one waits for the
+    discard) -> ``Idle``.
+    """
+
+    rotation_id: str = Field(
+        default="",
+        alias="rotationID",
+        description="RotationID is the ID of the rotation in progress (the annotation's value).",
+    )
+    phase: Literal["", "Idle", "Rotating", "Rotated"] = Field(
+        default="", description="Phase is Idle, Rotating or Rotated; empty means Idle."
+    )
+    rotate_applied: bool = Field(
+        default=False,
+        description="RotateApplied is true once every instance holds the new passwords as primary ones.",
+    )
+    discard_applied: bool = Field(
+        default=False, description="DiscardApplied is true once every instance discarded the old passwords."
+    )
+    last_rotation_id: str = Field(
+        default="",
+        alias="lastRotationID",
+        description="LastRotationID is the ID of the last completed rotation.",
+    )
+    rotated_time: str | None = Field(
+        default=None,
+        description=(
+            "RotatedTime is when the new passwords were distributed (moco's own field): the discard "
+            "waits until every Pod's mounted Secret files can have been updated since."
+        ),
+        json_schema_extra=crd(format="date-time"),
+    )
+
+
 class Condition(Model):
     """A metav1.Condition (its CRD schema is the upstream one)."""
 
@@ -548,6 +586,10 @@ class MySQLClusterStatus(Model):
             "Clustering is moco's own (MOCO's API has no such field; MOCO's clients ignore it): "
             "the clustering loop's last decision and the last switchover or failover."
         ),
+    )
+    system_user_rotation: SystemUserRotationStatus | None = Field(
+        default=None,
+        description="SystemUserRotation is the state of the rotation of the system users' passwords.",
     )
 
     def condition(self, type_: str) -> Condition | None:
