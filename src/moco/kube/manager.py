@@ -2,7 +2,8 @@
 
 Life of :meth:`Manager.run` (controller-runtime's manager):
 
-1. serve ``/healthz``, ``/readyz`` and ``/metrics`` (aiohttp) on ``options.http_address``;
+1. serve ``/healthz`` and ``/readyz`` (aiohttp) on ``options.http_address`` (controller-runtime's
+   health probe address), and ``/metrics`` as ``options.metrics`` says (see below);
 2. start every informer and wait until all have synced (``/readyz`` fails until then);
 3. start the runnables that do not need leadership;
 4. with leader election configured, campaign for the Lease; once leader (or at once without
@@ -12,6 +13,14 @@ Life of :meth:`Manager.run` (controller-runtime's manager):
 
 Losing the lease, or a runnable ending with an error, ends the run with exit code 1: a process
 that is no longer sure to be the only leader must not go on acting (the Deployment restarts it).
+
+Metrics (controller-runtime's metrics server, :class:`MetricsServing`): ``/metrics`` is served on
+its own address, or beside the probes when it has none (one server: tests and benchmarks); over
+HTTPS when given an SSL context (``--metrics-secure``); and, with a guard
+(:class:`moco.kube.metricsauth.MetricsGuard`), only to a bearer token the apiserver
+authenticates and authorises for ``get`` on ``/metrics``. ``options.metrics = None`` serves no
+metrics at all (``--metrics-bind-address=0``). The probes stay plain and open: the kubelet calls
+them without credentials, and they tell only whether the process is alive and synced.
 
 Informers are shared: :meth:`Manager.informer` returns one informer per (resource, namespace,
 selectors). ``options.namespace`` scopes every informer to one namespace (a Role suffices) or,
@@ -23,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import ssl
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +44,7 @@ from moco.kube.client import Client
 from moco.kube.controller import Controller
 from moco.kube.informer import Informer
 from moco.kube.leaderelection import LeaderElectionConfig, LeaderElector
+from moco.kube.metricsauth import MetricsGuard
 from moco.kube.resource import Resource
 from moco.kube.store import IndexFunc
 from moco.log import get_logger
@@ -46,11 +57,36 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 
 
+Address = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class MetricsServing:
+    """How ``/metrics`` is served (controller-runtime's ``metricsserver.Options``)."""
+
+    #: where; None: on the probe server (``ManagerOptions.http_address``), plain HTTP only
+    address: Address | None = None
+    #: HTTPS with this context (``SecureServing``); None: plain HTTP
+    tls: ssl.SSLContext | None = None
+    #: every request authenticated and authorised by the apiserver; None: anyone may read
+    guard: MetricsGuard | None = None
+
+    def __post_init__(self) -> None:
+        if self.address is None and self.tls is not None:
+            raise ValueError(
+                "MetricsServing.tls needs MetricsServing.address: the probe server stays plain HTTP "
+                "for the kubelet, so secure metrics need an address of their own"
+            )
+
+
 @dataclass(frozen=True)
 class ManagerOptions:
     namespace: str | None = None
     leader_election: LeaderElectionConfig | None = None
-    http_address: tuple[str, int] | None = ("0.0.0.0", 8081)
+    #: the probe server (``/healthz``, ``/readyz``); None: none
+    http_address: Address | None = ("0.0.0.0", 8081)
+    #: None: no ``/metrics`` at all
+    metrics: MetricsServing | None = MetricsServing()
     sync_timeout: float = 120.0
     handle_signals: bool = True
 
@@ -75,8 +111,11 @@ class Manager:
         self._stop = asyncio.Event()
         self._synced = False
         self._started = False
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
+        #: the port the probe server listens on (also /metrics' when it has no address of its own)
         self.http_port: int | None = None
+        #: the port /metrics is served on (None: not served)
+        self.metrics_port: int | None = None
         self.exit_reason = ""
 
     # --- set-up ------------------------------------------------------------------------------
@@ -141,26 +180,52 @@ class Manager:
             return web.Response(text="ok")
         return web.Response(status=503, text="caches not synced")
 
-    async def _metrics(self, _: web.Request) -> web.Response:
+    async def _metrics(self, request: web.Request) -> web.Response:
+        guard = self.options.metrics.guard if self.options.metrics else None
+        if guard is not None:
+            verdict = await guard.check(request.method, request.path, request.headers.get("Authorization"))
+            if not verdict.allowed:
+                return web.Response(status=verdict.status, text=verdict.message + "\n")
         body = generate_latest(REGISTRY)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def _serve(self, app: web.Application, address: Address, tls: ssl.SSLContext | None) -> int:
+        """Start one server; the port it listens on (the one asked, or the one given for 0)."""
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        host, port = address
+        await web.TCPSite(runner, host, port, ssl_context=tls).start()
+        return int(runner.addresses[0][1]) if runner.addresses else port
+
     async def _start_http(self) -> None:
-        if self.options.http_address is None:
-            return
-        app = web.Application()
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
-        app.router.add_get("/metrics", self._metrics)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        host, port = self.options.http_address
-        site = web.TCPSite(self._runner, host, port)
-        await site.start()
-        addresses = self._runner.addresses
-        if addresses:
-            self.http_port = int(addresses[0][1])
-        log.info("serving probes and metrics", host=host, port=self.http_port)
+        metrics = self.options.metrics
+        if self.options.http_address is not None:
+            app = web.Application()
+            app.router.add_get("/healthz", self._healthz)
+            app.router.add_get("/readyz", self._readyz)
+            beside = metrics is not None and metrics.address is None
+            if beside:
+                app.router.add_get("/metrics", self._metrics)
+            self.http_port = await self._serve(app, self.options.http_address, None)
+            if beside:
+                self.metrics_port = self.http_port
+            log.info(
+                "serving probes" + (" and metrics" if beside else ""),
+                host=self.options.http_address[0],
+                port=self.http_port,
+            )
+        if metrics is not None and metrics.address is not None:
+            app = web.Application()
+            app.router.add_get("/metrics", self._metrics)
+            self.metrics_port = await self._serve(app, metrics.address, metrics.tls)
+            log.info(
+                "serving metrics",
+                host=metrics.address[0],
+                port=self.metrics_port,
+                https=metrics.tls is not None,
+                authenticated=metrics.guard is not None,
+            )
 
     # --- running -----------------------------------------------------------------------------
     def _start_runnables(self, leader_only: bool) -> None:
@@ -254,8 +319,9 @@ class Manager:
             await asyncio.gather(cancel_and_wait(elector_task), return_exceptions=True)
         for inf in self._informers.values():
             await inf.stop()
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for runner in self._runners:
+            await runner.cleanup()
+        self._runners.clear()
         stop_task.cancel()
         loop = asyncio.get_running_loop()
         for sig in signals:
