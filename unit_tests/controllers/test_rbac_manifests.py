@@ -1,5 +1,6 @@
 """Least privilege in manifests/rbac: the cluster-wide role may not update or delete Secrets
-anywhere; the controller's own namespace is where its Secrets are rewritten and deleted.
+anywhere; the controller's own namespace is where its Secrets are rewritten and deleted; the
+metrics roles ask reviews and read /metrics, nothing else.
 (The apiserver tier runs moco-controller with exactly these rights: test_program_apiserver.py.)"""
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def _verbs(doc: dict[str, Any], resource: str) -> set[str]:
 
 
 def test_the_cluster_role_neither_updates_nor_deletes_secrets() -> None:
-    (role,) = [d for d in _docs("cluster-wide") if d["kind"] == "ClusterRole"]
+    (role,) = [
+        d
+        for d in _docs("cluster-wide")
+        if d["kind"] == "ClusterRole" and d["metadata"]["name"] == "moco-controller"
+    ]
     assert _verbs(role, "secrets") == {"get", "list", "watch", "create", "patch"}
 
 
@@ -45,3 +50,27 @@ def test_secrets_are_rewritten_and_deleted_in_the_controllers_namespace_only() -
     ]
     kustomization = yaml.safe_load((RBAC / "cluster-wide" / "kustomization.yaml").read_text())
     assert "system-secrets.yaml" in kustomization["resources"]
+
+
+def test_metrics_auth_only_asks_reviews_and_the_reader_only_gets_metrics() -> None:
+    docs = {d["metadata"]["name"]: d for d in _docs("cluster-wide") if d["kind"] == "ClusterRole"}
+    assert docs["moco-metrics-auth"]["rules"] == [
+        {"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+        {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]},
+    ]
+    assert docs["moco-metrics-reader"]["rules"] == [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}]
+    (binding,) = [
+        d
+        for d in _docs("cluster-wide")
+        if d["kind"] == "ClusterRoleBinding" and d["roleRef"]["name"] == "moco-metrics-auth"
+    ]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "moco-controller", "namespace": "moco-system"}
+    ]
+
+
+def test_every_manifest_of_a_mode_is_in_its_kustomization() -> None:
+    for mode in ("cluster-wide", "namespaced"):
+        kustomization = yaml.safe_load((RBAC / mode / "kustomization.yaml").read_text())
+        files = {f.name for f in (RBAC / mode).glob("*.yaml")} - {"kustomization.yaml"}
+        assert set(kustomization["resources"]) == files, mode
