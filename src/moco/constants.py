@@ -39,6 +39,9 @@ ANN_PREVENT_DELETE: Final = "moco.cybozu.com/prevent-delete"
 #: Credential rotation triggers on a MySQLCluster (MOCO's): the value is the rotation's ID.
 ANN_PASSWORD_ROTATE: Final = "moco.cybozu.com/password-rotate"
 ANN_PASSWORD_DISCARD: Final = "moco.cybozu.com/password-discard"
+#: On the restore Job ``moco-restore-<name>``: why its program failed, written by the program,
+#: read by the controller into the ``Restored`` condition and the ``RestoreFailed`` Event.
+ANN_RESTORE_ERROR: Final = "moco.cybozu.com/restore-error"
 
 # --- MySQL users ------------------------------------------------------------------------------
 ADMIN_USER: Final = "moco-admin"
