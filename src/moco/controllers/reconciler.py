@@ -51,6 +51,7 @@ from moco.controllers.common import Obj, is_true
 from moco.controllers.containers import Images, mysqld_container
 from moco.controllers.errors import ControllerError, InvalidSpec, Refused
 from moco.controllers.podsecurity import SecurityDefaults
+from moco.controllers.rotator import Rotator
 from moco.controllers.volumes import ClaimPlan, plan_claims
 from moco.kube import errors as kerr
 from moco.kube.client import Client
@@ -146,6 +147,9 @@ class MySQLClusterReconciler:
         self.jobs = BackupJobs(
             self._get, self._apply, self._delete, cfg.images.backup_image, job_resources=cfg.job_resources
         )
+        #: the credential rotation (MOCO's password-rotate / password-discard annotations); setup
+        #: gives it its connections to the instances (None: rotation annotations are not acted on)
+        self.rotator: Rotator | None = None
 
     # --- small helpers -----------------------------------------------------------------------
     async def _get(self, res: Resource, name: str, namespace: str | None) -> Obj | None:
@@ -230,6 +234,12 @@ class MySQLClusterReconciler:
         try:
             await self._reconcile_objects(cluster, outcome)
             outcome.restored = await self.jobs.reconcile(cluster, outcome.events)
+            if self.rotator is not None and self.rotator.wanted(obj):
+                again = await self.rotator.reconcile(
+                    cluster, self._apply, lambda *e: outcome.events.append(e)
+                )
+                if again:
+                    outcome.requeue_after = min(outcome.requeue_after or again, again)
             if outcome.refusals:
                 raise Refused("; ".join(outcome.refusals))
         except (ControllerError, kerr.KubeError) as e:
@@ -412,6 +422,7 @@ class MySQLClusterReconciler:
     ) -> bool:
         """Whether mysqld accepted ``mycnf_cm`` (raises ConfigRefused if not); while the check runs
         the StatefulSet is left as it is and the reconcile is requeued."""
+        live = await self._cached(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
         v = await self.validator.check(
             cluster,
             mycnf_cm["data"][constants.MYSQL_CONF_NAME],
@@ -419,11 +430,12 @@ class MySQLClusterReconciler:
             mysqld_container(cluster, self.cfg.security),
             user_conf,
             outcome.events,
+            live,
         )
         if v.state is validation.State.PASSED:
             return True
         outcome.requeue_after = validation.RECHECK_SECONDS
-        outcome.sts = await self._cached(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
+        outcome.sts = live
         return False
 
     async def _reconcile_statefulset(

@@ -1,7 +1,10 @@
 """The cluster's passwords and the three Secrets that carry them.
 
 * the source of truth, in the controller's namespace (``mysql-<ns>.<name>``): created once with
-  random passwords, never rewritten (missing keys are only ever added), deleted by the finalizer;
+  random passwords; missing keys are added; a credential rotation (:mod:`moco.controllers.rotation`)
+  stages new passwords as ``<KEY>_PENDING`` beside the rotation's ``ROTATION_ID``, promotes them
+  (the current ones move to ``<KEY>_OLD``) and finally drops the ``_OLD`` keys (MOCO's key names);
+  deleted by the finalizer;
 * the user-facing copy in the cluster's namespace (``moco-<name>``): MOCO's keys
   (``ADMIN_PASSWORD`` ...) plus the agent API token; the agent container takes it as its
   environment (``envFrom``);
@@ -17,6 +20,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Final
 
 from moco import constants
@@ -37,6 +41,24 @@ MYCNF_USERS: Final = (
 )
 SECRET_VERSION: Final = "1"
 PASSWORD_BYTES: Final = 16
+#: The rotation the ``_PENDING`` / ``_OLD`` keys of the controller Secret belong to.
+ROTATION_ID_KEY: Final = "ROTATION_ID"
+PENDING_SUFFIX: Final = "_PENDING"
+OLD_SUFFIX: Final = "_OLD"
+
+
+class RotationKeys(Enum):
+    """What the controller Secret holds of a rotation (:meth:`Passwords.rotation_keys`)."""
+
+    #: no ``_PENDING`` and no ``_OLD`` key
+    NONE = "none"
+    #: every password has its ``_PENDING`` key and none an ``_OLD`` one: staged, not promoted
+    STAGED = "staged"
+    #: every password has its ``_OLD`` key and none a ``_PENDING`` one: promoted
+    PROMOTED = "promoted"
+    #: anything else: not written by moco (a hand edit); a rotation stops and says so
+    INCONSISTENT = "inconsistent"
+
 
 TokenHex = Callable[[int], str]
 
@@ -79,8 +101,54 @@ class Passwords:
     def token(self) -> str:
         return self.values[AGENT_TOKEN_KEY]
 
+    # --- rotation (see moco.controllers.rotation) ----------------------------------------------
+    @property
+    def rotation_id(self) -> str:
+        """The rotation the ``_PENDING`` / ``_OLD`` keys belong to ("" when none)."""
+        return self.values.get(ROTATION_ID_KEY, "")
 
-def _b64(text: str) -> str:
+    def rotation_keys(self) -> RotationKeys:
+        keys = list(PASSWORD_KEYS.values())
+        pending = [k + PENDING_SUFFIX in self.values for k in keys]
+        old = [k + OLD_SUFFIX in self.values for k in keys]
+        if not any(pending) and not any(old):
+            return RotationKeys.NONE
+        if all(pending) and not any(old):
+            return RotationKeys.STAGED
+        if all(old) and not any(pending):
+            return RotationKeys.PROMOTED
+        return RotationKeys.INCONSISTENT
+
+    def staged(self, rotation_id: str, token_hex: TokenHex) -> Passwords:
+        """New random ``_PENDING`` passwords for ``rotation_id`` (any earlier ones replaced)."""
+        base = {k: v for k, v in self.values.items() if not k.endswith(PENDING_SUFFIX)}
+        pending = {k + PENDING_SUFFIX: token_hex(PASSWORD_BYTES) for k in PASSWORD_KEYS.values()}
+        return Passwords({**base, **pending, ROTATION_ID_KEY: rotation_id})
+
+    def pending_password(self, user: str) -> str:
+        return self.values[PASSWORD_KEYS[user] + PENDING_SUFFIX]
+
+    def old_password(self, user: str) -> str:
+        return self.values[PASSWORD_KEYS[user] + OLD_SUFFIX]
+
+    def promoted(self) -> Passwords:
+        """The staged passwords made current; the current ones kept as ``_OLD`` (one write)."""
+        out = {k: v for k, v in self.values.items() if not k.endswith(PENDING_SUFFIX)}
+        for k in PASSWORD_KEYS.values():
+            out[k + OLD_SUFFIX] = self.values[k]
+            out[k] = self.values[k + PENDING_SUFFIX]
+        return Passwords(out)
+
+    def finished(self) -> Passwords:
+        """Without any rotation key: what the Secret holds once the old passwords are discarded."""
+        drop = {ROTATION_ID_KEY}
+        for k in PASSWORD_KEYS.values():
+            drop |= {k + PENDING_SUFFIX, k + OLD_SUFFIX}
+        return Passwords({k: v for k, v in self.values.items() if k not in drop})
+
+
+def b64(text: str) -> str:
+    """A Secret's ``data`` value of ``text``."""
     return base64.b64encode(text.encode()).decode()
 
 
@@ -95,7 +163,7 @@ def controller_secret(cluster: MySQLCluster, system_namespace: str, pw: Password
             "labels": labels(cluster, controller_namespace=True),
             "annotations": {constants.ANN_SECRET_VERSION: SECRET_VERSION},
         },
-        "data": {k: _b64(v) for k, v in sorted(pw.values.items())},
+        "data": {k: b64(v) for k, v in sorted(pw.values.items())},
     }
 
 
@@ -108,7 +176,7 @@ def user_secret(cluster: MySQLCluster, pw: Passwords) -> Obj:
         "metadata": object_meta(
             cluster, cluster.user_secret_name(), annotations={constants.ANN_SECRET_VERSION: SECRET_VERSION}
         ),
-        "data": {k: _b64(pw.values[k]) for k in sorted(keys)},
+        "data": {k: b64(pw.values[k]) for k in sorted(keys)},
     }
 
 
@@ -125,5 +193,5 @@ def mycnf_secret(cluster: MySQLCluster, pw: Passwords) -> Obj:
         "metadata": object_meta(
             cluster, cluster.mycnf_secret_name(), annotations={constants.ANN_SECRET_VERSION: SECRET_VERSION}
         ),
-        "data": {constants.mycnf_key(u): _b64(mycnf_text(u, pw.password(u))) for u in sorted(MYCNF_USERS)},
+        "data": {constants.mycnf_key(u): b64(mycnf_text(u, pw.password(u))) for u in sorted(MYCNF_USERS)},
     }

@@ -22,6 +22,7 @@ watches another single namespace) and user replication-source Secrets through on
 from __future__ import annotations
 
 import asyncio
+import secrets
 from dataclasses import dataclass
 
 from moco import constants
@@ -33,6 +34,7 @@ from moco.controllers.certs import AgentCertificates
 from moco.controllers.kubeside import AgentCloneAgent, ClusterKubeSide, SecretCache
 from moco.controllers.partition import PartitionReconciler
 from moco.controllers.reconciler import MYSQLCLUSTERS, MySQLClusterReconciler, ReconcilerConfig
+from moco.controllers.rotator import PodDialer, Rotator, RotatorConfig
 from moco.kube.client import Client
 from moco.kube.controller import Controller
 from moco.kube.events import EventRecorder
@@ -173,6 +175,19 @@ def setup(
 
     reconciler = MySQLClusterReconciler(
         client, clusters.store, cfg, clustering=registry, recorder=recorder, certs=agent_certs
+    )
+
+    async def cached_pod(name: str, namespace: str) -> Obj | None:
+        return pods.store.get(f"{namespace}/{name}")
+
+    rotator_cfg = RotatorConfig(cfg.system_namespace, api_timeout=cfg.api_timeout)
+    reconciler.rotator = Rotator(
+        client,
+        rotator_cfg,
+        PodDialer(
+            cached_pod, connect_timeout=rotator_cfg.connect_timeout, query_timeout=rotator_cfg.query_timeout
+        ),
+        token_hex=secrets.token_hex,
     )
     # the claims of the clusters' StatefulSets carry the selector's labels (read, never watched
     # for events: the reconciler plans claim growth from them)
