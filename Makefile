@@ -66,7 +66,7 @@ test-unit: venv repoint ## pure logic, no external parts
 test-mysql: venv repoint mysql-root object-stores mysqld-exporter ## real mysqld 9.7 processes on loopback (and object stores for backups)
 	$(PYTEST) -m mysql unit_tests
 
-test-apiserver: venv repoint k8s-bin etcd ## real etcd + kube-apiserver on loopback
+test-apiserver: venv repoint k8s-bin etcd mysql-root ## real etcd + kube-apiserver on loopback (and mysqld for the credential rotation)
 	$(PYTEST) -m apiserver unit_tests
 
 test-objectstore: venv repoint object-stores ## real versitygw, fake-gcs-server, azurite on loopback
