@@ -422,7 +422,6 @@ class MySQLClusterReconciler:
     ) -> bool:
         """Whether mysqld accepted ``mycnf_cm`` (raises ConfigRefused if not); while the check runs
         the StatefulSet is left as it is and the reconcile is requeued."""
-        live = await self._cached(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
         v = await self.validator.check(
             cluster,
             mycnf_cm["data"][constants.MYSQL_CONF_NAME],
@@ -430,12 +429,11 @@ class MySQLClusterReconciler:
             mysqld_container(cluster, self.cfg.security),
             user_conf,
             outcome.events,
-            live,
         )
         if v.state is validation.State.PASSED:
             return True
         outcome.requeue_after = validation.RECHECK_SECONDS
-        outcome.sts = live
+        outcome.sts = await self._cached(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
         return False
 
     async def _reconcile_statefulset(
