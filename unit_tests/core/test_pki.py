@@ -1,4 +1,5 @@
-"""The grounds' certificate authority: what it issues, how it writes it, the kubeconfig shape."""
+"""The grounds' certificate authority: what it issues (through moco.pki), how it writes it, the
+kubeconfig shape."""
 
 from __future__ import annotations
 
@@ -47,8 +48,11 @@ def test_a_client_certificate_names_the_user_and_its_groups(ca: pki.CA) -> None:
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     with pytest.raises(x509.ExtensionNotFound):
         cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    life = cert.not_valid_after_utc - cert.not_valid_before_utc
-    assert life == pki.LEAF_VALIDITY + datetime.timedelta(minutes=7)
+    short = ca.issue("bob", client=True, valid=datetime.timedelta(hours=1))
+    life = x509.load_pem_x509_certificate(short.cert_pem).not_valid_after_utc - cert.not_valid_before_utc
+    assert abs(life - datetime.timedelta(hours=1, minutes=7)) < datetime.timedelta(seconds=5)
+    # LEAF_VALIDITY (30 days) is clamped to the 2-day CA: a leaf never outlives its CA
+    assert cert.not_valid_after_utc == ca.cert.not_valid_after_utc
 
 
 def test_a_serving_certificate_carries_its_names_and_addresses(ca: pki.CA) -> None:
@@ -148,3 +152,13 @@ def test_a_strict_verifier_accepts_the_chain(ca: pki.CA, tmp_path: Path) -> None
     ski = ca.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
     assert aki.key_identifier == ski.digest
+
+
+def test_the_ground_issues_through_moco_pki(ca: pki.CA) -> None:
+    """One implementation: the facts moco.pki reads of its own certificates hold for the ground's."""
+    from moco.pki import Usage, certs
+
+    facts = certs.read(ca.issue("svc", server=True, dns=["svc.test"]).cert_pem)
+    assert facts.usages == frozenset({Usage.SERVER})
+    assert facts.issuer_key_id == certs.read(ca.cert_pem()).key_id
+    assert certs.key_matches(certs.KeyPair(ca.cert_pem(), ca.pair.key_pem))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -142,17 +143,23 @@ def issue(
     now: datetime.datetime,
     validity: datetime.timedelta,
     dns_names: Sequence[str] = (),
+    ip_addresses: Sequence[str] = (),
+    organizations: Sequence[str] = (),
     backdate: datetime.timedelta = DEFAULT_BACKDATE,
 ) -> KeyPair:
-    """A leaf for ``common_name`` (and ``dns_names``) signed by ``ca``; see the invariants."""
+    """A leaf for ``common_name`` (and ``dns_names``, ``ip_addresses``) signed by ``ca``; see the
+    invariants. ``organizations`` become O attributes of the subject after its CN (Kubernetes
+    reads a client certificate's CN as the user and each O as one of its groups)."""
     if not usages:
         raise ValueError("a leaf needs at least one usage")
     ca_cert, ca_key = _load_ca(ca)
     key = ec.generate_private_key(ec.SECP256R1())
     not_after = min(now + validity, ca_cert.not_valid_after_utc)
+    subject = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
+    subject += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
     builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .subject_name(x509.Name(subject))
         .issuer_name(ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
@@ -180,10 +187,10 @@ def issue(
             critical=False,
         )
     )
-    if dns_names:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), critical=False
-        )
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dns_names]
+    sans += [x509.IPAddress(ipaddress.ip_address(a)) for a in ip_addresses]
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     cert = builder.sign(ca_key, hashes.SHA256())
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(key))
 

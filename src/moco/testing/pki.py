@@ -2,18 +2,16 @@
 
 Both grounds that run a kube-apiserver (:mod:`moco.testing.envtest` on loopback and the e2e
 suite's local cluster) authenticate everything with client certificates signed by a CA made at
-start. :class:`CA` creates that authority and issues leaf certificates; :func:`kubeconfig_doc`
-builds a kubeconfig around one client certificate, either embedding the PEM data or pointing at
-files.
+start; the object-store servers of the tests serve certificates of such a CA too. :class:`CA`
+holds that authority and issues leaf certificates with :mod:`moco.pki` (the certificates moco
+itself makes: one implementation); :func:`kubeconfig_doc` builds a kubeconfig around one client
+certificate, either embedding the PEM data or pointing at files.
 
-Invariants:
-- every key made here is EC P-256 and every certificate is signed with SHA-256 by the CA's key;
-- a leaf is never a CA and states its extended key usages (client, server or both) explicitly;
-- the CA has a subject key identifier and every leaf the matching authority key identifier (and
-  its own): strict verifiers (Python >= 3.13's default, ``VERIFY_X509_STRICT``) require them;
-  for a client certificate, CN is the Kubernetes user and each O one of its groups;
+Invariants (those of :mod:`moco.pki.certs`, plus):
+- a leaf states its extended key usages (client, server or both) explicitly; for a client
+  certificate, CN is the Kubernetes user and each O one of its groups;
 - a leaf's validity starts ``backdate`` before issuing (the CA's, to tolerate clock skew) and lasts
-  :data:`LEAF_VALIDITY` unless told otherwise;
+  :data:`LEAF_VALIDITY` unless told otherwise, never beyond the CA's own end;
 - private keys and kubeconfigs written to disk are readable by their owner only (mode 0600);
   private keys are PKCS#8 PEM without encryption.
 """
@@ -22,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import ipaddress
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,9 +28,10 @@ from typing import Any
 
 import yaml
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from moco.pki import KeyPair, Usage, certs
 
 LEAF_VALIDITY = datetime.timedelta(days=30)
 
@@ -87,62 +85,37 @@ class Issued:
         return crt, key
 
 
-def _name(common_name: str, organizations: Sequence[str] = ()) -> x509.Name:
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, common_name)]
-    attrs += [x509.NameAttribute(NameOID.ORGANIZATION_NAME, o) for o in organizations]
-    return x509.Name(attrs)
-
-
 @dataclass(frozen=True)
 class CA:
     """A self-signed certificate authority that issues a ground's certificates."""
 
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
+    pair: KeyPair
     backdate: datetime.timedelta
 
     @classmethod
     def create(cls, name: str, *, valid: datetime.timedelta, backdate: datetime.timedelta) -> CA:
         """A new CA named ``name``, valid from ``backdate`` ago for ``valid``."""
-        key = new_key()
-        subject = _name(name)
         now = datetime.datetime.now(datetime.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - backdate)
-            .not_valid_after(now + valid)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(key, hashes.SHA256())
-        )
-        return cls(cert, key, backdate)
+        return cls(certs.new_ca(name, now=now, validity=valid, backdate=backdate), backdate)
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return certs.load(self.pair.cert_pem)
+
+    @property
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        key = serialization.load_pem_private_key(self.pair.key_pem, password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)  # moco.pki makes EC keys only
+        return key
 
     def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
+        return self.pair.cert_pem
 
     def write(self, directory: Path) -> Path:
         """Write ``ca.crt`` and ``ca.key`` under ``directory``; returns the certificate's path."""
         crt = directory / "ca.crt"
-        crt.write_bytes(self.cert_pem())
-        write_private(directory / "ca.key", key_pem(self.key))
+        crt.write_bytes(self.pair.cert_pem)
+        write_private(directory / "ca.key", self.pair.key_pem)
         return crt
 
     def issue(
@@ -157,33 +130,22 @@ class CA:
         valid: datetime.timedelta = LEAF_VALIDITY,
     ) -> Issued:
         """A leaf certificate for ``client`` and/or ``server`` authentication, SANs from dns/ips."""
-        usages = [ExtendedKeyUsageOID.CLIENT_AUTH] if client else []
-        usages += [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+        usages = [Usage.CLIENT] if client else []
+        usages += [Usage.SERVER] if server else []
         if not usages:
             raise ValueError(f"certificate {common_name!r}: neither client nor server usage asked")
-        key = new_key()
-        now = datetime.datetime.now(datetime.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(_name(common_name, organizations))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - self.backdate)
-            .not_valid_after(now + valid)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()), critical=False
-            )
+        pair = certs.issue(
+            self.pair,
+            common_name,
+            usages,
+            now=datetime.datetime.now(datetime.UTC),
+            validity=valid,
+            dns_names=dns,
+            ip_addresses=ips,
+            organizations=organizations,
+            backdate=self.backdate,
         )
-        sans: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
-        sans += [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        cert = builder.sign(self.key, hashes.SHA256())
-        return Issued(cert.public_bytes(serialization.Encoding.PEM), key_pem(key))
+        return Issued(pair.cert_pem, pair.key_pem)
 
 
 def _material(field: str, value: Path | bytes) -> dict[str, str]:
