@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from moco.controllers import validation
 from moco.controllers.containers import mysqld_container
 from unit_tests.controllers.render_helpers import load_example
@@ -67,3 +69,33 @@ def test_verdicts() -> None:
     no_output = validation.verdict(_status("Failed"), [])
     assert no_output.state is validation.State.FAILED
     assert "did not run to its end" in no_output.message
+
+
+@pytest.mark.parametrize(
+    ("conf_cm", "image", "expected"),
+    [
+        ("moco-test.abc", "mysql:9.7", True),  # the same my.cnf and image: it runs already
+        ("moco-test.def", "mysql:9.7", False),  # another my.cnf: a new config to validate
+        ("moco-test.abc", "mysql:9.8", False),  # another image may refuse the same my.cnf
+    ],
+)
+def test_runs_already(conf_cm: str, image: str, expected: bool) -> None:
+    sts = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {"name": "agent", "image": "mysql:9.7"},
+                        {"name": "mysqld", "image": image},
+                    ],
+                    "volumes": [{"name": "mysql-conf", "configMap": {"name": conf_cm}}],
+                }
+            }
+        }
+    }
+    assert validation.runs_already(sts, "moco-test.abc", "mysql:9.7") is expected
+
+
+def test_no_statefulset_runs_nothing() -> None:
+    assert not validation.runs_already(None, "moco-test.abc", "mysql:9.7")
+    assert not validation.runs_already({"spec": {}}, "moco-test.abc", "mysql:9.7")

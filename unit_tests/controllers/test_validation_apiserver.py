@@ -180,3 +180,41 @@ async def test_refused_config_never_reaches_the_statefulset(
             return first["metadata"]["name"] not in {j["metadata"]["name"] for j in await jobs(kube, ns)}
 
         await eventually(old_job_gone, "the refused config's Job deleted")
+
+
+async def test_a_config_the_statefulset_already_runs_is_not_validated_again(
+    apiserver: Envtest, kube: Client, namespace: str
+) -> None:
+    """Finished validation Jobs are removed after a day (their TTL): a controller restarted
+    after that must not run a Job per cluster for the config every StatefulSet already runs
+    (1,000 Jobs of ``mysqld --validate-config`` at once)."""
+    ns = namespace
+    async with controller(apiserver, ns):
+        await kube.create(MYSQLCLUSTERS, cluster_manifest(ns))
+        job = (await eventually(lambda: jobs(kube, ns), "the validation Job"))[0]
+        await finish(kube, job, ok=True)
+        sts = await eventually(
+            lambda: get_or_none(kube, STATEFULSETS, "moco-test", ns), "the StatefulSet", within=60
+        )
+    await kube.delete(JOBS, job["metadata"]["name"], ns, propagation="Background")
+    await eventually(lambda: _none_left(kube, ns), "the Job removed (its TTL)")
+    async with controller(apiserver, ns):
+        cluster = await kube.get(MYSQLCLUSTERS, "test", ns)
+        cluster["spec"]["maxDelaySeconds"] = 120  # a change of the template, not of my.cnf
+        generation = (await kube.replace(MYSQLCLUSTERS, cluster))["metadata"]["generation"]
+
+        async def reconciled() -> bool:
+            st = (await kube.get(MYSQLCLUSTERS, "test", ns)).get("status") or {}
+            return bool((st.get("reconcileInfo") or {}).get("generation") == generation)
+
+        await eventually(reconciled, "the restarted controller's reconcile", within=60)
+        assert await jobs(kube, ns) == [], "a config the StatefulSet runs was validated again"
+        # the StatefulSet was applied (the agent's --max-delay follows maxDelaySeconds) with no Job
+        template = (await kube.get(STATEFULSETS, "moco-test", ns))["spec"]["template"]
+        agent = next(c for c in template["spec"]["containers"] if c["name"] == "agent")
+        assert "--max-delay=120s" in agent["args"]
+        assert template["spec"]["volumes"] == sts["spec"]["template"]["spec"]["volumes"]
+
+
+async def _none_left(kube: Client, ns: str) -> bool:
+    return not await jobs(kube, ns)

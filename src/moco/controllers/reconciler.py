@@ -422,6 +422,7 @@ class MySQLClusterReconciler:
     ) -> bool:
         """Whether mysqld accepted ``mycnf_cm`` (raises ConfigRefused if not); while the check runs
         the StatefulSet is left as it is and the reconcile is requeued."""
+        live = await self._cached(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
         v = await self.validator.check(
             cluster,
             mycnf_cm["data"][constants.MYSQL_CONF_NAME],
@@ -429,11 +430,12 @@ class MySQLClusterReconciler:
             mysqld_container(cluster, self.cfg.security),
             user_conf,
             outcome.events,
+            live,
         )
         if v.state is validation.State.PASSED:
             return True
         outcome.requeue_after = validation.RECHECK_SECONDS
-        outcome.sts = await self._cached(STATEFULSETS, cluster.prefixed_name(), cluster.namespace)
+        outcome.sts = live
         return False
 
     async def _reconcile_statefulset(
@@ -442,7 +444,7 @@ class MySQLClusterReconciler:
         ns, name = cluster.namespace, cluster.prefixed_name()
         live = await self._cached(STATEFULSETS, name, ns)
         desired = statefulset.statefulset(
-            cluster, mycnf_name, slow_name, self.cfg.images, security=self.cfg.security
+            cluster, mycnf_name, slow_name, self.cfg.images, security=self.cfg.security, live=live
         )
         force = is_true(cluster, constants.ANN_FORCE_ROLLING_UPDATE)
         partition = statefulset.decide_partition(live, desired, force=force)

@@ -15,7 +15,11 @@ the mysqld container, and the StatefulSet is updated only once that Job has succ
   (``terminationMessagePolicy: FallbackToLogsOnError``); the reconcile fails with
   :class:`ConfigRefused` (``ReconcileSuccess=False`` and a Warning Event, both naming the option,
   e.g. "unknown variable 'query_cache_size=0'") and the StatefulSet keeps its last good my.cnf;
-* passed: the StatefulSet is applied; Jobs of older hashes are deleted.
+* passed: the StatefulSet is applied; Jobs of older hashes are deleted;
+* already running: a config the StatefulSet's template already names, with the same image
+  (:func:`runs_already`), passed its validation before it got there (or runs without one): it
+  needs no Job. Without this rule a controller restarted after the finished Jobs' TTL would run
+  one Job per cluster for configs that run everywhere.
 
 Options MySQL renamed are translated before (:mod:`moco.mycnf.renamed`); the translation is told
 once per config in a Normal Event (:data:`EV_TRANSLATED`) when the Job is created.
@@ -162,6 +166,20 @@ def validation_job(cluster: MySQLCluster, conf: str, mycnf_name: str, mysqld: Ob
     }
 
 
+def runs_already(sts: Obj | None, mycnf_name: str, image: str) -> bool:
+    """Whether StatefulSet ``sts`` already gives its Pods ``mycnf_name`` with mysqld ``image`` (pure)."""
+    if sts is None:
+        return False
+    spec = ((sts.get("spec") or {}).get("template") or {}).get("spec") or {}
+    conf = next((v for v in spec.get("volumes") or [] if v.get("name") == constants.CONF_VOLUME), None)
+    if conf is None or (conf.get("configMap") or {}).get("name") != mycnf_name:
+        return False
+    mysqld = next(
+        (c for c in spec.get("containers") or [] if c.get("name") == constants.MYSQLD_CONTAINER), None
+    )
+    return mysqld is not None and mysqld.get("image") == image
+
+
 def _condition(job: Obj, type_: str) -> Obj | None:
     for c in (job.get("status") or {}).get("conditions") or []:
         if c.get("type") == type_ and c.get("status") == "True":
@@ -226,15 +244,20 @@ class ConfigValidator:
         mysqld: Obj,
         user_conf: dict[str, str] | None,
         events: list[tuple[str, str, str]],
+        live: Obj | None = None,
     ) -> Verdict:
         """The verdict on ``conf`` with the cluster's mysqld image; creates the Job when missing.
 
+        ``live`` is the cluster's StatefulSet as it is: a config it already runs has passed.
         Raises :class:`ConfigRefused` when mysqld refused it. ``events`` receives the Events to
         emit (type, reason, message).
         """
         ns = cluster.namespace
         name = job_name(cluster, conf, str(mysqld["image"]))
         if (ns, name) in self._passed:
+            return Verdict(State.PASSED)
+        if runs_already(live, mycnf_name, str(mysqld["image"])):
+            self._passed.add((ns, name))
             return Verdict(State.PASSED)
         try:
             job: Obj | None = await self.client.get(JOBS, name, ns, request_timeout=self.timeout)
