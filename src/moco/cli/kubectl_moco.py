@@ -155,7 +155,31 @@ def mysql(
     os.execv(argv[0], argv)
 
 
-@cli.command()
+class _CredentialGroup(click.Group):
+    """MOCO's ``credential`` parent: ``credential [flags] CLUSTER`` (no subcommand) is ``show``."""
+
+    #: options of ``show`` that take a value (their value is not the first positional)
+    _VALUED = frozenset({"-u", "--mysql-user", "--format"})
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] not in ("-h", "--help"):
+            i += 2 if args[i] in self._VALUED else 1
+        # only flags (and values) before the end or the first positional: ``show``'s flags
+        if args and args[0] not in ("-h", "--help") and (i >= len(args) or args[i] not in self.commands):
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_CredentialGroup)
+def credential() -> None:
+    """Show the credentials of CLUSTER, rotate its passwords, discard the old ones.
+
+    `credential CLUSTER` is `credential show CLUSTER`, as before the subcommands.
+    """
+
+
+@credential.command(name="show")
 @USER_OPTION
 @click.option(
     "--format",
@@ -167,9 +191,26 @@ def mysql(
 )
 @cluster_argument()
 @click.pass_context
-def credential(ctx: click.Context, user: str, fmt: str, cluster: str) -> None:
+def credential_show(ctx: click.Context, user: str, fmt: str, cluster: str) -> None:
     """Print the password of a MySQL user of CLUSTER."""
     click.echo(_run(ctx, lambda s: commands.credential(s, cluster, user, fmt)), nl=False)
+
+
+@credential.command(name="rotate")
+@cluster_argument()
+@click.pass_context
+def credential_rotate(ctx: click.Context, cluster: str) -> None:
+    """Rotate the passwords of moco's MySQL users of CLUSTER (old and new both work until
+    `credential discard`)."""
+    click.echo(_run(ctx, lambda s: commands.credential_rotate(s, cluster)), nl=False)
+
+
+@credential.command(name="discard")
+@cluster_argument()
+@click.pass_context
+def credential_discard(ctx: click.Context, cluster: str) -> None:
+    """Discard the old passwords of CLUSTER's rotation once it is Rotated."""
+    click.echo(_run(ctx, lambda s: commands.credential_discard(s, cluster)), nl=False)
 
 
 @cli.command()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Final
 
 from moco import constants
 from moco.api import names
 from moco.kube.store import Obj
-from moco.plugin import actions, status
+from moco.plugin import actions, rotation, status
 from moco.plugin.actions import ClusterView, Switch
 from moco.plugin.errors import Refused, WaitTimedOut
 from moco.plugin.live import Live, NotRead
@@ -97,6 +98,39 @@ async def credential(session: Session, name: str, user: str, fmt: str) -> str:
     """``user``'s password of ``name`` in ``fmt``."""
     secret = await session.user_secret(name)
     return actions.credential_text(user, actions.password_of(secret, user, session.ref(name)), fmt)
+
+
+async def credential_rotate(session: Session, name: str, *, new_id: str | None = None) -> str:
+    """Ask for a rotation of the passwords of moco's users (MOCO's ``password-rotate``
+    annotation, whose value is a new rotation ID)."""
+    c = rotation.RotationView.from_obj(await session.cluster(name))
+    rotation_id = new_id or str(uuid.uuid4())
+    patch = rotation.rotate_patch(c, rotation_id)
+    if patch is None:
+        asked = c.annotations.get(constants.ANN_PASSWORD_ROTATE, "")
+        return f"a password rotation of MySQLCluster {c.ref} is already requested (rotationID {asked})\n"
+    await session.patch_cluster(name, patch)
+    return (
+        f"password rotation {rotation_id} of MySQLCluster {c.ref} requested\n"
+        f"once it is Rotated (kubectl get mysqlcluster {name} "
+        "-o jsonpath='{.status.systemUserRotation.phase}'), old and new passwords both work; "
+        "after checking your clients, run "
+        f"`kubectl moco credential discard {name}`\n"
+    )
+
+
+async def credential_discard(session: Session, name: str) -> str:
+    """Ask for the discard of the old passwords (MOCO's ``password-discard`` annotation, valued
+    with the rotation's ID)."""
+    c = rotation.RotationView.from_obj(await session.cluster(name))
+    patch = rotation.discard_patch(c)
+    if patch is None:
+        return f"the discard of rotation {c.rotation_id} of MySQLCluster {c.ref} is already requested\n"
+    await session.patch_cluster(name, patch)
+    return (
+        f"discard of the old passwords of rotation {c.rotation_id} of MySQLCluster {c.ref} requested\n"
+        f"the rotation is over when status.systemUserRotation.lastRotationID is {c.rotation_id}\n"
+    )
 
 
 #: Reads the figures of the instances named ``{index: Pod name}`` (:func:`moco.plugin.live.read_all`).
