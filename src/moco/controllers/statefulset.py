@@ -15,6 +15,9 @@ Decisions (pure, over the live object):
   step at a time while the cluster is healthy); an unchanged one keeps the live partition; the
   ``moco.cybozu.com/force-rolling-update`` annotation rolls every Pod at once (partition 0).
   The rendered template's hash is kept in :data:`ANN_TEMPLATE_HASH` on the StatefulSet.
+* which images: those configured, or at reconcile version 1 the agent image the cluster runs
+  (:mod:`~moco.controllers.reconcileversion`: a cluster keeps its rendering until its spec
+  changes, so an operator upgrade restarts no mysqld).
 * :func:`needs_recreate`: volume claim templates are immutable in a StatefulSet; when they
   change, the StatefulSet is deleted with ``propagationPolicy: Orphan`` (Pods and claims stay)
   and created again. Their hash is kept in :data:`ANN_CLAIMS_HASH`.
@@ -29,6 +32,7 @@ from typing import Any, Final
 
 from moco import constants
 from moco.api import MySQLCluster, names
+from moco.controllers import reconcileversion
 from moco.controllers.common import Obj, is_true, labels, object_meta, owner_reference
 from moco.controllers.containers import DEFAULT_SECURITY, Images, containers
 from moco.controllers.podsecurity import SecurityDefaults, pod_context
@@ -163,8 +167,12 @@ def statefulset(
     *,
     partition: int = 0,
     security: SecurityDefaults = DEFAULT_SECURITY,
+    live: Obj | None = None,
 ) -> Obj:
-    """The StatefulSet to apply (``partition`` from :func:`decide_partition`)."""
+    """The StatefulSet to apply (``partition`` from :func:`decide_partition`), rendered at the
+    cluster's reconcile version (``live``: the StatefulSet as it is, which version 1 keeps the
+    agent image of)."""
+    images = reconcileversion.agent_images(reconcileversion.for_cluster(cluster), images, live)
     template = pod_template(cluster, mycnf_name, slow_log_name, images, security)
     claims = volume_claim_templates(cluster)
     annotations = {ANN_TEMPLATE_HASH: template_hash(template), ANN_CLAIMS_HASH: _hash(claims)}

@@ -23,9 +23,11 @@ from moco.api.mysqlcluster import (
     CONDITION_STATEFULSET_READY,
 )
 from moco.clustering.interfaces import Condition, NextOperation, PrimaryChange
+from moco.controllers import reconcileversion
 
-#: Bumped when the shape of what the reconciler renders changes (MOCO's ReconcileVersion).
-RECONCILE_VERSION: Final = 1
+#: The reconcile version of a new or changed cluster (MOCO's ReconcileVersion; the versions and
+#: the rule that picks one: :mod:`moco.controllers.reconcileversion`).
+RECONCILE_VERSION: Final = reconcileversion.LATEST
 
 
 def now_rfc3339() -> str:
@@ -98,7 +100,9 @@ def reconciliation_active(active: bool) -> Condition:
 
 
 def set_reconcile_info(status: dict[str, Any], generation: int) -> bool:
-    info = {"generation": generation, "reconcileVersion": RECONCILE_VERSION}
+    """Record ``generation`` as reconciled, with the version it was reconciled at (an unchanged
+    generation keeps its version: :func:`moco.controllers.reconcileversion.recorded`)."""
+    info = {"generation": generation, "reconcileVersion": reconcileversion.recorded(status, generation)}
     if status.get("reconcileInfo") == info:
         return False
     status["reconcileInfo"] = info
