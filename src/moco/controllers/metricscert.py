@@ -3,11 +3,13 @@
 controller-runtime serves secure metrics with a certificate from ``--metrics-cert-path`` or, by
 default, a self-signed one that no scraper can verify. moco issues it from the CA it already
 keeps for the agent channel (:mod:`moco.controllers.certs`), in memory (never in a Secret nor on
-disk), so a scraper verifies the server with the trust bundle (``ca.crt`` of the CA Secret's
-public part, :func:`metrics_dns_names` as the server name) instead of skipping verification.
+disk), so a scraper verifies the server against moco's CA certificate (``ca.crt`` of Secret
+``moco-agent-ca``: public, copied into the scraper's configuration; never give a scraper that
+Secret, it holds the CA's key) instead of skipping verification.
 
-* Subject :data:`METRICS_NAME`, serverAuth, SANs :func:`metrics_dns_names` (the metrics Service of
-  ``manifests/base`` in the controller's namespace, short and fully qualified).
+* Subject :data:`METRICS_NAME`, serverAuth, SANs :func:`metrics_dns_names`: the names of a Service
+  :data:`METRICS_SERVICE` in the controller's namespace, short and fully qualified (a scraper
+  that reaches a Pod by its IP, as Prometheus does, names it with ``tls_config.server_name``).
 * :class:`MetricsCertificate` hands the server one :class:`ssl.SSLContext` whose SNI callback
   switches every new handshake to the newest certificate: :meth:`MetricsCertificate.renew`
   (run by :meth:`MetricsCertificate.run` at :func:`moco.pki.decide.next_due`, at least every
@@ -33,7 +35,8 @@ log = get_logger("moco.controllers.metricscert")
 
 #: the metrics server certificate's subject
 METRICS_NAME: Final = "moco-controller-metrics"
-#: the Service in front of the controller's metrics port (manifests/base/metrics-service.yaml)
+#: the name of the Service in front of the controller's metrics port (kubebuilder's
+#: ``controller-manager-metrics-service``, named after moco)
 METRICS_SERVICE: Final = "moco-controller-metrics"
 #: the soonest a failed renewal is tried again
 RETRY_SECONDS: Final = 30.0
