@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 
 from moco import constants
+from moco.agent.credentials import EndpointSource, resolve
 from moco.agent.errors import AgentError, CloneError
 from moco.agent.initialize import initialize
 from moco.agent.metrics import AgentMetrics
@@ -51,8 +52,8 @@ class Cloner:
 
     def __init__(
         self,
-        clone_endpoint: Endpoint,
-        admin: Endpoint,
+        clone_endpoint: EndpointSource,
+        admin: EndpointSource,
         bootstrap: Sequence[Endpoint],
         passwords: Mapping[str, str],
         metrics: AgentMetrics,
@@ -62,7 +63,9 @@ class Cloner:
         self._clone_ep = clone_endpoint
         self._admin = admin
         self._bootstrap = tuple(bootstrap)
-        self._passwords = dict(passwords)
+        #: kept as given (not copied): a :class:`~moco.agent.credentials.MountedPasswords`
+        #: answers the password of the moment
+        self._passwords = passwords
         self._metrics = metrics
         #: this agent process; a restarted agent has another one.
         self.instance_id = instance_id or uuid.uuid4().hex
@@ -81,7 +84,7 @@ class Cloner:
         if self.running:
             raise CloneError("a clone is already running")
         donor = donor_of(req, self._passwords.get(constants.CLONE_DONOR_USER, ""))
-        async with await connect(self._clone_ep) as conn:
+        async with await connect(resolve(self._clone_ep)) as conn:
             row = await conn.query_one("SELECT @@global.gtid_executed AS g")
         if row is not None and str(row["g"] or "").strip():
             raise CloneError("the instance holds transactions: refusing to clone over them")
@@ -119,14 +122,13 @@ class Cloner:
 
     async def _clone(self, req: CloneRequest, donor: Donor) -> None:
         start = time.monotonic()
+        admin = resolve(self._admin)
         init_ep = (
-            Endpoint(self._admin.host, self._admin.port, req.init_user, req.init_password)
-            if req.init_user
-            else None
+            Endpoint(admin.host, admin.port, req.init_user, req.init_password) if req.init_user else None
         )
         try:
             await clone_instance(
-                self._clone_ep,
+                resolve(self._clone_ep),
                 donor,
                 after=[init_ep] if init_ep is not None else [],
                 bounds=CloneBounds(stall_timeout=req.stall_timeout_s, boot_timeout=req.boot_timeout_s),
@@ -135,7 +137,7 @@ class Cloner:
             bootstrap = list(self._bootstrap)
             if init_ep is not None:
                 bootstrap.insert(0, init_ep)
-            await initialize(self._admin, bootstrap, self._passwords)
+            await initialize(resolve(self._admin), bootstrap, self._passwords)
         except (MySQLError, AgentError) as e:
             self._metrics.clone_failure_count.inc()
             self._set(state=CloneState.FAILED, error=str(e), finished_at=time.time())

@@ -2,9 +2,11 @@
 
 Environment (MOCO's names): ``POD_NAME``, ``CLUSTER_NAME``, ``POD_NAMESPACE``,
 ``MOCO_AGENT_TOKEN`` (the shared secret of the agent API) and the users' passwords
-(:data:`moco.agent.users.PASSWORD_KEYS`). Flags: addresses, ``--max-delay``,
-``--transaction-queueing-wait``, ``--log-rotation-schedule``, ``--log-rotation-size``, and where
-mysqld listens (``--mysqld-host``/``--mysqld-port``, loopback and 3306 in a Pod).
+(:data:`moco.agent.users.PASSWORD_KEYS`), which the files of the mounted my.cnf Secret override
+as they change (:mod:`moco.agent.credentials`: a credential rotation needs no restart).
+Flags: addresses, ``--max-delay``, ``--transaction-queueing-wait``,
+``--log-rotation-schedule``, ``--log-rotation-size``, and where mysqld listens
+(``--mysqld-host``/``--mysqld-port``, loopback and 3306 in a Pod).
 
 Secrets are fields with ``repr=False``: printing a config never shows them.
 """
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from moco import constants, quantity
+from moco.agent.credentials import MountedPasswords
 from moco.agent.cron import CronError
 from moco.agent.cron import parse as parse_cron
 from moco.agent.errors import ConfigError
@@ -118,5 +121,6 @@ def env_settings(env: Mapping[str, str]) -> dict[str, object]:
         "cluster_name": env.get(constants.ENV_CLUSTER_NAME, ""),
         "namespace": env.get(constants.ENV_POD_NAMESPACE, ""),
         "token": env.get(constants.ENV_AGENT_TOKEN, ""),
-        "passwords": passwords_from_env(env),
+        # the mounted my.cnf Secret first, the environment where it has no file (credentials)
+        "passwords": MountedPasswords(Path(constants.MYCNF_SECRET_PATH), passwords_from_env(env)),
     }

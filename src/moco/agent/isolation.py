@@ -44,9 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from moco import constants
+from moco.agent.credentials import EndpointSource, resolve
 from moco.log import get_logger
 from moco.mysql import ops
-from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.conn import Connection, connect
 from moco.mysql.errors import MySQLError
 
 log = get_logger("moco.agent.isolation")
@@ -260,11 +261,12 @@ async def isolation_loop(
         await asyncio.sleep(policy.interval)
 
 
-def start(admin: Endpoint, policy: IsolationPolicy | None = None) -> asyncio.Task[None]:
-    """Run :func:`isolation_loop` for the local mysqld at ``admin`` (moco-admin) in a task."""
+def start(admin: EndpointSource, policy: IsolationPolicy | None = None) -> asyncio.Task[None]:
+    """Run :func:`isolation_loop` for the local mysqld at ``admin`` (moco-admin) in a task; each
+    connection takes the password of its moment (:mod:`moco.agent.credentials`)."""
 
     async def connect_admin() -> Connection:
-        return await connect(admin, timeout=1.0, query_timeout=2.0)
+        return await connect(resolve(admin), timeout=1.0, query_timeout=2.0)
 
     return asyncio.create_task(
         isolation_loop(connect_admin, policy or IsolationPolicy()), name="moco-agent-isolation"

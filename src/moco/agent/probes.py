@@ -13,8 +13,9 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from moco.agent.credentials import EndpointSource, resolve
 from moco.agent.readiness import ReadinessFacts, ReplicaFacts
-from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.conn import Connection, connect
 from moco.mysql.errors import MySQLError
 from moco.mysql.status import get_clone_status, get_replica_status
 
@@ -34,7 +35,7 @@ _LAG_SQL = (
 class LocalDB:
     """One lazily opened, self-healing connection to the local mysqld."""
 
-    def __init__(self, endpoint: Endpoint, *, connect_timeout: float = 3.0, query_timeout: float = 5.0):
+    def __init__(self, endpoint: EndpointSource, *, connect_timeout: float = 3.0, query_timeout: float = 5.0):
         self.endpoint = endpoint
         self._connect_timeout = connect_timeout
         self._query_timeout = query_timeout
@@ -46,7 +47,7 @@ class LocalDB:
         async with self._lock:
             if self._conn is None or self._conn.closed:
                 self._conn = await connect(
-                    self.endpoint, timeout=self._connect_timeout, query_timeout=self._query_timeout
+                    resolve(self.endpoint), timeout=self._connect_timeout, query_timeout=self._query_timeout
                 )
             return self._conn
 

@@ -21,6 +21,7 @@ stop event is set (SIGTERM in the CLI), after closing the listeners and the conn
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -32,6 +33,7 @@ from moco import constants
 from moco.agent import isolation
 from moco.agent.clone import Cloner
 from moco.agent.config import AgentConfig
+from moco.agent.credentials import exporter_reload_loop
 from moco.agent.cron import parse as parse_cron
 from moco.agent.errors import AgentError, CloneError, InitError
 from moco.agent.initialize import InitResult, initialize
@@ -56,10 +58,11 @@ class Agent:
         #: the agent API's mutual TLS (None: plain HTTP, for tests of the agent alone)
         self.tls = tls
         self.metrics = AgentMetrics(config.cluster_name, config.index)
-        self.db = LocalDB(config.endpoint(constants.AGENT_USER))
+        # endpoints resolved at each connection: a password rotation moves them (credentials)
+        self.db = LocalDB(functools.partial(config.endpoint, constants.AGENT_USER))
         self.cloner = Cloner(
-            config.endpoint(constants.AGENT_USER),
-            config.endpoint(constants.ADMIN_USER),
+            functools.partial(config.endpoint, constants.AGENT_USER),
+            functools.partial(config.endpoint, constants.ADMIN_USER),
             config.bootstrap_endpoints(),
             config.passwords,
             self.metrics,
@@ -211,7 +214,17 @@ class Agent:
             ),
             name="moco-agent-rotation",
         )
-        background = [rotation, isolation.start(self.config.endpoint(constants.ADMIN_USER))]
+        background = [
+            rotation,
+            isolation.start(functools.partial(self.config.endpoint, constants.ADMIN_USER)),
+            asyncio.create_task(
+                exporter_reload_loop(
+                    Path(constants.MYCNF_SECRET_PATH) / constants.mycnf_key(constants.EXPORTER_USER),
+                    f"http://127.0.0.1:{constants.EXPORTER_PORT}/-/reload",
+                ),
+                name="moco-agent-exporter-reload",
+            ),
+        ]
         if self.tls is not None:
             background.append(asyncio.create_task(self.tls.watch(self.stop_event), name="moco-agent-tls"))
         try:

@@ -190,6 +190,8 @@ def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
             _mount(constants.VAR_LOG_VOLUME, constants.LOG_DIR_PATH),
             _mount(constants.TMP_VOLUME, constants.TMP_PATH),
             _mount(constants.GRPC_SECRET_VOLUME, tls.DEFAULT_CERT_DIR, read_only=True),
+            # the passwords, read at each connection: a rotation needs no restart (agent.credentials)
+            _mount(constants.MYCNF_SECRET_VOLUME, constants.MYCNF_SECRET_PATH, read_only=True),
         ],
     }
 

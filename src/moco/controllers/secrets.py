@@ -9,7 +9,9 @@
   (``ADMIN_PASSWORD`` ...) plus the agent API token; the agent container takes it as its
   environment (``envFrom``);
 * ``moco-my-cnf-<name>``: ``[client]`` files per user (``<user>-my.cnf``), mounted read-only
-  in the Pod for the mysql client and the exporter.
+  in the Pod for the mysql client, the exporter and the agent, which reads its passwords there at
+  each connection (:mod:`moco.agent.credentials`): kubelet updates a mounted Secret in place, so
+  a rotated password reaches the agent without a restart, which its environment cannot.
 
 Passwords are 32 hex characters from a caller-supplied random source (``secrets.token_hex`` in
 production); :class:`Passwords` never shows them in its ``repr`` and nothing here logs.
@@ -31,14 +33,10 @@ from moco.controllers.errors import SecretCorrupted
 
 #: The agent API's shared token (``Authorization: Bearer``), under the agent's env name.
 AGENT_TOKEN_KEY: Final = constants.ENV_AGENT_TOKEN
-#: Users that get a my.cnf file in ``moco-my-cnf-<name>``.
-MYCNF_USERS: Final = (
-    constants.ADMIN_USER,
-    constants.READONLY_USER,
-    constants.WRITABLE_USER,
-    constants.EXPORTER_USER,
-    constants.BACKUP_USER,
-)
+#: Users that get a my.cnf file in ``moco-my-cnf-<name>``: every user, since the agent reads
+#: all of them there (MOCO's five for clients and the exporter, plus the agent's own, the
+#: replication and the clone-donor users).
+MYCNF_USERS: Final = constants.ALL_USERS
 SECRET_VERSION: Final = "1"
 PASSWORD_BYTES: Final = 16
 #: The rotation the ``_PENDING`` / ``_OLD`` keys of the controller Secret belong to.
