@@ -1,16 +1,22 @@
-"""The archiver's upload pass over local binlog files (no server: files written by the test)."""
+"""The archiver's upload pass over local binlog files (no server: files written by the test), its
+marker (when a probe of the primary is covered) and the restore's reach check over it."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from obstore.store import MemoryStore
 
-from moco.backup.archiver import Archiver, archive_prefix, parse_segment, read_events
+from moco.backup.archiver import Archiver, ArchiveState, Probe, archive_prefix, parse_segment, read_events
 from moco.backup.binlogfile import MAGIC
 from moco.backup.bucket import Bucket
+from moco.backup.errors import RestorePointUnavailable
+from moco.backup.restore import check_reach
 from moco.backup.scratch import Tools
 from moco.mysql.conn import Endpoint
+from moco.mysql.gtid import GtidSet
 from unit_tests.backup.test_binlogfile import SID, event, gtid_event
 
 RUN = f"{SID}/0000000000001"
@@ -74,3 +80,60 @@ def test_read_events_keeps_the_files_offsets(tmp_path: Path) -> None:
     assert data == second
     assert sc.end == len(MAGIC) + len(first) + len(second)
     assert sc.gtids == ((SID, "", 2),)
+
+
+OTHER = "4e11fa47-71ca-11e1-9e33-c80aa9429562"
+
+
+@pytest.mark.parametrize(
+    ("executed", "purged", "archived", "covered"),
+    [
+        (f"{SID}:1-10", "", f"{SID}:1-10", True),
+        (f"{SID}:1-10", "", f"{SID}:1-9", False),  # the follower has not the last one yet
+        (f"{SID}:1-10", f"{SID}:1-4", f"{SID}:5-10", True),  # purged before the archive began
+        (f"{SID}:1-10,{OTHER}:1-3", "", f"{SID}:1-10", False),  # the old primary's are not there
+        (f"{SID}:1-10:t:1-2", "", f"{SID}:1-10", False),  # a tagged one missing
+        (f"{SID}:1-10:t:1-2", "", f"{SID}:1-10:t:1-2,{OTHER}:1-3", True),  # more is fine
+    ],
+)
+def test_a_probe_is_covered_when_the_archive_holds_what_the_binlogs_held(
+    executed: str, purged: str, archived: str, covered: bool
+) -> None:
+    p = Probe(100.0, GtidSet.parse(executed), GtidSet.parse(purged))
+    assert p.covered(GtidSet.parse(archived)) is covered
+
+
+BACKUP = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def _state(synced: float) -> ArchiveState:
+    return ArchiveState(GtidSet.parse(f"{SID}:1-10"), int(synced), synced, SID)
+
+
+@pytest.mark.parametrize(
+    ("point", "archive", "latest"),
+    [
+        (BACKUP, None, None),  # the backup itself: no archive needed
+        (BACKUP + timedelta(seconds=1), None, "2026-01-02T03:04:05Z"),
+        (BACKUP + timedelta(seconds=1), _state(0.0), "2026-01-02T03:04:05Z"),  # never synced
+        (BACKUP + timedelta(seconds=60), _state(BACKUP.timestamp() + 60.9), None),
+        (BACKUP + timedelta(seconds=61), _state(BACKUP.timestamp() + 60.9), "2026-01-02T03:05:05Z"),
+        # a marker older than the backup (the archiver stopped long ago): the backup still serves
+        (BACKUP, _state(BACKUP.timestamp() - 600), None),
+        (BACKUP + timedelta(seconds=5), _state(BACKUP.timestamp() - 600), "2026-01-02T03:04:05Z"),
+    ],
+)
+def test_a_restore_point_past_the_latest_point_is_refused(
+    point: datetime, archive: ArchiveState | None, latest: str | None
+) -> None:
+    if latest is None:
+        check_reach(point, BACKUP, archive, "ns/c")
+        return
+    with pytest.raises(RestorePointUnavailable) as e:
+        check_reach(point, BACKUP, archive, "ns/c")
+    msg = str(e.value)
+    assert (
+        f"spec.restore.restorePoint {point:%Y-%m-%dT%H:%M:%SZ} is past what the bucket holds for ns/c" in msg
+    )
+    assert f"the latest point available is {latest}" in msg
+    assert ("binlog-archive" in msg) is (archive is None or not archive.synced_time)

@@ -1,22 +1,24 @@
 """Continuous binlog archiving on real mysqld: restore points past the last backup, across a
-failover of a 3-instance cluster run by the real clustering loop."""
+failover of a 3-instance cluster run by the real clustering loop; a restore point past what the
+archive holds fails before the target is touched."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from moco.backup.archiver import Archiver
+from moco.backup.archiver import Archiver, read_state
 from moco.backup.backup import BackupRequest, run_backup
 from moco.backup.bucket import Bucket
-from moco.backup.errors import BackupError
+from moco.backup.errors import BackupError, RestorePointUnavailable
 from moco.backup.restore import RestoreRequest, run_restore
 from moco.backup.scratch import Tools
+from moco.mysql import ops
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.gtid import GtidSet
 from unit_tests.backup.test_backup_restore_mysql import gtid, insert, next_second, rows
@@ -148,3 +150,76 @@ async def test_a_failing_primary_lookup_does_not_end_the_archiver(
         while not executed.is_subset(a.archived):
             assert time.monotonic() < deadline, f"archived {a.archived}, executed {executed}"
             await asyncio.sleep(0.2)
+
+
+def zulu(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.mysql
+async def test_a_restore_point_past_what_the_archive_holds_fails_naming_the_latest_point(
+    mysqld_factory: MysqldFactory, backup_tools: Tools, local_bucket: Bucket, tmp_path: Path
+) -> None:
+    # review finding: a restore point beyond the archive silently restored less. The archiver
+    # records how far it is complete (state.json's syncedTime, the primary's clock), and a
+    # restore past it fails before the target is touched, naming the point and the latest one
+    src, target = await mysqld_factory(2)
+    ep = src.endpoint()
+    async with await connect(ep) as c:
+        await ops.install_plugins(c)
+        await ops.set_writable(c)
+        await c.execute("CREATE DATABASE IF NOT EXISTS app")
+        await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32))")
+    await insert(ep, range(0, 5))
+    r = await run_backup(BackupRequest("ns", "past", ep, tmp_path / "w"), local_bucket, backup_tools)
+    before = await gtid(target.endpoint())
+
+    def req(point: datetime, name: str) -> RestoreRequest:
+        return RestoreRequest("ns", "past", point, target.endpoint(), tmp_path / name)
+
+    # no archive at all: the last backup is the latest point
+    point = r.time + timedelta(seconds=30)
+    with pytest.raises(RestorePointUnavailable) as e1:
+        await run_restore(req(point, "r1"), local_bucket, backup_tools)
+    assert f"spec.restore.restorePoint {zulu(point)}" in str(e1.value)
+    assert f"latest point available is {zulu(r.time)}" in str(e1.value)
+    assert "binlog-archive" in str(e1.value), "the message says how to get later points"
+
+    a = Archiver(
+        local_bucket,
+        backup_tools,
+        tmp_path / "arch",
+        "ns",
+        "past",
+        _fixed(ep),
+        interval=0.3,
+        marker_refresh=1.0,
+    )
+    async with running(a):
+        await insert(ep, range(5, 10))
+        await caught_up(a)
+        written = time.time()
+        deadline = time.monotonic() + 20
+        # the marker in the bucket says how far the archive is complete, with nothing to upload too
+        while (state := await read_state(local_bucket, "ns", "past")) is None or state.synced_time < written:
+            assert time.monotonic() < deadline, f"the marker never passed {written}: {state}"
+            await asyncio.sleep(0.2)
+    assert a.archived == GtidSet.parse(await gtid(ep))
+    synced = datetime.fromtimestamp(int(state.synced_time), UTC)
+    # past the marker (the archiver stopped): refused, the target untouched
+    point = synced + timedelta(seconds=60)
+    with pytest.raises(RestorePointUnavailable) as e2:
+        await run_restore(req(point, "r2"), local_bucket, backup_tools)
+    assert f"spec.restore.restorePoint {zulu(point)}" in str(e2.value)
+    assert f"latest point available is {zulu(synced)}" in str(e2.value)
+    assert await gtid(target.endpoint()) == before, "a refused restore touched the target"
+    # at the marker: everything written before it
+    await run_restore(req(synced, "r3"), local_bucket, backup_tools)
+    assert await rows(target.endpoint()) == list(range(10))
+
+
+def _fixed(ep: Endpoint):  # type: ignore[no-untyped-def]
+    async def primary() -> Endpoint:
+        return ep
+
+    return primary

@@ -172,9 +172,10 @@ async def test_backup_of_a_replica_and_point_in_time_restore(
     async with await connect(t1.endpoint("app", "app-pw")) as c:
         await c.query("SELECT 1")
 
-    # the latest backup, whole: the data equals the source's at that time
+    # the latest backup, whole, at its time (a later point needs the archive): the data equals
+    # the source's at that time
     await run_restore(
-        RestoreRequest(ns, "c", datetime.now(UTC), t2.endpoint(), tmp_path / "r2", passwords={}),
+        RestoreRequest(ns, "c", r2.time, t2.endpoint(), tmp_path / "r2", passwords={}),
         bucket,
         backup_tools,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -40,7 +39,7 @@ async def test_the_scratch_servers_clone_with_instances_of_mocos_collation(
 
     settings = await clone_settings(src.endpoint())
     assert settings == MOCO_CHARSET
-    await run_backup(
+    r = await run_backup(
         BackupRequest("ns", "s", src.endpoint(), tmp_path / "w", scratch_args=settings),
         local_bucket,
         backup_tools,
@@ -48,7 +47,7 @@ async def test_the_scratch_servers_clone_with_instances_of_mocos_collation(
     req = RestoreRequest(
         "ns",
         "s",
-        datetime.now(UTC),
+        r.time,  # a later point needs the binlogs of a later backup or the archive
         target.endpoint(),
         tmp_path / "r",
         scratch_args=await clone_settings(target.endpoint()),

@@ -14,6 +14,17 @@ on the GTIDs it excluded, so each run has its own keys and a restarted archiver 
 to another run's files. ``state.json`` beside them records the GTIDs archived so far and the
 time of the last one: a restarted archiver resumes from there.
 
+``state.json`` is also the archive's *marker*: ``syncedTime`` (UNIX seconds, the primary's
+clock) is a time at which every transaction the primary had committed was in the bucket. Each
+pass reads the primary's ``gtid_executed`` and ``gtid_purged`` with its clock (a :class:`Probe`)
+before uploading; once the archived GTIDs hold that ``gtid_executed`` but for what was purged
+before the archive began (:meth:`Probe.covered`), the probe's time becomes ``syncedTime``. The
+archive restores any point up to ``syncedTime``; a restore past it is refused
+(:func:`moco.backup.restore.check_reach`) instead of silently restoring less. A probe not
+covered yet is kept for the next pass (a newer one would keep moving ahead of a busy primary's
+follower), so ``syncedTime`` lags the primary by one or two passes. With nothing to upload the
+marker is rewritten every :data:`MARKER_REFRESH` seconds at most.
+
 Failovers: when the follower ends (the primary died) or the primary changes, it starts again on
 the new primary with ``--exclude-gtids`` = every GTID archived so far (read from the archived
 events themselves), so nothing is archived twice and nothing is skipped. When the new primary no
@@ -84,6 +95,59 @@ def archive_prefix(namespace: str, name: str) -> str:
 
 
 STATE: Final = "state.json"
+#: The most seconds between two writes of ``state.json`` when nothing was uploaded: how far
+#: behind a quiet primary's clock ``syncedTime`` may be (a restore point in the last
+#: MARKER_REFRESH seconds of a quiet period may be refused until the next write).
+MARKER_REFRESH: Final = 15.0
+
+
+@dataclass(frozen=True)
+class ArchiveState:
+    """``state.json``: what the archive holds (module docstring)."""
+
+    archived: GtidSet
+    #: UNIX time of the last archived transaction
+    last_time: int
+    #: UNIX time (primary's clock) up to which the archive is complete; 0: not known yet
+    synced_time: float
+    #: server_uuid of the primary followed when it was written
+    server: str
+
+
+def parse_state(raw: bytes) -> ArchiveState:
+    """``state.json``'s content (pure); :class:`BackupError` when it is not one."""
+    try:
+        doc = json.loads(raw)
+        return ArchiveState(
+            archived=GtidSet.parse(str(doc.get("archived") or "")),
+            last_time=int(doc.get("lastTime") or 0),
+            synced_time=float(doc.get("syncedTime") or 0.0),
+            server=str(doc.get("server") or ""),
+        )
+    except (ValueError, TypeError, AttributeError) as e:
+        raise BackupError(f"{STATE}: not an archive state ({e})") from e
+
+
+async def read_state(bucket: Bucket, namespace: str, name: str) -> ArchiveState | None:
+    """The archive's ``state.json`` (None: nothing was ever archived for the cluster)."""
+    key = archive_prefix(namespace, name) + STATE
+    if not await bucket.exists(key):
+        return None
+    return parse_state(await bucket.get_bytes(key))
+
+
+@dataclass(frozen=True)
+class Probe:
+    """What the primary had committed at ``time`` (its clock), read before an upload."""
+
+    time: float
+    executed: GtidSet
+    purged: GtidSet
+
+    def covered(self, archived: GtidSet) -> bool:
+        """Whether the archive holds every transaction of the probe that the primary's binlogs
+        held (pure): then the archive is complete up to :attr:`time`."""
+        return self.executed.subtract(self.purged).is_subset(archived)
 
 
 def segment_key(
@@ -173,6 +237,7 @@ class Archiver:
         interval: float = 5.0,
         archived: str = "",
         on_gap: Callable[[str], Awaitable[None]] | None = None,
+        marker_refresh: float = MARKER_REFRESH,
     ) -> None:
         self.bucket = bucket
         self.tools = tools
@@ -183,9 +248,14 @@ class Archiver:
         self.interval = interval
         self.archived = GtidSet.parse(archived)
         self.on_gap = on_gap
+        self.marker_refresh = marker_refresh
         #: UNIX time of the last archived transaction, and when it reached the bucket
         self.last_time = 0
         self.uploaded_at = 0.0
+        #: UNIX time (primary's clock) up to which the archive is complete (module docstring)
+        self.synced_time = 0.0
+        self._probe: Probe | None = None
+        self._saved_at = 0.0
         #: the most bytes of a file read at once (see :meth:`sync_once`)
         self.chunk = READ_CHUNK
         self._offsets: dict[str, int] = {}
@@ -203,19 +273,58 @@ class Archiver:
         return str(row["u"]), names[0]
 
     async def load_state(self) -> None:
-        """The GTIDs archived so far and the last time, from ``state.json`` (if any)."""
-        key = archive_prefix(self.namespace, self.name) + STATE
-        if not await self.bucket.exists(key):
+        """The GTIDs archived so far, the last time and the marker, from ``state.json`` (if any)."""
+        st = await read_state(self.bucket, self.namespace, self.name)
+        if st is None:
             return
-        doc = json.loads(await self.bucket.get_bytes(key))
-        self.archived = self.archived.union(GtidSet.parse(str(doc.get("archived") or "")))
-        self.last_time = max(self.last_time, int(doc.get("lastTime") or 0))
+        self.archived = self.archived.union(st.archived)
+        self.last_time = max(self.last_time, st.last_time)
+        self.synced_time = max(self.synced_time, st.synced_time)
 
     async def _save_state(self) -> None:
-        doc = {"archived": str(self.archived), "lastTime": self.last_time, "server": self._server}
+        doc = {
+            "archived": str(self.archived),
+            "lastTime": self.last_time,
+            "syncedTime": round(self.synced_time, 3),
+            "server": self._server,
+        }
         await self.bucket.put_bytes(
             archive_prefix(self.namespace, self.name) + STATE, json.dumps(doc).encode()
         )
+        self._saved_at = time.monotonic()
+
+    async def probe(self, ep: Endpoint) -> Probe | None:
+        """The primary's committed GTIDs and clock (None when it does not answer: no marker
+        progress this pass, the upload goes on)."""
+        try:
+            async with await connect(ep, timeout=5.0, query_timeout=10.0) as c:
+                row = await c.query_one(
+                    "SELECT @@global.gtid_executed AS g, @@global.gtid_purged AS p,"
+                    " UNIX_TIMESTAMP(NOW(6)) AS t"
+                )
+        except MySQLError as e:
+            log.warning("probing the primary failed: the marker waits", server=ep.address, error=str(e))
+            return None
+        if row is None:
+            return None
+        return Probe(float(row["t"]), GtidSet.parse(str(row["g"])), GtidSet.parse(str(row["p"])))
+
+    async def sync_pass(self, ep: Endpoint) -> int:
+        """One pass on the primary ``ep``: probe (unless one is pending), upload, advance the
+        marker when the probe is covered; ``state.json`` is written when anything was uploaded
+        or the marker is ``marker_refresh`` (:data:`MARKER_REFRESH`) seconds old. Returns the bytes sent."""
+        if self._probe is None:
+            self._probe = await self.probe(ep)
+        sent = await self.sync_once(save=False)
+        advanced = False
+        if self._probe is not None and self._probe.covered(self.archived):
+            advanced = self._probe.time > self.synced_time
+            self.synced_time = max(self.synced_time, self._probe.time)
+            self._probe = None
+        stale = time.monotonic() - self._saved_at >= self.marker_refresh
+        if sent or (advanced and stale):
+            await self._save_state()
+        return sent
 
     async def _follower(self, ep: Endpoint, first_file: str) -> asyncio.subprocess.Process:
         opts = client_options_file(self.work / "archiver-client.cnf", ep.user, ep.password)
@@ -239,8 +348,9 @@ class Archiver:
         opts.unlink(missing_ok=True)
         return proc
 
-    async def sync_once(self) -> int:
+    async def sync_once(self, *, save: bool = True) -> int:
         """Upload what the local files gained (complete events only); returns the bytes sent.
+        ``state.json`` is written after an upload when ``save``.
 
         A file is read from where its archived part ends, at most :attr:`chunk` bytes at a time
         (more only for one event larger than that): a busy primary's binlog grows to
@@ -271,8 +381,9 @@ class Archiver:
                 # a finished file (mysqlbinlog moved on) wholly archived: not needed locally
                 path.unlink(missing_ok=True)
         if sent:
-            await self._save_state()
             self.uploaded_at = time.time()
+            if save:
+                await self._save_state()
         return sent
 
     async def _moved(self, ep: Endpoint) -> bool:
@@ -298,6 +409,7 @@ class Archiver:
             self._server = server
             self._run = f"{server}/{int(time.time() * 1000):013d}"
             self._offsets = {}
+            self._probe = None
             shutil.rmtree(self._dir, ignore_errors=True)
             os.makedirs(self._dir / self._run, exist_ok=True)
             proc = await self._follower(ep, oldest)
@@ -307,7 +419,7 @@ class Archiver:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.interval):
                             await proc.wait()
-                    await self.sync_once()
+                    await self.sync_pass(ep)
                     if proc.returncode is None and await self._moved(ep):
                         log.info("the primary changed: following the new one")
                         break
@@ -347,12 +459,17 @@ async def fetch_archive(bucket: Bucket, namespace: str, name: str, after: int, d
 
 __all__ = [
     "ARCHIVE_DIR",
+    "MARKER_REFRESH",
+    "ArchiveState",
     "Archiver",
+    "Probe",
     "Segment",
     "archive_prefix",
     "chain",
     "fetch_archive",
     "parse_segment",
+    "parse_state",
     "plan_replay",
+    "read_state",
     "segment_key",
 ]

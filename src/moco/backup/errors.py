@@ -7,6 +7,8 @@
     │   ├── BucketAccessDenied  credentials missing or refused: the message names the variables to fix
     │   └── ObjectNotFound      no object under that key
     ├── NoBackup              no full backup at or before the restore point
+    ├── RestorePointUnavailable  the restore point is past what the bucket holds (the last
+    │                         backup, or how far the binlog archive is complete): names the latest point
     ├── ToolFailed            an external program (mysqld, mysqlbinlog, mysql) exited with an error
     └── InvalidArgument       a command-line argument or option is malformed
 
@@ -39,6 +41,13 @@ class ObjectNotFound(BucketError):
 
 class NoBackup(BackupError):
     """No full backup exists at or before the restore point."""
+
+
+class RestorePointUnavailable(BackupError):
+    """The restore point is past what the bucket holds; the message names the latest point.
+
+    Raised before the target is touched: restoring less than asked, silently, is the failure
+    this error exists to prevent."""
 
 
 class ToolFailed(BackupError):

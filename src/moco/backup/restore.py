@@ -3,7 +3,10 @@
 Sequence (:func:`run_restore`):
 
 1. The nearest full copy at or before the restore point, and the binlogs following it, are
-   found in ``moco/<src-ns>/<src-name>/`` (:func:`moco.backup.layout.find_nearest`).
+   found in ``moco/<src-ns>/<src-name>/`` (:func:`moco.backup.layout.find_nearest`). A point
+   past the last backup must be within the continuous archive's marker
+   (:func:`check_reach`): otherwise the restore fails here, before the target is touched,
+   naming ``spec.restore.restorePoint`` and the latest point available.
 2. The copy's parts (named by its manifest) are downloaded and unpacked at once into the work
    dir, and a scratch mysqld starts on it
    (InnoDB finishes the clone's recovery; its ``gtid_executed`` is the copy's).
@@ -38,17 +41,17 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from moco import constants
 from moco.backup.archive import PipeStats, download_unpack, download_unpack_parts
-from moco.backup.archiver import fetch_archive
+from moco.backup.archiver import ArchiveState, fetch_archive, read_state
 from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.binlog import Replayed, replay_binlogs
 from moco.backup.bucket import Bucket
-from moco.backup.errors import BackupError, NoBackup, ToolFailed
+from moco.backup.errors import BackupError, NoBackup, RestorePointUnavailable, ToolFailed
 from moco.backup.layout import cluster_prefix, find_nearest, sort_binlogs
 from moco.backup.phases import Phases, clone_stages
 from moco.backup.scratch import Tools, client_options_file, scratch_mysqld
@@ -297,6 +300,35 @@ async def add_purged(target: Endpoint, copy_gtid: str) -> None:
             await c.execute("SET GLOBAL gtid_purged = %s", (f"+{missing}",))
 
 
+def _zulu(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def check_reach(point: datetime, backup_time: datetime, archive: ArchiveState | None, source: str) -> None:
+    """Refuse a restore point past the last backup that the bucket cannot serve (pure).
+
+    The latest point available is the last backup's time, or the archive's ``syncedTime``
+    (whole seconds) when later; a point after it raises :class:`RestorePointUnavailable`.
+    """
+    latest = backup_time
+    if archive is None or not archive.synced_time:
+        why = (
+            "there is no binlog archive past the last backup (annotate the BackupPolicy "
+            'moco.cybozu.com/binlog-archive: "true" to archive binlogs continuously)'
+        )
+    else:
+        synced = datetime.fromtimestamp(int(archive.synced_time), UTC)
+        latest = max(latest, synced)
+        why = f"the binlog archive is complete up to {_zulu(synced)}"
+    if point <= latest:
+        return
+    raise RestorePointUnavailable(
+        f"spec.restore.restorePoint {_zulu(point)} is past what the bucket holds for {source}: "
+        f"the latest point available is {_zulu(latest)} (last backup {_zulu(backup_time)}; {why}). "
+        f"Restore to a point at or before it"
+    )
+
+
 async def run_restore(
     req: RestoreRequest, bucket: Bucket, tools: Tools, *, target_timeout: float = 600.0
 ) -> RestoreResult:
@@ -311,6 +343,10 @@ async def run_restore(
                 f"no backup of {req.source_namespace}/{req.source_name} at or before "
                 f"{req.restore_point:%Y-%m-%d %H:%M:%S} in bucket {bucket.name!r}"
             )
+        if not near.binlog_key and req.restore_point > near.time:
+            # past the last backup: only the continuous archive can serve it, up to its marker
+            archive = await read_state(bucket, req.source_namespace, req.source_name)
+            check_reach(req.restore_point, near.time, archive, f"{req.source_namespace}/{req.source_name}")
         log.info("restoring", clone=near.clone_key, binlog=near.binlog_key or "(none)")
         manifest = await read_manifest(bucket, near.clone_key)
     with ph("wait_target"):
@@ -449,6 +485,7 @@ __all__ = [
     "RestoreResult",
     "accounts_to_drop",
     "add_purged",
+    "check_reach",
     "parse_users",
     "prepare_scratch",
     "run_restore",
