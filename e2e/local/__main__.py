@@ -30,8 +30,15 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up")
     up.add_argument("--nodes", type=int, default=None, help="how many nodes (default 1)")
-    for name in ("down", "purge", "status", "kubeconfig", "images", "moco-image"):
+    for name in ("down", "purge", "status", "kubeconfig", "images"):
         sub.add_parser(name)
+    mi = sub.add_parser("moco-image")
+    mi.add_argument(
+        "--version",
+        default=None,
+        help="bake this version into the controller's build (tag <source tag>-v<version>); "
+        "no backup or agent image is made",
+    )
     imp = sub.add_parser("import")
     imp.add_argument("archives", nargs="+", type=Path)
     img = sub.add_parser("image")
@@ -73,14 +80,24 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "moco-image":
             if not cluster.is_up(spec):
                 raise procs.ClusterError("the local cluster is not up (`make cluster`)")
-            img = moco_image.build()
+            img = moco_image.build(args.version)
+            if args.version is not None:
+                # a controller release for the upgrade scenario: the controller's image alone
+                for n in spec.node_specs:
+                    images.load(node.ctr_argv(n), {"moco": img}, n.name)
+                print(img.ref)
+                return 0
             # the backup/restore Jobs' image: the controller's default is moco-backup with this tag
             backup = backup_image.build(img.tag)
             # the exporter sidecar's image, the controller's default (clusters with `collectors`)
             exporter = exporter_image.exporter_image()
+            # the agent image (every mysqld Pod's): never pruned, a cluster may still run an older one
+            agent = moco_image.agent_image_def()
+            agent_build = moco_image.agent_stamp(agent).read_text()
             ours = {"moco": img, "moco-backup": backup, "mysqld-exporter": exporter}
             for n in spec.node_specs:
                 images.load(node.ctr_argv(n), {"moco": img, "mysqld-exporter": exporter}, n.name)
+                images.load_stamped(node.ctr_argv(n), agent, agent_build, n.name)
                 backup_image.load(node.ctr_argv(n), backup, n.name)
                 for ref in images.prune(node.ctr_argv(n), ours):
                     print(f"[images] {n.name}: removed the older {ref}", flush=True)

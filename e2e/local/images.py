@@ -21,10 +21,12 @@ Images (all ``localhost/moco/...``, so no reference ever names a registry we cou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -329,12 +331,25 @@ def tools_layer(root: Path, packages: tuple[str, ...] = MYSQL_TOOLS) -> Path:
     return dest
 
 
-def mysql_image() -> ImageDef:
-    """The MySQL image: the sid root as it is, the tools layer, and a layer with MOCO's user 10000."""
+#: Where :func:`mysql_image` with a ``rebuild`` writes it (a file of the image's own top layer).
+REBUILD_MARKER = "etc/moco-mysql-rebuild"
+
+
+def mysql_image(rebuild: str | None = None) -> ImageDef:
+    """The MySQL image: the sid root as it is, the tools layer, and a layer with MOCO's user 10000.
+
+    ``rebuild``: another image of the same mysqld, tagged ``<tag>-<rebuild>``, whose top layer
+    also holds :data:`REBUILD_MARKER` (its content: ``rebuild``): a real new image (another
+    digest, another reference) for the rolling-upgrade scenario, as only one MySQL version can
+    be installed here. It has no aliases (MOCO's references name the first build).
+    """
+    if rebuild is not None and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{0,30}", rebuild):
+        raise ValueError(f"rebuild {rebuild!r}: want lower-case letters, digits, '.' or '-' (at most 31)")
     root = mysql_root()
-    tag = mysql_tag()
+    tag = mysql_tag() if rebuild is None else f"{mysql_tag()}-{rebuild}"
+    aliases = mysql_aliases() if rebuild is None else ()
     # As MOCO's MySQL images: mysqld is the entrypoint, MOCO passes only its arguments.
-    probe = ImageDef("mysql", tag, (), entrypoint=("mysqld",), aliases=mysql_aliases())
+    probe = ImageDef("mysql", tag, (), entrypoint=("mysqld",), aliases=aliases)
     if probe.archive.exists():
         return probe
     tools = tools_layer(root)
@@ -348,8 +363,10 @@ def mysql_image() -> ImageDef:
         (top / "etc" / "passwd").write_text(passwd)
         (top / "etc" / "group").write_text(group)
         (top / "etc" / "resolv.conf").write_text("")
+        if rebuild is not None:
+            (top / REBUILD_MARKER).write_text(rebuild + "\n")
         _log(f"building {probe.ref} from {root} (a few seconds; the import takes longer)...")
-        img = ImageDef("mysql", tag, (root, tools, top), entrypoint=("mysqld",), aliases=mysql_aliases())
+        img = dataclasses.replace(probe, layers=(root, tools, top))
         build_archive(img)
         return img
 
@@ -395,6 +412,47 @@ def prune(ctr: list[str], current: dict[str, ImageDef]) -> list[str]:
             [*ctr, "-n", "k8s.io", "images", "rm", *stale], capture_output=True, timeout=120, check=False
         )
     return stale
+
+
+#: containerd label naming the build of a re-made image that a node imported (see :func:`load_stamped`)
+BUILD_LABEL = "moco.build"
+
+
+def node_label(ctr: list[str], ref: str, key: str) -> str:
+    """The value of label ``key`` on the node's image ``ref`` ("" when absent)."""
+    r = subprocess.run(
+        [*ctr, "-n", "k8s.io", "images", "ls", f"name=={ref}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    for line in r.stdout.splitlines()[1:]:
+        for label in line.split()[-1].split(","):
+            k, _, value = label.partition("=")
+            if k == key:
+                return value
+    return ""
+
+
+def load_stamped(ctr: list[str], img: ImageDef, build: str, where: str = "containerd") -> None:
+    """Import ``img`` unless the node holds this very ``build`` of it under its reference.
+
+    For an image whose tag outlives its content (the agent image, tagged by its version and made
+    again locally from the checkout): :func:`load` would keep the node's earlier build for ever.
+    """
+    if img.ref in present(ctr) and node_label(ctr, img.ref, BUILD_LABEL) == build:
+        return
+    t0 = time.monotonic()
+    _log(f"{where}: importing {img.ref} (build {build})...")
+    import_archive(ctr, img.archive)
+    subprocess.run(
+        [*ctr, "-n", "k8s.io", "images", "label", img.ref, f"{BUILD_LABEL}={build}"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    _log(f"{where}: imported {img.ref} in {time.monotonic() - t0:.1f}s")
 
 
 def load(ctr: list[str], images: dict[str, ImageDef], where: str = "containerd") -> None:

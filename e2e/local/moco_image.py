@@ -5,7 +5,21 @@ dependencies into the venv ``/opt/moco``, ``PATH`` through it, user 10000:10000.
 The base (``debootstrap --variant=minbase bookworm`` + ``python3``, ``python3-venv``) is built
 once and cached under ``$MOCO_CACHE/e2e/roots``; the venv is built anew for each source state
 into a layer of its own. The tag is a digest of ``pyproject.toml`` and ``src/``, so the same
-sources give the same reference and a change gives a new one (and a rolling update).
+sources give the same reference and a change gives a new one. Only the controller runs this
+reference: a new one restarts the controller's Pods, never a mysqld Pod.
+
+The agent image ``localhost/moco/moco-agent:<AGENT_VERSION>`` (the controller's default
+``--agent-image``, :data:`moco.controllers.containers.AGENT_IMAGE`) is the same two layers under
+the agent's own version, which the controller's release does not change: deploying a new
+controller image leaves every Pod template as it was. Locally the agent image is made again from
+the checkout whenever its sources change (a stamp beside the archive and a label on each node's
+image name the build), so Pods created afterwards run the checkout's agent; running Pods keep
+theirs until their template changes (an ``AGENT_VERSION`` bump, or a change of the cluster).
+
+``build(version=...)``: the same sources with another version string baked into the wheel's
+metadata (what ``moco-controller`` reports as its version), under the tag
+``<source tag>-v<version>``: a real new controller release for the upgrade scenario, without
+touching the checkout. Such a build leaves the agent image alone.
 
 Network: the Debian mirror (the base) and PyPI (the dependencies: fetched on the host with its
 pip configuration, installed offline in the root).
@@ -18,6 +32,7 @@ import dataclasses
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -26,13 +41,16 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from e2e.local.images import REPO_ROOT, ImageDef, build_archive
+from e2e.local.images import REPO_ROOT, ImageDef, build_archive, parse_ref
 from e2e.local.spec import cache_dir
+from moco.controllers.containers import AGENT_IMAGE
 
 SUITE = "bookworm"
 REPO = "localhost/moco"
 NAME = "moco"
 VENV = "/opt/moco"
+#: what a version string may hold to become part of a tag (PEP 440 local versions fit)
+VERSION_PATTERN = re.compile(r"[0-9][0-9A-Za-z.+-]{0,40}")
 
 
 def _log(msg: str) -> None:
@@ -53,10 +71,33 @@ def source_tag() -> str:
     return "src-" + h.hexdigest()[:12]
 
 
-def image_def() -> ImageDef:
+def _check_version(version: str) -> str:
+    if not VERSION_PATTERN.fullmatch(version):
+        raise ValueError(
+            f"version {version!r}: want a PEP 440 version such as 0.1.1 or 0.1.0+upgrade "
+            f"(digits first; letters, digits, '.', '+', '-'; at most 41 characters)"
+        )
+    return version
+
+
+def image_def(version: str | None = None) -> ImageDef:
+    """moco's image for the checkout; with ``version``, the build that reports that version."""
+    tag = source_tag()
+    if version is not None:
+        tag += "-v" + _check_version(version).replace("+", "_")
+    return _def(NAME, tag)
+
+
+def agent_image_def() -> ImageDef:
+    """The agent image the controller names by default (its repository, name and version tag)."""
+    repo, name, tag = parse_ref(AGENT_IMAGE)
+    return _def(name, tag, repo)
+
+
+def _def(name: str, tag: str, repo: str = REPO) -> ImageDef:
     return ImageDef(
-        NAME,
-        source_tag(),
+        name,
+        tag,
         (),
         cmd=("moco-agent", "--help"),
         env=(
@@ -65,8 +106,41 @@ def image_def() -> ImageDef:
             "PYTHONUNBUFFERED=1",
         ),
         user="10000:10000",
-        repo=REPO,
+        repo=repo,
     )
+
+
+def agent_stamp(agent: ImageDef) -> Path:
+    """Beside the agent's archive: the source tag of the build it was made from."""
+    return agent.archive.with_suffix(".sources")
+
+
+def _agent_current(agent: ImageDef) -> bool:
+    stamp = agent_stamp(agent)
+    return agent.archive.exists() and stamp.exists() and stamp.read_text() == source_tag()
+
+
+@contextlib.contextmanager
+def _wheel_source(version: str | None) -> Iterator[Path]:
+    """The directory to build the wheel from: the checkout, or a copy whose pyproject.toml
+    carries ``version`` (the sources are the checkout's, byte for byte)."""
+    if version is None:
+        yield REPO_ROOT
+        return
+    with tempfile.TemporaryDirectory(prefix="moco-wheel-src-") as tmp:
+        src = Path(tmp)
+        text, n = re.subn(
+            r'(?m)^version = "[^"]*"$',
+            f'version = "{version}"',
+            (REPO_ROOT / "pyproject.toml").read_text(),
+            count=1,
+        )
+        if n != 1:
+            raise RuntimeError('pyproject.toml has no `version = "..."` line to set')
+        (src / "pyproject.toml").write_text(text)
+        shutil.copy(REPO_ROOT / "README.md", src / "README.md")
+        shutil.copytree(REPO_ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__"))
+        yield src
 
 
 @contextlib.contextmanager
@@ -135,10 +209,13 @@ def base_root() -> Path:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def build() -> ImageDef:
-    """Build (or find cached) the docker-archive of moco's image for the current sources."""
-    img = image_def()
-    if img.archive.exists():
+def build(version: str | None = None) -> ImageDef:
+    """Build (or find cached) the docker-archive of moco's image for the current sources, and
+    (without ``version``) the agent image's when its stamp names other sources."""
+    img = image_def(version)
+    agent = agent_image_def()
+    need_agent = version is None and not _agent_current(agent)
+    if img.archive.exists() and not need_agent:
         return img
     base = base_root()
     roots = cache_dir() / "e2e" / "roots"
@@ -151,9 +228,10 @@ def build() -> ImageDef:
         pip = [sys.executable, "-m", "pip"]
         venv = base / VENV.lstrip("/")
         try:
-            subprocess.run(
-                [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(REPO_ROOT)], check=True, timeout=600
-            )
+            with _wheel_source(version) as src:
+                subprocess.run(
+                    [*pip, "wheel", "-q", "--no-deps", "-w", str(wheels), str(src)], check=True, timeout=600
+                )
             wheel = next(wheels.glob("*.whl"))
             # The host's Python is the image's (3.11, glibc, x86_64): the same wheels fit.
             subprocess.run([*pip, "download", "-q", "-d", str(wheels), str(wheel)], check=True, timeout=600)
@@ -174,12 +252,16 @@ def build() -> ImageDef:
             shutil.rmtree(wheels, ignore_errors=True)
         _log("3/3: the image archive...")
         build_archive(dataclasses.replace(img, layers=(base, layer)))
+        if need_agent:
+            agent.archive.unlink(missing_ok=True)
+            build_archive(dataclasses.replace(agent, layers=(base, layer)))
+            agent_stamp(agent).write_text(source_tag())
         for old in img.archive.parent.glob(f"{NAME}-src-*.tar"):
-            if old != img.archive:
-                old.unlink(missing_ok=True)  # archives of earlier sources: one is kept
+            if old != img.archive and ("-v" in old.name) == (version is not None):
+                old.unlink(missing_ok=True)  # archives of earlier sources: one of each kind is kept
         _log(f"built {img.ref} in {time.monotonic() - t0:.0f}s")
         return img
 
 
 if __name__ == "__main__":
-    print(build().ref)
+    print(build(sys.argv[1] if len(sys.argv) > 1 else None).ref)

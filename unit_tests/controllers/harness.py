@@ -43,8 +43,11 @@ async def running_controller(
     watch_namespace: str | None = None,
     lease: bool = False,
     registry: Recorder | None = None,
+    images: Images | None = None,
 ) -> AsyncIterator[Wiring]:
-    """moco's controllers on a manager, stopped (and checked to stop cleanly) afterwards."""
+    """moco's controllers on a manager, stopped (and checked to stop cleanly) afterwards.
+
+    ``images``: those of the controller's configuration (default: agent ``moco:test``)."""
     client = await Client.from_kubeconfig(kubeconfig, qps=200, burst=400)
     election = (
         LeaderElectionConfig(system_namespace, "moco", "test-controller", 4.0, 3.0, 0.5) if lease else None
@@ -55,7 +58,7 @@ async def running_controller(
             namespace=watch_namespace, leader_election=election, http_address=None, handle_signals=False
         ),
     )
-    cfg = ReconcilerConfig(system_namespace=system_namespace, images=Images(agent="moco:test"))
+    cfg = ReconcilerConfig(system_namespace=system_namespace, images=images or Images(agent="moco:test"))
     wiring = setup(mgr, client, cfg, enable_clustering=False, workers=2)
     wiring.reconciler.clustering = registry
     task = asyncio.create_task(mgr.run())

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import yaml
 
-from moco import constants
+from moco import __version__, constants
 from moco.api import BackupPolicy, BucketConfig, JobConfig, MySQLCluster, with_defaults
 from moco.api.defaults import backuppolicy_schema_defaulted
 from moco.controllers import backup, backupjobs
-from moco.controllers.containers import Images, default_backup_image
+from moco.controllers.containers import BACKUP_IMAGE, Images, default_backup_image
 from moco.controllers.errors import InvalidSpec
 from unit_tests.controllers.render_helpers import UID, check_golden
 
@@ -425,7 +425,7 @@ def test_no_restore_no_condition() -> None:
 
 
 @pytest.mark.parametrize(
-    ("agent", "want"),
+    ("moco_image", "want"),
     [
         ("localhost/moco/moco:src-abc", "localhost/moco/moco-backup:src-abc"),
         ("moco:latest", "moco-backup:latest"),
@@ -433,10 +433,14 @@ def test_no_restore_no_condition() -> None:
         ("ghcr.io/x/moco@sha256:00", "ghcr.io/x/moco-backup"),
     ],
 )
-def test_default_backup_image(agent: str, want: str) -> None:
-    assert default_backup_image(agent) == want
-    assert Images(agent=agent).backup_image == want
-    assert Images(agent=agent, backup="b:1").backup_image == "b:1"
+def test_default_backup_image(moco_image: str, want: str) -> None:
+    assert default_backup_image(moco_image) == want
+
+
+def test_the_backup_image_is_the_controllers_release_not_the_agents() -> None:
+    assert Images(agent="localhost/moco/moco-agent:1.0.0").backup_image == BACKUP_IMAGE
+    assert f"localhost/moco/moco-backup:{__version__}" == BACKUP_IMAGE
+    assert Images(agent="a:1", backup="b:1").backup_image == "b:1"
 
 
 def test_job_resources_can_be_left_out() -> None:

@@ -3,14 +3,15 @@
 * ``mysqld``: the user's container with ``--defaults-file`` forced, MOCO's ports, probes served
   by the agent on the ``health`` port (the user may tune thresholds, never the handler), a
   preStop sleep, and MOCO's mounts;
-* ``agent``: ``moco-agent server`` from our image, environment from the user Secret, its
+* ``agent``: ``moco-agent server`` from the agent image (:data:`AGENT_IMAGE`, versioned apart
+  from the controller: see :data:`AGENT_VERSION`), environment from the user Secret, its
   mutual-TLS certificate (Secret ``moco-<name>-grpc``) at ``/grpc-cert``;
 * ``slow-log`` (unless disabled): follows the slow query log file and writes it to its stdout, as
-  MOCO's fluent-bit sidecar does (``kubectl logs -c slow-log``). By default it is moco's own
+  MOCO's fluent-bit sidecar does (``kubectl logs -c slow-log``). By default it is the agent
   image running ``tail -F`` (so nothing is pulled from MOCO's registry); with a fluent-bit image
   configured (``--fluent-bit-image``) it is that image reading the generated fluent-bit config;
 * ``mysqld-exporter`` (when ``collectors`` is set);
-* init containers: ``copy-moco-init`` (our image) writes the init script into the shared volume,
+* init containers: ``copy-moco-init`` (the agent image) writes the init script into the shared volume,
   then ``moco-init`` runs it with the USER's mysqld image (``sh SCRIPT SERVER_ID_BASE``), so the
   data directory is initialised by the mysqld that will run it;
 * ``overwriteContainers`` replaces resources/securityContext of moco's containers;
@@ -18,6 +19,13 @@
   (:mod:`moco.controllers.podsecurity`: no privilege escalation, no capabilities, non-root as
   MOCO's uid/gid 10000 unless ``--disable-default-security-context``, RuntimeDefault seccomp, a
   read-only root filesystem); keys the user set are kept.
+
+Which images a Pod template names, and so what restarts mysqld: the user's (``mysqld``, their
+own containers), the agent image (``agent``, ``copy-moco-init``, the default ``slow-log``), the
+exporter image (with ``collectors``) and the fluent-bit image when one is configured. Never the
+controller's own image: a controller release that keeps :data:`AGENT_VERSION` changes no Pod
+template and restarts no mysqld (MOCO #698, #572). The backup image (:data:`BACKUP_IMAGE`) is
+in the backup CronJob and the restore Job only.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Final
 
-from moco import constants
+from moco import __version__, constants
 from moco.agentapi import tls
 from moco.api import MySQLCluster
 from moco.api.schema import DEFAULT_MAX_DELAY_SECONDS, DEFAULT_STARTUP_WAIT_SECONDS
@@ -52,35 +60,55 @@ EXPORTER_VERSION: Final = "0.19.0"
 EXPORTER_IMAGE: Final = f"localhost/moco/mysqld-exporter:{EXPORTER_VERSION}"
 
 
+#: The version of the agent image: what the ``agent``, ``copy-moco-init`` and ``slow-log``
+#: containers run (``moco-agent server``, ``moco-agent init-script``, ``tail``). It is the agent's
+#: contract with the controller and with the Pods it runs in (its API and wire model, the init
+#: script, its flags, environment and mounts), versioned apart from the controller as MOCO's
+#: moco-agent is: a controller release names the same agent image, so the Pod templates it renders
+#: are unchanged and no mysqld restarts. Bump it (and the image, ``make moco-image``, is built under
+#: the new tag) when a change must reach the running agents; every cluster then rolls once, one Pod
+#: at a time, as ``--partition-update-interval`` spaces them.
+AGENT_VERSION: Final = "1.0.0"
+#: The default agent image (``--agent-image``; env ``MOCO_AGENT_IMAGE``): the one ``make
+#: moco-image`` builds from this checkout and loads into the local cluster's nodes
+#: (``e2e/local/moco_image.py``). Elsewhere, name an image of this project's wheel with that tag.
+AGENT_IMAGE: Final = f"localhost/moco/moco-agent:{AGENT_VERSION}"
+
+
 @dataclass(frozen=True)
 class Images:
-    """Images of the containers moco adds (the agent's is moco's own image)."""
+    """Images of the containers and Jobs moco adds (the controller's own image is none of them)."""
 
-    agent: str
+    #: the agent image (:data:`AGENT_IMAGE`); in every Pod template
+    agent: str = AGENT_IMAGE
     #: the slow-log sidecar's fluent-bit image; empty (the default) means moco's own image
     #: following the slow log with ``tail -F`` (MOCO's default, ghcr.io/cybozu-go/moco/fluent-bit,
     #: is not reachable from every cluster, and a sidecar that cannot start keeps the Pod unready)
     fluent_bit: str = ""
     #: the mysqld-exporter sidecar's image (``--mysqld-exporter-image``); see :data:`EXPORTER_IMAGE`
     exporter: str = EXPORTER_IMAGE
-    #: the backup/restore jobs' image; empty means :func:`default_backup_image` of the agent's
+    #: the backup/restore jobs' image (``--backup-image``); empty means :data:`BACKUP_IMAGE`
     backup: str = ""
 
     @property
     def backup_image(self) -> str:
-        return self.backup or default_backup_image(self.agent)
+        return self.backup or BACKUP_IMAGE
 
 
 #: The name of the backup image beside moco's own (MySQL's client and server tools + moco).
 BACKUP_IMAGE_NAME: Final = "moco-backup"
+#: The default backup image: the controller's release (MOCO's rule: moco-backup of the same
+#: version). It is in the backup CronJob and the restore Job, never in a Pod template; the
+#: deployment manifests name the image ``make moco-image`` built (``MOCO_BACKUP_IMAGE``).
+BACKUP_IMAGE: Final = f"localhost/moco/{BACKUP_IMAGE_NAME}:{__version__}"
 
 
-def default_backup_image(agent: str) -> str:
-    """The backup image that goes with moco's image ``agent``: the same repository and tag, the
-    name :data:`BACKUP_IMAGE_NAME` (``localhost/moco/moco:src-1`` ->
+def default_backup_image(moco_image: str) -> str:
+    """The backup image built beside the controller's image ``moco_image``: the same repository
+    and tag, the name :data:`BACKUP_IMAGE_NAME` (``localhost/moco/moco:src-1`` ->
     ``localhost/moco/moco-backup:src-1``), so one deployed tag names both, as they are built
-    from the same sources."""
-    head, sep, last = agent.rpartition("/")
+    from the same sources (``e2e/deploy.py`` sets ``MOCO_BACKUP_IMAGE`` so)."""
+    head, sep, last = moco_image.rpartition("/")
     name = last.partition("@")[0]  # a digest names the other image's content: dropped
     _, colon, tag = name.partition(":")
     return f"{head}{sep}{BACKUP_IMAGE_NAME}{colon}{tag}"
