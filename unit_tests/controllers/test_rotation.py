@@ -187,3 +187,15 @@ def test_controller_secret_keys_through_a_rotation() -> None:
     half = Passwords({**pw.values, "ADMIN_PASSWORD_PENDING": "x"})
     assert half.rotation_keys() == RotationKeys.INCONSISTENT
     assert "new" not in repr(promoted), "no password in a repr"
+
+
+def test_error_messages_are_redacted() -> None:
+    from moco.controllers.rotator import redacted
+    from moco.controllers.secrets import Passwords
+
+    pw = Passwords({"ADMIN_PASSWORD": "0123456789abcdef", "ADMIN_PASSWORD_PENDING": "fedcba9876543210"})
+    msg = "(1064) syntax error near 'fedcba9876543210' RETAIN CURRENT PASSWORD; 0123456789abcdef"
+    out = redacted(msg, pw)
+    assert "fedcba9876543210" not in out
+    assert "0123456789abcdef" not in out
+    assert "(1064) syntax error near '<redacted>'" in out

@@ -107,6 +107,15 @@ class StepFailed(Exception):
     """A step could not be completed now (retried); the message holds no password."""
 
 
+def redacted(message: str, pw: sec.Passwords) -> str:
+    """``message`` with every value of the controller Secret masked: a server's error text may
+    quote a statement (``... near '<text>'``), and the message goes to a log line and an Event."""
+    for value in sorted(set(pw.values.values()), key=len, reverse=True):
+        if len(value) >= 8:
+            message = message.replace(value, "<redacted>")
+    return message
+
+
 def _replicas(cluster: MySQLCluster) -> int:
     """The instance count (the CRD defaults an unset ``replicas`` to 1)."""
     return DEFAULT_REPLICAS if cluster.spec.replicas is None else cluster.spec.replicas
@@ -178,8 +187,9 @@ class Rotator:
         try:
             return await self._run(d, facts, cluster, secret, pw, apply, emit)
         except (MySQLError, kerr.KubeError, StepFailed) as e:
-            bound.warning("rotation step failed", step=str(d.step), error=str(e))
-            emit("Warning", "RotationRetrying", f"password rotation step {d.step} failed, retrying: {e}")
+            why = redacted(str(e), pw)
+            bound.warning("rotation step failed", step=str(d.step), error=why)
+            emit("Warning", "RotationRetrying", f"password rotation step {d.step} failed, retrying: {why}")
             return self.cfg.retry_s
 
     # --- the steps ---------------------------------------------------------------------------
