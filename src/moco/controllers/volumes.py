@@ -20,14 +20,26 @@ happens to the claims that already exist. The rules, first that applies:
    claims get the new size, as MOCO does), and the reconcile then reports ``Refused`` naming
    the claim, its class and the fix. The admission policy shipped with the CRDs refuses such
    a spec up front; this is the backstop where that policy is not installed.
+
+Apart from the size, MOCO's ``--pvc-sync-label-keys`` / ``--pvc-sync-annotation-keys``
+(:func:`plan_metadata_sync`) carry chosen label and annotation values from the templates to the
+claims, which a StatefulSet never updates after it made them:
+
+5. For each key named by those flags that the claim's template sets, the claim gets the
+   template's value when its own differs (or is missing). A key the template does not set is
+   left alone on the claim, and nothing is ever removed: others (a CSI driver, a backup tool,
+   the user) may own metadata on the claim, so moco writes only what it was told to sync.
+
+A claim belongs to a template when it is named ``<template>-<StatefulSet>-<ordinal>``, the
+StatefulSet controller's naming.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from moco.api import MySQLCluster
+from moco.api import MySQLCluster, PersistentVolumeClaim
 from moco.controllers.common import Obj, parse_quantity
 
 
@@ -74,28 +86,80 @@ class Blocked:
 
 
 @dataclass(frozen=True)
+class MetadataSync:
+    """Rule 5: ``claim`` gets these label and annotation values (a merge patch of its metadata)."""
+
+    claim: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    def patch(self) -> dict[str, object]:
+        meta: dict[str, object] = {}
+        if self.labels:
+            meta["labels"] = self.labels
+        if self.annotations:
+            meta["annotations"] = self.annotations
+        return {"metadata": meta}
+
+
+@dataclass(frozen=True)
 class ClaimPlan:
     grow: list[Growth] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
     blocked: list[Blocked] = field(default_factory=list)
+    #: rule 5 (filled by :func:`plan_metadata_sync`, not by :func:`plan_claims`)
+    sync: list[MetadataSync] = field(default_factory=list)
+
+
+def template_of(cluster: MySQLCluster, claim: str) -> PersistentVolumeClaim | None:
+    """The template ``claim`` was made from (``<template>-<StatefulSet>-<ordinal>``), if any."""
+    stem, sep, ordinal = claim.rpartition("-")
+    if not sep or not ordinal.isdigit():
+        return None
+    sts_name = cluster.prefixed_name()
+    for t in cluster.spec.volume_claim_templates:
+        if t.metadata.name and stem == f"{t.metadata.name}-{sts_name}":
+            return t
+    return None
+
+
+def plan_metadata_sync(
+    cluster: MySQLCluster,
+    pvcs: Iterable[Obj],
+    label_keys: Collection[str],
+    annotation_keys: Collection[str],
+) -> list[MetadataSync]:
+    """Rule 5 applied to every claim of the cluster: the claims whose synced keys differ."""
+    out: list[MetadataSync] = []
+    if not label_keys and not annotation_keys:
+        return out
+    for pvc in pvcs:
+        meta = pvc.get("metadata") or {}
+        tmpl = template_of(cluster, str(meta.get("name", "")))
+        if tmpl is None:
+            continue
+        labels = _differing(tmpl.metadata.labels, meta.get("labels") or {}, label_keys)
+        annotations = _differing(tmpl.metadata.annotations, meta.get("annotations") or {}, annotation_keys)
+        if labels or annotations:
+            out.append(MetadataSync(str(meta["name"]), labels, annotations))
+    return out
+
+
+def _differing(
+    want: Mapping[str, str] | None, have: Mapping[str, str], keys: Collection[str]
+) -> dict[str, str]:
+    want = want or {}
+    return {k: want[k] for k in keys if k in want and have.get(k) != want[k]}
 
 
 def plan_claims(
     cluster: MySQLCluster, pvcs: Iterable[Obj], classes: Mapping[str, Obj], default_class: Obj | None
 ) -> ClaimPlan:
-    """The rules above applied to every claim of the cluster (never raises)."""
+    """Rules 1-4 applied to every claim of the cluster (never raises)."""
     plan = ClaimPlan()
-    sts_name = cluster.prefixed_name()
     for pvc in pvcs:
         name = str(pvc["metadata"]["name"])
-        tmpl = next(
-            (
-                t
-                for t in cluster.spec.volume_claim_templates
-                if t.metadata.name and name.startswith(f"{t.metadata.name}-{sts_name}-")
-            ),
-            None,
-        )
+        tmpl = template_of(cluster, name)
         if tmpl is None:
             continue
         want = parse_quantity(tmpl.storage_request)
