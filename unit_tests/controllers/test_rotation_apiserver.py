@@ -31,6 +31,7 @@ from moco.mysql.errors import AccessDenied, MySQLError
 from moco.mysql.status import get_status
 from moco.testing.envtest import Envtest
 from moco.testing.mysqld import Mysqld
+from moco.testing.rbac import KINDS, controller_kubeconfig, rbac_docs
 from unit_tests.controllers.harness import cluster_manifest, eventually, running_controller
 from unit_tests.fixtures.mysqld import MysqldFactory
 
@@ -42,6 +43,16 @@ NAME = "rot"
 @pytest.fixture
 async def sysns(kube: Client, namespace: str) -> Any:
     name = f"{namespace}-sys"[:63]
+    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    yield name
+    await kube.delete(NAMESPACES, name)
+
+
+@pytest.fixture
+async def short_ns(kube: Client) -> Any:
+    """A namespace with a short name: the ServiceAccount's client certificate names it, and a
+    certificate's common name holds at most 64 characters."""
+    name = f"rot-{secrets.token_hex(3)}"
     await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     yield name
     await kube.delete(NAMESPACES, name)
@@ -158,11 +169,15 @@ async def annotate(kube: Client, ns: str, key: str, value: str) -> None:
 
 
 async def test_rotate_and_discard_under_writes(
-    apiserver: Envtest, kube: Client, namespace: str, sysns: str, mysqld_factory: MysqldFactory
+    apiserver: Envtest, kube: Client, short_ns: str, mysqld_factory: MysqldFactory
 ) -> None:
-    ns = namespace
+    ns = short_ns
     instances = await mysqld_factory(3)
-    async with running_controller(apiserver.kubeconfig, sysns) as wiring:
+    # as moco-controller's ServiceAccount with the manifests' namespaced RBAC: the rotation needs
+    # no permission beyond the role's (the controller Secret is in the same namespace then)
+    for doc in rbac_docs("namespaced", ns):
+        await kube.create(KINDS[doc["kind"]], doc)
+    async with running_controller(controller_kubeconfig(apiserver, ns), ns, watch_namespace=ns) as wiring:
         rotator = wiring.reconciler.rotator
         assert rotator is not None
         dialer = LauncherDialer(instances)
@@ -171,7 +186,7 @@ async def test_rotate_and_discard_under_writes(
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, NAME, replicas=3))
         secret_name = f"mysql-{ns}.{NAME}"
         controller_secret = await eventually(
-            lambda: kube.get(SECRETS, secret_name, sysns), "controller Secret created"
+            lambda: kube.get(SECRETS, secret_name, ns), "controller Secret created"
         )
         old = sec.Passwords.from_secret(controller_secret)
         await build_cluster(instances, old)
@@ -187,7 +202,7 @@ async def test_rotate_and_discard_under_writes(
             st = await rotation_state(kube, ns)
             assert st["phase"] == "Rotating"
             assert not st["rotateApplied"]
-            staged = sec.Passwords.from_secret(await kube.get(SECRETS, secret_name, sysns))
+            staged = sec.Passwords.from_secret(await kube.get(SECRETS, secret_name, ns))
             assert staged.rotation_keys() == sec.RotationKeys.STAGED
             assert staged.password(constants.ADMIN_USER) == old.password(constants.ADMIN_USER), "not promoted"
             dialer.down_after = {}
@@ -196,7 +211,7 @@ async def test_rotate_and_discard_under_writes(
                 return (await rotation_state(kube, ns)).get("phase") == "Rotated"
 
             await eventually(rotated, "Rotated", within=60)
-            new = sec.Passwords.from_secret(await kube.get(SECRETS, secret_name, sysns))
+            new = sec.Passwords.from_secret(await kube.get(SECRETS, secret_name, ns))
             assert new.rotation_keys() == sec.RotationKeys.PROMOTED
             assert new.rotation_id == "r1"
             for user in constants.ALL_USERS:
@@ -234,7 +249,7 @@ async def test_rotate_and_discard_under_writes(
         finally:
             writer.stop.set()
             await task
-        final = sec.Passwords.from_secret(await kube.get(SECRETS, secret_name, sysns))
+        final = sec.Passwords.from_secret(await kube.get(SECRETS, secret_name, ns))
         assert final.rotation_keys() == sec.RotationKeys.NONE
         assert not final.rotation_id
         for user in constants.ALL_USERS:
