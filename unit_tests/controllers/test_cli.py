@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
-from moco.cli.controller import images_from, parser
+from moco.cli.controller import HttpServing, http_serving, images_from, parser
 
 
 def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -14,7 +16,7 @@ def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.Monk
     assert args.watch_namespace is None
     assert args.system_namespace == "moco-system"
     assert args.leader_elect is True
-    assert args.http_bind_address == ("0.0.0.0", 8081)
+    assert http_serving(args) == HttpServing(probes=("0.0.0.0", 8081), metrics=("0.0.0.0", 8080))
     images = images_from(args)
     assert images.agent == "moco:latest"
     assert images.backup_image == "moco-backup:latest"  # built beside moco's image, same tag
@@ -28,7 +30,7 @@ def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
         ["--no-leader-elect", "--http-bind-address=127.0.0.1:9000", "--exporter-image=exp:2", "--qps=5"]
     )
     assert (args.watch_namespace, args.system_namespace, args.leader_elect) == ("team-a", "team-a", False)
-    assert args.http_bind_address == ("127.0.0.1", 9000)
+    assert http_serving(args) == HttpServing(("127.0.0.1", 9000), ("127.0.0.1", 9000), beside_probes=True)
     assert args.qps == 5.0
     assert parser().parse_args(["--apiserver-qps-throttle=50"]).qps == 50.0  # MOCO's name
     images = images_from(args)
@@ -40,8 +42,8 @@ def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_bad_address_is_refused() -> None:
-    with pytest.raises(SystemExit):
-        parser().parse_args(["--http-bind-address=nowhere"])
+    with pytest.raises(argparse.ArgumentTypeError, match="nowhere"):
+        http_serving(parser().parse_args(["--http-bind-address=nowhere"]))
 
 
 @pytest.mark.parametrize(

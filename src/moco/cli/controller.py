@@ -20,6 +20,7 @@ import socket
 import sys
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from moco.log import get_logger, setup
@@ -66,6 +67,68 @@ def _address(text: str) -> tuple[str, int]:
         return (host or "0.0.0.0", int(port))
     except ValueError:
         raise argparse.ArgumentTypeError(f"bad address {text!r} (want HOST:PORT or :PORT)") from None
+
+
+#: ``--metrics-bind-address=0``: no metrics server (controller-runtime's convention)
+METRICS_OFF = "0"
+DEFAULT_HEALTH_PROBE_ADDRESS = ":8081"
+#: MOCO's --metrics-addr and controller-runtime's default
+DEFAULT_METRICS_ADDRESS = ":8080"
+
+
+@dataclass(frozen=True)
+class HttpServing:
+    """Where the probes and /metrics are served, resolved from the flags by :func:`http_serving`."""
+
+    probes: tuple[str, int]
+    #: None: no /metrics
+    metrics: tuple[str, int] | None
+    #: /metrics on the probe server (``--http-bind-address``, moco's earlier single-server flag)
+    beside_probes: bool = False
+    secure: bool = False
+
+
+def http_serving(args: argparse.Namespace) -> HttpServing:
+    """The servers the flags ask for; raises :class:`argparse.ArgumentTypeError` naming the flags
+    when they contradict each other. Each flag falls back to its environment variable, then to
+    MOCO's default (probes ``:8081``, metrics ``:8080``)."""
+    env = os.environ.get
+    combined = args.http_bind_address or env("MOCO_HTTP_BIND_ADDRESS")
+    if combined:
+        if args.health_probe_bind_address or args.metrics_bind_address:
+            raise argparse.ArgumentTypeError(
+                "--http-bind-address serves probes and metrics on one address: give it alone, or use "
+                "--health-probe-bind-address and --metrics-bind-address instead"
+            )
+        if args.metrics_secure:
+            raise argparse.ArgumentTypeError(
+                "--metrics-secure needs a metrics server of its own (the probes stay plain HTTP for the "
+                "kubelet): use --health-probe-bind-address and --metrics-bind-address instead of "
+                "--http-bind-address"
+            )
+        address = _address(combined)
+        return HttpServing(probes=address, metrics=address, beside_probes=True)
+    probes = _address(
+        args.health_probe_bind_address
+        or env("MOCO_HEALTH_PROBE_BIND_ADDRESS")
+        or DEFAULT_HEALTH_PROBE_ADDRESS
+    )
+    metrics_text = (
+        args.metrics_bind_address or env("MOCO_METRICS_BIND_ADDRESS") or DEFAULT_METRICS_ADDRESS
+    ).strip()
+    if metrics_text == METRICS_OFF:
+        if args.metrics_secure:
+            raise argparse.ArgumentTypeError(
+                "--metrics-secure with --metrics-bind-address=0: there is no metrics server to secure"
+            )
+        return HttpServing(probes=probes, metrics=None)
+    metrics = _address(metrics_text)
+    if metrics == probes and metrics[1] != 0:
+        raise argparse.ArgumentTypeError(
+            f"--metrics-bind-address and --health-probe-bind-address are both {metrics_text}: give them "
+            "different ports (or --http-bind-address alone for one plain server)"
+        )
+    return HttpServing(probes=probes, metrics=metrics, secure=args.metrics_secure)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -133,10 +196,29 @@ def parser() -> argparse.ArgumentParser:
         help="the mysqld-exporter sidecar's image (MOCO's flag); default: localhost/moco/mysqld-exporter",
     )
     p.add_argument(
+        "--health-probe-bind-address",
+        "--health-probe-addr",
+        help="HOST:PORT serving /healthz and /readyz (env MOCO_HEALTH_PROBE_BIND_ADDRESS; "
+        f"default {DEFAULT_HEALTH_PROBE_ADDRESS}; MOCO's --health-probe-addr)",
+    )
+    p.add_argument(
+        "--metrics-bind-address",
+        "--metrics-addr",
+        help="HOST:PORT serving /metrics, 0 for none (env MOCO_METRICS_BIND_ADDRESS; default "
+        f"{DEFAULT_METRICS_ADDRESS}; MOCO's --metrics-addr)",
+    )
+    p.add_argument(
+        "--metrics-secure",
+        action=argparse.BooleanOptionalAction,
+        default=_env_bool("MOCO_METRICS_SECURE", False),
+        help="serve /metrics over HTTPS (a certificate from moco's CA) to bearer tokens the apiserver "
+        "authenticates (TokenReview) and authorises for get on /metrics (SubjectAccessReview); "
+        "env MOCO_METRICS_SECURE",
+    )
+    p.add_argument(
         "--http-bind-address",
-        type=_address,
-        default=_address(env("MOCO_HTTP_BIND_ADDRESS", ":8081")),
-        help="HOST:PORT serving /healthz, /readyz and /metrics",
+        help="HOST:PORT serving the probes and /metrics together, plain HTTP (moco's earlier flag; "
+        "env MOCO_HTTP_BIND_ADDRESS); not with the three flags above",
     )
     p.add_argument("--max-concurrent-reconciles", type=int, default=int(env("MOCO_MAX_RECONCILES", "4")))
     p.add_argument("--mysqlconfigmap-history-limit", type=int, default=10)
@@ -188,11 +270,26 @@ async def _run(args: argparse.Namespace) -> int:
     from moco.controllers.setup import setup as wire
     from moco.kube.client import Client
     from moco.kube.leaderelection import LeaderElectionConfig
-    from moco.kube.manager import Manager, ManagerOptions
+    from moco.kube.manager import Manager, ManagerOptions, MetricsServing
 
     log = get_logger("moco.cli.controller")
+    serving: HttpServing = args.serving
     client = await Client.auto(args.kubeconfig, qps=args.qps, burst=args.burst)
     try:
+        metrics: MetricsServing | None = None
+        metrics_cert = None
+        if serving.beside_probes:
+            metrics = MetricsServing()
+        elif serving.metrics is not None and serving.secure:
+            from moco.controllers.certs import AgentCertificates
+            from moco.controllers.metricscert import MetricsCertificate
+            from moco.kube.metricsauth import MetricsGuard
+
+            metrics_cert = MetricsCertificate(AgentCertificates(client, args.system_namespace))
+            await metrics_cert.renew()  # no CA, no secure server: the process fails and is restarted
+            metrics = MetricsServing(serving.metrics, tls=metrics_cert.context, guard=MetricsGuard(client))
+        elif serving.metrics is not None:
+            metrics = MetricsServing(serving.metrics)
         election = None
         if args.leader_elect:
             election = LeaderElectionConfig(
@@ -203,9 +300,14 @@ async def _run(args: argparse.Namespace) -> int:
         manager = Manager(
             client,
             ManagerOptions(
-                namespace=args.watch_namespace, leader_election=election, http_address=args.http_bind_address
+                namespace=args.watch_namespace,
+                leader_election=election,
+                http_address=serving.probes,
+                metrics=metrics,
             ),
         )
+        if metrics_cert is not None:
+            manager.add_runnable(metrics_cert.run, name="metrics certificate", leader_only=False)
         images = images_from(args)
         cfg = ReconcilerConfig(
             system_namespace=args.system_namespace,
@@ -240,7 +342,12 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
+    try:
+        args.serving = http_serving(args)
+    except argparse.ArgumentTypeError as e:
+        p.error(str(e))
     setup(args.log_level)
     from moco.kube.manager import run
 
