@@ -40,7 +40,7 @@ from moco.api import BackupPolicy, BucketConfig, JobConfig, MySQLCluster, Restor
 from moco.api.job import DEFAULT_THREADS
 from moco.controllers.common import Obj, owner_reference
 from moco.controllers.errors import InvalidSpec
-from moco.controllers.podsecurity import SecurityDefaults, container_context, pod_context
+from moco.controllers.podsecurity import DEFAULT_SECURITY, SecurityDefaults, container_context, pod_context
 
 BACKUP_CONTAINER: Final = "backup"
 RESTORE_CONTAINER: Final = "restore"
@@ -141,6 +141,7 @@ def _container(
     args: list[str],
     user: str,
     with_resources: bool,
+    security: SecurityDefaults,
 ) -> Obj:
     c: Obj = {
         "name": name,
@@ -152,7 +153,7 @@ def _container(
             *copy.deepcopy(jc.volume_mounts or []),
         ],
         # restricted Pod Security (moco.controllers.podsecurity), as MOCO's uid 10000
-        "securityContext": container_context({"readOnlyRootFilesystem": True}, SecurityDefaults()),
+        "securityContext": container_context({"readOnlyRootFilesystem": True}, security),
         "resources": resources(jc) if with_resources else {},
     }
     if jc.env_from:
@@ -165,13 +166,13 @@ def _volumes(jc: JobConfig) -> list[Obj]:
     return [work, *copy.deepcopy(jc.volumes or [])]
 
 
-def _pod_spec(jc: JobConfig, container: Obj) -> Obj:
+def _pod_spec(jc: JobConfig, container: Obj, security: SecurityDefaults) -> Obj:
     return {
         "restartPolicy": "Never",
         "serviceAccountName": jc.service_account_name,
         "volumes": _volumes(jc),
         "containers": [container],
-        "securityContext": pod_context(None, SecurityDefaults()),
+        "securityContext": pod_context(None, security),
     }
 
 
@@ -218,21 +219,31 @@ def backup_args(cluster: MySQLCluster, jc: JobConfig) -> list[str]:
 
 
 def backup_cronjob(
-    cluster: MySQLCluster, policy: BackupPolicy, image: str, *, job_resources: bool = True
+    cluster: MySQLCluster,
+    policy: BackupPolicy,
+    image: str,
+    *,
+    job_resources: bool = True,
+    security: SecurityDefaults = DEFAULT_SECURITY,
 ) -> Obj:
     """The CronJob ``moco-backup-<name>`` for ``policy`` (see the module docstring).
 
     ``job_resources=False`` leaves cpu and memory out (MOCO's ``TEST_NO_JOB_RESOURCE``: the CRD
-    defaults ask for 4 CPUs, more than a small test node has)."""
+    defaults ask for 4 CPUs, more than a small test node has); ``security`` is what
+    ``--disable-default-security-context`` leaves to the platform."""
     bp = policy.spec
     jc = bp.job_config
     container = _container(
-        cluster, jc, BACKUP_CONTAINER, image, backup_args(cluster, jc), constants.BACKUP_USER, job_resources
+        cluster,
+        jc,
+        BACKUP_CONTAINER,
+        image,
+        backup_args(cluster, jc),
+        constants.BACKUP_USER,
+        job_resources,
+        security,
     )
-    container["securityContext"].update(
-        {"runAsUser": constants.CONTAINER_UID, "runAsGroup": constants.CONTAINER_GID}
-    )
-    pod_spec = _pod_spec(jc, container)
+    pod_spec = _pod_spec(jc, container, security)
     pod_spec["affinity"] = copy.deepcopy(jc.affinity) if jc.affinity else default_backup_affinity()
     job_spec: Obj = {"template": {"metadata": {"labels": job_labels(cluster)}, "spec": pod_spec}}
     if bp.active_deadline_seconds is not None:
@@ -276,7 +287,13 @@ def restore_args(cluster: MySQLCluster, restore: RestoreSpec) -> list[str]:
     ]
 
 
-def restore_job(cluster: MySQLCluster, image: str, *, job_resources: bool = True) -> Obj:
+def restore_job(
+    cluster: MySQLCluster,
+    image: str,
+    *,
+    job_resources: bool = True,
+    security: SecurityDefaults = DEFAULT_SECURITY,
+) -> Obj:
     """The Job ``moco-restore-<name>`` (raises InvalidSpec without ``spec.restore``).
 
     The user's affinity is honoured when given (MOCO sets none on the restore Pod);
@@ -294,9 +311,10 @@ def restore_job(cluster: MySQLCluster, image: str, *, job_resources: bool = True
         restore_args(cluster, restore),
         constants.ADMIN_USER,
         job_resources,
+        security,
     )
     container["env"][1:1] = restore_env(cluster)
-    pod_spec = _pod_spec(jc, container)
+    pod_spec = _pod_spec(jc, container, security)
     if jc.affinity:
         pod_spec["affinity"] = copy.deepcopy(jc.affinity)
     return {

@@ -45,7 +45,7 @@ from moco.controllers.backup import (
     bucket_args,
 )
 from moco.controllers.common import Obj, owner_reference
-from moco.controllers.podsecurity import SecurityDefaults, container_context, pod_context
+from moco.controllers.podsecurity import DEFAULT_SECURITY, SecurityDefaults, container_context, pod_context
 
 #: The BackupPolicy annotation that turns the archiver on (rule 1).
 ANN_BINLOG_ARCHIVE: Final = f"{constants.GROUP}/binlog-archive"
@@ -105,7 +105,12 @@ def _resources(policy: BackupPolicy, with_resources: bool) -> Obj:
 
 
 def archiver_deployment(
-    cluster: MySQLCluster, policy: BackupPolicy, image: str, *, job_resources: bool = True
+    cluster: MySQLCluster,
+    policy: BackupPolicy,
+    image: str,
+    *,
+    job_resources: bool = True,
+    security: SecurityDefaults = DEFAULT_SECURITY,
 ) -> Obj:
     """The Deployment ``moco-binlog-archive-<name>`` (module docstring, rules 3-5)."""
     jc = policy.spec.job_config
@@ -131,7 +136,7 @@ def archiver_deployment(
             *copy.deepcopy(jc.volume_mounts or []),
         ],
         # restricted Pod Security (moco.controllers.podsecurity), as MOCO's uid 10000
-        "securityContext": container_context({"readOnlyRootFilesystem": True}, SecurityDefaults()),
+        "securityContext": container_context({"readOnlyRootFilesystem": True}, security),
         "resources": _resources(policy, job_resources),
     }
     if jc.env_from:
@@ -140,7 +145,7 @@ def archiver_deployment(
         "serviceAccountName": jc.service_account_name,
         "containers": [container],
         "volumes": [{"name": WORK_VOLUME, "emptyDir": {}}, *copy.deepcopy(jc.volumes or [])],
-        "securityContext": pod_context(None, SecurityDefaults()),
+        "securityContext": pod_context(None, security),
     }
     if jc.affinity:
         pod_spec["affinity"] = copy.deepcopy(jc.affinity)

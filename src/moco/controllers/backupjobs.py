@@ -38,6 +38,7 @@ from moco.clustering.interfaces import Condition
 from moco.controllers import backup, backuparchive
 from moco.controllers.common import Obj
 from moco.controllers.errors import ControllerError, InvalidSpec
+from moco.controllers.podsecurity import DEFAULT_SECURITY, SecurityDefaults
 from moco.kube.resource import CRONJOBS, DEPLOYMENTS, JOBS, ROLEBINDINGS, ROLES, Resource
 from moco.kube.store import Store
 from moco.log import get_logger
@@ -139,6 +140,8 @@ class BackupJobs:
     image: str
     #: cpu/memory of the Jobs' Pods from jobConfig (False: none, see backup.backup_cronjob)
     job_resources: bool = True
+    #: what moco fills in the Pods' security contexts (``--disable-default-security-context``)
+    security: SecurityDefaults = DEFAULT_SECURITY
     #: BackupPolicies (None: read with a GET)
     policies: Store | None = None
     #: the caches of moco's CronJobs, Roles and RoleBindings (None: delete without looking)
@@ -198,7 +201,10 @@ class BackupJobs:
             return
         policy = await self._policy(cluster, name)
         await self.apply(
-            CRONJOBS, backup.backup_cronjob(cluster, policy, self.image, job_resources=self.job_resources)
+            CRONJOBS,
+            backup.backup_cronjob(
+                cluster, policy, self.image, job_resources=self.job_resources, security=self.security
+            ),
         )
         await self.apply(ROLES, backup.backup_role(cluster))
         sa = policy.spec.job_config.service_account_name
@@ -207,7 +213,7 @@ class BackupJobs:
             await self.apply(
                 DEPLOYMENTS,
                 backuparchive.archiver_deployment(
-                    cluster, policy, self.image, job_resources=self.job_resources
+                    cluster, policy, self.image, job_resources=self.job_resources, security=self.security
                 ),
             )
         else:
@@ -228,7 +234,10 @@ class BackupJobs:
             job = await self.get(JOBS, cluster.restore_job_name(), ns)
             if job is None:
                 job = await self.apply(
-                    JOBS, backup.restore_job(cluster, self.image, job_resources=self.job_resources)
+                    JOBS,
+                    backup.restore_job(
+                        cluster, self.image, job_resources=self.job_resources, security=self.security
+                    ),
                 )
                 events.append(("Normal", EV_RESTORE_JOB_CREATED, f"Job {cluster.restore_job_name()} created"))
                 log.info("restore job created", cluster=cluster.name, namespace=ns)

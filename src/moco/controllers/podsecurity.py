@@ -53,6 +53,10 @@ class SecurityDefaults:
     default_ids: bool = True
 
 
+#: moco's defaults (no ``--disable-default-security-context``)
+DEFAULT_SECURITY: Final = SecurityDefaults()
+
+
 def _fill(given: Obj | None, defaults: Obj) -> Obj:
     out = copy.deepcopy(given) if given else {}
     for key, value in defaults.items():

@@ -145,7 +145,12 @@ class MySQLClusterReconciler:
         self.live: dict[Resource, Store] = {}
         #: the backup CronJob and restore Job step; setup gives it the informer caches
         self.jobs = BackupJobs(
-            self._get, self._apply, self._delete, cfg.images.backup_image, job_resources=cfg.job_resources
+            self._get,
+            self._apply,
+            self._delete,
+            cfg.images.backup_image,
+            job_resources=cfg.job_resources,
+            security=cfg.security,
         )
         #: the credential rotation (MOCO's password-rotate / password-discard annotations); setup
         #: gives it its connections to the instances (None: rotation annotations are not acted on)
