@@ -25,6 +25,7 @@ the status is written: the controller retries with backoff. Passwords are never 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import secrets
 from collections.abc import Callable
@@ -52,7 +53,7 @@ from moco.controllers.containers import Images, mysqld_container
 from moco.controllers.errors import ControllerError, InvalidSpec, Refused
 from moco.controllers.podsecurity import SecurityDefaults
 from moco.controllers.rotator import Rotator
-from moco.controllers.volumes import ClaimPlan, plan_claims
+from moco.controllers.volumes import ClaimPlan, plan_claims, plan_metadata_sync
 from moco.kube import errors as kerr
 from moco.kube.client import Client
 from moco.kube.controller import Result
@@ -100,6 +101,11 @@ class ReconcilerConfig:
     job_resources: bool = True
     #: what moco fills in the Pods' security contexts (``--disable-default-security-context``)
     security: SecurityDefaults = field(default_factory=SecurityDefaults)
+    #: MOCO's ``--pvc-sync-label-keys`` / ``--pvc-sync-annotation-keys``: the label and annotation
+    #: keys whose values flow from the claim templates to existing claims (none by default, as in
+    #: MOCO; :func:`moco.controllers.volumes.plan_metadata_sync`)
+    pvc_sync_label_keys: tuple[str, ...] = ()
+    pvc_sync_annotation_keys: tuple[str, ...] = ()
 
 
 @dataclass
@@ -508,7 +514,10 @@ class MySQLClusterReconciler:
                 for p in cached
                 if (p["metadata"].get("labels") or {}).get(constants.LABEL_APP_INSTANCE) == cluster.name
             ]
-        plan = plan_claims(cluster, pvcs, {}, None)
+        sync = plan_metadata_sync(
+            cluster, pvcs, self.cfg.pvc_sync_label_keys, self.cfg.pvc_sync_annotation_keys
+        )
+        plan = dataclasses.replace(plan_claims(cluster, pvcs, {}, None), sync=sync)
         if not plan.blocked:
             return plan
         classes: dict[str, Obj] = {}
@@ -522,11 +531,28 @@ class MySQLClusterReconciler:
             anns = sc["metadata"].get("annotations") or {}
             if anns.get("storageclass.kubernetes.io/is-default-class") == "true":
                 default_class = sc
-        return plan_claims(cluster, pvcs, classes, default_class)
+        return dataclasses.replace(plan_claims(cluster, pvcs, classes, default_class), sync=sync)
 
     async def _grow_claims(self, cluster: MySQLCluster, plan: ClaimPlan, outcome: _Outcome) -> None:
         """Patch the claims that grow; the blocked ones become refusals (reported once every
-        other step has run, so a claim that cannot grow never stops the rest)."""
+        other step has run, so a claim that cannot grow never stops the rest). The synced label
+        and annotation values go first, as in MOCO."""
+        for m in plan.sync:
+            await self.client.patch(
+                PERSISTENTVOLUMECLAIMS,
+                m.claim,
+                m.patch(),
+                cluster.namespace,
+                request_timeout=self.cfg.api_timeout,
+            )
+            log.info(
+                "claim metadata synced",
+                cluster=cluster.name,
+                namespace=cluster.namespace,
+                claim=m.claim,
+                labels=sorted(m.labels),
+                annotations=sorted(m.annotations),
+            )
         for b in plan.blocked:
             clustermetrics.volume_resized(cluster.namespace, cluster.name, ok=False)
             outcome.refusals.append(b.message())
