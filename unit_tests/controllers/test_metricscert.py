@@ -9,7 +9,10 @@ import datetime
 import ssl
 from typing import cast
 
-from moco.controllers.certs import AgentCertificates
+import pytest
+
+from moco.controllers import metricscert
+from moco.controllers.certs import AgentCertificates, CAUnavailable
 from moco.controllers.metricscert import METRICS_NAME, MetricsCertificate, metrics_dns_names
 from moco.kube.client import Client
 from moco.pki import Authority, Policy, certs
@@ -74,3 +77,31 @@ async def test_renewed_in_place_after_the_ca_is_replaced() -> None:
     assert mc.context is served  # the server keeps its context; new handshakes get the new leaf
     peer = await _handshake(served, new.current.cert_pem, metrics_dns_names("moco-system")[2])
     assert peer["subject"] == ((("commonName", METRICS_NAME),),)
+
+
+async def test_a_failed_renewal_keeps_the_certificate_and_is_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    ca = FixedCA(_new_authority(NOW), NOW)
+    mc = MetricsCertificate(ca)
+    await mc.renew()
+    served = mc.context
+    calls: list[str] = []
+
+    async def unavailable() -> Authority:
+        calls.append("authority")
+        raise CAUnavailable("cannot read Secret moco-system/moco-agent-ca: apiserver down")
+
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(ca, "authority", unavailable)
+    monkeypatch.setattr(asyncio, "sleep", sleep)  # the loop waits through it
+    with pytest.raises(asyncio.CancelledError):
+        await mc.run()
+    assert waits == [metricscert.RETRY_SECONDS, metricscert.RETRY_SECONDS]
+    assert len(calls) == 2
+    assert mc.context is served
+    assert mc.issued == 1
