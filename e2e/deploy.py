@@ -1,8 +1,10 @@
-"""``python -m e2e.deploy IMAGE``: install moco into the current cluster with ``IMAGE``.
+"""``python -m e2e.deploy IMAGE [BACKUP_IMAGE]``: install moco into the current cluster with ``IMAGE``.
 
 Applies ``manifests/crd`` (CRDs and admission policies), then ``manifests/deploy`` rendered by
-``kubectl kustomize`` with every reference to moco's image (the controller's and the agent's,
-``MOCO_AGENT_IMAGE``) replaced by ``IMAGE``, and waits for the controller's rollout. The image
+``kubectl kustomize`` with the controller's image replaced by ``IMAGE`` and ``MOCO_BACKUP_IMAGE``
+by ``BACKUP_IMAGE`` (default: moco-backup with ``IMAGE``'s tag, built beside it), and waits for
+the controller's rollout. The agent image is the controller's default (versioned on its own, see
+``moco.controllers.containers.AGENT_VERSION``): a new ``IMAGE`` changes no mysqld Pod. The images
 must already be on the nodes (``make moco-image``); a tag other than ``latest`` keeps the
 default pull policy at IfNotPresent, so nothing is pulled.
 """
@@ -14,24 +16,29 @@ import time
 
 from e2e.kubectl import Kubectl, KubectlError, default_kubeconfig
 from e2e.local.images import REPO_ROOT
+from moco.controllers.containers import default_backup_image
 
 MANIFEST_IMAGE = "localhost/moco/moco:latest"
+MANIFEST_BACKUP_IMAGE = default_backup_image(MANIFEST_IMAGE)
 NAMESPACE = "moco-system"
 DEPLOYMENT = "moco-controller"
 
 
-def render(kube: Kubectl, image: str) -> str:
+def render(kube: Kubectl, image: str, backup_image: str | None = None) -> str:
     out = kube("kustomize", str(REPO_ROOT / "manifests" / "deploy"))
-    if MANIFEST_IMAGE not in out:
-        raise KubectlError(f"manifests/deploy does not name {MANIFEST_IMAGE}: cannot set the image")
+    for placeholder in (MANIFEST_IMAGE, MANIFEST_BACKUP_IMAGE):
+        if placeholder not in out:
+            raise KubectlError(f"manifests/deploy does not name {placeholder}: cannot set the image")
+    out = out.replace(MANIFEST_BACKUP_IMAGE, backup_image or default_backup_image(image))
     return out.replace(MANIFEST_IMAGE, image)
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 1:
+    if len(argv) not in (1, 2):
         print(__doc__, file=sys.stderr)
         return 2
     image = argv[0]
+    backup_image = argv[1] if len(argv) == 2 else None
     kube = Kubectl(default_kubeconfig())
     print(f"[deploy] CRDs and admission policies -> {kube.kubeconfig}", flush=True)
     kube("apply", "--server-side", "--force-conflicts", "-f", str(REPO_ROOT / "manifests" / "crd"))
@@ -47,7 +54,7 @@ def main(argv: list[str]) -> int:
                 raise
             time.sleep(1)
     print(f"[deploy] manifests/deploy with image {image}", flush=True)
-    kube("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=render(kube, image))
+    kube("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=render(kube, image, backup_image))
     print(f"[deploy] waiting for {NAMESPACE}/{DEPLOYMENT} to roll out...", flush=True)
     k = kube.ns(NAMESPACE)
     try:

@@ -45,10 +45,12 @@ cluster-purge: ## cluster-down, then remove the kept image stores (local provide
 cluster-status: ## what the local cluster holds on this machine (JSON)
 	@$(E2E_MODULE) status
 
-moco-image: venv repoint ## moco's image for this checkout, loaded into the cluster's nodes; prints its reference last
+moco-image: venv repoint ## moco's image for this checkout and the agent image (its own version), loaded into the cluster's nodes; prints moco's reference last
 ifeq ($(E2E_PROVIDER),kind)
 	@tag=$$($(PY) -c 'from e2e.local import moco_image; print(moco_image.image_def().ref)'); \
-	docker build -q -t "$$tag" -f Containerfile . >/dev/null && bash e2e/kind/cluster.sh load "$$tag" >&2 && echo "$$tag"
+	agent=$$($(PY) -c 'from moco.controllers.containers import AGENT_IMAGE; print(AGENT_IMAGE)'); \
+	docker build -q -t "$$tag" -t "$$agent" -f Containerfile . >/dev/null && bash e2e/kind/cluster.sh load "$$tag" >&2 \
+	  && bash e2e/kind/cluster.sh load "$$agent" >&2 && echo "$$tag"
 else
 	@$(E2E_MODULE) moco-image
 endif

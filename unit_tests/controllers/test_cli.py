@@ -7,6 +7,7 @@ import argparse
 import pytest
 
 from moco.cli.controller import HttpServing, http_serving, images_from, parser
+from moco.controllers.containers import BACKUP_IMAGE
 
 
 def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +20,7 @@ def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.Monk
     assert http_serving(args) == HttpServing(probes=("0.0.0.0", 8081), metrics=("0.0.0.0", 8080))
     images = images_from(args)
     assert images.agent == "moco:latest"
-    assert images.backup_image == "moco-backup:latest"  # built beside moco's image, same tag
+    assert images.backup_image == BACKUP_IMAGE  # the controller's release
 
 
 def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,11 +35,7 @@ def test_environment_and_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert args.qps == 5.0
     assert parser().parse_args(["--apiserver-qps-throttle=50"]).qps == 50.0  # MOCO's name
     images = images_from(args)
-    assert (images.agent, images.exporter, images.backup_image) == (
-        "example/moco:1",
-        "exp:2",
-        "example/moco-backup:1",
-    )
+    assert (images.agent, images.exporter, images.backup_image) == ("example/moco:1", "exp:2", BACKUP_IMAGE)
 
 
 def test_bad_address_is_refused() -> None:
