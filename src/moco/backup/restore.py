@@ -199,15 +199,27 @@ async def wait_target(ep: Endpoint, timeout: float) -> None:  # noqa: ASYNC109
     raise BackupError(f"the target {ep.address} is not ready within {timeout}s: {last}")
 
 
-async def _recreate(src: Connection, dst: Connection, u: str, h: str) -> bool:
-    """``u@h`` on ``dst`` exactly as on ``src``: authentication (the hash, as hex) and grants."""
+async def _recreate(src: Connection, dst: Connection, u: str, h: str, *, in_place: bool = False) -> bool:
+    """``u@h`` on ``dst`` as on ``src``: authentication (the hash, as hex) and grants.
+
+    The account is dropped and created again, unless ``in_place``: the account ``dst`` is
+    logged in as is altered instead (``SHOW CREATE USER``'s text as ``ALTER USER``) and given
+    ``src``'s grants over its own. Dropping it would take its privileges from the session that
+    grants them: a grant the session can only give holding it (``PROXY``) is then refused.
+    """
     await src.execute("SET SESSION print_identified_with_as_hex = ON")
     create = await src.query_one("SHOW CREATE USER %s@%s", (u, h))
     grants = await src.query("SHOW GRANTS FOR %s@%s", (u, h))
     if create is None:
         return False
-    await dst.execute("DROP USER IF EXISTS %s@%s", (u, h))
-    await dst.execute(str(next(iter(create.values()))))
+    text = str(next(iter(create.values())))
+    if in_place:
+        if not text.startswith("CREATE USER "):
+            raise BackupError(f"SHOW CREATE USER {u}@{h} is not a CREATE USER statement")
+        await dst.execute("ALTER USER " + text.removeprefix("CREATE USER "))
+    else:
+        await dst.execute("DROP USER IF EXISTS %s@%s", (u, h))
+        await dst.execute(text)
     for g in grants:
         await dst.execute(str(next(iter(g.values()))))
     return True
@@ -218,13 +230,16 @@ async def carry_target_users(target: Connection, scratch: Connection) -> list[st
 
     The target's agent made them with the target's passwords; copying their authentication
     strings (hashes) needs no password at all, so the copy ends with the target's users whatever
-    the Job was given. ``moco-admin`` is done last (the scratch session is logged in as it).
+    the Job was given. ``moco-admin``, whom the scratch session is logged in as, is done last
+    and in place (see :func:`_recreate`): the scratch server's moco-admin holds what an
+    instance's does (``ALL`` and ``PROXY``, with the grant option), so the target's grants add
+    nothing it lacks.
     """
     present = {u for u, h in await _accounts(target) if h == "%"}
     order = [u for u in constants.ALL_USERS if u != constants.ADMIN_USER] + [constants.ADMIN_USER]
     done = []
     for u in order:
-        if u in present and await _recreate(target, scratch, u, "%"):
+        if u in present and await _recreate(target, scratch, u, "%", in_place=u == constants.ADMIN_USER):
             done.append(u)
     return done
 

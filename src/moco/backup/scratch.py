@@ -107,7 +107,12 @@ def _sql_string(s: str) -> str:
 
 
 def admin_init_sql(password: str) -> str:
-    """Statements that give the scratch server ``moco-admin`` with ``password`` (no binlog)."""
+    """Statements that give the scratch server ``moco-admin`` with ``password`` (no binlog).
+
+    ``PROXY ON ''@''`` with the grant option too: an instance's moco-admin holds it (granted by
+    the root of ``--initialize``), and a restore recreates the target's moco-admin, grants
+    included, on the scratch server as moco-admin; ``ALL`` does not hold PROXY, and without it
+    that grant is refused (1698 "Access denied for user 'moco-admin'@...")."""
     u = _sql_string(ADMIN_USER)
     p = _sql_string(password)
     return (
@@ -115,6 +120,7 @@ def admin_init_sql(password: str) -> str:
         f"CREATE USER IF NOT EXISTS {u}@'%' IDENTIFIED BY {p};\n"
         f"ALTER USER {u}@'%' IDENTIFIED BY {p} ACCOUNT UNLOCK;\n"
         f"GRANT ALL ON *.* TO {u}@'%' WITH GRANT OPTION;\n"
+        f"GRANT PROXY ON ''@'' TO {u}@'%' WITH GRANT OPTION;\n"
     )
 
 
