@@ -20,6 +20,7 @@ import pytest
 
 from moco import constants
 from moco.controllers.backupjobs import BACKUPPOLICIES
+from moco.controllers.containers import BACKUP_IMAGE
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.controllers.setup import Wiring
 from moco.kube.client import Client
@@ -162,7 +163,7 @@ async def test_backup_policy_renders_cronjob_and_rbac(
         assert pod["affinity"] == policy(ns)["spec"]["jobConfig"]["affinity"]
         assert [v["name"] for v in pod["volumes"]] == ["work", "ca"]
         ctr = pod["containers"][0]
-        assert ctr["image"] == "moco-backup:test"  # the default beside the agent image moco:test
+        assert ctr["image"] == BACKUP_IMAGE  # the default: the release's, not beside the agent's
         assert ctr["args"] == [
             "backup",
             "--threads=8",
@@ -306,7 +307,7 @@ async def test_restore_job_lifecycle(apiserver: Envtest, kube: Client, short_ns:
         _owned_by_moco(job, uid)
         assert job["spec"]["backoffLimit"] == 0
         ctr = job["spec"]["template"]["spec"]["containers"][0]
-        assert ctr["image"] == "moco-backup:test"
+        assert ctr["image"] == BACKUP_IMAGE
         assert ctr["args"] == [
             "restore",
             "--threads=2",

@@ -14,6 +14,7 @@ import pytest
 
 from moco.controllers.backuparchive import ANN_BINLOG_ARCHIVE, ARCHIVER_REQUESTS
 from moco.controllers.backupjobs import BACKUPPOLICIES
+from moco.controllers.containers import BACKUP_IMAGE
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube.client import Client
 from moco.kube.resource import CRONJOBS, DEPLOYMENTS
@@ -116,7 +117,7 @@ async def test_rule3_4_5_one_follower_with_the_policys_job_config(
             {"name": "ca", "secret": {"secretName": "bucket-ca", "defaultMode": 420}},
         ]
         (ctr,) = pod["containers"]
-        assert ctr["image"] == "moco-backup:test"
+        assert ctr["image"] == BACKUP_IMAGE
         assert ctr["args"] == [
             "archive",
             "--interval=5",
