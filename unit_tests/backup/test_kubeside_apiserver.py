@@ -16,16 +16,20 @@ import pytest
 from obstore.store import MemoryStore
 
 from moco import constants
+from moco.api import MySQLCluster
 from moco.backup import kubeside
 from moco.backup.backup import BackupRequest, BackupResult
 from moco.backup.bucket import Bucket
 from moco.backup.choose import WARN_BINLOG_GAP
-from moco.backup.errors import BackupError
+from moco.backup.errors import BackupError, RestorePointUnavailable
 from moco.backup.restore import RestoreRequest, RestoreResult
 from moco.backup.scratch import Tools
+from moco.controllers import backup
+from moco.kube import errors as kerrors
 from moco.kube.client import Client
-from moco.kube.resource import EVENTS, PODS
+from moco.kube.resource import EVENTS, JOBS, PODS, ROLEBINDINGS, ROLES
 from moco.mysql.conn import Endpoint
+from moco.testing.envtest import Envtest
 from unit_tests.controllers.harness import cluster_manifest
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(120)]
@@ -247,3 +251,66 @@ async def test_the_archivers_primary_lookup_fails_only_with_backup_errors(
     await kube.update_status_with_retry(kubeside.MYSQLCLUSTERS, "arch", ns, promote)
     ep = await lookup()
     assert (ep.host, ep.port, ep.user, ep.password) == ("10.0.0.3", 3306, constants.BACKUP_USER, "pw")
+
+
+async def test_failed_restore_says_why(
+    apiserver: Envtest, kube: Client, namespace: str, tmp_path: Path
+) -> None:
+    # (a short name: the namespace is made of it, and the Job's identity must fit a certificate's CN)
+    # the Restored condition of a failed restore said only the Job's "BackoffLimitExceeded": the
+    # program records its error on its own Job (the restore Role lets it patch that Job and no
+    # other), where the controller reads it into the condition and the RestoreFailed Event
+    manifest = cluster_manifest(namespace, "t", replicas=1)
+    manifest["spec"]["restore"] = {
+        "sourceName": "src",
+        "sourceNamespace": "src-ns",
+        "restorePoint": "2026-01-02T03:04:05Z",
+        "jobConfig": {
+            "serviceAccountName": "restorer",
+            "bucketConfig": {"bucketName": "b", "endpointURL": "http://s3.example:7070"},
+            "workVolume": {"emptyDir": {}},
+        },
+    }
+    cluster = MySQLCluster.parse(await kube.create(kubeside.MYSQLCLUSTERS, manifest, namespace))
+    await make_pods(kube, namespace, "t", 1, [False])
+    await kube.create(ROLES, backup.restore_role(cluster), namespace)
+    await kube.create(ROLEBINDINGS, backup.role_binding(cluster, "moco-restore-t", "restorer"), namespace)
+    await kube.create(JOBS, backup.restore_job(cluster, "moco-backup:test"), namespace)
+    other = backup.restore_job(cluster, "moco-backup:test")
+    other["metadata"] = {"name": "another-job"}
+    await kube.create(JOBS, other, namespace)
+    identity = f"system:serviceaccount:{namespace}:restorer"
+    groups = ["system:serviceaccounts", f"system:serviceaccounts:{namespace}"]
+    why = (
+        "spec.restore.restorePoint 2026-01-02T03:04:05Z is past what the bucket holds for src-ns/src: "
+        "the latest point available is 2026-01-02T03:00:00Z"
+    )
+
+    async def runner(req: RestoreRequest, bucket: Bucket, tools: Tools, **kw: Any) -> RestoreResult:
+        raise RestorePointUnavailable(why)
+
+    async with await Client.from_kubeconfig(apiserver.mint_kubeconfig(identity, groups)) as job_sa:
+        with pytest.raises(RestorePointUnavailable):
+            await kubeside.restore(
+                job_sa,
+                Bucket(MemoryStore(), name="b"),
+                Tools(),
+                kubeside.Options(work_dir=tmp_path, threads=2, password="admin-pw"),
+                source_namespace="src-ns",
+                source_name="src",
+                namespace=namespace,
+                name="t",
+                restore_point=T0,
+                schema="",
+                users=(),
+                env={"POD_IP": "10.1.2.3"},
+                runner=runner,
+                pod_wait=10,
+                read_settings=no_settings,
+            )
+        with pytest.raises(kerrors.Forbidden):
+            await job_sa.patch(JOBS, "another-job", {"metadata": {"annotations": {"a": "b"}}}, namespace)
+    job = await kube.get(JOBS, "moco-restore-t", namespace)
+    assert job["metadata"]["annotations"][constants.ANN_RESTORE_ERROR] == why
+    cluster = MySQLCluster.parse(await kube.get(kubeside.MYSQLCLUSTERS, "t", namespace))
+    assert not (cluster.status and cluster.status.restored_time)

@@ -8,7 +8,11 @@ of Kubernetes), doing what MOCO's BackupManager and RestoreManager do around the
   :func:`moco.backup.choose.choose_source`, then ``status.backup`` (conflict retries) and the
   Events ``BackupCreated`` and, when the binlogs could not be saved, ``BackupNoBinlog``;
 - restore: waits for the target's Pod 0 to have an IP (600 s, MOCO's), restores into it, then
-  ``status.restoredTime`` and the Event ``Restored``;
+  ``status.restoredTime`` and the Event ``Restored``. A failure is also written on the program's
+  own Job (annotation ``moco.cybozu.com/restore-error``, the one Job its Role lets it patch):
+  the controller reads it into the ``Restored`` condition and the ``RestoreFailed`` Event, so
+  the cluster says why (a refused credential, a restore point past what the bucket holds), not
+  only that the Job failed;
 - archive (beyond MOCO): follows the current primary and ships its binlogs continuously.
 
 After a restore moco's users must have the *target's* passwords (the copy carries the source's):
@@ -42,7 +46,7 @@ from moco.backup.scratch import Tools
 from moco.kube import errors as kerrors
 from moco.kube.client import Client
 from moco.kube.events import EventRecorder
-from moco.kube.resource import PODS, Resource
+from moco.kube.resource import JOBS, PODS, Resource
 from moco.log import get_logger
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
@@ -52,6 +56,10 @@ log = get_logger("moco.backup.kubeside")
 MYSQLCLUSTERS: Final = Resource(constants.GROUP, constants.VERSION, "mysqlclusters", "MySQLCluster")
 COMPONENT: Final = "moco-backup"
 POD_WAIT: Final = 600.0
+#: The most characters of an error written on the restore Job (its end: where the cause is).
+ERROR_NOTE_MAX: Final = 2000
+#: Bound of the one request that writes the error on the Job.
+ERROR_NOTE_TIMEOUT: Final = 10.0
 Obj = dict[str, Any]
 
 
@@ -338,6 +346,21 @@ def own_address(env: Mapping[str, str]) -> str:
     return socket.gethostbyname(socket.gethostname())
 
 
+async def record_failure(client: Client, namespace: str, name: str, message: str) -> None:
+    """Write why the restore failed on its Job (module docstring). Best effort: a refused or
+    failed write is logged, the program still ends with the error itself."""
+    job = names.restore_job_name(name)
+    note = message if len(message) <= ERROR_NOTE_MAX else "..." + message[-ERROR_NOTE_MAX:]
+    patch = {"metadata": {"annotations": {constants.ANN_RESTORE_ERROR: note}}}
+    try:
+        async with asyncio.timeout(ERROR_NOTE_TIMEOUT):
+            await client.patch(JOBS, job, patch, namespace)
+    except (kerrors.KubeError, TimeoutError) as e:
+        log.warning(
+            "could not write the error on the restore Job", job=job, namespace=namespace, error=str(e)
+        )
+
+
 async def restore(
     client: Client,
     bucket: Bucket,
@@ -357,7 +380,36 @@ async def restore(
     read_settings: SettingsReader | None = None,
 ) -> RestoreResult:
     """MOCO's restore into ``namespace/name`` (module docstring)."""
-    env = os.environ if env is None else env
+    try:
+        return await _restore(
+            client, bucket, tools, opts, source_namespace=source_namespace, source_name=source_name,
+            namespace=namespace, name=name, restore_point=restore_point, schema=schema, users=users,
+            env=os.environ if env is None else env, runner=runner, pod_wait=pod_wait,
+            read_settings=read_settings,
+        )  # fmt: skip
+    except BackupError as e:
+        await record_failure(client, namespace, name, str(e))
+        raise
+
+
+async def _restore(
+    client: Client,
+    bucket: Bucket,
+    tools: Tools,
+    opts: Options,
+    *,
+    source_namespace: str,
+    source_name: str,
+    namespace: str,
+    name: str,
+    restore_point: datetime,
+    schema: str,
+    users: tuple[str, ...],
+    env: Mapping[str, str],
+    runner: RestoreRunner,
+    pod_wait: float,
+    read_settings: SettingsReader | None,
+) -> RestoreResult:
     pod = names.pod_name(name, 0)
     log.info("waiting for a pod to become ready", name=pod)
     ip = await _target_ip(client, namespace, pod, pod_wait)
@@ -408,5 +460,6 @@ __all__ = [
     "order_pods",
     "passwords_from",
     "primary_lookup",
+    "record_failure",
     "restore",
 ]

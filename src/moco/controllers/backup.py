@@ -367,7 +367,8 @@ def backup_role(cluster: MySQLCluster) -> Obj:
 
 
 def restore_role(cluster: MySQLCluster) -> Obj:
-    """What the restore program may do: its cluster and status, get Pods, create Events."""
+    """What the restore program may do: its cluster and status, get Pods, create Events, and
+    write why it failed on its own Job (no other: ``resourceNames``)."""
     return {
         "apiVersion": f"{RBAC_GROUP}/v1",
         "kind": "Role",
@@ -376,6 +377,12 @@ def restore_role(cluster: MySQLCluster) -> Obj:
             _cluster_rule(cluster),
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]},
             {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]},
+            {
+                "apiGroups": ["batch"],
+                "resources": ["jobs"],
+                "verbs": ["get", "patch"],
+                "resourceNames": [cluster.restore_job_name()],
+            },
         ],
     }
 

@@ -19,9 +19,11 @@ reconcileV1RestoreJob):
   its Pod's log can be read, and the cluster stays ``Restoring`` (read-only); when the user
   deletes it, the next reconcile (the controller watches the Jobs it owns) creates it again.
   The condition :data:`COND_RESTORED` says where the restore is, and a ``RestoreFailed``
-  Warning Event tells a failed Job once. ``status.restoredTime`` and the ``Restored`` Event are
-  the restore program's (as in MOCO). Once restoredTime is set nothing is touched: the Job, Role
-  and RoleBinding stay until the cluster is deleted (as MOCO).
+  Warning Event tells a failed Job once, with the program's own error when it wrote one on
+  its Job (annotation ``moco.cybozu.com/restore-error``: a refused credential, a restore
+  point past what the bucket holds) before the Job's reason. ``status.restoredTime`` and the
+  ``Restored`` Event are the restore program's (as in MOCO). Once restoredTime is set nothing
+  is touched: the Job, Role and RoleBinding stay until the cluster is deleted (as MOCO).
 
 Every API call has the reconciler's timeout.
 """
@@ -102,6 +104,8 @@ def restore_condition(cluster: MySQLCluster, job: Obj | None) -> Condition | Non
         return Condition(COND_RESTORED, False, REASON_RUNNING, f"Job {name} is being created")
     state, why = job_state(job)
     if state == "failed":
+        note = ((job.get("metadata") or {}).get("annotations") or {}).get(constants.ANN_RESTORE_ERROR)
+        why = f"{note} ({why})" if note else why
         return Condition(
             COND_RESTORED,
             False,
