@@ -8,6 +8,7 @@ loop's ticker is two minutes: only the watch can notice that the primary is gone
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -76,6 +77,72 @@ async def test_the_watch_reports_answers_silence_and_refusals(mysqld_ground: Mys
         n = len(reports)
         await asyncio.sleep(1.0)
         assert len(reports) == n, "a forgotten primary is not watched"
+    finally:
+        await w.stop()
+        await asyncio.to_thread(mysqld_ground.discard, m)
+
+
+async def test_a_primary_that_does_not_answer_is_tried_once_per_interval(mysqld_ground: MysqldGround) -> None:
+    """Rule 3: a refused try (at once) is followed by ``watch_interval`` of waiting, not by the
+    next try: a dead primary must not be hammered, nor the loop woken hundreds of times."""
+    (m,) = await new_instances(mysqld_ground, 1)
+    failed: list[float] = []
+    w = PrimaryWatch(
+        replace(FAST, watch_interval=0.5, watch_timeout=0.5),
+        lambda index, at, ok, refused: None if ok else failed.append(at),
+        cluster="c",
+        namespace="ns",
+    )
+    m.kill()
+    w.start()
+    try:
+        w.follow(0, m.admin_endpoint())
+        await asyncio.sleep(2.0)
+    finally:
+        await w.stop()
+        await asyncio.to_thread(mysqld_ground.discard, m)
+    assert 2 <= len(failed) <= 6, f"{len(failed)} tries in 2 s at watch_interval 0.5 s"
+
+
+@pytest.mark.parametrize(
+    "sig",
+    # SIGKILL: the kernel closes mysqld's sockets; SIGTERM (``kill 1``): mysqld closes its
+    # clients' connections as its shutdown begins
+    [signal.SIGKILL, signal.SIGTERM],
+    ids=["killed", "shutting-down"],
+)
+async def test_a_mysqld_that_ends_is_reported_at_once_not_at_the_next_ping(
+    mysqld_ground: MysqldGround, sig: signal.Signals
+) -> None:
+    """Rule 3: between tries the watch waits on the server, so the end of its connection is the
+    news; the try it starts at once is refused."""
+    (m,) = await new_instances(mysqld_ground, 1)
+    reports: list[tuple[float, bool, bool]] = []
+    answered, failed_try = asyncio.Event(), asyncio.Event()
+
+    def on_result(index: int, at: float, ok: bool, refused: bool) -> None:
+        reports.append((at, ok, refused))
+        (answered if ok else failed_try).set()
+
+    # a ping every 10 s: a report sooner than that can only come from the lost connection
+    w = PrimaryWatch(
+        replace(FAST, watch_interval=10.0, watch_timeout=1.0), on_result, cluster="c", namespace="ns"
+    )
+    w.start()
+    try:
+        w.follow(0, m.admin_endpoint())
+        await asyncio.wait_for(answered.wait(), 5)
+        await asyncio.sleep(0.3)  # the watch waits between tries now
+        assert m.pid is not None
+        t0 = time.monotonic()
+        os.kill(m.pid, sig)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(failed_try.wait(), 3.0)
+        failed = [(at - t0, refused) for at, ok, refused in reports if not ok]
+        assert failed, f"no failed try reported within 3 s of the {sig.name} (watch_interval 10 s)"
+        took, refused = failed[0]
+        assert took < 3.0
+        assert refused, "a mysqld that ended on a live host refuses the reconnect"
     finally:
         await w.stop()
         await asyncio.to_thread(mysqld_ground.discard, m)

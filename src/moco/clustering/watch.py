@@ -16,7 +16,13 @@ Rules:
    outcome is (a lost connection says nothing about why; the reconnect is refused when mysqld
    is dead, times out when the machine is).
 3. Each try (connect included) is bounded by ``watch_timeout``; tries are ``watch_interval``
-   apart, so a silent primary costs one try per ``watch_interval + watch_timeout``.
+   apart, so a silent primary costs one try per ``watch_interval + watch_timeout``. After an
+   answer the watch waits *on the server* (``DO SLEEP(watch_interval)`` on its connection,
+   bounded by ``watch_interval + watch_timeout``): a mysqld that ends meanwhile ends the
+   connection at once (SIGKILL: the kernel closes its sockets; ``kill 1``: its shutdown closes
+   its clients' connections), and the next try starts then instead of at the next ping (rule 2
+   then reports the refused reconnect). A sleep that overruns its bound is a failed try (the
+   machine is dead, frozen or cut off). The sleep holds no lock: it never delays read-only.
 4. An answer is reported too, so that a blip shorter than the evidence's span starts it over.
 """
 
@@ -103,12 +109,45 @@ class PrimaryWatch:
                 continue
             self._changed.clear()
             answered, refused = await self._try(target)
-            self.tries += 1
-            if self._target == target:  # a report about a primary no longer followed is stale
-                self.on_result(target.index, time.monotonic(), answered, refused)
+            self._report(target, answered, refused)
+            if not await self._wait():
+                self._report(target, False, False)
+
+    def _report(self, target: Target, answered: bool, refused: bool) -> None:
+        self.tries += 1
+        if self._target == target:  # a report about a primary no longer followed is stale
+            self.on_result(target.index, time.monotonic(), answered, refused)
+
+    async def _wait(self) -> bool:
+        """Wait ``watch_interval`` or until the target changes (rule 3): as a sleep on the server
+        while connected, else here. False when the sleep overran its bound (a failed try)."""
+        conn, interval = self._conn, self.cfg.watch_interval
+        if conn is None or conn.closed:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.cfg.watch_interval):
+                async with asyncio.timeout(interval):
                     await self._changed.wait()
+            return True
+        sleep = asyncio.ensure_future(
+            conn.execute(f"DO SLEEP({interval:.3f})", timeout=interval + self.cfg.watch_timeout)
+        )
+        changed = asyncio.ensure_future(self._changed.wait())
+        try:
+            await asyncio.wait({sleep, changed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+            if not sleep.done():  # the target changed (or the watch stops): the connection goes
+                await cancel_and_wait(sleep)
+                await self._drop()
+        if sleep.cancelled():
+            return True
+        try:
+            sleep.result()
+        except Timeout:
+            await self._drop()
+            return False
+        except MySQLError:  # the connection ended (rule 2: the next try reconnects at once)
+            await self._drop()
+        return True
 
     async def _try(self, target: Target) -> tuple[bool, bool]:
         """One ping: (answered, refused). A server that answers with an error is alive."""
