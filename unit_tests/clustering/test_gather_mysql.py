@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -56,3 +57,31 @@ async def test_one_failing_probe_leaks_no_connection_and_leaves_that_instance_un
     finally:
         for m in ms:
             mysqld_ground.discard(m)
+
+
+@pytest.mark.parametrize("silent", [False, True], ids=["full-tries", "silent-one-try"])
+async def test_a_connection_lost_as_mysqld_dies_is_tried_again_and_the_refusal_counts(
+    mysqld_ground: MysqldGround, monkeypatch: pytest.MonkeyPatch, silent: bool
+) -> None:
+    """A probe whose connection answered and was then lost (mysqld killed while its status was
+    read) says nothing about why: it is tried again at once, and the refused reconnect makes the
+    probe a refusal (the faster failover evidence), not a silence that needs the longer span."""
+    (m,) = await new_instances(mysqld_ground, 1)
+    killed = False
+
+    async def dies_while_read(conn: Connection) -> InstanceStatus:
+        nonlocal killed
+        if not killed:
+            killed = True
+            m.kill()
+        return await get_status(conn)
+
+    monkeypatch.setattr(gather_mod, "get_status", dies_while_read)
+    try:
+        (pod,) = make_pods("c", [m])
+        res = await gather_mod.probe(pod, CREDS, FAST, silent=silent)
+    finally:
+        await asyncio.to_thread(mysqld_ground.discard, m)
+    assert killed
+    assert isinstance(res, gather_mod.NoAnswer), res
+    assert res.refused, "the reconnect was refused: nothing listens where mysqld was"

@@ -62,6 +62,10 @@ class ProcessConfig:
     #: cut-off former primary, a restarting replica), the loop passes again this often, so a
     #: former primary that wakes up still writable is fenced within about this long.
     unreachable_recheck: float = 1.0
+    #: while a replica's IO thread makes its first connect to the primary (left alone: a
+    #: restart would start it over, see ``decide.first_connect_underway``), the loop passes
+    #: again this often, so the cluster is reported Healthy soon after it connected.
+    connecting_recheck: float = 0.5
     #: one call through the Kubernetes side; also how long a cluster view older than the loop's
     #: own last primary-index write is read again before the pass gives up.
     kube_timeout: float = 10.0
@@ -85,7 +89,10 @@ class ProcessConfig:
     #: watched meanwhile (an SQL error ends the wait at once) and the next candidate that holds
     #: everything is tried, or the next pass decides again from fresh status (MOCO: ~50 s).
     failover_wait: float = 60.0
-    #: pause after role labels change, so Services follow before connections are killed.
+    #: pause after the role label of a writable instance to be fenced changed, so that the
+    #: Services stop sending it clients before its clients are killed (MOCO: 0.3 s). A
+    #: switchover or failover fences nobody (the old primary is read-only or gone): the new
+    #: primary opens without it (``operations.configure``).
     role_change_wait: float = 0.3
     #: after a clone, how long the recipient's mysqld may take to answer again (sent as
     #: ``CloneRequest.timeout``; the agent's ``boot_timeout_s`` is the same 10 minutes). The clone

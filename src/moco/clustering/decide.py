@@ -129,6 +129,23 @@ def replica_in_sync(ss: StatusSet, index: int) -> bool:
     return not (max_delay > 0 and (lag is None or lag > max_delay))
 
 
+def first_connect_underway(ist: InstanceView, pod: PodInfo | None, *, semisync: bool) -> bool:
+    """The replica is set up to replicate from ``pod`` as moco configures it (TLS, semi-sync as
+    wanted, applier running) and its IO thread makes its first connect since START REPLICA
+    (``Connecting`` with no IO error). ``configure`` leaves such a replica alone: restarting the
+    thread starts the connect over, and a pass that follows at once kept restarting it before it
+    ever connected (the new primary's first commit waited for its acknowledgement meanwhile)."""
+    r = ist.replica
+    return (
+        r is not None
+        and _points_at(ist, pod)
+        and r.io_connecting
+        and not r.last_io_errno
+        and r.sql_running
+        and ist.semisync_replica_enabled == semisync
+    )
+
+
 def _is_cloning(ss: StatusSet) -> bool:
     c = ss.cluster
     if c.replication_source_secret is None or c.cloned:

@@ -39,6 +39,7 @@ def to_view(st: InstanceStatus) -> InstanceView:
             source_host=rs.source_host,
             source_port=rs.source_port,
             io_running=rs.io_running == "Yes",
+            io_connecting=rs.io_running == "Connecting",
             sql_running=rs.sql_running,
             retrieved_gtid=str(rs.retrieved_gtid_set),
             lag_seconds=rs.seconds_behind_source,
@@ -111,6 +112,8 @@ Probed = tuple[Connection, InstanceStatus] | Unreadable | NoAnswer
 async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig, *, silent: bool = False) -> Probed:
     """Connect to a mysqld and read its status, with bounded retries: ``status_retries`` tries
     of ``connect_timeout``, or one of ``silent_connect_timeout`` for an instance known silent.
+    A connection that answered and was then lost is no try: it is made again at once (once),
+    so that a mysqld killed while its status was read counts as refused, not as silent.
 
     :class:`NoAnswer` if it never answers; :class:`Unreadable` when it answered but its status
     could not be read completely (see :class:`moco.mysql.status.IncompleteStatus`).
@@ -121,24 +124,57 @@ async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig, *, silent:
     ep = admin_endpoint(pod, creds)
     unreadable: Unreadable | None = None
     refused = True
-    for attempt in range(tries):
+    attempt = 0
+    lost_once = False
+    while attempt < tries:
         conn: Connection | None = None
         try:
             conn = await connect(ep, timeout=connect_bound, query_timeout=cfg.query_timeout)
             st = await get_status(conn)
             return conn, st
         except Exception as e:
+            lost = conn is not None and isinstance(e, Unreachable) and not e.refused
             if conn is not None:
                 await conn.close()
-            unreadable = Unreadable(str(e)) if isinstance(e, IncompleteStatus) else None
-            refused = refused and isinstance(e, Unreachable) and e.refused
             if not isinstance(e, MySQLError):
                 log.warning("unexpected error reading a mysqld's status", pod=pod.name, error=repr(e))
                 return Unreadable(repr(e))
-            log.info("mysqld did not answer", pod=pod.name, attempt=attempt + 1, error=str(e))
-            if attempt + 1 < tries:
+            if lost and not lost_once:
+                # it answered, then the connection was lost (mysqld died meanwhile, or a
+                # blip): that says nothing about why; the reconnect at once says (as the watch)
+                lost_once = True
+                log.info("connection to mysqld lost: trying again at once", pod=pod.name, error=str(e))
+                continue
+            unreadable = Unreadable(str(e)) if isinstance(e, IncompleteStatus) else None
+            refused = refused and isinstance(e, Unreachable) and e.refused
+            attempt += 1
+            log.info("mysqld did not answer", pod=pod.name, attempt=attempt, error=str(e))
+            if attempt < tries:
                 await asyncio.sleep(cfg.status_retry_interval)
     return unreadable or NoAnswer(tries, refused)
+
+
+async def reread(g: Gathered, cluster: ClusterSpecView) -> Gathered:
+    """The instances of ``g`` read again over its open connections, seen from ``cluster``.
+
+    For the pass that just moved the primary (``cluster`` carries the index it wrote): the
+    instances that answered are asked again, at once; the others stay unknown as they were.
+    The connections are ``g``'s (closed with it). A status that cannot be read raises.
+    """
+    order = sorted(g.conns)
+    sts = await asyncio.gather(*(get_status(g.conns[i]) for i in order))
+    raw = dict(zip(order, sts, strict=True))
+    old = g.status
+    views = tuple(to_view(raw[i]) if i in raw else None for i in range(len(old.pods)))
+    status = StatusSet(
+        cluster=cluster,
+        pods=old.pods,
+        instances=views,
+        errants=find_errants(cluster.current_primary_index, views, cluster.errant_replica_list),
+        unreadable=old.unreadable - set(raw),
+        refused=old.refused - set(raw),
+    )
+    return Gathered(status=status, conns=g.conns, raw=raw)
 
 
 async def gather(

@@ -7,10 +7,12 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
   every commit it acknowledges is in the relay log of ``replicas // 2`` replicas
   (``rpl_semi_sync_source_timeout`` is so long that it never falls back to asynchronous);
 - a replica never runs with semi-sync source on: its applier would wait for ACKs;
-- configure fences every other writable instance (kills its clients, super_read_only, releasing
-  commits hung on semi-sync acknowledgements) before anything else, so the new primary is made
-  writable only when no other instance is; only the semi-sync and source changes of a former
-  primary may follow;
+- configure moves the role labels first (one PATCH per Pod, the old primary's before the new
+  one's: never two Pods labelled primary, and the Services propagate while the pass goes on),
+  then fences every other writable instance (kills its clients, super_read_only, releasing
+  commits hung on semi-sync acknowledgements) before anything else touches mysqld, so the new
+  primary is made writable only when no other instance is; only the semi-sync and source
+  changes of a former primary may follow;
 - a switchover makes the old primary super_read_only (killing client connections if that takes
   too long) and waits until the target executed everything the old primary did before the
   primary index moves; at no moment are two instances writable;
@@ -18,6 +20,8 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
   that may come back, then picks the replica whose received-or-executed GTIDs include every
   other's (errant ones excluded) and waits until it applied what it received;
 - errant replicas are fenced: IO thread stopped, role label removed, never promoted;
+- a replica whose IO thread makes its first connect to the primary is left alone
+  (``decide.first_connect_underway``): a restart would start the connect over;
 - an empty replica is cloned from the primary before it replicates, as a job beside the loop
   (one at a time, reported by Events, waking the loop at its end) so that no pass, and no
   failover, waits for a clone; a replica is never pointed
@@ -35,7 +39,7 @@ from typing import Any, TypeVar
 
 from moco import constants
 from moco.clustering.config import ProcessConfig
-from moco.clustering.decide import can_catch_up, expected_role, failover_candidates
+from moco.clustering.decide import can_catch_up, expected_role, failover_candidates, first_connect_underway
 from moco.clustering.errors import NoCandidateError, OperationError
 from moco.clustering.gather import Gathered, admin_endpoint, to_view
 from moco.clustering.interfaces import (
@@ -109,43 +113,38 @@ def _semisync_wanted(ss: StatusSet) -> bool:
 
 # --- configure ------------------------------------------------------------------------------------
 async def configure(ctx: OpContext) -> bool:
-    """Bring roles, semi-sync, replication and writability in line with the current primary."""
+    """Bring roles, semi-sync, replication and writability in line with the current primary.
+
+    The order is the client's: the role labels move first, one PATCH per Pod (the Pods that
+    lose the primary label before the one that gains it: never two Pods labelled primary), so
+    that the Services' propagation (EndpointSlice, kube-proxy) runs while the rest of the pass
+    does; then other writable instances are fenced, the primary and the replicas configured,
+    and the primary opened last.
+    """
     ss = ctx.ss
     redo = False
-    relabel: list[int] = []
+    relabelled: list[int] = []
     for i, pod in enumerate(ss.pods):
-        if pod is None:
-            continue
-        if pod.demote and i != ss.primary:
+        if pod is not None and pod.demote and i != ss.primary:
             # left by a switchover that stopped after its status write: it would demote this
             # instance the day it becomes primary again
             await ctx.kube_call(ctx.kube.remove_demote_annotation(pod.name))
-        want = expected_role(ss, i)
-        if pod.role == want:
-            continue
-        relabel.append(i)
+    for i in _relabel_order(ss):
+        pod = ss.pods[i]
+        assert pod is not None
+        await ctx.kube_call(ctx.kube.set_role_label(pod.name, expected_role(ss, i)))
         if pod.role is not None:
-            await ctx.kube_call(ctx.kube.set_role_label(pod.name, None))
+            relabelled.append(i)
     # Who loses its clients is decided from mysqld's state, not from the label diff (a pass that
-    # crashed after removing a label would otherwise never kill): every other instance that is
-    # still writable is fenced, and a primary about to become writable drops the read clients
-    # it served as a replica. Both happen before the new primary opens for writes.
+    # crashed after moving a label would otherwise never kill): every other instance that is
+    # still writable is fenced before the primary opens for writes.
     fence = [i for i in ctx.g.conns if i != ss.primary and not _super_read_only(ss, i)]
-    pst0 = ss.instances[ss.primary]
-    promote = (
-        ss.cluster.replication_source_secret is None
-        and ss.primary in ctx.g.conns
-        and pst0 is not None
-        and pst0.read_only
-    )
-    if fence or promote:
-        if any(ss.pods[i] is not None and ss.pods[i].role is not None for i in relabel):  # type: ignore[union-attr]
-            await asyncio.sleep(ctx.cfg.role_change_wait)  # Services follow the labels first
-        for i in fence:
-            await fence_instance(ctx, i)
-            redo = True
-        if promote:
-            await ops.kill_connections(ctx.conn(ss.primary), spare_users=constants.SYSTEM_USERS)
+    if any(i in relabelled for i in fence):
+        # the Services stop sending it new clients before its clients are killed
+        await asyncio.sleep(ctx.cfg.role_change_wait)
+    for i in fence:
+        await fence_instance(ctx, i)
+        redo = True
 
     if ss.cluster.replication_source_secret is not None:
         redo |= await _configure_intermediate_primary(ctx)
@@ -171,14 +170,12 @@ async def configure(ctx: OpContext) -> bool:
         if i not in late:
             redo |= await _configure_one(ctx, i)
 
-    for i in relabel:
-        pod = ss.pods[i]
-        want = expected_role(ss, i)
-        if pod is not None and want is not None:
-            await ctx.kube_call(ctx.kube.set_role_label(pod.name, want))
-
     pst = ss.instances[ss.primary]
     if ss.cluster.replication_source_secret is None and pst is not None and pst.read_only:
+        # The read clients it served as a replica go (they reconnect through the replica
+        # Service), right before it opens: no pause, as a reconnect that still lands here only
+        # reads from the primary, and a pause would hold every write for as long.
+        await ops.kill_connections(ctx.conn(ss.primary), spare_users=constants.SYSTEM_USERS)
         ctx.log.info("making the primary writable", instance=ss.primary)
         await ops.set_writable(ctx.conn(ss.primary))
         await ctx.event("Normal", EV_SET_WRITABLE, f"instance {ss.primary} is writable")
@@ -186,6 +183,13 @@ async def configure(ctx: OpContext) -> bool:
     for i in late:
         redo |= await _configure_one(ctx, i)
     return redo
+
+
+def _relabel_order(ss: StatusSet) -> list[int]:
+    """Pods whose role label differs from :func:`expected_role`, in the order they are set: a
+    Pod gaining the primary label comes last (after the old primary lost it)."""
+    out = [i for i, pod in enumerate(ss.pods) if pod is not None and pod.role != expected_role(ss, i)]
+    return sorted(out, key=lambda i: expected_role(ss, i) == constants.ROLE_PRIMARY)
 
 
 def _super_read_only(ss: StatusSet, i: int) -> bool:
@@ -368,6 +372,8 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         and st.semisync_replica_enabled == semisync
     ):
         return redo
+    if first_connect_underway(st, ppod, semisync=semisync):
+        return redo  # the loop passes again soon (``connecting_recheck``)
     ctx.log.info("pointing replica at the primary", instance=i, primary=ss.primary, semisync=semisync)
     if st.semisync_replica_enabled != semisync:
         await ops.configure_semisync_replica(conn, enabled=semisync)

@@ -11,6 +11,11 @@ that arrive during a pass coalesce into one more pass. A pass is bounded by
 may run (a clone is bounded by its progress, not by its total time); a failing pass is logged
 and the loop goes on, so one cluster's trouble never stops its own loop nor delays another's.
 
+A pass that moves the primary (switchover, failover) opens the new one too: it reads the
+instances again over its connections and applies the ``configure`` that :func:`decide` gives for
+the index it just wrote, instead of leaving it to a next pass that would first wait for a view
+of the cluster showing that index (the writes wait meanwhile).
+
 The clone of an empty replica runs as a task beside the loop (one at a time per cluster; its end
 wakes the loop, its Events report it), so passes and a failover go on during a long clone.
 
@@ -34,7 +39,7 @@ from moco.clustering import operations as op
 from moco.clustering.config import ProcessConfig
 from moco.clustering.decide import PRIMARY_UNREACHABLE, WAIT_CONFIRM, decide
 from moco.clustering.errors import ClusteringError, GatherError, StaleViewError
-from moco.clustering.gather import Gathered, admin_endpoint, gather
+from moco.clustering.gather import Gathered, admin_endpoint, gather, reread
 from moco.clustering.interfaces import (
     EV_CLUSTERING_STOPPED,
     EV_FAILOVER_FAILED,
@@ -443,6 +448,8 @@ class ClusterProcess:
                 asyncio.get_running_loop().call_later(self.cfg.failover_recheck, self.wake, "confirm")
             elif _unanswered(g.status):
                 asyncio.get_running_loop().call_later(self.cfg.unreachable_recheck, self.wake, "unreachable")
+            elif _connecting(g.status):
+                asyncio.get_running_loop().call_later(self.cfg.connecting_recheck, self.wake, "connecting")
             ctx = op.OpContext(
                 self.kube,
                 self.agent,
@@ -506,6 +513,7 @@ class ClusterProcess:
                 "Switchover", ctx.g.status.primary, d.candidate, took, d.reason, _now()
             )
             await ctx.event("Normal", EV_SWITCHOVER_SUCCEEDED, f"the primary is now instance {d.candidate}")
+            await self._open_new_primary(ctx)
             return True
         if d.operation is Operation.FAILOVER:
             # writes stopped when the old primary stopped answering (or now, at the latest)
@@ -527,12 +535,49 @@ class ClusterProcess:
             await ctx.event(
                 "Normal", EV_FAILOVER_SUCCEEDED, f"the primary is now instance {ctx.chosen} ({d.reason})"
             )
+            await self._open_new_primary(ctx)
             return True
         return False
+
+    async def _open_new_primary(self, ctx: op.OpContext) -> None:
+        """Configure around the primary a switchover or failover just chose, in the same pass.
+
+        The writes wait from the old primary's fence to the new one's opening; the next pass
+        would first wait for a view of the cluster that shows the new index (an informer's
+        watch event) and read every instance again. Here the cluster is the one this process
+        just wrote, the instances are read again over the pass's connections, and the decision
+        is :func:`decide`'s, as in any pass: only a ``configure`` is applied (anything else, or
+        an instance that cannot be read, is left to the next pass, which follows at once).
+        """
+        if ctx.chosen is None:
+            return
+        cluster = replace(ctx.ss.cluster, current_primary_index=ctx.chosen)
+        try:
+            g = await reread(ctx.g, cluster)
+        except (MySQLError, ClusteringError) as e:
+            ctx.log.info("the new primary is left to the next pass", error=str(e))
+            return
+        d = decide(g.status)
+        if d.operation is not Operation.CONFIGURE:
+            ctx.log.info(
+                "the new primary is left to the next pass", state=d.state.value, op=d.operation.value
+            )
+            return
+        log = ctx.log.bind(state=d.state.value, op=d.operation.value)
+        log.info("decided", reason=d.reason, candidate=d.candidate, same_pass=True)
+        await op.configure(replace(ctx, g=g, log=log))
 
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def _connecting(ss: StatusSet) -> bool:
+    """Whether a replica's IO thread makes its first connect to its source."""
+    return any(
+        i != ss.primary and ist is not None and ist.replica is not None and ist.replica.io_connecting
+        for i, ist in enumerate(ss.instances)
+    )
 
 
 def _unanswered(ss: StatusSet) -> bool:

@@ -106,6 +106,9 @@ class ReplicaView:
     #: the connection to the source must be encrypted (as moco configures replicas; one set up
     #: otherwise, by an older moco, is pointed again)
     tls: bool = True
+    #: the IO thread is connecting to its source (``Replica_IO_Running: Connecting``); with no
+    #: ``last_io_errno`` it is its first try since START REPLICA, not a retry after a failure.
+    io_connecting: bool = False
 
 
 @dataclass(frozen=True)
