@@ -3,7 +3,9 @@
 On a three-node local cluster with moco deployed, MOCO's anti-affinity example (a 3-instance
 MySQLCluster whose Pods may not share a node) runs under continuous writes through its primary
 Service, from the host, with the acknowledged-write checker; a sampler asks every reachable
-instance (Pod IPs) for its read-only state many times a second. For each injector of
+instance (Pod IPs) for its read-only state many times a second. First ``--switchovers``
+switchovers (5 by default) are asked with MOCO's demote annotation and measured as the client
+sees them (the switchovers that place the primary for a run are measured too). For each injector of
 :mod:`e2e.injectors` (``--runs`` times, 5 by default) a run:
 
 1. waits until the cluster is Healthy with its three instances on three nodes, moves the primary
@@ -251,25 +253,8 @@ class Chaos:
             on_leader = pod["spec"]["nodeName"] == leader_node(self.kube)
             if placed(inj, on_leader=on_leader):
                 break
-            old = mc.primary_index(self.k, NAME)
             where = "shares" if on_leader else "does not share"
-            log(f"switchover: primary {old} {where} {pod['spec']['nodeName']} with the leading controller")
-            t_ask = time.monotonic()
-            self.k("annotate", "pod", f"moco-{NAME}-{old}", f"{DEMOTE}=true", "--overwrite")
-            mc.wait(
-                self.k,
-                NAME,
-                "switchover",
-                lambda old=old: mc.primary_index(self.k, NAME) != old and mc.is_healthy(self.k, NAME),
-                120,
-            )
-            moved = time.monotonic()
-            if self.chk is not None:  # the switchover as the client saw it, once writes are back
-                while self.chk.acked_after(moved) < 20 and time.monotonic() - moved < 30:
-                    time.sleep(0.05)
-                gap = longest_gap([a.acked for a in list(self.chk.acks)], t_ask, moved)
-                self.switchovers.append(gap)
-                log(f"switchover: longest time without an acknowledged write {gap:.2f}s")
+            self.switchover(f"{where} {pod['spec']['nodeName']} with the leading controller")
             pod = self.primary_pod()
         if not placed(inj, on_leader=pod["spec"]["nodeName"] == leader_node(self.kube)):
             # a switchover picks its own target (the lowest in-sync index): it may cycle between
@@ -285,6 +270,35 @@ class Chaos:
         if faults.services_node(self.spec) != via:
             faults.route_services_via(self.spec, via)
         return pod
+
+    def switchover(self, why: str) -> None:
+        """Demote the primary and wait until another one is Healthy; once writes run, the
+        client's write unavailability is measured as for a fault (``switchovers``)."""
+        old = mc.primary_index(self.k, NAME)
+        log(f"switchover: primary {old} {why}")
+        self.phase = f"switchover from {old}"
+        t_ask = time.monotonic()
+        self.k("annotate", "pod", f"moco-{NAME}-{old}", f"{DEMOTE}=true", "--overwrite")
+        mc.wait(
+            self.k,
+            NAME,
+            "switchover",
+            lambda: mc.primary_index(self.k, NAME) != old and mc.is_healthy(self.k, NAME),
+            120,
+        )
+        moved = time.monotonic()
+        if self.chk is not None:  # the switchover as the client saw it, once writes are back
+            while self.chk.acked_after(moved) < 20 and time.monotonic() - moved < 30:
+                time.sleep(0.05)
+            gap = longest_gap([a.acked for a in list(self.chk.acks)], t_ask, moved)
+            self.switchovers.append(gap)
+            log(f"switchover: longest time without an acknowledged write {gap:.2f}s")
+
+    def switchovers_round(self, n: int) -> None:
+        """``n`` switchovers in a row, each from a Healthy cluster under writes."""
+        for i in range(n):
+            self.wait_ready()
+            self.switchover(f"asked ({i + 1}/{n})")
 
     # --- one run --------------------------------------------------------------------------------
     async def run_once(self, inj: Injector, chk: WriteChecker) -> Run:
@@ -558,6 +572,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         c.chk = chk
         sampler.start()
         try:
+            if args.switchovers:
+                await asyncio.to_thread(c.switchovers_round, args.switchovers)
             counts = runs_of(args.injectors, args.runs, args.runs_of)
             took: dict[str, float] = {}
             # Rounds: every injector once per round, so that a run cut short by --until still
@@ -658,6 +674,13 @@ def main() -> int:
         help="runs of one injector (operator_loss=3: each run waits out a Lease and re-clones)",
     )
     p.add_argument("--injectors", nargs="*", default=list(INJECTORS), choices=list(INJECTORS))
+    p.add_argument(
+        "--switchovers",
+        type=int,
+        default=5,
+        metavar="N",
+        help="switchovers asked (demote annotation) and measured before the faults (0: none)",
+    )
     p.add_argument("--no-node-gone", dest="node_gone", action="store_false")
     p.add_argument(
         "--until",
