@@ -106,8 +106,11 @@ def test_a_probe_is_covered_when_the_archive_holds_what_the_binlogs_held(
 BACKUP = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
-def _state(synced: float) -> ArchiveState:
-    return ArchiveState(GtidSet.parse(f"{SID}:1-10"), int(synced), synced, SID)
+def _state(synced: float, *gaps: tuple[float, float]) -> ArchiveState:
+    return ArchiveState(GtidSet.parse(f"{SID}:1-10"), int(synced), synced, SID, gaps)
+
+
+T = BACKUP.timestamp()
 
 
 @pytest.mark.parametrize(
@@ -121,6 +124,13 @@ def _state(synced: float) -> ArchiveState:
         # a marker older than the backup (the archiver stopped long ago): the backup still serves
         (BACKUP, _state(BACKUP.timestamp() - 600), None),
         (BACKUP + timedelta(seconds=5), _state(BACKUP.timestamp() - 600), "2026-01-02T03:04:05Z"),
+        # a gap after the backup: points up to its start only
+        (BACKUP + timedelta(seconds=30), _state(T + 600, (T + 30.5, T + 90)), None),
+        (BACKUP + timedelta(seconds=31), _state(T + 600, (T + 30.5, T + 90)), "2026-01-02T03:04:35Z"),
+        # a gap across the backup: the backup itself only
+        (BACKUP + timedelta(seconds=1), _state(T + 600, (T - 30, T + 90)), "2026-01-02T03:04:05Z"),
+        # a gap that ended before the backup: the backup holds what it lost
+        (BACKUP + timedelta(seconds=500), _state(T + 600, (T - 90, T - 30)), None),
     ],
 )
 def test_a_restore_point_past_the_latest_point_is_refused(
@@ -137,3 +147,4 @@ def test_a_restore_point_past_the_latest_point_is_refused(
     )
     assert f"the latest point available is {latest}" in msg
     assert ("binlog-archive" in msg) is (archive is None or not archive.synced_time)
+    assert ("purged before they were archived" in msg) is bool(archive and archive.gaps)

@@ -223,3 +223,74 @@ def _fixed(ep: Endpoint):  # type: ignore[no-untyped-def]
         return ep
 
     return primary
+
+
+@pytest.mark.mysql
+async def test_a_restore_point_past_an_archive_gap_is_refused(
+    mysqld_factory: MysqldFactory, backup_tools: Tools, local_bucket: Bucket, tmp_path: Path
+) -> None:
+    # binlogs purged before the archiver shipped them (it was stopped, or a new primary lacked
+    # them) leave a gap: a point after it would replay the archive without the lost
+    # transactions, a restore of less than asked. The gap is in the marker, the point refused
+    src, target = await mysqld_factory(2)
+    ep = src.endpoint()
+    async with await connect(ep) as c:
+        await ops.install_plugins(c)
+        await ops.set_writable(c)
+        await c.execute("CREATE DATABASE IF NOT EXISTS app")
+        await c.execute("CREATE TABLE app.t (id INT PRIMARY KEY, v VARCHAR(32))")
+    await insert(ep, range(0, 5))
+    r = await run_backup(BackupRequest("ns", "gap", ep, tmp_path / "w"), local_bucket, backup_tools)
+    gaps: list[str] = []
+
+    async def on_gap(msg: str) -> None:
+        gaps.append(msg)
+
+    def archiver() -> Archiver:
+        return Archiver(
+            local_bucket, backup_tools, tmp_path / "arch", "ns", "gap", _fixed(ep),
+            interval=0.3, marker_refresh=0.5, on_gap=on_gap,
+        )  # fmt: skip
+
+    async with running(archiver()) as a:
+        await insert(ep, range(5, 10))
+        await caught_up(a)
+    before_gap = await read_state(local_bucket, "ns", "gap")
+    assert before_gap is not None
+    # stopped: these are written and purged before anything ships them
+    await asyncio.sleep(1.1)
+    await insert(ep, range(10, 15))
+    lost = GtidSet.parse(await gtid(ep)).subtract(before_gap.archived)
+    assert lost
+    async with await connect(ep) as c:
+        await c.execute("FLUSH BINARY LOGS")
+        newest = sorted(str(x["Log_name"]) for x in await c.query("SHOW BINARY LOGS"))[-1]
+        # a file still read by the stopped follower's dump thread is kept: again until it is gone
+        deadline = time.monotonic() + 20
+        while True:
+            await c.execute(f"PURGE BINARY LOGS TO '{newest}'")
+            row = await c.query_one("SELECT @@global.gtid_purged AS p")
+            if row is not None and lost.is_subset(GtidSet.parse(str(row["p"]))):
+                break
+            assert time.monotonic() < deadline, f"{lost} never purged"
+            await asyncio.sleep(0.5)
+    async with running(archiver()) as a:
+        deadline = time.monotonic() + 20
+        while not gaps:
+            assert time.monotonic() < deadline, "no gap reported"
+            await asyncio.sleep(0.2)
+        await insert(ep, range(15, 20))
+        written = time.time()
+        while (st := await read_state(local_bucket, "ns", "gap")) is None or st.synced_time < written:
+            assert time.monotonic() < deadline + 20, f"the marker never passed {written}: {st}"
+            await asyncio.sleep(0.2)
+    latest = datetime.fromtimestamp(int(before_gap.synced_time), UTC)
+    point = datetime.fromtimestamp(int(written) + 1, UTC)
+    assert point > latest
+    with pytest.raises(RestorePointUnavailable) as e:
+        await run_restore(
+            RestoreRequest("ns", "gap", point, target.endpoint(), tmp_path / "r"), local_bucket, backup_tools
+        )
+    assert f"the latest point available is {zulu(latest)}" in str(e.value), str(e.value)
+    assert "purged before they were archived" in str(e.value)
+    assert r.time <= latest

@@ -27,9 +27,17 @@ marker is rewritten every :data:`MARKER_REFRESH` seconds at most.
 
 Failovers: when the follower ends (the primary died) or the primary changes, it starts again on
 the new primary with ``--exclude-gtids`` = every GTID archived so far (read from the archived
-events themselves), so nothing is archived twice and nothing is skipped. When the new primary no
-longer has binlogs holding GTIDs the archive lacks, mysqlbinlog fails on the purged GTIDs: that
-gap is reported (``on_gap``) and the follower starts from what the new primary has.
+events themselves), so nothing is archived twice and nothing is skipped.
+
+Gaps: before a follower starts, the primary's ``gtid_purged`` is compared with what is archived;
+GTIDs purged there but never archived (the archiver was down while binlogs expired, or a new
+primary lacks them) are lost to the archive. The gap is reported (``on_gap``: an Event and a
+status warning) and recorded in ``state.json`` as ``[syncedTime before it, its discovery]``:
+a restore to a point after the gap's start from a backup taken before its end is refused
+(:func:`moco.backup.restore.check_reach`), a later backup serves such points again. On a first
+start (nothing archived yet) what was purged predates the archive and is no gap: it is counted
+in the archived GTIDs (``archived`` in ``state.json``), which are the GTIDs archived and those
+in no binlog since before the archive began.
 
 A restore past the last backup replays the archive after the copy
 (:func:`moco.backup.restore.run_restore`): servers in the order they were archived, files in
@@ -112,6 +120,9 @@ class ArchiveState:
     synced_time: float
     #: server_uuid of the primary followed when it was written
     server: str
+    #: (start, end) UNIX times of each gap: transactions after ``start`` (the marker before it)
+    #: and before ``end`` (its discovery) may be missing from the archive
+    gaps: tuple[tuple[float, float], ...] = ()
 
 
 def parse_state(raw: bytes) -> ArchiveState:
@@ -123,6 +134,7 @@ def parse_state(raw: bytes) -> ArchiveState:
             last_time=int(doc.get("lastTime") or 0),
             synced_time=float(doc.get("syncedTime") or 0.0),
             server=str(doc.get("server") or ""),
+            gaps=tuple((float(a), float(b)) for a, b in doc.get("gaps") or []),
         )
     except (ValueError, TypeError, AttributeError) as e:
         raise BackupError(f"{STATE}: not an archive state ({e})") from e
@@ -256,6 +268,8 @@ class Archiver:
         self.synced_time = 0.0
         self._probe: Probe | None = None
         self._saved_at = 0.0
+        #: gaps found so far (:class:`ArchiveState`)
+        self.gaps: list[tuple[float, float]] = []
         #: the most bytes of a file read at once (see :meth:`sync_once`)
         self.chunk = READ_CHUNK
         self._offsets: dict[str, int] = {}
@@ -263,14 +277,23 @@ class Archiver:
         self._run = ""
         self._dir = work / "archive"
 
-    async def _server_facts(self, ep: Endpoint) -> tuple[str, str]:
+    async def _server_facts(self, ep: Endpoint) -> tuple[str, str, GtidSet]:
+        """The primary's server_uuid, oldest binlog and gtid_purged."""
         async with await connect(ep, query_timeout=30.0) as c:
-            row = await c.query_one("SELECT @@server_uuid AS u")
+            row = await c.query_one("SELECT @@server_uuid AS u, @@global.gtid_purged AS p")
             logs = await c.query("SHOW BINARY LOGS")
         names = sort_binlogs([str(r["Log_name"]) for r in logs])
         if row is None or not names:
             raise BackupError(f"{ep.address}: no server_uuid or no binlogs")
-        return str(row["u"]), names[0]
+        return str(row["u"]), names[0], GtidSet.parse(str(row["p"]))
+
+    async def _gap(self, msg: str) -> None:
+        """Report and record a gap (module docstring)."""
+        log.error("archive gap", error=msg)
+        self.gaps.append((self.synced_time, time.time()))
+        await self._save_state()
+        if self.on_gap is not None:
+            await self.on_gap(msg)
 
     async def load_state(self) -> None:
         """The GTIDs archived so far, the last time and the marker, from ``state.json`` (if any)."""
@@ -280,6 +303,7 @@ class Archiver:
         self.archived = self.archived.union(st.archived)
         self.last_time = max(self.last_time, st.last_time)
         self.synced_time = max(self.synced_time, st.synced_time)
+        self.gaps = sorted(set(self.gaps) | set(st.gaps))
 
     async def _save_state(self) -> None:
         doc = {
@@ -287,6 +311,7 @@ class Archiver:
             "lastTime": self.last_time,
             "syncedTime": round(self.synced_time, 3),
             "server": self._server,
+            "gaps": [[round(a, 3), round(b, 3)] for a, b in self.gaps],
         }
         await self.bucket.put_bytes(
             archive_prefix(self.namespace, self.name) + STATE, json.dumps(doc).encode()
@@ -401,12 +426,26 @@ class Archiver:
         while True:
             try:
                 ep = await self.primary()
-                server, oldest = await self._server_facts(ep)
+                server, oldest, purged = await self._server_facts(ep)
             except (MySQLError, BackupError) as e:
                 log.warning("primary not reachable: retrying", error=str(e))
                 await asyncio.sleep(self.interval)
                 continue
             self._server = server
+            if not self.archived:
+                # a first start: what is purged already predates the archive (no gap), and is
+                # counted archived as it is in no binlog to archive
+                self.archived = purged
+            lost = purged.subtract(self.archived)
+            if lost:
+                await self._gap(
+                    f"binlogs of transactions not archived yet were purged on {ep.address}: "
+                    f"{str(lost)[:300]}; restore points after "
+                    f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.synced_time))} "
+                    f"need a backup taken after now"
+                )
+                # excluded from now on: they are in no binlog any more
+                self.archived = self.archived.union(lost)
             self._run = f"{server}/{int(time.time() * 1000):013d}"
             self._offsets = {}
             self._probe = None
@@ -431,10 +470,9 @@ class Archiver:
             await self.sync_once()
             err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
             if "purged" in err.lower():
-                msg = f"binlogs with GTIDs not yet archived were purged on {ep.address}: {err.strip()[-300:]}"
-                log.error("archive gap", error=msg)
-                if self.on_gap is not None:
-                    await self.on_gap(msg)
+                await self._gap(
+                    f"binlogs with GTIDs not yet archived were purged on {ep.address}: {err.strip()[-300:]}"
+                )
                 self.archived = GtidSet()
             await asyncio.sleep(min(self.interval, 1.0))
 

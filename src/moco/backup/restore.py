@@ -323,10 +323,20 @@ def check_reach(point: datetime, backup_time: datetime, archive: ArchiveState | 
     """Refuse a restore point past the last backup that the bucket cannot serve (pure).
 
     The latest point available is the last backup's time, or the archive's ``syncedTime``
-    (whole seconds) when later; a point after it raises :class:`RestorePointUnavailable`.
+    (whole seconds) when later, or, when a gap of the archive ends after the backup, the gap's
+    start (not before the backup); a point after it raises :class:`RestorePointUnavailable`.
     """
     latest = backup_time
-    if archive is None or not archive.synced_time:
+    gap = next((g for g in sorted(archive.gaps) if g[1] > backup_time.timestamp()), None) if archive else None
+    if archive is not None and gap is not None:
+        start = datetime.fromtimestamp(int(gap[0]), UTC)
+        latest = max(latest, start)
+        why = (
+            f"binlogs written after {_zulu(start)} were purged before they were archived "
+            f"(a gap found at {_zulu(datetime.fromtimestamp(int(gap[1]), UTC))}); a backup taken "
+            f"after it serves later points"
+        )
+    elif archive is None or not archive.synced_time:
         why = (
             "there is no binlog archive past the last backup (annotate the BackupPolicy "
             'moco.cybozu.com/binlog-archive: "true" to archive binlogs continuously)'
