@@ -392,20 +392,39 @@ def present(ctr: list[str]) -> set[str]:
     return set(out.stdout.split())
 
 
+#: The bound of one import: ctr's own ``--timeout`` (a node's, 30 s, is meant for short calls)
+#: cuts an import of a few hundred MB on a loaded machine ("failed to send write: EOF").
+IMPORT_TIMEOUT_S = 600
+
+
 def import_archive(ctr: list[str], archive: Path) -> None:
     """``ctr -n k8s.io images import`` of a docker-archive (unpacked for the CRI's snapshotter)."""
+    argv = list(ctr)
+    if "--timeout" in argv[:-1]:
+        argv[argv.index("--timeout") + 1] = f"{IMPORT_TIMEOUT_S}s"
     subprocess.run(
-        [*ctr, "-n", "k8s.io", "images", "import", str(archive)],
+        [*argv, "-n", "k8s.io", "images", "import", str(archive)],
         check=True,
-        timeout=600,
+        timeout=IMPORT_TIMEOUT_S + 30,
         stdout=subprocess.DEVNULL,
     )
 
 
+def in_use(ctr: list[str]) -> set[str]:
+    """References the node's containers were created from (running Pods' images)."""
+    out = subprocess.run(
+        [*ctr, "-n", "k8s.io", "containers", "ls"], capture_output=True, text=True, check=True, timeout=60
+    )
+    return {cols[1] for line in out.stdout.splitlines()[1:] if len(cols := line.split()) >= 2}
+
+
 def prune(ctr: list[str], current: dict[str, ImageDef]) -> list[str]:
-    """Remove older tags of the cluster's own images (same name, other tag); returns them."""
+    """Remove older tags of the cluster's own images (same name, other tag) that no container of
+    the node runs; returns them. An image a Pod runs stays: a cluster reconciled at version 1 runs
+    its agent from an earlier moco image (:mod:`moco.controllers.reconcileversion`), and its
+    containers must be able to restart."""
     names = {f"{img.repo}/{img.name}:" for img in current.values()}
-    keep = {img.ref for img in current.values()}
+    keep = {img.ref for img in current.values()} | in_use(ctr)
     stale = [ref for ref in present(ctr) if ref not in keep and any(ref.startswith(n) for n in names)]
     if stale:
         subprocess.run(
