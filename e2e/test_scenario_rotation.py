@@ -17,7 +17,7 @@ import asyncio
 import base64
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -134,24 +134,40 @@ async def accepted(ip: str, user: str, password: str) -> bool:
     return True
 
 
-async def kill_agent_sessions(ips: list[str], admin_password: str) -> int:
-    """Close every moco-agent connection: the agents must authenticate again."""
-    killed = 0
+async def agent_sessions(ip: str, admin_password: str) -> set[int]:
+    async with await connect(Endpoint(ip, MYSQL_PORT, "moco-admin", admin_password), timeout=10) as c:
+        rows = await c.query("SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = 'moco-agent'")
+    return {int(r["id"]) for r in rows}
+
+
+async def kill_agent_sessions(ips: list[str], admin_password: str) -> dict[str, set[int]]:
+    """Close every moco-agent connection: the agents must authenticate again. Returns the
+    killed connection IDs by instance."""
+    killed: dict[str, set[int]] = {}
     for ip in ips:
+        ids = await agent_sessions(ip, admin_password)
         async with await connect(Endpoint(ip, MYSQL_PORT, "moco-admin", admin_password), timeout=10) as c:
-            rows = await c.query(
-                "SELECT ID AS id FROM information_schema.PROCESSLIST WHERE USER = 'moco-agent'"
-            )
-            for r in rows:
+            for i in ids:
                 try:
-                    await c.execute("KILL %s", (int(r["id"]),))
-                    killed += 1
+                    await c.execute("KILL %s", (i,))
                 except MySQLError:
                     pass  # it ended by itself
+        killed[ip] = ids
     return killed
 
 
-async def test_rotate_and_discard_under_writes_without_restarts(k: Kubectl) -> None:
+async def agents_reconnected(killed: dict[str, set[int]], admin_password: str) -> bool:
+    """Every instance has a moco-agent connection opened after the kill: a new connection exists
+    only once it authenticated, with the password the agent read from its mounted file."""
+    for ip, old_ids in killed.items():
+        if not (await agent_sessions(ip, admin_password)) - old_ids:
+            return False
+    return True
+
+
+async def test_rotate_and_discard_under_writes_without_restarts(
+    k: Kubectl, record_testsuite_property: Callable[[str, object], None]
+) -> None:
     before = await asyncio.to_thread(pods_identity, k)
     old = await asyncio.to_thread(secret_passwords, k)
     with access(k, NAME) as acc:
@@ -163,6 +179,7 @@ async def test_rotate_and_discard_under_writes_without_restarts(k: Kubectl) -> N
         task = asyncio.create_task(writer.run())
         try:
             await asyncio.sleep(3)
+            t0 = time.monotonic()
             r = await asyncio.to_thread(moco, k, "credential", "rotate", NAME)
             assert r.returncode == 0, r.stderr
             said = re.search(r"password rotation (\S+) of MySQLCluster", r.stdout)
@@ -171,6 +188,7 @@ async def test_rotate_and_discard_under_writes_without_restarts(k: Kubectl) -> N
             await asyncio.to_thread(
                 mc.wait, k, NAME, "Rotated", lambda: rotation(k).get("phase") == "Rotated", 300
             )
+            rotated_after = time.monotonic() - t0
             new = await asyncio.to_thread(secret_passwords, k)
             assert all(new[u] != old[u] for u in USERS)
             ips = sorted((await asyncio.to_thread(pod_ips, k, NAME)).values())
@@ -192,15 +210,25 @@ async def test_rotate_and_discard_under_writes_without_restarts(k: Kubectl) -> N
                 lambda: rotation(k).get("phase") == "Idle" and rotation(k).get("lastRotationID") == rid,
                 600,
             )
+            discarded_after = time.monotonic() - t0 - rotated_after
             for ip in ips:
                 for user in USERS:
                     assert not await accepted(ip, user, old[user]), f"{user}'s old password works on {ip}"
                     assert await accepted(ip, user, new[user])
             killed = await kill_agent_sessions(ips, new["moco-admin"])
-            await asyncio.sleep(20)  # the agents' probes reconnect with the mounted passwords
+            deadline = time.monotonic() + 60  # probes every 10 s reconnect with the mounted passwords
+            while not await agents_reconnected(killed, new["moco-admin"]):
+                assert time.monotonic() < deadline, "an agent did not authenticate again after the discard"
+                await asyncio.sleep(2)
+            await asyncio.sleep(35)  # more than the readiness probe's 3 x 10 s: a failing one shows
         finally:
             writer.stop.set()
             await task
+    record_testsuite_property("rotation_writes_committed", writer.committed)
+    record_testsuite_property("rotation_writes_failed", len(writer.failed))
+    record_testsuite_property("rotation_refused_then_recovered", writer.refused_then_recovered)
+    record_testsuite_property("rotation_rotated_after_s", round(rotated_after, 1))
+    record_testsuite_property("rotation_discarded_after_s", round(discarded_after, 1))
     assert writer.failed == [], writer.failed[:5]
     assert writer.committed > 100, writer.committed
     anns = k.get("mysqlcluster", NAME)["metadata"].get("annotations") or {}
