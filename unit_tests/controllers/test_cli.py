@@ -7,7 +7,7 @@ import argparse
 import pytest
 
 from moco.cli.controller import HttpServing, http_serving, images_from, parser
-from moco.controllers.containers import BACKUP_IMAGE
+from moco.controllers.containers import AGENT_IMAGE, BACKUP_IMAGE
 
 
 def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +19,7 @@ def test_defaults_are_cluster_wide_with_leader_election(monkeypatch: pytest.Monk
     assert args.leader_elect is True
     assert http_serving(args) == HttpServing(probes=("0.0.0.0", 8081), metrics=("0.0.0.0", 8080))
     images = images_from(args)
-    assert images.agent == "moco:latest"
+    assert images.agent == AGENT_IMAGE  # versioned apart from the controller
     assert images.backup_image == BACKUP_IMAGE  # the controller's release
 
 

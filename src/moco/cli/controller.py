@@ -131,6 +131,28 @@ def http_serving(args: argparse.Namespace) -> HttpServing:
     return HttpServing(probes=probes, metrics=metrics, secure=args.metrics_secure)
 
 
+#: a label or annotation key: an optional DNS-subdomain prefix and "/", then a name of at most
+#: 63 characters that starts and ends with a letter or digit (Kubernetes' qualified name)
+_KEY_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_KEY_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def metadata_keys(text: str) -> list[str]:
+    """A comma-separated list of label or annotation keys (pflag's ``strings``: the flag may also
+    be repeated); refuses a key Kubernetes would refuse, naming it."""
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    for key in keys:
+        prefix, slash, name = key.rpartition("/")
+        if not _KEY_NAME.fullmatch(name) or (
+            slash and (not prefix or len(prefix) > 253 or not _KEY_PREFIX.fullmatch(prefix))
+        ):
+            raise argparse.ArgumentTypeError(
+                f"{key!r} is not a label or annotation key (want [prefix/]name: name up to 63 letters, "
+                "digits, '-', '_' or '.', starting and ending with a letter or digit; prefix a DNS subdomain)"
+            )
+    return keys
+
+
 def parser() -> argparse.ArgumentParser:
     env = os.environ.get
     p = argparse.ArgumentParser(prog="moco-controller", description="Kubernetes operator for MySQL clusters.")
@@ -181,11 +203,17 @@ def parser() -> argparse.ArgumentParser:
         default=_env_bool("MOCO_CLUSTERING", True),
         help="run the clustering loops (off: only the Kubernetes objects are reconciled)",
     )
-    p.add_argument("--agent-image", default=env("MOCO_AGENT_IMAGE", "moco:latest"))
+    from moco.controllers.containers import AGENT_IMAGE, BACKUP_IMAGE
+
+    p.add_argument(
+        "--agent-image",
+        default=env("MOCO_AGENT_IMAGE", AGENT_IMAGE),
+        help=f"every mysqld Pod's agent image, versioned apart from the controller (default {AGENT_IMAGE})",
+    )
     p.add_argument(
         "--backup-image",
         default=env("MOCO_BACKUP_IMAGE"),
-        help="default: moco-backup with the agent image's repository and tag",
+        help=f"the backup and restore Jobs' image (default {BACKUP_IMAGE})",
     )
     p.add_argument("--fluent-bit-image", default=env("MOCO_FLUENT_BIT_IMAGE"))
     p.add_argument(
@@ -223,6 +251,24 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--max-concurrent-reconciles", type=int, default=int(env("MOCO_MAX_RECONCILES", "4")))
     p.add_argument("--mysqlconfigmap-history-limit", type=int, default=10)
     p.add_argument(
+        "--pvc-sync-annotation-keys",
+        type=metadata_keys,
+        action="extend",
+        default=[],
+        metavar="KEYS",
+        help="annotation keys whose values are copied from the MySQLClusters' volumeClaimTemplates to "
+        "their existing PersistentVolumeClaims (MOCO's flag; comma-separated or repeated)",
+    )
+    p.add_argument(
+        "--pvc-sync-label-keys",
+        type=metadata_keys,
+        action="extend",
+        default=[],
+        metavar="KEYS",
+        help="label keys whose values are copied from the MySQLClusters' volumeClaimTemplates to "
+        "their existing PersistentVolumeClaims (MOCO's flag; comma-separated or repeated)",
+    )
+    p.add_argument(
         "--validate-mycnf",
         action=argparse.BooleanOptionalAction,
         default=_env_bool("MOCO_VALIDATE_MYCNF", True),
@@ -245,6 +291,19 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--log-level", default=env("MOCO_LOG_LEVEL", "INFO"))
     return p
+
+
+def release_version() -> str:
+    """The version of the installed moco distribution (the wheel's metadata; a build may bake
+    another one in without touching the sources), else the package's own."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("moco")
+    except metadata.PackageNotFoundError:
+        from moco import __version__
+
+        return __version__
 
 
 def images_from(args: argparse.Namespace) -> Images:
@@ -316,6 +375,8 @@ async def _run(args: argparse.Namespace) -> int:
             validate_config=args.validate_mycnf,
             job_resources=args.job_resources,
             security=SecurityDefaults(default_ids=not args.disable_default_security_context),
+            pvc_sync_label_keys=tuple(args.pvc_sync_label_keys),
+            pvc_sync_annotation_keys=tuple(args.pvc_sync_annotation_keys),
         )
         wire(
             manager,
@@ -332,6 +393,7 @@ async def _run(args: argparse.Namespace) -> int:
             system_namespace=args.system_namespace,
             leader_election=bool(election),
             agent_image=images.agent,
+            version=release_version(),
         )
         code = await manager.run()
         if code:
