@@ -24,11 +24,11 @@ import pytest
 from moco.controllers.certs import CA_SECRET_NAME
 from moco.controllers.metricscert import metrics_dns_names
 from moco.kube.client import Client
-from moco.kube.resource import CLUSTERROLEBINDINGS, NAMESPACES, SECRETS, SERVICEACCOUNTS
+from moco.kube.resource import CLUSTERROLEBINDINGS, NAMESPACES, SECRETS
 from moco.pki import Authority
 from moco.testing import ground
 from moco.testing.envtest import Envtest, free_port
-from moco.testing.rbac import KINDS, controller_kubeconfig, rbac_docs
+from moco.testing.rbac import KINDS, controller_kubeconfig, rbac_docs, service_account_token
 from unit_tests.controllers.harness import eventually
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(240)]
@@ -48,23 +48,6 @@ async def system_namespace(kube: Client) -> AsyncIterator[str]:
             if doc["kind"].startswith("Cluster"):
                 await kube.delete(KINDS[doc["kind"]], doc["metadata"]["name"])
         await kube.delete(NAMESPACES, name)
-
-
-async def _token(kube: Client, namespace: str, account: str) -> str:
-    await kube.create(
-        SERVICEACCOUNTS,
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}},
-    )
-    answer = await kube.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-        body={
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {"expirationSeconds": 600},
-        },
-    )
-    return str(answer["status"]["token"])
 
 
 def _start(
@@ -116,7 +99,7 @@ async def test_secure_metrics_with_the_manifests_rbac(
         "subjects": [{"kind": "ServiceAccount", "name": "prometheus", "namespace": ns}],
     }
     await kube.create(CLUSTERROLEBINDINGS, binding)
-    tokens = {who: await _token(kube, ns, who) for who in ("prometheus", "stranger")}
+    tokens = {who: await service_account_token(kube, ns, who) for who in ("prometheus", "stranger")}
     probes, metrics = free_port(), free_port()
     log = tmp_path / "controller.log"
     proc, rec = _start(

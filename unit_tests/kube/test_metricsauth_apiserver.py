@@ -20,9 +20,10 @@ import pytest
 from moco.kube.client import Client
 from moco.kube.manager import Manager, ManagerOptions, MetricsServing
 from moco.kube.metricsauth import GuardConfig, MetricsGuard
-from moco.kube.resource import CLUSTERROLEBINDINGS, CLUSTERROLES, SERVICEACCOUNTS
+from moco.kube.resource import CLUSTERROLEBINDINGS, CLUSTERROLES
 from moco.pki import Usage, certs
 from moco.testing.envtest import Envtest
+from moco.testing.rbac import service_account_token
 
 pytestmark = pytest.mark.apiserver
 
@@ -41,23 +42,6 @@ def _binding(name: str, role: str, subject: dict[str, str]) -> dict[str, Any]:
         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
         "subjects": [subject],
     }
-
-
-async def _token(kube: Client, namespace: str, account: str) -> str:
-    await kube.create(
-        SERVICEACCOUNTS,
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}},
-    )
-    answer = await kube.request(
-        "POST",
-        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
-        body={
-            "apiVersion": "authentication.k8s.io/v1",
-            "kind": "TokenRequest",
-            "spec": {"expirationSeconds": 600},
-        },
-    )
-    return str(answer["status"]["token"])
 
 
 class Ground:
@@ -119,7 +103,7 @@ async def ground(apiserver: Envtest, kube: Client, namespace: str, tmp_path: Pat
     ]
     for d in docs:
         await kube.create(CLUSTERROLES if d["kind"] == "ClusterRole" else CLUSTERROLEBINDINGS, d)
-    tokens = {who: await _token(kube, ns, who) for who in ("scraper", "stranger")}
+    tokens = {who: await service_account_token(kube, ns, who) for who in ("scraper", "stranger")}
     server_ssl, client_ssl = _tls(tmp_path)
     async with await Client.from_kubeconfig(apiserver.mint_kubeconfig(manager_user)) as identity:
         guard = MetricsGuard(identity, GuardConfig(deny_ttl=0.5))

@@ -13,7 +13,15 @@ from typing import Any, Final, Protocol
 
 import yaml
 
-from moco.kube.resource import CLUSTERROLEBINDINGS, CLUSTERROLES, ROLEBINDINGS, ROLES, Resource
+from moco.kube.client import Client
+from moco.kube.resource import (
+    CLUSTERROLEBINDINGS,
+    CLUSTERROLES,
+    ROLEBINDINGS,
+    ROLES,
+    SERVICEACCOUNTS,
+    Resource,
+)
 
 RBAC: Final = Path(__file__).parents[3] / "manifests" / "rbac"
 #: The resource of each RBAC kind the manifests hold.
@@ -52,3 +60,22 @@ def controller_kubeconfig(env: _Minter, ns: str) -> Path:
     """A kubeconfig as moco-controller's ServiceAccount in ``ns`` (the subject ``rbac_docs`` binds)."""
     user = f"system:serviceaccount:{ns}:moco-controller"
     return env.mint_kubeconfig(user, ["system:serviceaccounts", f"system:serviceaccounts:{ns}"])
+
+
+async def service_account_token(kube: Client, namespace: str, account: str) -> str:
+    """Create ServiceAccount ``namespace/account`` and a 10-minute token of it (TokenRequest API):
+    a bearer token the apiserver's TokenReview authenticates, as a scraper's would be."""
+    await kube.create(
+        SERVICEACCOUNTS,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": account, "namespace": namespace}},
+    )
+    answer = await kube.request(
+        "POST",
+        f"/api/v1/namespaces/{namespace}/serviceaccounts/{account}/token",
+        body={
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 600},
+        },
+    )
+    return str(answer["status"]["token"])
