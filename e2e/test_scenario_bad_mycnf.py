@@ -29,9 +29,8 @@ import pytest
 from e2e import moco_cluster as mc
 from e2e.kubectl import Kubectl
 from e2e.mysql_access import READONLY, access
-from e2e.writes import SETTLE_ACKS, WARMUP_ACKS, _verify_everywhere, _wait_acks
+from e2e.writes import SETTLE_ACKS, WARMUP_ACKS, _verify_everywhere, _wait_acks, start_checker
 from moco.mysql.conn import connect
-from moco.testing.checker import WriteChecker
 
 #: cluster creation (up to 10 minutes on a loaded machine) + the validation Job + a rollout.
 pytestmark = pytest.mark.timeout(1800)
@@ -112,15 +111,7 @@ async def test_refused_mycnf_stops_the_rollout_and_the_fix_rolls(
     conf_before = await asyncio.to_thread(_conf_name, k)
     assert len(pods_before) == 3
     with access(k, NAME) as acc:
-        instances = await asyncio.to_thread(acc.instances, READONLY)
-        chk = WriteChecker(
-            primary=acc.primary,
-            instances=(lambda: instances) if instances else None,
-            connect_timeout=2.0,
-            write_timeout=5.0,
-        )
-        await chk.setup(timeout=60)
-        chk.start()
+        chk = await start_checker(acc)
         try:
             await _wait_acks(k, NAME, chk, WARMUP_ACKS, 0.0, "writes before the edit")
             t0 = time.monotonic()

@@ -75,11 +75,9 @@ async def _verify_everywhere(
     return reports
 
 
-async def through_primary_change(
-    k: Kubectl, name: str, acc: ClusterAccess, change: Callable[[int], None], *, wait_s: float = 420
-) -> Outcome:
-    """Write continuously, call ``change(old_primary_index)``, wait for another primary + Healthy."""
-    old = await asyncio.to_thread(mc.primary_index, k, name)
+async def start_checker(acc: ClusterAccess) -> WriteChecker:
+    """The acknowledged-write checker through the cluster's primary, writing; it samples every
+    instance's read-only state where their Pod IPs are reachable."""
     instances = await asyncio.to_thread(acc.instances, READONLY)
     chk = WriteChecker(
         primary=acc.primary,
@@ -89,6 +87,15 @@ async def through_primary_change(
     )
     await chk.setup(timeout=60)
     chk.start()
+    return chk
+
+
+async def through_primary_change(
+    k: Kubectl, name: str, acc: ClusterAccess, change: Callable[[int], None], *, wait_s: float = 420
+) -> Outcome:
+    """Write continuously, call ``change(old_primary_index)``, wait for another primary + Healthy."""
+    old = await asyncio.to_thread(mc.primary_index, k, name)
+    chk = await start_checker(acc)
     try:
         await _wait_acks(k, name, chk, WARMUP_ACKS, 0.0, "writes before the change")
         await asyncio.to_thread(change, old)
