@@ -45,6 +45,7 @@ from e2e.local.images import (
     build_archive,
     import_archive,
     mysql_root,
+    node_label,
     present,
     tools_layer,
 )
@@ -231,27 +232,11 @@ def load(ctr: list[str], img: ImageDef, where: str) -> None:
     """Import the archive into a node unless the node holds this very build (its recipe and tag)."""
     marker = _stamp(img).read_text() if _stamp(img).exists() else ""
     have = present(ctr)
-    if {img.ref, *img.aliases} <= have and _node_recipe(ctr, img) == marker:
+    if {img.ref, *img.aliases} <= have and node_label(ctr, img.ref, RECIPE_LABEL) == marker:
         return
     _log(f"{where}: importing {img.ref}...")
     import_archive(ctr, img.archive)
     _label_recipe(ctr, img, marker)
-
-
-def _node_recipe(ctr: list[str], img: ImageDef) -> str:
-    r = subprocess.run(
-        [*ctr, "-n", "k8s.io", "images", "ls", f"name=={img.ref}"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    for line in r.stdout.splitlines()[1:]:
-        for label in line.split()[-1].split(","):
-            key, _, value = label.partition("=")
-            if key == RECIPE_LABEL:
-                return value
-    return ""
 
 
 def _label_recipe(ctr: list[str], img: ImageDef, marker: str) -> None:
