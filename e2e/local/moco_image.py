@@ -61,11 +61,19 @@ def _mirror() -> str:
     return os.environ.get("DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 
+def _by_product(path: Path) -> bool:
+    """Written by a build or by Python, never a source: ``__pycache__``, and the ``*.egg-info``
+    that setuptools leaves in src/ when a wheel is built from the checkout (counted, it gave a
+    fresh checkout another tag after its first build, and so a second build)."""
+    return any(part == "__pycache__" or part.endswith(".egg-info") for part in path.parts)
+
+
 def source_tag() -> str:
-    """A digest of what goes into the wheel: pyproject.toml, README.md and every file of src/."""
+    """A digest of what goes into the wheel: pyproject.toml, README.md and every source of src/."""
     h = hashlib.sha256()
     files = [REPO_ROOT / "pyproject.toml", REPO_ROOT / "README.md"]
-    files += sorted(p for p in (REPO_ROOT / "src").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    src = REPO_ROOT / "src"
+    files += sorted(p for p in src.rglob("*") if p.is_file() and not _by_product(p.relative_to(src)))
     for f in files:
         h.update(str(f.relative_to(REPO_ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
     return "src-" + h.hexdigest()[:12]
