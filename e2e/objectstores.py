@@ -71,15 +71,17 @@ SERVERS: dict[Backend, Server] = {
 TLS_DIR = "/tls"
 
 
-def image_refs() -> dict[Backend, str]:
-    """The servers' images: from the environment, else built and loaded into the local cluster."""
+def image_refs(only: Backend | None = None) -> dict[Backend, str]:
+    """The servers' images: from the environment, else built and loaded into the local cluster
+    (``only``: that backend's image alone is loaded, the others' references are still given:
+    importing azurite's 400 MB into each node of a busy 2-core machine can outlast ctr's timeout)."""
     refs: dict[Backend, str] = {b: os.environ.get(s.image_env, "") for b, s in SERVERS.items()}
     if all(refs.values()):
         return refs
     from e2e.local import objectstore_images
 
     built = objectstore_images.all_images()
-    objectstore_images.load(built)
+    objectstore_images.load({b: img for b, img in built.items() if only is None or b == only})
     return {b: refs[b] or built[b].ref for b in SERVERS}
 
 
