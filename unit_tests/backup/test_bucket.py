@@ -9,7 +9,7 @@ import pytest
 from obstore.store import LocalStore, MemoryStore
 
 from moco.backup.bucket import Bucket, BucketConfig, open_bucket, parse_connection_string
-from moco.backup.errors import InvalidArgument, ObjectNotFound
+from moco.backup.errors import BucketAccessDenied, InvalidArgument, ObjectNotFound
 
 
 async def _chunks(n: int, size: int) -> AsyncIterator[bytes]:
@@ -91,3 +91,24 @@ def test_each_backend_builds() -> None:
         },
     )
     assert az.backend == "azure"
+
+
+@pytest.mark.parametrize(
+    ("backend", "variable"),
+    [
+        ("s3", "AWS_SECRET_ACCESS_KEY"),
+        ("gcs", "GOOGLE_APPLICATION_CREDENTIALS"),
+        ("azure", "AZURE_STORAGE_KEY"),
+    ],
+)
+def test_refused_credentials_name_the_variables_and_where_a_restore_sets_them(
+    backend: str, variable: str
+) -> None:
+    """A refusal seen by a restore names the variables and the fields that set them for a
+    restore (``spec.restore.jobConfig``) as well as for a backup (the BackupPolicy's)."""
+    b = Bucket(MemoryStore(), name="b", backend=backend)
+    err = b._error(PermissionError("Server returned non-2xx status code: 403 Forbidden"), "listing of x/")
+    assert isinstance(err, BucketAccessDenied)
+    assert variable in str(err)
+    assert "spec.restore.jobConfig.env / envFrom" in str(err)
+    assert "the BackupPolicy's jobConfig.env / envFrom" in str(err)

@@ -51,15 +51,20 @@ DEFAULT_OP_TIMEOUT: Final = 120.0
 #: Part size of multipart uploads (S3's minimum is 5 MiB); parts are sent ``concurrency`` at a time.
 PART_SIZE: Final = 16 * 1024 * 1024
 DEFAULT_CONCURRENCY: Final = 8
-#: What to set, per backend, when the store refuses the credentials.
+#: What to set, per backend, when the store refuses the credentials ...
 CREDENTIAL_HINTS: Final = {
-    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (in the Secret named by the BackupPolicy's "
-    "jobConfig.envFrom / env)",
+    "s3": "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
     "gcs": "GOOGLE_APPLICATION_CREDENTIALS or the service account's workload identity "
     "(STORAGE_EMULATOR_HOST for an emulator)",
     "azure": "AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT with AZURE_STORAGE_KEY / "
     "AZURE_CLIENT_ID, AZURE_TENANT_ID, AZURE_CLIENT_SECRET",
 }
+#: ... and where they come from: the Job's environment, which a backup (and the binlog archiver)
+#: takes from the BackupPolicy and a restore from the cluster's ``spec.restore``.
+CREDENTIAL_SOURCE: Final = (
+    "the BackupPolicy's jobConfig.env / envFrom for a backup, spec.restore.jobConfig.env / envFrom "
+    "for a restore"
+)
 _DENIED_MARKS: Final = (
     "403",
     "401",
@@ -107,7 +112,7 @@ class Bucket:
             m in str(exc) for m in _DENIED_MARKS
         )
         if denied:
-            hint = CREDENTIAL_HINTS.get(self.backend, "the bucket credentials")
+            hint = f"{CREDENTIAL_HINTS.get(self.backend, 'the bucket credentials')} ({CREDENTIAL_SOURCE})"
             return BucketAccessDenied(f"{where}: {what} was refused ({text[:300]}): check {hint}", key=key)
         if isinstance(exc, TimeoutError) and not str(exc):
             return BucketError(f"{where}: {what} timed out after {self.op_timeout}s", key=key)
@@ -335,6 +340,7 @@ def open_bucket(cfg: BucketConfig, env: Mapping[str, str]) -> Bucket:
 __all__ = [
     "BACKEND_TYPES",
     "CREDENTIAL_HINTS",
+    "CREDENTIAL_SOURCE",
     "Bucket",
     "BucketConfig",
     "open_bucket",
