@@ -120,6 +120,8 @@ CONF_VOLUME: Final = "mysql-conf"
 INIT_CONF_VOLUME: Final = "mysql-conf-d"
 MYCNF_SECRET_VOLUME: Final = "my-cnf-secret"
 GRPC_SECRET_VOLUME: Final = "grpc-cert"
+#: the certificate mysqld serves (Secret ``moco-<name>-mysql-tls``), in mysqld and the agent
+MYSQL_TLS_VOLUME: Final = "mysql-tls"
 RUN_VOLUME: Final = "run"
 VAR_LOG_VOLUME: Final = "var-log"
 TMP_VOLUME: Final = "tmp"
@@ -142,6 +144,9 @@ MYSQL_ERROR_LOG_NAME: Final = "mysql.err"
 MYSQL_SLOW_LOG_NAME: Final = "mysql.slow"
 TMP_PATH: Final = "/tmp"
 MYCNF_SECRET_PATH: Final = "/mysql-credentials"
+#: where the ``mysql-tls`` volume is mounted: ``tls.crt``, ``tls.key``, ``ca.crt`` (my.cnf's
+#: ``ssl_*``, a replica's ``SOURCE_SSL_CA``)
+MYSQL_TLS_PATH: Final = "/mysql-tls"
 SHARED_PATH: Final = "/moco-shared"
 MYSQLD_SOCKET_PATH: Final = f"{RUN_PATH}/mysqld.sock"
 INNODB_BUFFER_POOL_RATIO_PERCENT: Final = 70

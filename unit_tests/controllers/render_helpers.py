@@ -14,7 +14,7 @@ import yaml
 
 from moco.api import MySQLCluster, with_defaults
 from moco.constants import PASSWORD_KEYS
-from moco.controllers import configmaps, services, statefulset
+from moco.controllers import configmaps, reconcileversion, services, statefulset
 from moco.controllers import secrets as sec
 from moco.controllers.containers import Images
 
@@ -54,7 +54,8 @@ def fake_token_hex(n: int, _counter: list[int] = [0]) -> str:  # noqa: B006
 def render_all(cluster: MySQLCluster, user_conf: dict[str, str] | None) -> list[dict[str, Any]]:
     """Every object the reconciler applies for ``cluster`` (fixed passwords)."""
     pw = sec.Passwords({k: f"pw-{k.lower()}" for k in [*PASSWORD_KEYS.values(), sec.AGENT_TOKEN_KEY]})
-    cm = configmaps.mycnf_configmap(cluster, user_conf)
+    tls = reconcileversion.serves_moco_tls(reconcileversion.for_cluster(cluster))
+    cm = configmaps.mycnf_configmap(cluster, user_conf, tls=tls)
     slow = configmaps.slow_log_configmap(cluster)
     objs: list[dict[str, Any] | None] = [
         sec.controller_secret(cluster, "moco-system", pw),

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from moco import constants
 from moco.api import MySQLCluster
 from moco.controllers import reconcileversion as rv
 from moco.controllers import statefulset
@@ -61,12 +62,14 @@ def test_status_keeps_version_1_until_the_generation_changes() -> None:
 def _reconciled_by_old_controller(generation: int, version: int) -> tuple[MySQLCluster, dict[str, Any]]:
     """A cluster and the StatefulSet an earlier moco left: its agent on the controller's image."""
     cluster, _ = load_example("anti-affinity.yaml")
-    old = statefulset.statefulset(
-        cluster, "moco-test-mycnf", "moco-test-slow", Images(agent=OLD_CONTROLLER_IMAGE)
-    )
     doc = cluster.model_dump(by_alias=True, exclude_none=True)
-    doc["metadata"]["generation"] = generation
+    doc["metadata"]["generation"] = 5
     doc["status"] = {"reconcileInfo": {"generation": 5, "reconcileVersion": version}}
+    # rendered at the recorded version, when the generation was 5
+    old = statefulset.statefulset(
+        MySQLCluster.parse(doc), "moco-test-mycnf", "moco-test-slow", Images(agent=OLD_CONTROLLER_IMAGE)
+    )
+    doc["metadata"]["generation"] = generation
     return MySQLCluster.parse(doc), old
 
 
@@ -99,3 +102,39 @@ def test_version_2_renders_the_configured_agent_image() -> None:
 def test_version_1_without_a_statefulset_renders_the_configured_image() -> None:
     assert rv.agent_images(1, IMAGES, None) == IMAGES
     assert rv.agent_images(1, IMAGES, {"spec": {"template": {"spec": {"containers": []}}}}) == IMAGES
+
+
+def _mounts_moco_tls(sts: dict[str, Any]) -> dict[str, bool]:
+    spec = sts["spec"]["template"]["spec"]
+    volume = any(v["name"] == constants.MYSQL_TLS_VOLUME for v in spec["volumes"])
+    mounted = {
+        c["name"]: any(m["name"] == constants.MYSQL_TLS_VOLUME for m in c.get("volumeMounts") or [])
+        for c in spec["containers"]
+    }
+    return {"volume": volume, "mysqld": mounted["mysqld"], "agent": mounted["agent"]}
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_versions_before_3_keep_mysqld_on_its_own_certificate(version: int) -> None:
+    """An operator upgrade does not roll a cluster to mount moco's certificate."""
+    cluster, live = _reconciled_by_old_controller(generation=5, version=version)
+    assert not rv.serves_moco_tls(rv.for_cluster(cluster))
+    desired = statefulset.statefulset(cluster, "moco-test-mycnf", "moco-test-slow", IMAGES, live=live)
+    assert _mounts_moco_tls(desired) == {"volume": False, "mysqld": False, "agent": False}
+
+
+def test_version_3_mounts_moco_certificate_in_mysqld_and_the_agent() -> None:
+    cluster, live = _reconciled_by_old_controller(generation=6, version=2)  # the user edited it
+    assert rv.for_cluster(cluster) == 3
+    assert rv.serves_moco_tls(3)
+    desired = statefulset.statefulset(cluster, "moco-test-mycnf", "moco-test-slow", IMAGES, live=live)
+    assert _mounts_moco_tls(desired) == {"volume": True, "mysqld": True, "agent": True}
+    volume = next(
+        v for v in desired["spec"]["template"]["spec"]["volumes"] if v["name"] == constants.MYSQL_TLS_VOLUME
+    )
+    # the Secret by name, whole (no subPath: the kubelet updates it in place), private to the Pod
+    assert volume["secret"] == {"secretName": "moco-test-mysql-tls", "defaultMode": 0o440}
+    for c in desired["spec"]["template"]["spec"]["containers"]:
+        for m in c.get("volumeMounts") or []:
+            if m["name"] == constants.MYSQL_TLS_VOLUME:
+                assert m == {"name": "mysql-tls", "mountPath": "/mysql-tls", "readOnly": True}

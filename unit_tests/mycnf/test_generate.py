@@ -117,3 +117,13 @@ def test_paths_are_configurable() -> None:
         "/l/mysql.slow",
     )
     assert conf.endswith("!includedir /c\n")
+
+
+def test_tls_names_the_mounted_certificate_on_both_ports_and_wins_over_the_user() -> None:
+    plain = _mysqld(mycnf.generate(None, None))
+    assert not {k for k in plain if "ssl" in k}, "mysqld keeps its own certificate without tls"
+    conf = _mysqld(mycnf.generate({"ssl_cert": "/mine.pem", "admin-ssl-key": "/mine.key"}, None, tls=True))
+    for prefix in ("", "admin_"):
+        assert conf[f"{prefix}ssl_ca"] == "/mysql-tls/ca.crt"
+        assert conf[f"{prefix}ssl_cert"] == "/mysql-tls/tls.crt"
+        assert conf[f"{prefix}ssl_key"] == "/mysql-tls/tls.key"

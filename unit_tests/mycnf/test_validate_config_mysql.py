@@ -83,3 +83,18 @@ def test_unknown_options_are_refused_by_name(tmp_path: Path, option: str) -> Non
     message = errors_of(out)
     assert f"unknown variable '{option}=0'" in message
     assert "Aborting" not in message
+
+
+def test_tls_settings_pass(tmp_path: Path) -> None:
+    """moco's TLS settings are known options (the files are read at start, not by the check)."""
+    paths = Paths(
+        data_root=str(tmp_path / "data"),
+        run_dir=str(tmp_path / "run"),
+        log_dir=str(tmp_path / "log"),
+        tmp_dir=str(tmp_path / "tmp"),
+        init_conf_dir=str(tmp_path / "conf.d"),
+    )
+    for d in ("run", "log", "tmp", "conf.d"):
+        (tmp_path / d).mkdir(exist_ok=True)
+    rc, out = validate(mycnf.generate(None, 1 << 30, paths=paths, tls=True), tmp_path)
+    assert rc == 0, out

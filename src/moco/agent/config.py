@@ -80,6 +80,8 @@ class AgentConfig:
     metrics_port: int = constants.AGENT_METRICS_PORT
     policy: ReadinessPolicy = field(default_factory=ReadinessPolicy)
     log_dir: Path = Path(constants.LOG_DIR_PATH)
+    #: mysqld's mounted certificate (reconcile version 3), reloaded when renewed (:mod:`.mysqltls`)
+    mysql_tls_dir: Path = Path(constants.MYSQL_TLS_PATH)
     log_rotation_schedule: str = "*/5 * * * *"
     log_rotation_size: int = 0
     init_timeout_s: float = 60.0

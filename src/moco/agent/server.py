@@ -14,8 +14,9 @@ Three HTTP listeners (aiohttp):
   time); with no token configured every request is refused;
 * metrics on 8080: ``GET /metrics``.
 
-Log rotation and the certificate reload run beside them. :meth:`Agent.run` returns when its
-stop event is set (SIGTERM in the CLI), after closing the listeners and the connection.
+Log rotation, the agent certificate's reload and mysqld's (:mod:`moco.agent.mysqltls`: ``ALTER
+INSTANCE RELOAD TLS`` when the mounted certificate changes) run beside them. :meth:`Agent.run`
+returns when its stop event is set (SIGTERM in the CLI), after closing the listeners and the connection.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from moco.agent.cron import parse as parse_cron
 from moco.agent.errors import AgentError, CloneError, InitError
 from moco.agent.initialize import InitResult, initialize
 from moco.agent.metrics import AgentMetrics
+from moco.agent.mysqltls import TLSReloader
 from moco.agent.probes import LocalDB, alive, gather_facts
 from moco.agent.readiness import decide_readiness
 from moco.agent.rotate import rotation_loop
@@ -223,6 +225,12 @@ class Agent:
                     f"http://127.0.0.1:{constants.EXPORTER_PORT}/-/reload",
                 ),
                 name="moco-agent-exporter-reload",
+            ),
+            asyncio.create_task(
+                TLSReloader(
+                    functools.partial(self.config.endpoint, constants.ADMIN_USER), self.config.mysql_tls_dir
+                ).run(self.stop_event),
+                name="moco-agent-mysql-tls",
             ),
         ]
         if self.tls is not None:

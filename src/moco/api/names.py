@@ -93,6 +93,12 @@ def grpc_secret_name(name: str) -> str:
     return prefixed_name(name) + "-grpc"
 
 
+def mysql_tls_secret_name(name: str) -> str:
+    """``moco-<name>-mysql-tls``: the certificate mysqld serves, issued by moco's CA (moco's own:
+    MOCO leaves mysqld to its self-generated certificates)."""
+    return prefixed_name(name) + "-mysql-tls"
+
+
 def backup_cronjob_name(name: str) -> str:
     """``moco-backup-<name>``: the backup CronJob (MOCO's name)."""
     return "moco-backup-" + name

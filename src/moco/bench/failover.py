@@ -14,6 +14,11 @@ Prints one line per operation, the percentiles, and last one JSON line with
 ``failover_p50_s``, ``failover_p95_s``, ``switchover_p50_s``, ``switchover_p95_s``,
 ``lost_acknowledged_writes`` (plus counts). ``--failovers`` / ``--switchovers`` change the
 counts (20 each by default).
+
+Every mysqld serves a certificate of a CA made for the run, as a Pod of reconcile version 3
+does (:mod:`moco.testing.mysqltls`): the loop's connections verify it (one TLS handshake per
+connect), replicas verify their source. ``--no-tls`` runs the servers on their own
+certificates and the loop's connections in clear, as before, to compare (the JSON says ``tls``).
 """
 
 from __future__ import annotations
@@ -24,13 +29,15 @@ import json
 import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 from moco.bench.stats import pct
 from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import Credentials
 from moco.clustering.memory import LoopHarness, bootstrap_users
 from moco.log import setup
-from moco.mysql.conn import Endpoint
+from moco.mysql.conn import Endpoint, ServerTrust
+from moco.testing import mysqltls
 from moco.testing.checker import WriteChecker
 from moco.testing.loopconfig import LOOPBACK
 from moco.testing.mysqld import ADMIN_PASSWORD, Mysqld, MysqldGround
@@ -45,21 +52,31 @@ CFG = replace(LOOPBACK, role_change_wait=ProcessConfig().role_change_wait)
 class Bench:
     """The cluster, the loop and the checker."""
 
-    def __init__(self, ground: MysqldGround) -> None:
+    def __init__(self, ground: MysqldGround, *, tls: bool = True) -> None:
         self.ground = ground
         self.ms: list[Mysqld] = []
         self.h: LoopHarness | None = None
         self.replaced = 0
+        self.creds = CREDS
+        #: the certificate every instance serves (one, naming the loopback address they share)
+        self.tls_dir: Path | None = None
+        if tls:
+            ca = mysqltls.new_ca()
+            self.tls_dir = ground.base / "tls"
+            mysqltls.mount(self.tls_dir, mysqltls.leaf(ca), ca.cert_pem)
+            self.creds = replace(CREDS, trust=ServerTrust(ca.cert_pem))
 
     async def new_instance(self, index: int) -> Mysqld:
-        m = self.ground.new_instance(extra_args=[f"--server-id={index + 1}"])
+        tls = [] if self.tls_dir is None else mysqltls.mysqld_args(self.tls_dir)
+        m = self.ground.new_instance(extra_args=[f"--server-id={index + 1}", *tls])
         await m.wait_ready(60)
         await bootstrap_users(m.admin_endpoint(), CREDS, [APP])
         return m
 
     async def start(self) -> LoopHarness:
         self.ms = list(await asyncio.gather(*(self.new_instance(i) for i in range(N))))
-        self.h = LoopHarness("bench", self.ms, CREDS, CFG)
+        ca_file = "" if self.tls_dir is None else mysqltls.ca_file(self.tls_dir)
+        self.h = LoopHarness("bench", self.ms, self.creds, CFG, tls_ca_file=ca_file)
         self.h.start()
         await self.h.wait_healthy(60)
         return self.h
@@ -124,9 +141,9 @@ class Bench:
         await h.wait_healthy(120)
 
 
-async def run(failovers: int, switchovers: int) -> dict[str, float | int]:
+async def run(failovers: int, switchovers: int, *, tls: bool = True) -> dict[str, float | int]:
     ground = MysqldGround()
-    bench = Bench(ground)
+    bench = Bench(ground, tls=tls)
     h: LoopHarness | None = None
     try:
         h = await bench.start()
@@ -179,6 +196,7 @@ async def run(failovers: int, switchovers: int) -> dict[str, float | int]:
         "split_brain_samples": len(report.split_brain),
         "failovers": len(fo),
         "switchovers": len(so),
+        "tls": int(tls),
     }
 
 
@@ -187,9 +205,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--failovers", type=int, default=20)
     ap.add_argument("--switchovers", type=int, default=20)
     ap.add_argument("--log-level", default="WARNING")
+    ap.add_argument("--no-tls", action="store_true", help="mysqld on its own certificates, the loop in clear")
     args = ap.parse_args(argv)
     setup(args.log_level, "console")
-    result = asyncio.run(run(args.failovers, args.switchovers))
+    result = asyncio.run(run(args.failovers, args.switchovers, tls=not args.no_tls))
     print(json.dumps(result), flush=True)
     ok = result["lost_acknowledged_writes"] == 0 and result["split_brain_samples"] == 0
     return 0 if ok else 1

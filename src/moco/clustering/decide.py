@@ -35,6 +35,7 @@ from dataclasses import replace
 
 from moco import constants
 from moco.clustering.errors import NoCandidateError
+from moco.clustering.sourcetls import replicates_from, source_address
 from moco.clustering.types import (
     ClusterSpecView,
     ClusterState,
@@ -84,13 +85,13 @@ def find_errants(
     return frozenset(out)
 
 
-def _points_at(ist: InstanceView, pod: PodInfo | None) -> bool:
-    """Replicates from ``pod`` as moco configures it: over TLS (a replica set up without, by an
-    older moco, is not in sync until it is pointed again)."""
+def _points_at(ist: InstanceView, pod: PodInfo | None, replica: PodInfo | None) -> bool:
+    """Replicates from ``pod`` as moco configures it: over TLS, verified when both serve moco's
+    certificate (:mod:`moco.clustering.sourcetls`; a replica set up otherwise, by an older moco or
+    before a rollout moved on, is not in sync until it is pointed again)."""
     if ist.replica is None or pod is None:
         return False
-    r = ist.replica
-    return r.source_host == pod.host and r.source_port == pod.port and r.tls
+    return replicates_from(ist.replica, source_address(pod, replica))
 
 
 def _in_cluster(cluster: ClusterSpecView, server_ids: Sequence[int]) -> int:
@@ -120,7 +121,7 @@ def replica_in_sync(ss: StatusSet, index: int) -> bool:
     ist = ss.instances[index]
     if ist is None or index in ss.errants or not ist.super_read_only or ist.replica is None:
         return False
-    if not _points_at(ist, ss.pods[ss.primary]):
+    if not _points_at(ist, ss.pods[ss.primary], ss.pods[index]):
         return False
     if not (ist.replica.io_running and ist.replica.sql_running):
         return False
@@ -129,7 +130,9 @@ def replica_in_sync(ss: StatusSet, index: int) -> bool:
     return not (max_delay > 0 and (lag is None or lag > max_delay))
 
 
-def first_connect_underway(ist: InstanceView, pod: PodInfo | None, *, semisync: bool) -> bool:
+def first_connect_underway(
+    ist: InstanceView, pod: PodInfo | None, *, semisync: bool, replica: PodInfo | None = None
+) -> bool:
     """The replica is set up to replicate from ``pod`` as moco configures it (TLS, semi-sync as
     wanted, applier running) and its IO thread makes its first connect since START REPLICA
     (``Connecting`` with no IO error). ``configure`` leaves such a replica alone: restarting the
@@ -138,7 +141,7 @@ def first_connect_underway(ist: InstanceView, pod: PodInfo | None, *, semisync: 
     r = ist.replica
     return (
         r is not None
-        and _points_at(ist, pod)
+        and _points_at(ist, pod, replica)
         and r.io_connecting
         and not r.last_io_errno
         and r.sql_running

@@ -45,6 +45,8 @@ def to_view(st: InstanceStatus) -> InstanceView:
             lag_seconds=rs.seconds_behind_source,
             last_io_errno=rs.last_io_errno,
             tls=rs.ssl_allowed,
+            verified=rs.verifies_source,
+            ca_file=rs.ssl_ca_file,
         )
     return InstanceView(
         server_uuid=st.server_uuid,
@@ -62,8 +64,11 @@ def to_view(st: InstanceStatus) -> InstanceView:
 
 
 def admin_endpoint(pod: PodInfo, creds: Credentials) -> Endpoint:
-    """How the operator reaches a mysqld: the admin port, as moco-admin."""
-    return Endpoint(pod.host, pod.admin_port, constants.ADMIN_USER, creds.admin)
+    """How the operator reaches a mysqld: the admin port, as moco-admin; over TLS verified
+    against the cluster's CA for the Pod's name when its mysqld serves moco's certificate
+    (:mod:`moco.clustering.sourcetls`)."""
+    ssl = creds.trust.context(pod.tls_name) if creds.trust is not None and pod.tls_name else None
+    return Endpoint(pod.host, pod.admin_port, constants.ADMIN_USER, creds.admin, ssl=ssl)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 from moco.clustering.types import ClusterSpecView, PodInfo
+from moco.mysql.conn import ServerTrust
 
 EventType = Literal["Normal", "Warning"]
 
@@ -44,11 +45,14 @@ COND_CLUSTERING_ACTIVE: Final = "ClusteringActive"
 
 @dataclass(frozen=True)
 class Credentials:
-    """Passwords of MOCO's users, from the cluster's controller-owned Secret."""
+    """Passwords of MOCO's users, from the cluster's controller-owned Secret, and the CA the
+    operator verifies the cluster's mysqld with."""
 
     admin: str = field(repr=False)
     replication: str = field(repr=False)
     clone_donor: str = field(repr=False)
+    #: the trust bundle of moco's CA (None: connections are not verified; tests without TLS)
+    trust: ServerTrust | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -219,8 +219,9 @@ class Address(Protocol):
     admin_port: int
 
 
-def make_pods(cluster: str, addrs: Sequence[Address]) -> list[PodInfo]:
-    """One ready Pod per mysqld, ordinal = position."""
+def make_pods(cluster: str, addrs: Sequence[Address], *, tls_ca_file: str = "") -> list[PodInfo]:
+    """One ready Pod per mysqld, ordinal = position. With ``tls_ca_file`` every mysqld serves a
+    certificate of that CA naming its address (what moco's certificate is to a Pod's name)."""
     return [
         PodInfo(
             name=f"moco-{cluster}-{i}",
@@ -229,6 +230,8 @@ def make_pods(cluster: str, addrs: Sequence[Address]) -> list[PodInfo]:
             port=a.port,
             admin_port=a.admin_port,
             uid=f"uid-{cluster}-{i}",
+            tls_name=a.host if tls_ca_file else "",
+            tls_ca_file=tls_ca_file,
         )
         for i, a in enumerate(addrs)
     ]
@@ -279,12 +282,13 @@ class LoopHarness:
         *,
         server_id_base: int = 1,
         sources: dict[str, ReplicationSource] | None = None,
+        tls_ca_file: str = "",
         **spec: Any,
     ) -> None:
         cluster = ClusterSpecView(
             name=name, namespace="default", replicas=len(addrs), server_id_base=server_id_base, **spec
         )
-        self.kube = MemoryKube(cluster, make_pods(name, addrs), creds, sources)
+        self.kube = MemoryKube(cluster, make_pods(name, addrs, tls_ca_file=tls_ca_file), creds, sources)
         self.agent = SQLCloneAgent(creds)
         self.proc = ClusterProcess("default", name, self.kube, self.agent, cfg)
 

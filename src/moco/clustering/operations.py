@@ -58,6 +58,7 @@ from moco.clustering.interfaces import (
     KubeSide,
     StatusUpdate,
 )
+from moco.clustering.sourcetls import replicates_from, source_address
 from moco.clustering.types import InstanceView, StatusSet
 from moco.mysql import ops
 from moco.mysql.conn import Connection, connect
@@ -362,8 +363,10 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         return redo
     semisync = _semisync_wanted(ss)
     rs = st.replica
-    # pointing at the primary over TLS (a replica configured without it is pointed again)
-    points = rs is not None and (rs.source_host, rs.source_port) == (ppod.host, ppod.port) and rs.tls
+    # pointing at the primary over TLS, verified when both serve moco's certificate (a replica
+    # configured otherwise is pointed again): moco.clustering.sourcetls
+    source = source_address(ppod, pod)
+    points = rs is not None and replicates_from(rs, source)
     if (
         rs is not None
         and points
@@ -372,7 +375,7 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         and st.semisync_replica_enabled == semisync
     ):
         return redo
-    if first_connect_underway(st, ppod, semisync=semisync):
+    if first_connect_underway(st, ppod, semisync=semisync, replica=pod):
         return redo  # the loop passes again soon (``connecting_recheck``)
     ctx.log.info("pointing replica at the primary", instance=i, primary=ss.primary, semisync=semisync)
     if st.semisync_replica_enabled != semisync:
@@ -385,10 +388,11 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
     if not points:
         await ops.change_source(
             conn,
-            host=ppod.host,
-            port=ppod.port,
+            host=source.host,
+            port=source.port,
             user=constants.REPLICATION_USER,
             password=ctx.creds.replication,
+            verify_ca=source.verify_ca,
         )
     await ops.start_replica(conn)
     return True

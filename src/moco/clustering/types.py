@@ -90,6 +90,13 @@ class PodInfo:
     mysqld_restarts: int = 0
     #: The ``mysqld`` container is running (False while it is terminated or waiting).
     mysqld_running: bool = True
+    #: The name the certificate of this Pod's mysqld is checked for (its DNS name), when it
+    #: serves moco's certificate (the Pod mounts it: reconcile version 3); empty otherwise
+    #: (see :mod:`moco.clustering.sourcetls`).
+    tls_name: str = ""
+    #: Where this Pod's mysqld finds the cluster's CA (its mounted ``ca.crt``; with ``tls_name``):
+    #: what it verifies its source with as a replica.
+    tls_ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,11 @@ class ReplicaView:
     #: the connection to the source must be encrypted (as moco configures replicas; one set up
     #: otherwise, by an older moco, is pointed again)
     tls: bool = True
+    #: the replica verifies its source: its certificate must chain to ``ca_file`` and name the
+    #: source host (``SOURCE_SSL_VERIFY_SERVER_CERT``; see :mod:`moco.clustering.sourcetls`)
+    verified: bool = False
+    #: ``Source_SSL_CA_File``
+    ca_file: str = ""
     #: the IO thread is connecting to its source (``Replica_IO_Running: Connecting``); with no
     #: ``last_io_errno`` it is its first try since START REPLICA, not a retry after a failure.
     io_connecting: bool = False

@@ -36,6 +36,7 @@ from moco.kube import errors as kerr
 from moco.kube.client import Client
 from moco.kube.resource import SECRETS, Resource
 from moco.log import get_logger
+from moco.mysql.conn import ServerTrust
 from moco.pki import Authority, KeyPair, LeafSpec, Policy, Usage, certs, settle
 from moco.pki.decide import next_due
 
@@ -77,7 +78,8 @@ def _decode(secret: Obj | None) -> dict[str, bytes]:
         return {}
 
 
-def _encode(data: dict[str, bytes]) -> dict[str, str]:
+def encode_data(data: dict[str, bytes]) -> dict[str, str]:
+    """A Secret's ``data``: each value base64, keys sorted (equal data renders equal)."""
     return {k: base64.b64encode(v).decode() for k, v in sorted(data.items())}
 
 
@@ -87,7 +89,7 @@ def ca_secret(namespace: str, authority: Authority) -> Obj:
         "kind": "Secret",
         "type": "Opaque",
         "metadata": {"name": CA_SECRET_NAME, "namespace": namespace, "labels": dict(_CA_LABELS)},
-        "data": _encode(authority.to_data()),
+        "data": encode_data(authority.to_data()),
     }
 
 
@@ -116,7 +118,7 @@ def agent_secret(cluster: MySQLCluster, pair: KeyPair, trust: bytes) -> Obj:
         "kind": "Secret",
         "type": "kubernetes.io/tls",
         "metadata": object_meta(cluster, agent_secret_name(cluster)),
-        "data": _encode(data),
+        "data": encode_data(data),
     }
 
 
@@ -151,6 +153,7 @@ class AgentCertificates:
         self._client_pair: KeyPair | None = None
         self._client_ctx: ssl.SSLContext | None = None
         self._client_key: tuple[bytes, bytes] | None = None
+        self._mysql_trust: ServerTrust | None = None
 
     # --- the CA ------------------------------------------------------------------------------
     async def authority(self) -> Authority:
@@ -199,37 +202,75 @@ class AgentCertificates:
             return authority
         raise CAUnavailable(f"Secret {self.namespace}/{CA_SECRET_NAME} kept changing under us: {last}")
 
-    # --- agent certificates ------------------------------------------------------------------
-    async def reconcile_agent(
-        self, cluster: MySQLCluster, get: Getter, apply: Applier, events: list[tuple[str, str, str]]
+    # --- leaf Secrets of a cluster ------------------------------------------------------------
+    async def reconcile_leaf(
+        self,
+        secret: str,
+        spec: LeafSpec,
+        render: Callable[[KeyPair, bytes], Obj],
+        *,
+        cluster: MySQLCluster,
+        get: Getter,
+        apply: Applier,
+        events: list[tuple[str, str, str]],
+        reason: str,
+        what: str,
     ) -> float:
-        """Make ``moco-<name>-grpc`` hold a good certificate and the current trust bundle; the
-        seconds until it must be looked at again (:func:`moco.pki.decide.next_due`): without
-        any event, the certificate is renewed and the CA rotated in time."""
+        """Make Secret ``secret`` of ``cluster`` (``render(pair, trust)``) hold a certificate for
+        ``spec`` and the current trust bundle; the seconds until it must be looked at again
+        (:func:`moco.pki.decide.next_due`): without any event, the certificate is renewed and the
+        CA rotated in time. A (re)issue is an Event ``reason`` naming ``what`` and the rule."""
         authority = await self.authority()
         now = self.clock()
         if next_due(now, authority.view(), None, self.policy) <= now:
             self.forget()  # the cached CA has a step due: read it again (and take the step)
             authority = await self.authority()
-        name = agent_secret_name(cluster)
-        live = _decode(await get(SECRETS, name, cluster.namespace))
-        pair, verdict = authority.leaf(now, _pair(live), agent_spec(cluster), self.policy)
+        live = _decode(await get(SECRETS, secret, cluster.namespace))
+        pair, verdict = authority.leaf(now, _pair(live), spec, self.policy)
         trust = authority.trust_bundle(now)
         due = next_due(now, authority.view(), certs.read(pair.cert_pem), self.policy)
         after = max(MIN_RECHECK_SECONDS, (due - now).total_seconds())
         if not verdict.issue and live.get(tls.CA_FILE) == trust:
             return after
-        await apply(SECRETS, agent_secret(cluster, pair, trust))
+        await apply(SECRETS, render(pair, trust))
         if verdict.issue:
-            events.append(("Normal", EV_ISSUED, f"agent certificate Secret {name} issued ({verdict.reason})"))
+            events.append(("Normal", reason, f"{what} Secret {secret} issued ({verdict.reason})"))
             log.info(
-                "agent certificate issued",
+                f"{what} issued",
                 cluster=cluster.name,
                 namespace=cluster.namespace,
-                secret=name,
+                secret=secret,
                 why=verdict.reason,
             )
         return after
+
+    async def reconcile_agent(
+        self, cluster: MySQLCluster, get: Getter, apply: Applier, events: list[tuple[str, str, str]]
+    ) -> float:
+        """Make ``moco-<name>-grpc`` hold a good certificate and the current trust bundle
+        (:meth:`reconcile_leaf`)."""
+        return await self.reconcile_leaf(
+            agent_secret_name(cluster),
+            agent_spec(cluster),
+            lambda pair, trust: agent_secret(cluster, pair, trust),
+            cluster=cluster,
+            get=get,
+            apply=apply,
+            events=events,
+            reason=EV_ISSUED,
+            what="agent certificate",
+        )
+
+    # --- verifying mysqld ---------------------------------------------------------------------
+    async def mysql_trust(self) -> ServerTrust:
+        """What the operator verifies the certificates of mysqld with (:mod:`.mysqlcert`): the
+        trust bundle, one :class:`moco.mysql.conn.ServerTrust` while it does not change (its
+        contexts are reused by every connection)."""
+        authority = await self.authority()
+        trust = authority.trust_bundle(self.clock())
+        if self._mysql_trust is None or self._mysql_trust.ca_pem != trust:
+            self._mysql_trust = ServerTrust(trust)
+        return self._mysql_trust
 
     # --- the controller's own client certificate ---------------------------------------------
     async def client_context(self) -> ssl.SSLContext:

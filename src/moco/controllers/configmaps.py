@@ -38,14 +38,15 @@ _PATH_FIELD = re.compile(r"\{\{-?\s*\.Path\s*-?\}\}")
 DEFAULT_HISTORY_LIMIT: Final = 10
 
 
-def render_mycnf(cluster: MySQLCluster, user_conf: Mapping[str, str] | None) -> str:
-    """my.cnf of the cluster (the user's ConfigMap data merged, the buffer pool sized from memory)."""
-    return mycnf.generate(user_conf, mysqld_memory(cluster))
+def render_mycnf(cluster: MySQLCluster, user_conf: Mapping[str, str] | None, *, tls: bool = False) -> str:
+    """my.cnf of the cluster (the user's ConfigMap data merged, the buffer pool sized from memory;
+    with ``tls``, mysqld serves moco's certificate: reconcile version 3)."""
+    return mycnf.generate(user_conf, mysqld_memory(cluster), tls=tls)
 
 
-def mycnf_configmap(cluster: MySQLCluster, user_conf: Mapping[str, str] | None) -> Obj:
+def mycnf_configmap(cluster: MySQLCluster, user_conf: Mapping[str, str] | None, *, tls: bool = False) -> Obj:
     """The my.cnf ConfigMap, named ``moco-<name>.<hash>``."""
-    conf = render_mycnf(cluster, user_conf)
+    conf = render_mycnf(cluster, user_conf, tls=tls)
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",

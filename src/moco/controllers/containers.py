@@ -67,8 +67,9 @@ EXPORTER_IMAGE: Final = f"localhost/moco/mysqld-exporter:{EXPORTER_VERSION}"
 #: moco-agent is: a controller release names the same agent image, so the Pod templates it renders
 #: are unchanged and no mysqld restarts. Bump it (and the image, ``make moco-image``, is built under
 #: the new tag) when a change must reach the running agents; every cluster then rolls once, one Pod
-#: at a time, as ``--partition-update-interval`` spaces them.
-AGENT_VERSION: Final = "1.0.0"
+#: at a time, as ``--partition-update-interval`` spaces them. 1.1.0: the agent has mysqld reload
+#: its mounted certificate when it is renewed (:mod:`moco.agent.mysqltls`).
+AGENT_VERSION: Final = "1.1.0"
 #: The default agent image (``--agent-image``; env ``MOCO_AGENT_IMAGE``): the one ``make
 #: moco-image`` builds from this checkout and loads into the local cluster's nodes
 #: (``e2e/local/moco_image.py``). Elsewhere, name an image of this project's wheel with that tag.
@@ -144,7 +145,9 @@ def _probe(path: str, user: dict[str, Any] | None, **defaults: Any) -> Obj:
     }
 
 
-def mysqld_container(cluster: MySQLCluster, security: SecurityDefaults = DEFAULT_SECURITY) -> Obj:
+def mysqld_container(
+    cluster: MySQLCluster, security: SecurityDefaults = DEFAULT_SECURITY, *, moco_tls: bool = False
+) -> Obj:
     c = find_container(cluster.spec.pod_template.spec, constants.MYSQLD_CONTAINER)
     if c is None:
         raise InvalidSpec("spec.podTemplate.spec.containers has no container named mysqld")
@@ -166,13 +169,16 @@ def mysqld_container(cluster: MySQLCluster, security: SecurityDefaults = DEFAULT
     )
     c["livenessProbe"] = _probe("/healthz", c.get("livenessProbe"))
     c["readinessProbe"] = _probe("/readyz", c.get("readinessProbe"))
+    ours = (*copy.deepcopy(_MYSQLD_MOUNTS), *((_mysql_tls_mount(),) if moco_tls else ()))
+    names = {m["name"] for m in ours}
+    paths = {m["mountPath"] for m in ours}
     c["volumeMounts"] = [
         *[
             m
             for m in c.get("volumeMounts") or []
-            if m.get("name") not in _MYSQLD_MOUNT_NAMES and m.get("mountPath") not in _MYSQLD_MOUNT_PATHS
+            if m.get("name") not in names and m.get("mountPath") not in paths
         ],
-        *_MYSQLD_MOUNTS,
+        *ours,
     ]
     return _secure(c, security)
 
@@ -186,11 +192,15 @@ _MYSQLD_MOUNTS: Final = (
     _mount(constants.MYCNF_SECRET_VOLUME, constants.MYCNF_SECRET_PATH, read_only=True),
     _mount(constants.DATA_VOLUME, constants.MYSQL_DATA_PATH),
 )
-_MYSQLD_MOUNT_NAMES: Final = frozenset(m["name"] for m in _MYSQLD_MOUNTS)
-_MYSQLD_MOUNT_PATHS: Final = frozenset(m["mountPath"] for m in _MYSQLD_MOUNTS)
 
 
-def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
+#: mysqld's certificate (reconcile version 3): read by mysqld (my.cnf ``ssl_*``, a replica's
+#: ``SOURCE_SSL_CA``) and watched by the agent, which has mysqld reload it when it changes
+def _mysql_tls_mount() -> Obj:
+    return _mount(constants.MYSQL_TLS_VOLUME, constants.MYSQL_TLS_PATH, read_only=True)
+
+
+def agent_container(cluster: MySQLCluster, images: Images, *, moco_tls: bool = False) -> Obj:
     s = cluster.spec
     max_delay = s.max_delay_seconds if s.max_delay_seconds is not None else DEFAULT_MAX_DELAY_SECONDS
     args = [f"--max-delay={max_delay}s"]
@@ -220,6 +230,7 @@ def agent_container(cluster: MySQLCluster, images: Images) -> Obj:
             _mount(constants.GRPC_SECRET_VOLUME, tls.DEFAULT_CERT_DIR, read_only=True),
             # the passwords, read at each connection: a rotation needs no restart (agent.credentials)
             _mount(constants.MYCNF_SECRET_VOLUME, constants.MYCNF_SECRET_PATH, read_only=True),
+            *([_mysql_tls_mount()] if moco_tls else []),
         ],
     }
 
@@ -305,12 +316,17 @@ def init_containers(cluster: MySQLCluster, mysqld_image: str, images: Images) ->
 
 
 def containers(
-    cluster: MySQLCluster, images: Images, security: SecurityDefaults = DEFAULT_SECURITY
+    cluster: MySQLCluster,
+    images: Images,
+    security: SecurityDefaults = DEFAULT_SECURITY,
+    *,
+    moco_tls: bool = False,
 ) -> tuple[list[Obj], list[Obj]]:
-    """(containers, init containers) of the Pod template."""
+    """(containers, init containers) of the Pod template (``moco_tls``: mysqld's certificate
+    mounted in ``mysqld`` and ``agent``)."""
     s = cluster.spec
-    mysqld = mysqld_container(cluster, security)
-    out = [mysqld, agent_container(cluster, images)]
+    mysqld = mysqld_container(cluster, security, moco_tls=moco_tls)
+    out = [mysqld, agent_container(cluster, images, moco_tls=moco_tls)]
     if not s.disable_slow_query_log_container:
         out.append(slow_log_container(images))
     if s.collectors:

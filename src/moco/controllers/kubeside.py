@@ -50,10 +50,12 @@ from moco.clustering.interfaces import (
     ReplicationSource,
     StatusUpdate,
 )
+from moco.clustering.sourcetls import POD_CA_FILE
 from moco.clustering.types import ClusterSpecView, PodInfo
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.errors import ControllerError
+from moco.controllers.mysqlcert import instance_tls_name
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube import errors as kerr
 from moco.kube.client import Client
@@ -62,6 +64,7 @@ from moco.kube.events import EventRecorder
 from moco.kube.resource import PODS, SECRETS
 from moco.kube.store import Obj, Store
 from moco.log import get_logger
+from moco.mysql.conn import ServerTrust
 
 log = get_logger("moco.controllers.kubeside")
 
@@ -106,6 +109,9 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
     # for a failover (see moco.clustering.process); no status yet = not running, no restart
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     mysqld: Obj = next((c for c in statuses if c.get("name") == constants.MYSQLD_CONTAINER), {})
+    # a Pod that mounts moco's certificate serves it for its DNS name (moco.clustering.sourcetls)
+    volumes = ((pod.get("spec") or {}).get("volumes")) or []
+    serves_tls = any(v.get("name") == constants.MYSQL_TLS_VOLUME and v.get("secret") for v in volumes)
     return PodInfo(
         name=name,
         index=int(name[len(prefix) :]),
@@ -118,6 +124,10 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
         uid=str(meta.get("uid") or ""),
         mysqld_restarts=int(mysqld.get("restartCount") or 0),
         mysqld_running=bool((mysqld.get("state") or {}).get("running")),
+        tls_name=instance_tls_name(str(meta.get("namespace")), cluster_name, int(name[len(prefix) :]))
+        if serves_tls
+        else "",
+        tls_ca_file=POD_CA_FILE if serves_tls else "",
     )
 
 
@@ -234,8 +244,12 @@ class ClusterKubeSide:
         recorder: EventRecorder | None = None,
         secrets: Store | None = None,
         source_secrets: SecretCache | None = None,
+        trust: Callable[[], Awaitable[ServerTrust]] | None = None,
     ) -> None:
         self.client = client
+        #: the CA mysqld's certificates are verified with
+        #: (:meth:`moco.controllers.certs.AgentCertificates.mysql_trust`); None: not verified
+        self.trust = trust
         self.clusters = clusters
         self.pods = pods
         #: moco's labelled Secrets (the controller Secret is looked up here first).
@@ -303,6 +317,7 @@ class ClusterKubeSide:
             admin=pw.password(constants.ADMIN_USER),
             replication=pw.password(constants.REPLICATION_USER),
             clone_donor=pw.password(constants.CLONE_DONOR_USER),
+            trust=None if self.trust is None else await self.trust(),
         )
 
     async def agent_token(self) -> str:

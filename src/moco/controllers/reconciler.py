@@ -40,6 +40,8 @@ from moco.controllers import (
     backupmetrics,
     clustermetrics,
     configmaps,
+    mysqlcert,
+    reconcileversion,
     services,
     statefulset,
     validation,
@@ -397,9 +399,15 @@ class MySQLClusterReconciler:
         outcome.requeue_after = await self.certs.reconcile_agent(
             cluster, self._cached, self._apply, outcome.events
         )
+        # mysqld's certificate: issued for every cluster, served from reconcile version 3
+        outcome.requeue_after = min(
+            outcome.requeue_after,
+            await mysqlcert.reconcile(self.certs, cluster, self._cached, self._apply, outcome.events),
+        )
 
         user_conf = await self._user_conf(cluster)
-        mycnf_cm = configmaps.mycnf_configmap(cluster, user_conf)
+        tls = reconcileversion.serves_moco_tls(reconcileversion.for_cluster(cluster))
+        mycnf_cm = configmaps.mycnf_configmap(cluster, user_conf, tls=tls)
         await self._apply(CONFIGMAPS, mycnf_cm)
         slow_cm = configmaps.slow_log_configmap(cluster)
         if slow_cm is not None:

@@ -23,7 +23,12 @@ The versions (each says only how it differs from the next):
    cluster's StatefulSet runs now. moco before version 2 gave them the controller's own image,
    so keeping it is what version-1 rendering means for a live cluster (:func:`agent_images`);
 2. they run the configured agent image (``--agent-image``, versioned apart from the controller:
-   :data:`moco.controllers.containers.AGENT_VERSION`).
+   :data:`moco.controllers.containers.AGENT_VERSION`); mysqld serves the certificate it
+   generated itself at its first start;
+3. mysqld serves moco's certificate (:mod:`moco.controllers.mysqlcert`): the Secret
+   ``moco-<name>-mysql-tls`` is mounted in the ``mysqld`` and ``agent`` containers and my.cnf
+   names it (``ssl_*``, ``admin_ssl_*``); replicas then verify their source
+   (:func:`serves_moco_tls`).
 """
 
 from __future__ import annotations
@@ -37,9 +42,16 @@ from moco.controllers.common import Obj, find_container
 from moco.controllers.containers import Images
 
 #: the version a changed or new cluster is reconciled with
-LATEST: Final = 2
+LATEST: Final = 3
 #: the versions this controller can render
-SUPPORTED: Final = frozenset({1, 2})
+SUPPORTED: Final = frozenset({1, 2, 3})
+#: the first version whose mysqld serves moco's certificate
+MOCO_TLS_SINCE: Final = 3
+
+
+def serves_moco_tls(version: int) -> bool:
+    """Whether a cluster rendered at ``version`` mounts moco's mysqld certificate (version 3)."""
+    return version >= MOCO_TLS_SINCE
 
 
 def decide(

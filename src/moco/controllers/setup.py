@@ -168,6 +168,7 @@ def setup(
                 recorder=recorder,
                 secrets=system_secrets.store,
                 source_secrets=source_secrets,
+                trust=agent_certs.mysql_trust,
             )
             return side, AgentCloneAgent(side, tls=agent_certs.client_context)
 

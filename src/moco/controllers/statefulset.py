@@ -3,7 +3,8 @@
 Rendering: :func:`pod_template` and :func:`statefulset` shape MOCO's StatefulSet: ``Parallel``
 Pod management, the headless Service, the cluster's volume claim templates (owned by the
 cluster, so garbage collection removes the claims with it), MOCO's volumes, the agent's
-certificate Secret mounted (never its content, so a renewal restarts nothing), a Pod security
+certificate Secret and (reconcile version 3) mysqld's certificate Secret mounted (never their
+content, so a renewal restarts nothing), a Pod security
 context at the ``restricted`` level (:mod:`~moco.controllers.podsecurity`; fsGroup 10000) and
 a preferred anti-affinity across hosts when the user gave no affinity,
 ``terminationGracePeriodSeconds`` 300 unless set, and 0 replicas when ``offline``.
@@ -53,8 +54,10 @@ def _empty_dir(name: str) -> Obj:
     return {"name": name, "emptyDir": {}}
 
 
-def volumes(cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | None) -> list[Obj]:
-    """The user's volumes, then moco's (MOCO's names)."""
+def volumes(
+    cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | None, *, moco_tls: bool = False
+) -> list[Obj]:
+    """The user's volumes, then moco's (MOCO's names; with ``moco_tls``, mysqld's certificate)."""
     out = [copy.deepcopy(v) for v in cluster.spec.pod_template.spec.get("volumes") or []]
     out += [
         _empty_dir(constants.TMP_VOLUME),
@@ -74,6 +77,18 @@ def volumes(cluster: MySQLCluster, mycnf_name: str, slow_log_name: str | None) -
             "secret": {"secretName": names.grpc_secret_name(cluster.name), "defaultMode": PRIVATE_FILE_MODE},
         },
     ]
+    if moco_tls:
+        # mysqld's certificate (moco.controllers.mysqlcert): a whole-Secret volume, no subPath,
+        # so the kubelet swaps renewed files in place and the agent has mysqld reload them
+        out.append(
+            {
+                "name": constants.MYSQL_TLS_VOLUME,
+                "secret": {
+                    "secretName": names.mysql_tls_secret_name(cluster.name),
+                    "defaultMode": PRIVATE_FILE_MODE,
+                },
+            }
+        )
     if slow_log_name is not None:
         out.append(
             {
@@ -117,8 +132,10 @@ def pod_template(
     slow_log_name: str | None,
     images: Images,
     security: SecurityDefaults = DEFAULT_SECURITY,
+    *,
+    moco_tls: bool = False,
 ) -> Obj:
-    """The StatefulSet's Pod template."""
+    """The StatefulSet's Pod template (``moco_tls``: mysqld serves moco's certificate)."""
     tmpl = cluster.spec.pod_template
     meta_in = tmpl.metadata
     meta: Obj = {"labels": {**((meta_in.labels if meta_in else None) or {}), **labels(cluster)}}
@@ -127,8 +144,8 @@ def pod_template(
     spec = copy.deepcopy(tmpl.spec)
     spec["serviceAccountName"] = cluster.prefixed_name()
     spec.setdefault("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_SECONDS)
-    spec["volumes"] = volumes(cluster, mycnf_name, slow_log_name)
-    spec["containers"], spec["initContainers"] = containers(cluster, images, security)
+    spec["volumes"] = volumes(cluster, mycnf_name, slow_log_name, moco_tls=moco_tls)
+    spec["containers"], spec["initContainers"] = containers(cluster, images, security, moco_tls=moco_tls)
     spec["securityContext"] = pod_context(spec.get("securityContext"), security)
     if not spec.get("affinity"):
         spec["affinity"] = default_affinity(cluster)
@@ -172,8 +189,16 @@ def statefulset(
     """The StatefulSet to apply (``partition`` from :func:`decide_partition`), rendered at the
     cluster's reconcile version (``live``: the StatefulSet as it is, which version 1 keeps the
     agent image of)."""
-    images = reconcileversion.agent_images(reconcileversion.for_cluster(cluster), images, live)
-    template = pod_template(cluster, mycnf_name, slow_log_name, images, security)
+    version = reconcileversion.for_cluster(cluster)
+    images = reconcileversion.agent_images(version, images, live)
+    template = pod_template(
+        cluster,
+        mycnf_name,
+        slow_log_name,
+        images,
+        security,
+        moco_tls=reconcileversion.serves_moco_tls(version),
+    )
     claims = volume_claim_templates(cluster)
     annotations = {ANN_TEMPLATE_HASH: template_hash(template), ANN_CLAIMS_HASH: _hash(claims)}
     if is_true(cluster, constants.ANN_FORCE_ROLLING_UPDATE):

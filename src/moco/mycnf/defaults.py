@@ -87,6 +87,7 @@ class Paths:
     log_dir: str = constants.LOG_DIR_PATH
     tmp_dir: str = constants.TMP_PATH
     init_conf_dir: str = constants.MYSQL_INIT_CONF_PATH
+    tls_dir: str = constants.MYSQL_TLS_PATH
 
     @property
     def datadir(self) -> str:
@@ -113,10 +114,28 @@ class Paths:
 POD_PATHS: Final = Paths()
 
 
-def enforced_sections(paths: Paths = POD_PATHS) -> dict[str, dict[str, str]]:
-    """Settings per section that override anything else (section -> key -> value)."""
+def tls_settings(paths: Paths = POD_PATHS) -> dict[str, str]:
+    """``[mysqld]`` settings of a server that serves moco's certificate (the ``mysql-tls``
+    volume: ``tls.crt``, ``tls.key``, ``ca.crt``), on the SQL port and on the admin port the
+    operator uses. mysqld re-reads the files at ``ALTER INSTANCE RELOAD TLS [FOR CHANNEL
+    mysql_admin]``; ``tls_version`` stays MySQL's default (TLSv1.2 and TLSv1.3)."""
+    ca, cert, key = (f"{paths.tls_dir}/{name}" for name in ("ca.crt", "tls.crt", "tls.key"))
+    return {
+        "ssl_ca": ca,
+        "ssl_cert": cert,
+        "ssl_key": key,
+        "admin_ssl_ca": ca,
+        "admin_ssl_cert": cert,
+        "admin_ssl_key": key,
+    }
+
+
+def enforced_sections(paths: Paths = POD_PATHS, *, tls: bool = False) -> dict[str, dict[str, str]]:
+    """Settings per section that override anything else (section -> key -> value); with ``tls``
+    mysqld serves moco's certificate (:func:`tls_settings`)."""
     return {
         "mysqld": {
+            **(tls_settings(paths) if tls else {}),
             "port": str(constants.MYSQL_PORT),
             "mysqlx_port": str(constants.MYSQLX_PORT),
             "admin_port": str(constants.MYSQL_ADMIN_PORT),

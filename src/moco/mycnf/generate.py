@@ -65,12 +65,15 @@ def generate(
     memory_bytes: int | None,
     *,
     paths: Paths = POD_PATHS,
+    tls: bool = False,
 ) -> str:
     """The content of my.cnf for a cluster.
 
     ``user_conf`` is the ``data`` of the ConfigMap named by ``spec.mysqlConfigMapName`` (each
     entry a ``[mysqld]`` option; the ``_include`` entry is copied verbatim); ``memory_bytes``
-    is the mysqld container's memory (request, else limit; None when neither is set).
+    is the mysqld container's memory (request, else limit; None when neither is set); with
+    ``tls`` mysqld serves the certificate mounted at ``paths.tls_dir`` (enforced: a user's
+    ``ssl_cert`` cannot replace it).
     """
     user, _ = translate(user_conf or {})
     opaque = user.pop(OPAQUE_KEY, "").strip()
@@ -80,7 +83,7 @@ def generate(
     mysqld.setdefault("innodb_buffer_pool_size", str(buffer_pool_size(memory_bytes)))
 
     sections: dict[str, dict[str, str]] = {"mysqld": mysqld}
-    for name, enforced in enforced_sections(paths).items():
+    for name, enforced in enforced_sections(paths, tls=tls).items():
         sections[name] = merge_section(sections.get(name, {}), enforced)
 
     lines: list[str] = []

@@ -12,6 +12,11 @@ Invariants:
   or asyncio leaks.
 - Connections use autocommit and utf8mb4; arguments are escaped by the client library
   (``%s`` placeholders), so passwords never appear in a log line of this layer.
+- An endpoint with an SSL context is reached over TLS or not at all: a server that does not
+  offer TLS (or a peer that strips the offer) is refused before the password is sent, never
+  used in clear (aiomysql alone falls back to a clear connection). :class:`ServerTrust` gives
+  the contexts that verify an in-cluster mysqld: its certificate must chain to the cluster's CA
+  and name the instance, whatever address (a Pod IP) the connection was opened to.
 """
 
 from __future__ import annotations
@@ -23,14 +28,88 @@ from types import TracebackType
 from typing import Any
 
 import aiomysql
+from pymysql.constants import CLIENT
 
 from moco.log import get_logger
-from moco.mysql.errors import MySQLError, Timeout, Unreachable, translate
+from moco.mysql.errors import MySQLError, Timeout, Unreachable, UntrustedServer, translate
 
 log = get_logger("moco.mysql.conn")
 
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_QUERY_TIMEOUT = 10.0
+
+
+class _NamedContext(_ssl.SSLContext):
+    """A client context that checks the server's certificate for :attr:`server_name` instead of
+    the host the connection was opened to (aiomysql hands the connect address, a Pod IP, to the
+    handshake; the certificate names the Pod's DNS name). asyncio's and uvloop's TLS transports
+    both create their TLS object through :meth:`wrap_bio`."""
+
+    server_name: str = ""
+
+    def wrap_bio(
+        self,
+        incoming: _ssl.MemoryBIO,
+        outgoing: _ssl.MemoryBIO,
+        server_side: bool = False,
+        server_hostname: str | bytes | None = None,
+        session: _ssl.SSLSession | None = None,
+    ) -> _ssl.SSLObject:
+        return super().wrap_bio(incoming, outgoing, server_side, self.server_name or server_hostname, session)
+
+
+#: contexts kept per :class:`ServerTrust` (one per instance name; a cluster has at most 15)
+_MAX_CONTEXTS = 64
+
+
+class ServerTrust:
+    """Verifying client contexts for the mysqld of one trust bundle (PEM CA certificates).
+
+    :meth:`context` is the context for one instance: TLS 1.2 or later, the certificate chains
+    to a CA of the bundle and names ``server_name`` (a DNS name, or an IP address for servers
+    reached by one). Contexts are made once per name and reused (a pass connects to every
+    instance: no CA parsing per connection). Raises :class:`ValueError` for a bundle with no
+    certificate, naming the problem.
+    """
+
+    def __init__(self, ca_pem: bytes) -> None:
+        if b"-----BEGIN CERTIFICATE-----" not in ca_pem:
+            raise ValueError("ServerTrust: the CA bundle holds no PEM certificate")
+        self.ca_pem = ca_pem
+        self._contexts: dict[str, _ssl.SSLContext] = {}
+
+    def context(self, server_name: str) -> _ssl.SSLContext:
+        """The context that accepts only a certificate of this bundle naming ``server_name``."""
+        if not server_name:
+            raise ValueError("ServerTrust.context: an empty server name checks nothing")
+        ctx = self._contexts.get(server_name)
+        if ctx is None:
+            ctx = _NamedContext(_ssl.PROTOCOL_TLS_CLIENT)  # verify_mode CERT_REQUIRED, check_hostname
+            ctx.minimum_version = _ssl.TLSVersion.TLSv1_2
+            ctx.load_verify_locations(cadata=self.ca_pem.decode())
+            ctx.server_name = server_name
+            if len(self._contexts) >= _MAX_CONTEXTS:
+                self._contexts.clear()
+            self._contexts[server_name] = ctx
+        return ctx
+
+
+def _checked_name(ctx: _ssl.SSLContext | None) -> str:
+    return getattr(ctx, "server_name", "") if ctx is not None else ""
+
+
+def _tls_refusal(exc: BaseException) -> str | None:
+    """Why the TLS handshake failed, when it did (aiomysql wraps it in a 2003 error)."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, _ssl.SSLCertVerificationError):
+            return f"certificate not accepted: {e.verify_message or e.reason or e}"
+        if isinstance(e, _ssl.SSLError):
+            return f"{e.reason or e}"
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -47,6 +126,20 @@ class Endpoint:
     def address(self) -> str:
         """``host:port``, for messages and logs."""
         return f"{self.host}:{self.port}"
+
+
+class _NoTLSOffered(Exception):
+    """The server's greeting offers no TLS to a connection that requires it."""
+
+
+class _RawConnection(aiomysql.Connection):  # type: ignore[misc]
+    """aiomysql's connection, refusing to authenticate in clear when TLS was asked for (aiomysql
+    alone silently goes on without TLS when the server's greeting does not offer it)."""
+
+    async def _request_authentication(self) -> None:
+        if self._ssl_context is not None and not self.server_capabilities & CLIENT.SSL:
+            raise _NoTLSOffered
+        await super()._request_authentication()
 
 
 class _Cursor(aiomysql.DictCursor):  # type: ignore[misc]
@@ -173,7 +266,7 @@ async def connect(
     query_timeout: float = DEFAULT_QUERY_TIMEOUT,
 ) -> Connection:
     """Open a connection: TCP connect + TLS + authentication, all within ``timeout`` seconds."""
-    raw = aiomysql.Connection(
+    raw = _RawConnection(
         host=ep.host,
         port=ep.port,
         user=ep.user,
@@ -193,7 +286,14 @@ async def connect(
     except asyncio.CancelledError:
         raw.close()
         raise
+    except _NoTLSOffered:
+        raw.close()
+        raise UntrustedServer(f"{ep.address}: the server offers no TLS (required here)") from None
     except Exception as exc:
         raw.close()
+        refusal = _tls_refusal(exc)
+        if refusal is not None:
+            name = _checked_name(ep.ssl) or ep.host
+            raise UntrustedServer(f"{ep.address}: TLS with the server failed for {name}: {refusal}") from exc
         raise translate(exc, where=ep.address) from exc
     return Connection(ep, raw, query_timeout)

@@ -4,7 +4,8 @@
 
     MySQLError                 anything that went wrong talking to one mysqld
     ├── Unreachable            no connection: refused, reset, lost mid-statement, closed (2003, 2013, ...);
-    │                          ``.refused``: nothing listens on the port, or mysqld is shutting down (1053)
+    │   │                      ``.refused``: nothing listens on the port, or mysqld is shutting down (1053)
+    │   └── UntrustedServer    TLS required, and the server's certificate was refused or no TLS offered
     ├── Timeout                connect or statement did not finish within its bound (the connection is closed)
     ├── AccessDenied           authentication failed (1045) or the user lacks a privilege (1142, ...)
     ├── SQLError               the server answered with an error; ``.code`` is MySQL's error number
@@ -49,6 +50,12 @@ class Unreachable(MySQLError):
     def __init__(self, message: str, *, code: int = 0, refused: bool = False) -> None:
         super().__init__(message, code=code)
         self.refused = refused
+
+
+class UntrustedServer(Unreachable):
+    """A connection that must be TLS could not be made so: the server's certificate does not
+    chain to the trusted CA or does not name the server, or the server offered no TLS. No
+    statement was sent. Never ``refused``: something answered, it is not known to be mysqld."""
 
 
 class Timeout(MySQLError):

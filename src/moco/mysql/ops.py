@@ -136,31 +136,61 @@ HEARTBEAT_PERIOD_S = 1.0
 
 
 async def change_source(
-    conn: Connection, *, host: str, port: int, user: str, password: str, tls: bool = True
+    conn: Connection,
+    *,
+    host: str,
+    port: int,
+    user: str,
+    password: str,
+    tls: bool = True,
+    verify_ca: str | None = None,
 ) -> None:
     """Point replication at ``host:port`` with GTID auto-positioning; stops a running replica first.
 
-    With ``tls`` (the default, between moco's instances) the replica requires an encrypted
-    connection (``SOURCE_SSL = 1``: mysqld serves TLS with the certificates it generates at
-    its first start), so the replication password and the binlogs never cross the network in
-    clear. Without it (an external source that may not serve TLS, as MOCO does it)
-    ``GET_SOURCE_PUBLIC_KEY = 1`` lets a caching_sha2_password user authenticate anyway. The
-    heartbeat period is :data:`HEARTBEAT_PERIOD_S`. The replica is left stopped: call
-    :func:`start_replica`.
+    How the replica talks to its source, the three ways (each statement sets every TLS option,
+    so a change of way leaves nothing of the previous one behind):
+
+    * ``verify_ca`` (a path on the replica's host: the cluster CA moco mounts): the replica
+      requires TLS, and a certificate that chains to that CA **and** names ``host``
+      (``SOURCE_SSL_VERIFY_SERVER_CERT = 1``), so ``host`` must be the name the source's
+      certificate carries (the Pod's DNS name). Between moco's instances that both serve moco's
+      certificate. No RSA key exchange is needed (``GET_SOURCE_PUBLIC_KEY = 0``): the password
+      travels inside the verified channel;
+    * ``tls`` alone (an instance not yet serving moco's certificate, mid-rollout): encrypted with
+      whatever certificate the source serves, unverified (``SOURCE_SSL = 1``);
+    * neither (an external source, which may not serve TLS, as MOCO treats it):
+      ``GET_SOURCE_PUBLIC_KEY = 1`` lets a caching_sha2_password user authenticate anyway.
+
+    The heartbeat period is :data:`HEARTBEAT_PERIOD_S`. The replica is left stopped: call
+    :func:`start_replica`. Raises :class:`ValueError` for ``verify_ca`` without ``tls``.
     """
+    if verify_ca is not None and not tls:
+        raise ValueError("change_source: verify_ca needs tls=True (a verified source is a TLS source)")
+    if verify_ca == "":
+        raise ValueError("change_source: verify_ca is empty: give the CA file's path, or None")
     rs = await get_replica_status(conn)
     if rs is not None and (rs.io_running != "No" or rs.sql_running):
         await conn.execute("STOP REPLICA")
-    security = (
-        "SOURCE_SSL = 1, GET_SOURCE_PUBLIC_KEY = 0" if tls else "SOURCE_SSL = 0, GET_SOURCE_PUBLIC_KEY = 1"
-    )
+    # (SOURCE_SSL, SOURCE_SSL_CA, SOURCE_SSL_VERIFY_SERVER_CERT, GET_SOURCE_PUBLIC_KEY)
+    if verify_ca is not None:
+        security: tuple[int, str, int, int] = (1, verify_ca, 1, 0)
+    elif tls:
+        security = (1, "", 0, 0)
+    else:
+        security = (0, "", 0, 1)
     await conn.execute(
         "CHANGE REPLICATION SOURCE TO SOURCE_HOST = %s, SOURCE_PORT = %s, SOURCE_USER = %s,"
-        f" SOURCE_PASSWORD = %s, SOURCE_AUTO_POSITION = 1, {security},"
-        " SOURCE_HEARTBEAT_PERIOD = %s",
-        (host, int(port), user, password, HEARTBEAT_PERIOD_S),
+        " SOURCE_PASSWORD = %s, SOURCE_AUTO_POSITION = 1, SOURCE_SSL = %s, SOURCE_SSL_CA = %s,"
+        " SOURCE_SSL_VERIFY_SERVER_CERT = %s, GET_SOURCE_PUBLIC_KEY = %s, SOURCE_HEARTBEAT_PERIOD = %s",
+        (host, int(port), user, password, *security, HEARTBEAT_PERIOD_S),
     )
-    log.info("replication source changed", server=conn.endpoint.address, source=f"{host}:{port}", tls=tls)
+    log.info(
+        "replication source changed",
+        server=conn.endpoint.address,
+        source=f"{host}:{port}",
+        tls=tls,
+        verified=verify_ca is not None,
+    )
 
 
 async def start_replica(conn: Connection) -> None:
@@ -231,6 +261,21 @@ async def statement_running(conn: Connection, prefix: str) -> bool:
         (prefix.replace("%", "\\%").replace("_", "\\_") + "%",),
     )
     return row is not None and int(row["n"]) > 0
+
+
+# --- TLS ---------------------------------------------------------------------------------------
+#: the TLS channel of the admin port (``admin_ssl_*``); the SQL port's is ``mysql_main``
+ADMIN_TLS_CHANNEL: Final = "mysql_admin"
+
+
+async def reload_tls(conn: Connection) -> None:
+    """Have mysqld read its certificate, key and CA files again, on the SQL port and on the admin
+    port (``ALTER INSTANCE RELOAD TLS [FOR CHANNEL mysql_admin]``): new connections get the new
+    certificate, open ones keep theirs, nothing restarts. Files that do not load raise
+    :class:`SQLError` and leave the channel serving what it served (MySQL rolls back on error).
+    Idempotent. Needs CONNECTION_ADMIN."""
+    await conn.execute("ALTER INSTANCE RELOAD TLS")
+    await conn.execute(f"ALTER INSTANCE RELOAD TLS FOR CHANNEL {ADMIN_TLS_CHANNEL}")
 
 
 # --- plugins and binary logs -------------------------------------------------------------------

@@ -87,6 +87,16 @@ class ReplicaStatus:
     seconds_behind_source: int | None
     #: Source_SSL_Allowed is Yes: the connection to the source must be encrypted
     ssl_allowed: bool = False
+    #: Source_SSL_CA_File: the CA the source's certificate must chain to ('' = not checked)
+    ssl_ca_file: str = ""
+    #: Source_SSL_Verify_Server_Cert is Yes: the certificate must also name SOURCE_HOST
+    ssl_verify_server_cert: bool = False
+
+    @property
+    def verifies_source(self) -> bool:
+        """The replica accepts only a source whose certificate chains to ``ssl_ca_file`` and names
+        the source host (what :func:`moco.mysql.ops.change_source` sets with ``verify_ca``)."""
+        return self.ssl_allowed and bool(self.ssl_ca_file) and self.ssl_verify_server_cert
 
     @property
     def io_ok(self) -> bool:
@@ -176,6 +186,8 @@ def parse_replica_row(row: dict[str, Any]) -> ReplicaStatus:
         executed_gtid_set=_gtid("Executed_Gtid_Set", _str(row.get("Executed_Gtid_Set"))),
         seconds_behind_source=None if sbs is None else _int(sbs),
         ssl_allowed=_str(row.get("Source_SSL_Allowed")) == "Yes",
+        ssl_ca_file=_str(row.get("Source_SSL_CA_File")),
+        ssl_verify_server_cert=_str(row.get("Source_SSL_Verify_Server_Cert")) == "Yes",
     )
 
 
