@@ -29,11 +29,18 @@ Sequence (:func:`run_restore`):
    restore point (``--stop-datetime``; ``--database`` for a schema restore): those the next
    backup saved, or, past the last backup, the continuous archive (:mod:`moco.backup.archiver`).
 6. The target is left ``super_read_only`` (MOCO's FinishRestore).
+
+In place (``local`` set, a whole restore): where this program may stop and start the target's
+mysqld, steps 2-4 are one copy and one start instead of two of each: the parts are unpacked
+beside the target's data directory, swapped in while it is stopped, and the target starts on
+them with moco's users recreated as it had them (:mod:`moco.backup.inplace`); steps 1, 5 and 6
+are the same. In a cluster the Job cannot stop instance 0's mysqld, so it restores by CLONE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import posixpath
@@ -52,9 +59,19 @@ from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.binlog import Replayed, replay_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError, NoBackup, RestorePointUnavailable, ToolFailed
+from moco.backup.inplace import (
+    LocalTarget,
+    flush_tree,
+    init_sql,
+    load_users,
+    save_users,
+    state_dir,
+    swap_datadir,
+    user_statements,
+)
 from moco.backup.layout import cluster_prefix, find_nearest, sort_binlogs
 from moco.backup.phases import Phases, clone_stages
-from moco.backup.scratch import Tools, client_options_file, scratch_mysqld
+from moco.backup.scratch import Tools, client_options_file, scratch_mysqld, write_secret_file
 from moco.log import get_logger
 from moco.mysql.clone import CloneBounds, Donor, clone_instance
 from moco.mysql.conn import Connection, Endpoint, connect
@@ -95,6 +112,9 @@ class RestoreRequest:
     port: int = 0
     scratch_args: tuple[str, ...] = ()
     clone_bounds: CloneBounds = RESTORE_CLONE_BOUNDS
+    #: the target's mysqld, when this program may stop and start it: a whole restore is then
+    #: unpacked into its data directory (:mod:`moco.backup.inplace`) instead of cloned into it
+    local: LocalTarget | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -146,6 +166,23 @@ async def prepare_scratch(c: Connection, req: RestoreRequest) -> str:
         async with await connect(req.target, query_timeout=60.0) as t:
             carried = await carry_target_users(t, c)
         log.info("the target's users carried onto the copy", users=carried)
+    return await _own_accounts(c, req)
+
+
+async def prepare_target(c: Connection, req: RestoreRequest) -> str:
+    """Step 3 on the target itself, started on the copy in place (:mod:`moco.backup.inplace`):
+    its init file already recreated moco's users as the target had them; the passwords given,
+    the ``users`` filter and the replication reset follow, not binlogged. Returns the copy's
+    GTID set and leaves the target ``super_read_only``."""
+    await c.execute("SET SESSION sql_log_bin = 0")
+    await c.execute("SET GLOBAL super_read_only = OFF")
+    try:
+        return await _own_accounts(c, req)
+    finally:
+        await c.execute("SET GLOBAL super_read_only = ON")
+
+
+async def _own_accounts(c: Connection, req: RestoreRequest) -> str:
     await _set_target_passwords(c, req.passwords)
     for u, h in accounts_to_drop(await _accounts(c), req.users):
         await c.execute("DROP USER IF EXISTS %s@%s", (u, h))
@@ -374,23 +411,61 @@ async def run_restore(
             check_reach(req.restore_point, near.time, archive, f"{req.source_namespace}/{req.source_name}")
         log.info("restoring", clone=near.clone_key, binlog=near.binlog_key or "(none)")
         manifest = await read_manifest(bucket, near.clone_key)
+    if req.local is not None and not req.schema:
+        copy_gtid, unpacked = await _copy_in_place(req, req.local, bucket, manifest, ph, target_timeout)
+    else:
+        copy_gtid, unpacked = await _copy_by_clone(req, bucket, tools, manifest, ph, target_timeout)
+    replayed: Replayed | None = None
+    if near.binlog_key and req.restore_point > near.time:
+        with ph("replay"):
+            replayed = await _replay(req, bucket, tools, near.binlog_key, copy_gtid)
+    elif req.restore_point > near.time:
+        # past the last backup: the continuous archive, if there is one
+        with ph("replay"):
+            replayed = await _replay_archive(req, bucket, tools, int(near.time.timestamp()), copy_gtid)
+    async with await connect(req.target, query_timeout=30.0) as c:
+        await c.execute("SET GLOBAL super_read_only = ON")
+    took = time.monotonic() - started
+    log.info("restore finished", seconds=round(took, 2), in_place=req.local is not None, **ph.rounded())
+    return RestoreResult(
+        backup_time=near.time,
+        clone_key=near.clone_key,
+        binlog_key=near.binlog_key,
+        copy_gtid=copy_gtid,
+        unpacked_bytes=unpacked,
+        replayed=replayed,
+        seconds=took,
+        timings=ph.seconds,
+    )
+
+
+async def _download(bucket: Bucket, manifest: Manifest, staging: Path, ph: Phases) -> int:
+    """The copy's parts unpacked at once under ``staging/data`` (the ``download`` phase)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    with ph("download"):
+        # directories first: the parts are unpacked at once into the same tree
+        for d in ["", *manifest.dirs]:
+            os.makedirs(staging / "data" / d, exist_ok=True)
+        pipe = PipeStats()
+        unpacked = await download_unpack_parts(bucket, manifest.part_keys, staging, stats=pipe)
+    for name, seconds in pipe.phases("download").items():
+        ph.add(name, seconds)
+    return unpacked
+
+
+async def _copy_by_clone(
+    req: RestoreRequest, bucket: Bucket, tools: Tools, manifest: Manifest, ph: Phases, target_timeout: float
+) -> tuple[str, int]:
+    """Steps 2-4 of the module docstring: a scratch server on the copy, then the target's CLONE
+    of it (or the schema's export); returns the copy's GTID set and the unpacked bytes."""
     with ph("wait_target"):
         await wait_target(req.target, target_timeout)
     work = req.work_dir
     data = work / "restore-data"
     shutil.rmtree(data, ignore_errors=True)
     try:
-        with ph("download"):
-            unpack = work / "restore-unpack"
-            shutil.rmtree(unpack, ignore_errors=True)
-            # directories first: the parts are unpacked at once into the same tree
-            for d in ["", *manifest.dirs]:
-                os.makedirs(unpack / "data" / d, exist_ok=True)
-            pipe = PipeStats()
-            unpacked = await download_unpack_parts(bucket, manifest.part_keys, unpack, stats=pipe)
-            (unpack / "data").rename(data)
-        for name, seconds in pipe.phases("download").items():
-            ph.add(name, seconds)
+        unpacked = await _download(bucket, manifest, work / "restore-unpack", ph)
+        (work / "restore-unpack" / "data").rename(data)
         admin_pw = req.passwords.get(constants.ADMIN_USER) or req.target.password
         t = time.monotonic()
         async with scratch_mysqld(
@@ -421,27 +496,73 @@ async def run_restore(
             shutil.rmtree(data, ignore_errors=True)
             shutil.rmtree(work / "restore-unpack", ignore_errors=True)
             shutil.rmtree(work / "scratch", ignore_errors=True)
-    replayed: Replayed | None = None
-    if near.binlog_key and req.restore_point > near.time:
-        with ph("replay"):
-            replayed = await _replay(req, bucket, tools, near.binlog_key, copy_gtid)
-    elif req.restore_point > near.time:
-        # past the last backup: the continuous archive, if there is one
-        with ph("replay"):
-            replayed = await _replay_archive(req, bucket, tools, int(near.time.timestamp()), copy_gtid)
-    async with await connect(req.target, query_timeout=30.0) as c:
-        await c.execute("SET GLOBAL super_read_only = ON")
-    took = time.monotonic() - started
-    log.info("restore finished", seconds=round(took, 2), **ph.rounded())
-    return RestoreResult(
-        backup_time=near.time,
-        clone_key=near.clone_key,
-        binlog_key=near.binlog_key,
-        copy_gtid=copy_gtid,
-        unpacked_bytes=unpacked,
-        replayed=replayed,
-        seconds=took,
-        timings=ph.seconds,
+    return copy_gtid, unpacked
+
+
+async def _copy_in_place(
+    req: RestoreRequest,
+    local: LocalTarget,
+    bucket: Bucket,
+    manifest: Manifest,
+    ph: Phases,
+    target_timeout: float,
+) -> tuple[str, int]:
+    """The copy unpacked beside the target's data directory and swapped in while the target is
+    stopped (:mod:`moco.backup.inplace`, whose rules are numbered below); returns the copy's GTID
+    set and the unpacked bytes."""
+    state = state_dir(local.datadir)
+    staging = state / "unpack"
+    # rule 3: the users saved by an interrupted run are the target's; else the target is intact
+    saved = load_users(state)
+    if saved is None:
+        with ph("wait_target"):
+            await wait_target(req.target, target_timeout)
+    try:
+        unpacked = await _download(bucket, manifest, staging, ph)  # rule 1: the target still runs
+        with ph("swap"):
+            if saved is None:
+                async with await connect(req.target, query_timeout=60.0) as c:
+                    saved = await user_statements(c)
+                await asyncio.to_thread(save_users, state, saved)
+            await local.stop()
+            await asyncio.to_thread(swap_datadir, staging / "data", local.datadir, state)
+        init = write_secret_file(state / "init.sql", init_sql(saved))
+        # rule 5: the copy is flushed while the target starts and recovers
+        flushed = asyncio.create_task(asyncio.to_thread(flush_tree, local.datadir))
+        try:
+            with ph("start"):
+                await local.start(init)
+                await _wait_started(req.target, target_timeout)
+        finally:
+            with ph("flush"):
+                await flushed
+        init.unlink(missing_ok=True)
+        with ph("prepare"):
+            async with await connect(req.target, query_timeout=120.0) as c:
+                copy_gtid = await prepare_target(c, req)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(FileNotFoundError):
+            (state / "init.sql").unlink()
+    shutil.rmtree(state, ignore_errors=True)
+    return copy_gtid, unpacked
+
+
+async def _wait_started(ep: Endpoint, timeout: float) -> None:  # noqa: ASYNC109
+    """Wait until the target, started on the copy, accepts moco-admin with the target's password."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            async with await connect(ep, timeout=2.0, query_timeout=10.0) as c:
+                await c.query("SELECT 1")
+                return
+        except MySQLError as e:
+            last = e
+        await asyncio.sleep(0.05)
+    raise BackupError(
+        f"the target {ep.address} did not accept {ep.user} within {timeout}s of its start on the "
+        f"restored copy: {last} (its error log says why; running the restore again restores again)"
     )
 
 
@@ -513,6 +634,7 @@ __all__ = [
     "check_reach",
     "parse_users",
     "prepare_scratch",
+    "prepare_target",
     "run_restore",
     "wait_target",
 ]

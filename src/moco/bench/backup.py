@@ -77,6 +77,31 @@ ROW_SQL = (
 )
 
 
+class GroundTarget:
+    """A test-ground mysqld as a :class:`moco.backup.inplace.LocalTarget`: this process stops it
+    and starts it, so a whole restore into it is done in place (one copy, one start)."""
+
+    def __init__(self, m: Mysqld) -> None:
+        self.m = m
+
+    @property
+    def datadir(self) -> Path:
+        return self.m.datadir
+
+    async def stop(self) -> None:
+        # its data is replaced next: a kill spares the shutdown's flush
+        await asyncio.to_thread(self.m.kill)
+
+    async def start(self, init_file: Path) -> None:
+        base = self.m.extra_args
+        self.m.extra_args = (*base, f"--init-file={init_file}")
+        try:
+            self.m.start()
+        finally:
+            # the init file is for this start alone (it is removed once the server is up)
+            self.m.extra_args = base
+
+
 def _fmt(timings: dict[str, float]) -> str:
     top = {k: v for k, v in timings.items() if "." not in k}
     return "(" + ", ".join(f"{k} {v:.1f}s" for k, v in top.items()) + ")"
@@ -264,7 +289,11 @@ async def archive_phase(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
-    await run_restore(RestoreRequest("bench", "c", point, target.endpoint(), work / "r3"), bucket, tools)
+    await run_restore(
+        RestoreRequest("bench", "c", point, target.endpoint(), work / "r3", local=GroundTarget(target)),
+        bucket,
+        tools,
+    )
     async with await connect(target.endpoint()) as c:
         ids = [int(r["id"]) for r in await c.query("SELECT id FROM pitr.a ORDER BY id")]
     exact = ids == list(range(n))
@@ -296,10 +325,12 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
     tools = tools_from_root(ground.root)
     try:
         bucket, store_kind, store = await open_store(work)
-        src, dump_target, t_restore, t_pitr, t_archive = [
-            ground.new_instance(extra_args=SERVER_ARGS) for _ in range(5)
+        src, dump_target, t_restore, t_clone, t_pitr, t_archive = [
+            ground.new_instance(extra_args=SERVER_ARGS) for _ in range(6)
         ]
-        await asyncio.gather(*(m.wait_ready(120) for m in (src, dump_target, t_restore, t_pitr, t_archive)))
+        await asyncio.gather(
+            *(m.wait_ready(120) for m in (src, dump_target, t_restore, t_clone, t_pitr, t_archive))
+        )
         t = time.monotonic()
         data_mb = await generate(src.endpoint(), size_mb)
         say(f"generated {data_mb:.0f} MB of InnoDB data in {time.monotonic() - t:.0f}s")
@@ -338,15 +369,33 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
         report_phases("backup", backup_s, r1.timings)
         t = time.monotonic()
         res = await run_restore(
-            RestoreRequest("bench", "c", r1.time, t_restore.endpoint(), work / "r1", threads=threads),
+            RestoreRequest(
+                "bench", "c", r1.time, t_restore.endpoint(), work / "r1", threads=threads,
+                local=GroundTarget(t_restore),
+            ),
+            bucket,
+            tools,
+        )  # fmt: skip
+        restore_s = time.monotonic() - t
+        load["restore"] = os.getloadavg()[0]
+        say(f"restore (in place): {restore_s:.1f}s {_fmt(res.timings)}, {data_mb / restore_s:.1f} MB/s")
+        report_phases("restore", restore_s, res.timings)
+        await asyncio.to_thread(t_restore.kill)
+        # the restore a cluster's Job does (it cannot stop instance 0's mysqld): by CLONE
+        t = time.monotonic()
+        rc = await run_restore(
+            RestoreRequest("bench", "c", r1.time, t_clone.endpoint(), work / "rc", threads=threads),
             bucket,
             tools,
         )
-        restore_s = time.monotonic() - t
-        load["restore"] = os.getloadavg()[0]
-        say(f"restore: {restore_s:.1f}s {_fmt(res.timings)}, {data_mb / restore_s:.1f} MB/s")
-        report_phases("restore", restore_s, res.timings)
-        await asyncio.to_thread(t_restore.kill)
+        clone_restore_s = time.monotonic() - t
+        load["restore_by_clone"] = os.getloadavg()[0]
+        say(
+            f"restore (by CLONE): {clone_restore_s:.1f}s {_fmt(rc.timings)}, "
+            f"{data_mb / clone_restore_s:.1f} MB/s"
+        )
+        report_phases("restore by CLONE", clone_restore_s, rc.timings)
+        await asyncio.to_thread(t_clone.kill)
 
         async with await connect(src.endpoint()) as c:
             await c.execute("CREATE DATABASE pitr")
@@ -364,7 +413,15 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             tools,
         )
         p = await run_restore(
-            RestoreRequest("bench", "c", point, t_pitr.endpoint(), work / "r2", threads=threads),
+            RestoreRequest(
+                "bench",
+                "c",
+                point,
+                t_pitr.endpoint(),
+                work / "r2",
+                threads=threads,
+                local=GroundTarget(t_pitr),
+            ),
             bucket,
             tools,
         )
@@ -385,6 +442,7 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             "mysql_reload_mb_s": round(data_mb / reload_s, 1),
             "backup_vs_mysqldump": round(dump_s / backup_s, 2),
             "restore_vs_reload": round(reload_s / restore_s, 2),
+            "restore_by_clone_mb_s": round(data_mb / clone_restore_s, 1),
             "binlog_replay_tx_s": round(applied / replay_s, 1) if replay_s > 0 else None,
             "pitr_exact": pitr_exact,
             "rpo_p99_s": round(pct(rpo, 99), 2) if rpo else None,
@@ -393,6 +451,7 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             "pitr_archive_exact": archive_exact,
             "backup_phases_s": {k: round(v, 2) for k, v in r1.timings.items()},
             "restore_phases_s": {k: round(v, 2) for k, v in res.timings.items()},
+            "restore_by_clone_phases_s": {k: round(v, 2) for k, v in rc.timings.items()},
             "load_1m": {k: round(v, 1) for k, v in load.items()},
             "cpus": os.cpu_count(),
         }
