@@ -259,6 +259,33 @@ def bucketcheck(
     return out.strip().splitlines()[-1]
 
 
+#: Prints the text of one object of the bucket (nothing when it does not exist), run in the client
+#: Pod: ``python -c READ_OBJECT ACCESS_JSON KEY``.
+READ_OBJECT = """
+import asyncio, sys
+import obstore
+from moco.testing.bucketcheck import BucketAccess, client
+
+async def main() -> None:
+    access = BucketAccess.from_json(sys.argv[1])
+    try:
+        got = await asyncio.wait_for(obstore.get_async(client(access, ca=access.ca_cert), sys.argv[2]), 60)
+        sys.stdout.write(bytes(await asyncio.wait_for(got.bytes_async(), 60)).decode())
+    except FileNotFoundError:  # obstore's NotFound
+        pass
+
+asyncio.run(main())
+"""
+
+
+def read_object(k: Kubectl, pod: str, access: BucketAccess, key: str, *, timeout: float = 90) -> str:
+    """The text of object ``key`` as a client in the cluster reads it from ``pod`` ("" when absent)."""
+    rc, out = k.exec_rc(pod, "python", "-c", READ_OBJECT, access.to_json(), key, timeout=timeout)
+    if rc != 0:
+        raise RuntimeError(f"reading {key} ({access.backend}) failed ({rc}):\n{out[-3000:]}")
+    return out
+
+
 def deploy(
     k: Kubectl,
     backend: Backend,

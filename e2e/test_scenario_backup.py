@@ -14,20 +14,25 @@ One scenario per backend, in its own namespace, with the backend's server deploy
    clock, the binlog's and the client's; more writes, backup 2 (it saves the binlogs since
    backup 1, across the failover), more writes, the same pause around ``T2``, more writes;
 5. restore 1: a new 3-instance cluster to ``T1`` (backup 1 + the binlogs backup 2 saved).
-   On s3 its Secret first holds a wrong secret key: the Job fails, the cluster says so
-   (``Restored=False``, reason ``RestoreJobFailed``) with a ``RestoreFailed`` Event and its
-   instance 0 stays read-only; the Secret is fixed, the Job deleted, and the restore runs again and succeeds.
+   On s3 and azure its Secret first holds a key the server refuses (:func:`wrong_credentials`;
+   fake-gcs-server checks none): the Job fails, the cluster says so (``Restored=False``,
+   reason ``RestoreJobFailed``, the message naming the variable to fix) with a
+   ``RestoreFailed`` Event and its instance 0 stays read-only; the Secret is fixed, the Job
+   deleted, and the restore runs again and succeeds.
    Also on s3: ``restore3``, an hour ahead (past what the archive holds), is refused with the
    same condition and Event naming ``spec.restore.restorePoint`` and the latest point available;
 6. restore 2: a new 1-instance cluster to ``T2`` with ``restore.schema: app`` (past the last
-   backup: served by the archive), once the archive holds a transaction after ``T2``;
+   backup: served by the archive), once the archive's ``state.json`` says it is complete
+   past the last acknowledged write (read from the bucket by a client in the cluster);
 7. checks: each restored cluster holds exactly the rows the source committed before its
    point (every acknowledged write before it, none after it); restore 1 is Healthy with each
-   replica cloned and holding the same rows; restore 2 has schema ``app`` only (not the
-   source's ``other``); ``status.restoredTime``, ``Restored`` Events, ``status.backup``.
+   replica cloned (a ``Cloned`` Event per replica) and holding the same rows; restore 2 has
+   schema ``app`` only (not the source's ``other``); ``status.restoredTime``, ``Restored``
+   Events, ``status.backup``.
 
 Recorded per backend (junit properties, on the summary line): the two backups' and the
-restores' seconds, the acknowledged writes, the archive's lag.
+restores' seconds, the acknowledged writes, the archive's lag (seconds from the last write
+until the archive was seen complete past it).
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ from e2e import moco_cluster as mc
 from e2e import objectstores
 from e2e.kubectl import Kubectl
 from e2e.mysql_access import READONLY, WRITABLE, access, pod_ips, user_password
+from moco.backup.archiver import STATE, archive_prefix, parse_state
 from moco.controllers.backuparchive import ANN_BINLOG_ARCHIVE
 from moco.mysql.conn import Endpoint, connect
 from moco.testing.bucketcheck import Backend, BucketAccess
@@ -121,6 +127,21 @@ def wrong_credentials(backend: Backend, env: dict[str, str]) -> tuple[dict[str, 
         bad = base64.b64encode(b"not-the-account-key-" * 3).decode()
         return {key: v.replace(AZURITE_KEY, bad) for key, v in env.items()}, "AZURE_STORAGE_CONNECTION_STRING"
     return None
+
+
+def archive_synced(k: Kubectl, pod: str, access: BucketAccess, t: float, timeout: float = 180) -> float:
+    """Wait until the binlog archive of the source says it is complete past ``t`` (its
+    ``state.json``'s ``syncedTime``, read from the bucket as a client in the cluster reads it);
+    the seconds from ``t`` until it was seen so (an upper bound of the archive's lag)."""
+    key = archive_prefix(str(k.namespace), SOURCE) + STATE
+
+    def synced() -> float | None:
+        text = objectstores.read_object(k, pod, access, key)
+        at = parse_state(text.encode()).synced_time if text else 0.0
+        return at if at > t else None
+
+    mc.wait(k, SOURCE, f"the binlog archive synced past {rfc3339(t)}", synced, timeout)
+    return round(time.time() - t, 1)
 
 
 def rfc3339(t: float) -> str:
@@ -358,8 +379,9 @@ async def scenario(
             await w.phase()
             t2 = await w.quiet_point()
             await w.phase()
-            # the archive must hold a transaction after T2: wait for the archiver's upload
-            await asyncio.sleep(12)
+            # the archive must hold a transaction after T2: its marker past the last write
+            last = w.wall(chk.acks[-1].acked)
+            prop("archive_lag_s", await asyncio.to_thread(archive_synced, k, pod, bucket_access, last))
         finally:
             await chk.stop()
         prop("acknowledged", len(chk.acks))
