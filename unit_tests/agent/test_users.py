@@ -29,6 +29,7 @@ def held_as_created(user: UserSpec) -> HeldGrants:
         global_privileges=privs,
         grantable=privs if user.with_grant_option else frozenset(),
         revoked=tuple((t, frozenset(p)) for t, p in user.revokes),
+        tls_required=user.require_ssl,
     )
 
 
@@ -211,3 +212,19 @@ def test_plan_repairs_existing_users_and_creates_missing_ones() -> None:
     assert stmts[0] == ("GRANT REPLICATION SLAVE ON *.* TO %s@'%%'", (constants.EXPORTER_USER,))
     assert [args[0] for _, args in stmts[1:]] == [constants.READONLY_USER] * 2
     assert stmts[1][0].startswith("CREATE USER")
+
+
+def test_only_the_replication_user_requires_tls() -> None:
+    """Rule 6: moco-repl is created with REQUIRE SSL and altered so when it may go without."""
+    assert [u.name for u in USERS if u.require_ssl] == [constants.REPLICATION_USER]
+    creates = {args[0]: sql for sql, args in plan_users({}, PASSWORDS) if sql.startswith("CREATE USER")}
+    assert creates[constants.REPLICATION_USER].endswith(" REQUIRE SSL")
+    assert not any(
+        sql.endswith("REQUIRE SSL") for name, sql in creates.items() if name != constants.REPLICATION_USER
+    )
+    older = dict(AS_CREATED)
+    older[constants.REPLICATION_USER] = held_as_created(SPEC[constants.REPLICATION_USER])
+    older[constants.REPLICATION_USER] = HeldGrants(
+        global_privileges=older[constants.REPLICATION_USER].global_privileges, tls_required=False
+    )
+    assert plan_users(older, PASSWORDS) == [("ALTER USER %s@'%%' REQUIRE SSL", (constants.REPLICATION_USER,))]

@@ -23,6 +23,7 @@ passwords never reach a log line.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -62,11 +63,22 @@ async def existing_users(conn: Connection) -> frozenset[str]:
 
 
 async def held_grants(conn: Connection, names: frozenset[str]) -> dict[str, HeldGrants]:
-    """What each of moco's users in ``names`` holds, read from ``SHOW GRANTS``."""
+    """What each of moco's users in ``names`` holds, read from ``SHOW GRANTS``, and whether it
+    must authenticate over TLS (``mysql.user.ssl_type``)."""
     out: dict[str, HeldGrants] = {}
+    tls: set[str] = set()
+    if names:
+        rows = await conn.query(
+            "SELECT User FROM mysql.user WHERE Host = '%%' AND ssl_type <> '' AND User IN ({})".format(
+                ", ".join(["%s"] * len(names))
+            ),
+            tuple(sorted(names)),
+        )
+        tls = {str(r["User"]) for r in rows}
     for name in sorted(names):
         rows = await conn.query("SHOW GRANTS FOR %s@'%%'", (name,))
-        out[name] = parse_grants(str(next(iter(r.values()))) for r in rows)
+        held = parse_grants(str(next(iter(r.values()))) for r in rows)
+        out[name] = dataclasses.replace(held, tls_required=name in tls)
     return out
 
 

@@ -19,7 +19,19 @@ in order, are:
    runs the repair, holds no grant option on it), and moco does not need it;
 5. ``ALL`` (moco-admin's) is not compared: SHOW GRANTS spells it as the list of what the server
    has, which grows with its version, and moco-admin runs the repair: no user can grant itself a
-   privilege it lacks.
+   privilege it lacks;
+6. a user whose spec requires TLS (``REQUIRE SSL``: ``moco-repl``) and that may authenticate
+   without it is altered to require it; a stricter requirement someone set (X509, a subject) is
+   kept.
+
+Which users require TLS, and why only ``moco-repl``: its only clients are moco's replicas, which
+always connect over TLS (``SOURCE_SSL = 1``; verified against the cluster's CA from reconcile
+version 3), and MOCO's external-source path replicates with the user's own account, never this
+one, so requiring TLS costs no MOCO manifest anything and guarantees the replication account
+never authenticates in clear. ``moco-admin``, ``moco-agent``, ``moco-backup`` and
+``moco-exporter`` are used over loopback TCP inside the Pod (which MySQL does not count as a
+secure transport) and by the backup Jobs; the application users are the user's (a manifest
+written for MOCO must work unchanged), so neither they nor ``require_secure_transport`` require it.
 
 What a user holds is read from ``SHOW GRANTS`` (:func:`parse_grants`), which names static and
 dynamic privileges, grant options and partial revokes in one form on every supported server.
@@ -52,6 +64,8 @@ class UserSpec:
     with_grant_option: bool = False
     proxy_admin: bool = False
     revokes: tuple[tuple[str, tuple[str, ...]], ...] = field(default=())
+    #: the account authenticates over TLS only (``REQUIRE SSL``; rule 6)
+    require_ssl: bool = False
 
 
 _WRITABLE_REVOKED_ON_MYSQL = (
@@ -86,7 +100,7 @@ USERS: Final[tuple[UserSpec, ...]] = (
             "SYSTEM_VARIABLES_ADMIN",
         ),
     ),
-    UserSpec(constants.REPLICATION_USER, ("REPLICATION CLIENT", "REPLICATION SLAVE")),
+    UserSpec(constants.REPLICATION_USER, ("REPLICATION CLIENT", "REPLICATION SLAVE"), require_ssl=True),
     UserSpec(constants.CLONE_DONOR_USER, ("BACKUP_ADMIN", "SERVICE_CONNECTION_ADMIN")),
     # MOCO's PROCESS, REPLICATION CLIENT, SELECT, and REPLICATION SLAVE: since MySQL 8.4 SHOW
     # REPLICAS needs it, and without it the exporter's slave_hosts collector fails at every
@@ -161,7 +175,10 @@ def passwords_from_env(env: Mapping[str, str]) -> dict[str, str]:
 
 def create_statements(user: UserSpec, password: str) -> list[Statement]:
     """Statements that create ``user`` with its grants (parameters bound, password never inline)."""
-    stmts: list[Statement] = [("CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s", (user.name, password))]
+    create = "CREATE USER IF NOT EXISTS %s@'%%' IDENTIFIED BY %s" + (
+        " REQUIRE SSL" if user.require_ssl else ""
+    )
+    stmts: list[Statement] = [(create, (user.name, password))]
     grant = f"GRANT {', '.join(user.privileges)} ON *.* TO %s@'%%'"
     if user.with_grant_option:
         grant += " WITH GRANT OPTION"
@@ -196,6 +213,9 @@ class HeldGrants:
     global_privileges: frozenset[str] = frozenset()
     grantable: frozenset[str] = frozenset()
     revoked: tuple[tuple[str, frozenset[str]], ...] = ()
+    #: the account authenticates over TLS only (``mysql.user.ssl_type`` is not empty: ``REQUIRE
+    #: SSL``, ``X509`` or a subject/issuer/cipher), read apart from SHOW GRANTS
+    tls_required: bool = False
 
     def revoked_on(self, target: str) -> frozenset[str]:
         """The privileges partially revoked on ``target``."""
@@ -247,6 +267,8 @@ def repair_statements(user: UserSpec, held: HeldGrants) -> list[Statement]:
         lacking = [p for p in privileges if p not in still]
         if lacking:
             stmts.append((f"REVOKE {', '.join(lacking)} ON {target} FROM %s@'%%'", (user.name,)))
+    if user.require_ssl and not held.tls_required:  # rule 6
+        stmts.append(("ALTER USER %s@'%%' REQUIRE SSL", (user.name,)))
     return stmts
 
 
