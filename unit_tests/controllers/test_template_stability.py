@@ -47,7 +47,10 @@ def deployment_env(controller_image: str) -> dict[str, str]:
     env: list[dict[str, Any]] = list(container.get("env") or [])
     overlay = yaml.safe_load(release((MANIFESTS / "deploy" / "kustomization.yaml").read_text()))
     for patch in overlay.get("patches") or []:
-        for op in yaml.safe_load(patch["patch"]):
+        ops = yaml.safe_load(patch["patch"])
+        if not isinstance(ops, list):
+            continue  # a strategic merge patch (the metrics Service's deletion), not JSON 6902
+        for op in ops:
             if op["op"] == "add" and op["path"] == "/spec/template/spec/containers/0/env/-":
                 env.append(op["value"])
     return {e["name"]: str(e["value"]) for e in env if "value" in e}

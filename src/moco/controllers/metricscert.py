@@ -36,7 +36,7 @@ log = get_logger("moco.controllers.metricscert")
 #: the metrics server certificate's subject
 METRICS_NAME: Final = "moco-controller-metrics"
 #: the name of the Service in front of the controller's metrics port (kubebuilder's
-#: ``controller-manager-metrics-service``, named after moco; ``manifests/overlays/secure-metrics``)
+#: ``controller-manager-metrics-service``, named after moco; ``manifests/overlays/cluster-wide``)
 METRICS_SERVICE: Final = "moco-controller-metrics"
 #: the soonest a failed renewal is tried again
 RETRY_SECONDS: Final = 30.0
