@@ -99,7 +99,9 @@ def _checked_name(ctx: _ssl.SSLContext | None) -> str:
 
 
 def _tls_refusal(exc: BaseException) -> str | None:
-    """Why the TLS handshake failed, when it did (aiomysql wraps it in a 2003 error)."""
+    """Why the TLS handshake failed, when it did (aiomysql wraps it in a 2003 error). A peer that
+    vanishes in the handshake (a mysqld killed meanwhile) is no TLS failure: asyncio reports it
+    as a reset connection, which :func:`moco.mysql.errors.translate` files as a lost one."""
     seen: set[int] = set()
     e: BaseException | None = exc
     while e is not None and id(e) not in seen:
