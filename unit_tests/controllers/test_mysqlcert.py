@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import base64
 import datetime
+from typing import Any
 
 from moco.api import names
 from moco.controllers import mysqlcert
+from moco.controllers.kubeside import pod_info
 from moco.pki import Usage, certs
 from unit_tests.controllers.render_helpers import load_example
 
@@ -51,3 +53,24 @@ def test_secret_holds_certificate_key_and_trust_bundle() -> None:
     data = {k: base64.b64decode(v) for k, v in secret["data"].items()}
     assert data == {"tls.crt": pair.cert_pem, "tls.key": pair.key_pem, "ca.crt": ca.cert_pem}
     assert certs.signed_by(data["tls.crt"], data["ca.crt"])
+
+
+def test_the_loop_checks_a_pod_by_its_name_only_when_it_mounts_the_certificate() -> None:
+    """kubeside.pod_info: a Pod of reconcile version 3 (the ``mysql-tls`` volume) is verified for
+    its DNS name with its mounted CA; one of an earlier rendering is not."""
+    pod: dict[str, Any] = {
+        "metadata": {"name": "moco-c-1", "namespace": "ns", "uid": "u"},
+        "spec": {"volumes": [{"name": "grpc-cert", "secret": {"secretName": "moco-c-grpc"}}]},
+        "status": {"podIP": "10.0.0.2"},
+    }
+    before = pod_info(pod, "c")
+    assert before is not None
+    assert (before.host, before.tls_name, before.tls_ca_file) == ("10.0.0.2", "", "")
+    pod["spec"]["volumes"].append({"name": "mysql-tls", "secret": {"secretName": "moco-c-mysql-tls"}})
+    after = pod_info(pod, "c")
+    assert after is not None
+    assert (after.host, after.tls_name, after.tls_ca_file) == (
+        "10.0.0.2",
+        "moco-c-1.moco-c.ns.svc",
+        "/mysql-tls/ca.crt",
+    )

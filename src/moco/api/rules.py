@@ -25,8 +25,9 @@ then fixed (it may be removed)
 ``restore`` not editable                                a transition rule in :data:`SPEC`
 =====================================================  =============================================
 
-Besides MOCO's: ``copy-moco-init`` is reserved as an init container name and ``shared`` as a
-volume name, because moco's Pods carry them (two entries with one name would break the Pod).
+Besides MOCO's: ``copy-moco-init`` is reserved as an init container name and ``shared``,
+``grpc-cert`` and ``mysql-tls`` as volume names, because moco's Pods carry them (two entries with
+one name would break the Pod).
 
 CEL cost: the apiserver estimates each rule's worst case from the schema and refuses a CRD
 above its budget. Lists and strings that rules iterate or compare are bounded
@@ -61,6 +62,8 @@ RESERVED_VOLUMES: Final = (
     c.MYCNF_SECRET_VOLUME,
     c.SLOW_LOG_CONFIG_VOLUME,
     c.SHARED_VOLUME,
+    c.GRPC_SECRET_VOLUME,
+    c.MYSQL_TLS_VOLUME,
 )
 
 
