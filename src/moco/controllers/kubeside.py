@@ -55,7 +55,7 @@ from moco.clustering.types import ClusterSpecView, PodInfo
 from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.errors import ControllerError
-from moco.controllers.mysqlcert import instance_tls_name
+from moco.controllers.mysqlcert import pod_tls_name
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube import errors as kerr
 from moco.kube.client import Client
@@ -110,8 +110,7 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     mysqld: Obj = next((c for c in statuses if c.get("name") == constants.MYSQLD_CONTAINER), {})
     # a Pod that mounts moco's certificate serves it for its DNS name (moco.clustering.sourcetls)
-    volumes = ((pod.get("spec") or {}).get("volumes")) or []
-    serves_tls = any(v.get("name") == constants.MYSQL_TLS_VOLUME and v.get("secret") for v in volumes)
+    tls_name = pod_tls_name(pod, cluster_name)
     return PodInfo(
         name=name,
         index=int(name[len(prefix) :]),
@@ -124,10 +123,8 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
         uid=str(meta.get("uid") or ""),
         mysqld_restarts=int(mysqld.get("restartCount") or 0),
         mysqld_running=bool((mysqld.get("state") or {}).get("running")),
-        tls_name=instance_tls_name(str(meta.get("namespace")), cluster_name, int(name[len(prefix) :]))
-        if serves_tls
-        else "",
-        tls_ca_file=POD_CA_FILE if serves_tls else "",
+        tls_name=tls_name,
+        tls_ca_file=POD_CA_FILE if tls_name else "",
     )
 
 

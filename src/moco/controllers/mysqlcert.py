@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from moco import constants
 from moco.agentapi import tls
 from moco.api import MySQLCluster, names
 from moco.controllers.certs import AgentCertificates, Applier, Getter, encode_data
@@ -51,6 +52,21 @@ def instance_tls_name(namespace: str, cluster: str, index: int) -> str:
     """The name an instance's certificate is checked for: its Pod's DNS name in the headless
     Service (MOCO's ``PodHostname``), which replicas use as ``SOURCE_HOST``."""
     return names.pod_hostname(namespace, cluster, index)
+
+
+def pod_tls_name(pod: Obj, cluster: str) -> str:
+    """The name a Pod's mysqld is verified for: :func:`instance_tls_name` when the Pod mounts the
+    certificate (the ``mysql-tls`` Secret volume: reconcile version 3), else ``""`` (mysqld
+    serves its own certificate, which nobody can verify)."""
+    meta = pod.get("metadata") or {}
+    volumes = (pod.get("spec") or {}).get("volumes") or []
+    if not any(v.get("name") == constants.MYSQL_TLS_VOLUME and v.get("secret") for v in volumes):
+        return ""
+    name = str(meta.get("name", ""))
+    ordinal = name.rpartition("-")[2]
+    if not ordinal.isdigit():
+        return ""
+    return instance_tls_name(str(meta.get("namespace", "")), cluster, int(ordinal))
 
 
 def mysql_dns_names(namespace: str, cluster: str, replicas: int) -> tuple[str, ...]:

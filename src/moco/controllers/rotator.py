@@ -43,13 +43,14 @@ from moco.api.mysqlcluster import DEFAULT_REPLICAS
 from moco.controllers import rotation as rot
 from moco.controllers import secrets as sec
 from moco.controllers.common import Obj
+from moco.controllers.mysqlcert import pod_tls_name
 from moco.controllers.rotation import Decision, Facts, Phase, RotationState, Step
 from moco.kube import errors as kerr
 from moco.kube.client import Client
 from moco.kube.resource import SECRETS, Resource
 from moco.log import get_logger
 from moco.mysql import dualpassword as dp
-from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.conn import Connection, Endpoint, ServerTrust, connect
 from moco.mysql.errors import MySQLError
 
 log = get_logger("moco.controllers.rotator")
@@ -86,12 +87,24 @@ Emit = Callable[[str, str, str], None]
 
 
 class PodDialer:
-    """Production :class:`Dialer`: the Pod's IP (from the informer cache) and the admin port."""
+    """Production :class:`Dialer`: the Pod's IP (from the informer cache) and the admin port; over
+    TLS verified for the Pod's name when its mysqld serves moco's certificate and ``trust`` is
+    given (the rotation's statements carry the new passwords)."""
 
-    def __init__(self, get_pod: GetPod, *, connect_timeout: float, query_timeout: float) -> None:
+    def __init__(
+        self,
+        get_pod: GetPod,
+        *,
+        connect_timeout: float,
+        query_timeout: float,
+        trust: Callable[[], Awaitable[ServerTrust]] | None = None,
+        port: int = constants.MYSQL_ADMIN_PORT,
+    ) -> None:
         self._get_pod = get_pod
+        self._port = port
         self._connect_timeout = connect_timeout
         self._query_timeout = query_timeout
+        self._trust = trust
 
     async def __call__(self, cluster: MySQLCluster, index: int, password: str) -> Connection:
         pod_name = cluster.pod_name(index)
@@ -99,7 +112,9 @@ class PodDialer:
         ip = ((pod or {}).get("status") or {}).get("podIP")
         if not ip:
             raise StepFailed(f"instance {index} ({pod_name}) has no Pod IP yet")
-        ep = Endpoint(str(ip), constants.MYSQL_ADMIN_PORT, constants.ADMIN_USER, password)
+        name = pod_tls_name(pod or {}, cluster.name)
+        ssl = (await self._trust()).context(name) if self._trust is not None and name else None
+        ep = Endpoint(str(ip), self._port, constants.ADMIN_USER, password, ssl=ssl)
         return await connect(ep, timeout=self._connect_timeout, query_timeout=self._query_timeout)
 
 

@@ -186,7 +186,10 @@ def setup(
         client,
         rotator_cfg,
         PodDialer(
-            cached_pod, connect_timeout=rotator_cfg.connect_timeout, query_timeout=rotator_cfg.query_timeout
+            cached_pod,
+            connect_timeout=rotator_cfg.connect_timeout,
+            query_timeout=rotator_cfg.query_timeout,
+            trust=agent_certs.mysql_trust,
         ),
         token_hex=secrets.token_hex,
     )
