@@ -24,6 +24,11 @@ from moco.mysql.errors import AccessDenied, MySQLError, SQLError, Timeout, Unrea
         (pymysql.err.OperationalError(1290, "super-read-only"), SQLError, 1290),
         (pymysql.err.InternalError(1193, "Unknown system variable"), SQLError, 1193),
         (TimeoutError(), Timeout, 0),
+        # server errors above the client range (2000-2999) are the server's answers, not lost
+        # connections: a replica refusing CHANGE REPLICATION SOURCE while its threads run
+        (pymysql.err.OperationalError(3081, "run STOP REPLICA first"), SQLError, 3081),
+        (pymysql.err.OperationalError(3024, "maximum statement execution time exceeded"), SQLError, 3024),
+        (pymysql.err.OperationalError(13117, "replica must stop"), SQLError, 13117),
     ],
 )
 def test_translate(exc: BaseException, cls: type[MySQLError], code: int) -> None:

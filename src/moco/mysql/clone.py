@@ -102,8 +102,8 @@ def classify(err: MySQLError | None) -> Outcome:
     """
     if err is None or err.code == ER_RESTART_SERVER_FAILED:
         return Outcome.RESTARTING
-    # A server's answer (numbers from 3000 on, e.g. 3862 "Clone Donor Error") is a failure even
-    # when the mysql layer filed it under Unreachable; client numbers (2000-2999) are not.
+    # A server's answer (numbers from 3000 on, e.g. 3862 "Clone Donor Error") is a failure
+    # (the mysql layer files it as SQLError); a client number (2000-2999) is a lost connection.
     if isinstance(err, Unreachable | Timeout) and not err.code >= 3000:
         return Outcome.RESTARTING
     return Outcome.FAILED

@@ -25,6 +25,9 @@ UNREACHABLE_CODES = frozenset({2002, 2003, 2005, 2006, 2013, 2026, 2055})
 #: ER_SERVER_SHUTDOWN: the server is shutting down (it closes its listener first, then answers
 #: this to the statements of open connections): the same fact as a refused connection.
 ER_SERVER_SHUTDOWN = 1053
+#: the client library's error numbers (libmysqlclient's CR_* and pymysql's own): 2000-2999.
+CLIENT_ERRORS_FIRST = 2000
+CLIENT_ERRORS_LAST = 2999
 #: Server error numbers meaning "who you are may not do this".
 ACCESS_DENIED_CODES = frozenset({1044, 1045, 1142, 1143, 1227, 1698, 3530})
 
@@ -95,7 +98,9 @@ def translate(exc: BaseException, *, where: str) -> MySQLError:
     if code == 0:
         # pymysql's InterfaceError(0, '') means the connection is already closed.
         return Unreachable(f"{where}: {msg or type(exc).__name__}", code=0)
-    if code >= 2000:
+    if CLIENT_ERRORS_FIRST <= code <= CLIENT_ERRORS_LAST:
+        # the client library's own errors (CR_*): the connection, not the server, failed; the
+        # server's errors are numbered below and above this range (3000+, 10000+ since 8.0)
         return Unreachable(f"{where}: ({code}) {msg}", code=code)
     return SQLError(f"{where}: ({code}) {msg}", code=code)
 
