@@ -73,7 +73,7 @@ async def test_statement_timeout_closes_the_connection(mysqld_factory: MysqldFac
     (m,) = await mysqld_factory(1)
     c = await connect(m.endpoint(), query_timeout=5)
     t0 = time.monotonic()
-    with pytest.raises(Timeout):
+    with pytest.raises(Timeout, match=r"SELECT timed out after 0\.5s"):
         await c.query("SELECT SLEEP(10)", timeout=0.5)
     assert time.monotonic() - t0 < 0.5 + SLACK
     assert c.closed

@@ -22,6 +22,7 @@ Invariants:
 from __future__ import annotations
 
 import asyncio
+import re
 import ssl as _ssl
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -130,6 +131,21 @@ class Endpoint:
         return f"{self.host}:{self.port}"
 
 
+_KEYWORD = re.compile(r"[A-Za-z_]+")
+
+
+def statement_name(sql: str, words: int = 4) -> str:
+    """The leading keywords of ``sql`` (at most ``words``), for messages: enough to tell which
+    statement timed out (``STOP REPLICA IO_THREAD``), and never a value, since it stops at the
+    first token that is not a bare keyword (a quoted string, a placeholder, a number)."""
+    out: list[str] = []
+    for tok in sql.split()[:words]:
+        if not _KEYWORD.fullmatch(tok):
+            break
+        out.append(tok)
+    return " ".join(out) or "statement"
+
+
 class _NoTLSOffered(Exception):
     """The server's greeting offers no TLS to a connection that requires it."""
 
@@ -224,7 +240,9 @@ class Connection:
             except TimeoutError:
                 self._drop()
                 log.debug("statement timed out", server=self.endpoint.address, timeout=bound)
-                raise Timeout(f"{self.endpoint.address}: statement timed out after {bound}s") from None
+                raise Timeout(
+                    f"{self.endpoint.address}: {statement_name(sql)} timed out after {bound}s"
+                ) from None
             except MySQLError:
                 raise
             except asyncio.CancelledError:
