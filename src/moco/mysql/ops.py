@@ -170,7 +170,7 @@ async def change_source(
         raise ValueError("change_source: verify_ca is empty: give the CA file's path, or None")
     rs = await get_replica_status(conn)
     if rs is not None and (rs.io_running != "No" or rs.sql_running):
-        await conn.execute("STOP REPLICA")
+        await stop_replica(conn)
     # (SOURCE_SSL, SOURCE_SSL_CA, SOURCE_SSL_VERIFY_SERVER_CERT, GET_SOURCE_PUBLIC_KEY)
     if verify_ca is not None:
         security: tuple[int, str, int, int] = (1, verify_ca, 1, 0)
@@ -198,8 +198,42 @@ async def start_replica(conn: Connection) -> None:
     await conn.execute("START REPLICA")
 
 
+#: the applier's coordinator thread (``performance_schema.threads.NAME``, MySQL 8.0.26 and later).
+APPLIER_THREAD = "thread/sql/replica_sql"
+
+
 async def stop_replica(conn: Connection) -> None:
-    """STOP REPLICA (both threads; a no-op when stopped)."""
+    """Stop both replication threads at once, even when the relay log ends inside a transaction.
+
+    A source that dies while it sends a transaction leaves the first half of it in the relay
+    log; the applier's coordinator has already handed it to a worker, and a plain STOP REPLICA
+    then waits 60 s for the rest, which will never come (measured on 9.7: 60.9 s; MySQL
+    documents the wait for multithreaded replicas). So the receiver is stopped first, and when
+    it leaves a transaction half-queued (``QUEUEING_TRANSACTION`` still set) the coordinator is
+    killed: its worker rolls the half back, as nothing of it was committed nor acknowledged (a
+    replica acknowledges a transaction once it is queued whole), and what it needs is fetched
+    again, whole, from whichever source it follows next. Then STOP REPLICA returns at once.
+    A no-op when both threads are stopped.
+    """
+    await conn.execute("STOP REPLICA IO_THREAD")
+    row = await conn.query_one(
+        "SELECT c.QUEUEING_TRANSACTION AS queueing, t.PROCESSLIST_ID AS applier"
+        " FROM performance_schema.replication_connection_status c"
+        " LEFT JOIN performance_schema.threads t ON t.NAME = %s"
+        " WHERE c.CHANNEL_NAME = ''",
+        (APPLIER_THREAD,),
+    )
+    if row is not None and row["queueing"] and row["applier"] is not None:
+        log.warning(
+            "the relay log ends inside a transaction its source never finished sending: rolling it back",
+            server=conn.endpoint.address,
+            gtid=str(row["queueing"]),
+        )
+        try:
+            await conn.execute("KILL %s", (int(row["applier"]),))
+        except SQLError as e:
+            if e.code != _ER_NO_SUCH_THREAD:  # it stopped meanwhile
+                raise
     await conn.execute("STOP REPLICA")
 
 
@@ -209,8 +243,8 @@ async def stop_io_thread(conn: Connection) -> None:
 
 
 async def reset_replica_all(conn: Connection) -> None:
-    """Forget the replication source entirely (STOP REPLICA; RESET REPLICA ALL)."""
-    await conn.execute("STOP REPLICA")
+    """Forget the replication source entirely (:func:`stop_replica`; RESET REPLICA ALL)."""
+    await stop_replica(conn)
     await conn.execute("RESET REPLICA ALL")
 
 
