@@ -2,10 +2,11 @@
 
 Each returns whether the loop should run again at once ("redo"). Invariants:
 
-- the primary is made writable after semi-sync is on and the replicas are pointed at it (a
-  former primary, slow to leave semi-sync, may follow once ``replicas // 2`` others are), so
-  every commit it acknowledges is in the relay log of ``replicas // 2`` replicas
-  (``rpl_semi_sync_source_timeout`` is so long that it never falls back to asynchronous);
+- the primary is made writable after semi-sync is on and ``replicas // 2`` replicas are pointed
+  at it (the others, configured at the same time, may follow: a former primary slow to leave
+  semi-sync, a replica whose server hangs), so every commit it acknowledges is in the relay log
+  of ``replicas // 2`` replicas (``rpl_semi_sync_source_timeout`` is so long that it never
+  falls back to asynchronous); no single replica keeps the primary closed;
 - a replica never runs with semi-sync source on: its applier would wait for ACKs;
 - configure moves the role labels first (one PATCH per Pod, the old primary's before the new
   one's: never two Pods labelled primary, and the Services propagate while the pass goes on),
@@ -65,6 +66,7 @@ from moco.mysql.conn import Connection, connect
 from moco.mysql.errors import MySQLError
 from moco.mysql.gtid import GtidSet
 from moco.mysql.status import get_replica_status, get_status
+from moco.tasks import cancel_and_wait
 
 T = TypeVar("T")
 
@@ -120,7 +122,7 @@ async def configure(ctx: OpContext) -> bool:
     lose the primary label before the one that gains it: never two Pods labelled primary), so
     that the Services' propagation (EndpointSlice, kube-proxy) runs while the rest of the pass
     does; then other writable instances are fenced, the primary and the replicas configured,
-    and the primary opened last.
+    and the primary opened once enough replicas acknowledge.
     """
     ss = ctx.ss
     redo = False
@@ -152,38 +154,89 @@ async def configure(ctx: OpContext) -> bool:
     else:
         redo |= await _configure_primary(ctx)
 
-    # Turning semi-sync off on a former primary takes the server about a second (its ACK
-    # receiver stops). Such replicas are configured after the primary is made writable when
-    # enough other replicas already acknowledge: commits stay loss-less either way, as the
-    # primary waits for ``replicas // 2`` ACKs whoever sends them.
     replicas = [
         i
         for i in range(len(ss.instances))
         if i != ss.primary and ss.instances[i] is not None and i not in ctx.cloning
     ]
-    slow = [i for i in replicas if i not in ss.errants and _was_source(ss, i)]
-    quick = [i for i in replicas if i not in slow]
-    for i in quick:
-        redo |= await _configure_one(ctx, i)
-    acking = sum(1 for i in quick if i not in ss.errants)
-    late = slow if slow and acking >= ss.cluster.replicas // 2 else []
-    for i in slow:
-        if i not in late:
-            redo |= await _configure_one(ctx, i)
-
-    pst = ss.instances[ss.primary]
-    if ss.cluster.replication_source_secret is None and pst is not None and pst.read_only:
-        # The read clients it served as a replica go (they reconnect through the replica
-        # Service), right before it opens: no pause, as a reconnect that still lands here only
-        # reads from the primary, and a pause would hold every write for as long.
-        await ops.kill_connections(ctx.conn(ss.primary), spare_users=constants.SYSTEM_USERS)
-        ctx.log.info("making the primary writable", instance=ss.primary)
-        await ops.set_writable(ctx.conn(ss.primary))
-        await ctx.event("Normal", EV_SET_WRITABLE, f"instance {ss.primary} is writable")
-        redo = True
-    for i in late:
-        redo |= await _configure_one(ctx, i)
+    redo |= await _configure_replicas_and_open(ctx, replicas)
     return redo
+
+
+async def _configure_replicas_and_open(ctx: OpContext, replicas: list[int]) -> bool:
+    """Configure every replica at once and open the primary as soon as ``replicas // 2`` of them
+    acknowledge (or all are done), so that no single replica holds the primary closed.
+
+    Rules, in order:
+
+    1. every replica is configured in its own task: one whose statements hang (a server stuck in
+       STOP REPLICA) costs its own statement timeout, not the others' turn;
+    2. the primary opens once ``replicas // 2`` non-errant replicas are configured (the primary
+       waits for that many ACKs whoever sends them, so commits stay loss-less), or once every
+       replica is done; a former primary, slow to leave semi-sync (about a second while its ACK
+       receiver stops), is then simply among the last;
+    3. when replicas failed and fewer than ``replicas // 2`` were configured, the primary stays
+       closed: its commits could not be acknowledged, and a client is better told "read-only"
+       than left waiting; the failures are raised at the end (the pass is retried);
+    4. the failures of some replicas are raised after the others and the primary are done.
+    """
+    ss = ctx.ss
+    need = ss.cluster.replicas // 2
+    ok: set[int] = set()
+    failed: dict[int, Exception] = {}
+    settled = asyncio.Event()
+    redo = False
+
+    def _acking() -> int:
+        return sum(1 for i in ok if i not in ss.errants)
+
+    async def one(i: int) -> None:
+        nonlocal redo
+        try:
+            redo |= await _configure_one(ctx, i)
+            ok.add(i)
+        except Exception as e:  # kept for the end (rule 4); a cancel goes through
+            ctx.log.warning("replica not configured", instance=i, error=str(e))
+            failed[i] = e
+        finally:
+            if _acking() >= need or len(ok) + len(failed) == len(replicas):
+                settled.set()
+
+    if not replicas or need == 0:
+        settled.set()
+    tasks = [asyncio.create_task(one(i)) for i in replicas]
+    try:
+        await settled.wait()
+        if not failed or _acking() >= need:
+            redo |= await _open_primary(ctx)
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            await cancel_and_wait(t)
+    if failed:
+        first = min(failed)
+        err = failed[first]
+        if len(failed) == 1 or not isinstance(err, OperationError):
+            raise err
+        others = ", ".join(str(i) for i in sorted(failed) if i != first)
+        raise OperationError(f"{err} (replicas {others} failed too)", first)
+    return redo
+
+
+async def _open_primary(ctx: OpContext) -> bool:
+    """Make the primary writable if it is not (an external source's intermediate primary never)."""
+    ss = ctx.ss
+    pst = ss.instances[ss.primary]
+    if ss.cluster.replication_source_secret is not None or pst is None or not pst.read_only:
+        return False
+    # The read clients it served as a replica go (they reconnect through the replica Service),
+    # right before it opens: no pause, as a reconnect that still lands here only reads from the
+    # primary, and a pause would hold every write for as long.
+    await ops.kill_connections(ctx.conn(ss.primary), spare_users=constants.SYSTEM_USERS)
+    ctx.log.info("making the primary writable", instance=ss.primary)
+    await ops.set_writable(ctx.conn(ss.primary))
+    await ctx.event("Normal", EV_SET_WRITABLE, f"instance {ss.primary} is writable")
+    return True
 
 
 def _relabel_order(ss: StatusSet) -> list[int]:
@@ -244,11 +297,6 @@ async def fence_instance(ctx: OpContext, i: int) -> None:
     finally:
         if not ro.done():
             ro.cancel()
-
-
-def _was_source(ss: StatusSet, i: int) -> bool:
-    st = ss.instances[i]
-    return st is not None and st.semisync_source_enabled
 
 
 async def _configure_one(ctx: OpContext, i: int) -> bool:
