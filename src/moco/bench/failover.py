@@ -36,7 +36,8 @@ from moco.clustering.config import ProcessConfig
 from moco.clustering.interfaces import Credentials
 from moco.clustering.memory import LoopHarness, bootstrap_users
 from moco.log import setup
-from moco.mysql.conn import Endpoint, ServerTrust
+from moco.mysql.conn import Endpoint, ServerTrust, connect
+from moco.mysql.errors import MySQLError
 from moco.testing import mysqltls
 from moco.testing.checker import WriteChecker
 from moco.testing.loopconfig import LOOPBACK
@@ -141,6 +142,31 @@ class Bench:
         await h.wait_healthy(120)
 
 
+async def describe(ms: list[Mysqld]) -> None:
+    """Print what every running instance is doing (its threads and replication state), so that
+    a stall is explained by the server's own view rather than by the loop's last error."""
+    for i, m in enumerate(ms):
+        if not m.running:
+            print(f"instance {i}: stopped", flush=True)
+            continue
+        try:
+            async with await connect(m.admin_endpoint(), timeout=3, query_timeout=3) as c:
+                threads = await c.query(
+                    "SELECT ID, USER, COMMAND, TIME, STATE, LEFT(INFO, 80) AS INFO"
+                    " FROM performance_schema.processlist WHERE COMMAND <> 'Sleep'"
+                )
+                status = await c.query("SHOW REPLICA STATUS")
+        except MySQLError as e:
+            print(f"instance {i}: {e}", flush=True)
+            continue
+        print(f"instance {i} threads:", flush=True)
+        for t in threads:
+            print(f"  {t}", flush=True)
+        for r in status:
+            keys = ("Replica_IO_Running", "Replica_SQL_Running", "Replica_SQL_Running_State", "Last_Error")
+            print(f"  replica: { {k: r.get(k) for k in keys} }", flush=True)
+
+
 async def run(failovers: int, switchovers: int, *, tls: bool = True) -> dict[str, float | int]:
     ground = MysqldGround()
     bench = Bench(ground, tls=tls)
@@ -166,6 +192,9 @@ async def run(failovers: int, switchovers: int, *, tls: bool = True) -> dict[str
         await chk.stop()
         report = await chk.verify(bench.ms[h.primary].admin_endpoint())
         elapsed = time.monotonic() - started
+    except TimeoutError:
+        await describe(bench.ms)
+        raise
     finally:
         if h is not None:
             await h.stop()
