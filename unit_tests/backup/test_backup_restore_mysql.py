@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import ssl
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -41,6 +43,15 @@ def s3_bucket(store: ObjectStore, env: dict[str, str] | None = None) -> Bucket:
         op_timeout=60.0,
     )
     return open_bucket(cfg, dict(store.env) if env is None else env)
+
+
+def over_tls(ep: Endpoint) -> Endpoint:
+    """``ep`` over TLS without verifying the server's self-signed certificate: moco-repl
+    authenticates over TLS only (moco.agent.users), and a carried user keeps that requirement."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return replace(ep, ssl=ctx)
 
 
 async def add_backup_user(m: Mysqld) -> None:
@@ -162,10 +173,10 @@ async def test_backup_of_a_replica_and_point_in_time_restore(
     assert int(st["s"]) == 1
     assert str(st["u"]) not in uuids.values(), "the target keeps its own server_uuid"
     # the carried users: moco's have the target's passwords, the application's are the source's
-    async with await connect(t1.endpoint(constants.REPLICATION_USER, "target-repl-pw")) as c:
+    async with await connect(over_tls(t1.endpoint(constants.REPLICATION_USER, "target-repl-pw"))) as c:
         await c.query("SELECT 1")
     with pytest.raises(AccessDenied):
-        await connect(t1.endpoint(constants.REPLICATION_USER, "repl-pw"))
+        await connect(over_tls(t1.endpoint(constants.REPLICATION_USER, "repl-pw")))
     async with await connect(t1.endpoint(constants.AGENT_USER, "target-agent-pw")) as c:
         grants = " ".join(str(next(iter(r.values()))) for r in await c.query("SHOW GRANTS"))
     assert "CLONE_ADMIN" in grants
@@ -365,10 +376,10 @@ async def test_a_whole_restore_between_clusters_with_their_own_passwords(
     assert await rows(target_admin) == list(range(10))
     # moco's users are the target's, with the target's passwords
     for user in (constants.AGENT_USER, constants.REPLICATION_USER, constants.ADMIN_USER):
-        async with await connect(target.endpoint(user, f"target-{user}")) as c:
+        async with await connect(over_tls(target.endpoint(user, f"target-{user}"))) as c:
             await c.query("SELECT 1")
         with pytest.raises(AccessDenied):
-            await connect(target.endpoint(user, f"src-{user}"))
+            await connect(over_tls(target.endpoint(user, f"src-{user}")))
     async with await connect(target_admin) as c:
         grants = " ".join(str(next(iter(r.values()))) for r in await c.query("SHOW GRANTS"))
     assert "GRANT PROXY ON ``@`` TO `moco-admin`@`%` WITH GRANT OPTION" in grants, grants

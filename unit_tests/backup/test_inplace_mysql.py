@@ -31,6 +31,7 @@ from unit_tests.backup.test_backup_restore_mysql import (
     gtid,
     insert,
     next_second,
+    over_tls,
     rows,
     s3_bucket,
 )
@@ -77,13 +78,17 @@ async def _assert_target_owns(t: Mysqld, admin: Endpoint, uuid: str) -> None:
     """moco's users have the target's passwords, the application's the source's; the target
     kept its server_uuid and is super_read_only; nothing of the restore is left beside it."""
     for user in (constants.AGENT_USER, constants.REPLICATION_USER, constants.ADMIN_USER):
-        async with await connect(t.endpoint(user, f"target-{user}")) as c:
+        async with await connect(over_tls(t.endpoint(user, f"target-{user}"))) as c:
             await c.query("SELECT 1")
         with pytest.raises(AccessDenied):
-            await connect(t.endpoint(user, f"src-{user}"))
+            await connect(over_tls(t.endpoint(user, f"src-{user}")))
     async with await connect(t.endpoint("app", "app-pw")) as c:
         await c.query("SELECT COUNT(*) FROM app.t")
     async with await connect(admin) as c:
+        repl = await c.query_one(
+            "SELECT ssl_type AS t FROM mysql.user WHERE User = %s AND Host = '%%'",
+            (constants.REPLICATION_USER,),
+        )
         st = await c.query_one("SELECT @@server_uuid AS u, @@super_read_only AS s")
         channels = await c.query(
             "SELECT CHANNEL_NAME FROM performance_schema.replication_connection_configuration"
@@ -92,6 +97,8 @@ async def _assert_target_owns(t: Mysqld, admin: Endpoint, uuid: str) -> None:
     assert str(st["u"]) == uuid, "the target keeps its server_uuid"
     assert int(st["s"]) == 1
     assert channels == [], "the source's replication configuration is not the target's"
+    assert repl is not None
+    assert str(repl["t"]) == "ANY", "moco-repl keeps its REQUIRE SSL"
     assert not state_dir(t.datadir).exists()
 
 

@@ -23,10 +23,11 @@ import contextlib
 import io
 import os
 import queue
+import stat
 import tarfile
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -44,6 +45,8 @@ BLOCK: Final = 4 * 1024 * 1024
 #: about 1 s of CPU per 240 MB received); level 3 took 5.0 s for 3.31x.
 ZSTD_LEVEL: Final = 1
 _END: Final = b""
+#: Told the state of each file before it is read (None: it shrank while read); see :func:`_pack`.
+Recorder = Callable[[Path, os.stat_result | None], None]
 
 
 @dataclass
@@ -148,12 +151,11 @@ def partition(sizes: dict[Path, int], n: int) -> list[list[Path]]:
     return [sorted(g) for g in groups]
 
 
-def _tarinfo(path: Path, name: str) -> tarfile.TarInfo:
-    st = path.stat()
+def _tarinfo(path: Path, name: str, st: os.stat_result) -> tarfile.TarInfo:
     info = tarfile.TarInfo(name)
     info.mode = st.st_mode & 0o7777
     info.mtime = int(st.st_mtime)
-    if path.is_dir():
+    if stat.S_ISDIR(st.st_mode):
         info.type = tarfile.DIRTYPE
     else:
         info.size = st.st_size
@@ -161,14 +163,23 @@ def _tarinfo(path: Path, name: str) -> tarfile.TarInfo:
 
 
 def _pack(
-    root: Path, paths: list[Path], arcname: str, sink: _Sink, level: int, threads: int, consume: bool
+    root: Path,
+    paths: Iterable[Path],
+    arcname: str,
+    sink: _Sink,
+    level: int,
+    threads: int,
+    consume: bool,
+    record: Recorder | None = None,
 ) -> int:
     """Write ``paths`` as a tar stream compressed with zstd into ``sink``; returns bytes read.
 
     A file is read in :data:`BLOCK` pieces straight into one buffer and compressed from it (no
     intermediate copies); it is archived at the size it had when its header was written, and
-    one that shrinks meanwhile fails the copy (CLONE's output does not change once written).
-    ``consume``: each file is removed once read.
+    one that shrinks meanwhile fails the copy (CLONE's output does not change once written),
+    unless ``record`` is given: ``record(path, stat)`` is then told each file's state before it
+    is read (``None``: it shrank, the rest of its member is zeros) for a copy still being
+    written (:mod:`moco.backup.streamcopy`). ``consume``: each file is removed once read.
     """
     stats = sink.stats
     cpu = time.thread_time()
@@ -185,18 +196,38 @@ def _pack(
             sink.write(packed)
 
     for path in paths:
-        info = _tarinfo(path, f"{arcname}/{path.relative_to(root)}")
-        out(info.tobuf(format=tarfile.PAX_FORMAT))
-        if not info.isfile():
+        if path.is_dir():
+            out(
+                _tarinfo(path, f"{arcname}/{path.relative_to(root)}", path.stat()).tobuf(
+                    format=tarfile.PAX_FORMAT
+                )
+            )
             continue
-        with path.open("rb", buffering=0) as f:
+        try:
+            f = path.open("rb", buffering=0)
+        except FileNotFoundError:
+            if record is None:
+                raise
+            record(path, None)  # gone before it was read: looked at again after the copy
+            continue
+        with f:
+            # the state of what is read: the open file's, whatever happens to its name
+            st = os.fstat(f.fileno())
+            if record is not None:
+                record(path, st)
+            info = _tarinfo(path, f"{arcname}/{path.relative_to(root)}", st)
+            out(info.tobuf(format=tarfile.PAX_FORMAT))
             left = info.size
             while left > 0:
                 t = time.monotonic()
                 n = f.readinto(view[: min(BLOCK, left)])
                 stats.read += time.monotonic() - t
                 if not n:
-                    raise BackupError(f"{path}: shrank from {info.size} bytes while being archived")
+                    if record is None:
+                        raise BackupError(f"{path}: shrank from {info.size} bytes while being archived")
+                    record(path, None)
+                    n = min(BLOCK, left)
+                    view[:n] = bytes(n)
                 out(view[:n])
                 left -= n
         raw += info.size
@@ -225,13 +256,14 @@ async def upload_dir(
     threads: int = 2,
     concurrency: int = 8,
     queue_depth: int = 16,
-    paths: list[Path] | None = None,
+    paths: Iterable[Path] | None = None,
     consume: bool = False,
+    record: Recorder | None = None,
 ) -> Packed:
     """Upload ``root`` (or only ``paths`` under it) as ``arcname/...`` in a tar.zst at ``key``.
 
     ``consume``: remove each file as soon as it is read (the caller's throw-away copy, see
-    :func:`upload_dir_parts`); directories are left.
+    :func:`upload_dir_parts`); directories are left. ``record``: see :func:`_pack`.
     """
     todo = members(root) if paths is None else paths
     loop = asyncio.get_running_loop()
@@ -242,7 +274,7 @@ async def upload_dir(
 
     def work() -> None:
         try:
-            result["raw"] = _pack(root, todo, arcname, sink, level, threads, consume)
+            result["raw"] = _pack(root, todo, arcname, sink, level, threads, consume, record)
         finally:
             with contextlib.suppress(BaseException):
                 asyncio.run_coroutine_threadsafe(q.put(_END), loop).result(timeout=60)
@@ -279,8 +311,10 @@ async def upload_dir_parts(
     threads: int = 0,
     concurrency: int = 8,
     consume: bool = False,
+    paths: list[Path] | None = None,
 ) -> Packed:
-    """Upload ``root`` as ``len(keys)`` tar.zst objects of about equal size, all at once.
+    """Upload ``root`` (or only ``paths`` under it) as ``len(keys)`` tar.zst objects of about
+    equal size, all at once.
 
     Each part is packed and compressed by its own thread and uploaded by its own multipart
     upload, so compression uses every core and the store receives parallel streams; unpacking
@@ -290,7 +324,7 @@ async def upload_dir_parts(
     (a backup's clone) overlaps the packing instead of following the upload (removing a 0.8 GB
     clone afterwards took 0.2-0.3 s); a failed upload leaves the copy partly removed.
     """
-    paths = members(root)
+    paths = members(root) if paths is None else paths
     sizes = {p: (p.stat().st_size if p.is_file() else -1) for p in paths}
     groups = partition(sizes, len(keys))
     per = max(concurrency // max(len(keys), 1), 2)
@@ -316,6 +350,47 @@ async def upload_dir_parts(
     return Packed(
         raw_bytes=sum(p.raw_bytes for p in done), stored_bytes=sum(p.stored_bytes for p in done), stats=stats
     )
+
+
+async def upload_feed_parts(
+    bucket: Bucket,
+    keys: list[str],
+    root: Path,
+    arcname: str,
+    feed: FileFeed,
+    *,
+    level: int = ZSTD_LEVEL,
+    threads: int = 0,
+    concurrency: int = 8,
+) -> Packed:
+    """Upload the files ``feed`` hands over (under ``root``) as ``len(keys)`` tar.zst objects,
+    each packed by its own thread taking the next file as it comes (a copy still being
+    written: :mod:`moco.backup.streamcopy`); each file's state before its read is recorded by
+    the feed."""
+    per = max(concurrency // max(len(keys), 1), 2)
+    done = await asyncio.gather(
+        *(
+            upload_dir(
+                bucket, k, root, arcname, level=level, threads=threads, concurrency=per,
+                paths=feed.paths(), record=feed.record,
+            )
+            for k in keys
+        )
+    )  # fmt: skip
+    stats = PipeStats()
+    for p in done:
+        stats.add(p.stats)
+    return Packed(
+        raw_bytes=sum(p.raw_bytes for p in done), stored_bytes=sum(p.stored_bytes for p in done), stats=stats
+    )
+
+
+class FileFeed(Protocol):
+    """Where :func:`upload_feed_parts` takes its files (:class:`moco.backup.streamcopy.Feed`)."""
+
+    def paths(self) -> Iterator[Path]: ...
+
+    def record(self, path: Path, st: os.stat_result | None) -> None: ...
 
 
 class _Source(io.RawIOBase):
@@ -433,9 +508,14 @@ async def download_unpack(
                     break
                 await asyncio.sleep(0.002)
         if failed:
-            # the unpacking thread sees a truncated stream: its error is the download's
-            with contextlib.suppress(Exception):
-                await consumer
+            # the unpacking thread sees a truncated stream and ends (its error is the
+            # download's); it is waited for even through another cancellation, so that nothing
+            # writes under dest once this returns (a caller removes what was unpacked)
+            while not consumer.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({consumer})
+            with contextlib.suppress(BaseException):
+                consumer.result()
     try:
         total = await consumer
     except (tarfile.TarError, zstandard.ZstdError, OSError) as e:
@@ -468,4 +548,5 @@ __all__ = [
     "partition",
     "upload_dir",
     "upload_dir_parts",
+    "upload_feed_parts",
 ]

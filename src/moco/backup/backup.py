@@ -11,9 +11,11 @@ Sequence (:func:`run_backup`):
 2. A scratch mysqld is initialised in the work dir and runs ``CLONE INSTANCE FROM`` the source
    ``DATA DIRECTORY`` = ``<work>/clone``: a consistent physical copy at CLONE's speed, the source
    stays online (CLONE takes only a backup lock), and nothing of the scratch server is in it.
-3. The copy is streamed as tar.zst parts (one per thread, at most one per core, each packed,
-   compressed and sent by multipart upload at once) to ``moco/<ns>/<name>/<time>/``, then the
-   manifest ``clone.json`` that names them (:mod:`moco.backup.layout`).
+3. While CLONE lands the copy, its files are packed as tar.zst parts (one per thread, at most
+   one per core, each packing the next file CLONE has left alone, compressing it and sending
+   it by multipart upload) to ``moco/<ns>/<name>/<time>/``; what CLONE wrote again after it was
+   read is sent once more as patch parts once CLONE ended (:mod:`moco.backup.streamcopy`), then
+   the manifest ``clone.json`` that names them all (:mod:`moco.backup.layout`).
 4. Unless told to skip them, the source's binlogs since the last backup are copied raw
    (``mysqlbinlog``, see :mod:`moco.backup.binlog`) and uploaded as ``binlog.tar.zst`` into
    the *last* backup's directory. A failure there is a warning, not a failed backup (MOCO's).
@@ -25,6 +27,7 @@ REPLICATION SLAVE serves the binlog copy). The work dir is emptied afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import secrets
@@ -35,21 +38,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from moco.backup.archive import members, upload_dir, upload_dir_parts
+from moco.backup.archive import Packed, members, upload_dir, upload_dir_parts, upload_feed_parts
 from moco.backup.binlog import dump_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError
 from moco.backup.layout import BINLOG_FILENAME, CLONE_MANIFEST, clone_part, object_key, sort_binlogs
 from moco.backup.phases import Phases, clone_stages
 from moco.backup.scratch import Tools, initialize, scratch_mysqld
+from moco.backup.streamcopy import FORMAT_PARTS, Feed, follow, manifest_format, plan_patch, states_now
 from moco.log import get_logger
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
+from moco.tasks import cancel_and_wait
 
 log = get_logger("moco.backup.backup")
 
-#: The manifest's format (a restore refuses another).
-MANIFEST_FORMAT: Final = "moco-clone/1"
+#: The manifest's format of a copy without patches (a restore refuses a format it does not
+#: know; one with patches is :data:`moco.backup.streamcopy.FORMAT_PATCHED`).
+MANIFEST_FORMAT: Final = FORMAT_PARTS
 #: A backstop on the CLONE statement (the data size decides; a week like moco.mysql.clone).
 CLONE_BOUND: Final = 7 * 24 * 3600.0
 
@@ -105,9 +111,13 @@ class BackupResult:
     raw_size: int = 0
     warnings: list[str] = field(default_factory=list)
     binlog_error: str = ""
-    #: wall seconds per phase (source_status, scratch_init, scratch_start, clone, upload,
-    #: binlogs) and of the clone's own stages (``clone.file_copy``...; :mod:`moco.backup.phases`)
+    #: wall seconds per phase (source_status, scratch_init, scratch_start, clone, upload: its
+    #: part after the clone ended, patch, binlogs) and of the clone's own stages
+    #: (``clone.file_copy``...; :mod:`moco.backup.phases`)
     timings: dict[str, float] = field(default_factory=dict)
+    #: files of the copy read while CLONE still wrote them, sent again as patch parts
+    #: (:mod:`moco.backup.streamcopy`)
+    packed_again: int = 0
 
 
 async def source_status(ep: Endpoint) -> SourceStatus:
@@ -234,48 +244,87 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
         "backup started", source=req.source.address, uuid=st.uuid, binlog=st.binlog_file, time=str(start)
     )
     clone_dir = work / "clone"
+    # nothing of an earlier run may be taken for this copy (streamcopy rule 1 looks at it at once)
+    shutil.rmtree(clone_dir, ignore_errors=True)
+    n = streams(req.threads)
+    names = [clone_part(i) for i in range(n)]
+    feed = Feed(n)
     try:
-        await clone_into(
-            tools,
-            req.source,
-            work / "scratch",
-            clone_dir,
-            req.scratch_args,
-            template=req.scratch_template,
-            phases=ph,
-        )
-        usage = dir_usage(work)
-        dirs = [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()]
-        with ph("upload"):
-            n = streams(req.threads)
-            names = [clone_part(i) for i in range(n)]
-            packed = await upload_dir_parts(
+        upload = asyncio.create_task(
+            upload_feed_parts(
                 bucket,
                 [object_key(req.namespace, req.name, name, start) for name in names],
                 clone_dir,
                 "data",
+                feed,
                 threads=0,
                 concurrency=max(req.threads * 2, 8),
-                consume=True,
             )
-            manifest = {
-                "format": MANIFEST_FORMAT,
-                "parts": names,
-                "dirs": dirs,
-                "rawBytes": packed.raw_bytes,
-                "storedBytes": packed.stored_bytes,
-                "sourceUUID": st.uuid,
-                "binlogFilename": st.binlog_file,
-                "gtidSet": st.gtid_executed,
-            }
-            await bucket.put_bytes(
-                object_key(req.namespace, req.name, CLONE_MANIFEST, start), json.dumps(manifest).encode()
+        )
+        clone = asyncio.create_task(
+            clone_into(
+                tools, req.source, work / "scratch", clone_dir, req.scratch_args,
+                template=req.scratch_template, phases=ph,
             )
+        )  # fmt: skip
+        try:
+            await follow(feed, clone_dir, clone, upload)
+            cloned = time.monotonic()
+            packed = await upload
+            ph.add("upload", time.monotonic() - cloned)
+        except BaseException:
+            feed.abort()
+            for task in (clone, upload):
+                with contextlib.suppress(Exception):
+                    await cancel_and_wait(task)
+            raise
         for name, seconds in packed.stats.phases("upload").items():
             ph.add(name, seconds)
+        with ph("patch"):
+            patch = plan_patch(feed.taken, await asyncio.to_thread(states_now, list(feed.taken)))
+            patches: list[str] = []
+            if patch.again:
+                patches = [clone_part(n + i) for i in range(streams(req.threads))]
+                again = await upload_dir_parts(
+                    bucket,
+                    [object_key(req.namespace, req.name, name, start) for name in patches],
+                    clone_dir,
+                    "data",
+                    threads=0,
+                    concurrency=max(req.threads * 2, 8),
+                    paths=patch.again,
+                )
+                packed = Packed(
+                    raw_bytes=packed.raw_bytes, stored_bytes=packed.stored_bytes + again.stored_bytes
+                )
+            log.info(
+                "copy streamed while cloned",
+                files=len(feed.taken),
+                packed_again=len(patch.again),
+                bytes_again=sum(p.stat().st_size for p in patch.again),
+                removed=len(patch.removed),
+                again=[str(p.relative_to(clone_dir)) for p in patch.again[:10]],
+            )
+        usage = dir_usage(work)
+        dirs = [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()]
+        manifest = {
+            "format": manifest_format(patch),
+            "parts": names,
+            "patches": patches,
+            "removed": [str(p.relative_to(clone_dir)) for p in patch.removed],
+            "dirs": dirs,
+            "rawBytes": packed.raw_bytes,
+            "storedBytes": packed.stored_bytes,
+            "sourceUUID": st.uuid,
+            "binlogFilename": st.binlog_file,
+            "gtidSet": st.gtid_executed,
+        }
+        await bucket.put_bytes(
+            object_key(req.namespace, req.name, CLONE_MANIFEST, start), json.dumps(manifest).encode()
+        )
     finally:
         with ph("cleanup"):
-            shutil.rmtree(clone_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, clone_dir, True)
             shutil.rmtree(work / "scratch", ignore_errors=True)
     res = BackupResult(
         time=start,
@@ -288,6 +337,7 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
         work_dir_usage=usage,
         raw_size=packed.raw_bytes,
         timings=ph.seconds,
+        packed_again=len(patch.again),
     )
     if req.binlogs is not None:
         with ph("binlogs"):

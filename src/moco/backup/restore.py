@@ -55,7 +55,6 @@ from typing import Any, Final
 from moco import constants
 from moco.backup.archive import PipeStats, download_unpack, download_unpack_parts
 from moco.backup.archiver import ArchiveState, fetch_archive, read_state
-from moco.backup.backup import MANIFEST_FORMAT
 from moco.backup.binlog import Replayed, replay_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError, NoBackup, RestorePointUnavailable, ToolFailed
@@ -72,6 +71,7 @@ from moco.backup.inplace import (
 from moco.backup.layout import cluster_prefix, find_nearest, sort_binlogs
 from moco.backup.phases import Phases, clone_stages
 from moco.backup.scratch import Tools, client_options_file, scratch_mysqld, write_secret_file
+from moco.backup.streamcopy import FORMAT_PARTS, FORMAT_PATCHED
 from moco.log import get_logger
 from moco.mysql.clone import CloneBounds, Donor, clone_instance
 from moco.mysql.conn import Connection, Endpoint, connect
@@ -193,26 +193,37 @@ async def _own_accounts(c: Connection, req: RestoreRequest) -> str:
 
 @dataclass(frozen=True)
 class Manifest:
-    """What ``clone.json`` says of a copy: its parts' keys, its directories."""
+    """What ``clone.json`` says of a copy: its parts' keys, its directories, and for a copy packed
+    while it was cloned (:mod:`moco.backup.streamcopy`) the patch parts unpacked after the parts
+    and the files removed after both."""
 
     part_keys: list[str]
     dirs: list[str]
+    patch_keys: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def _inside(path: str) -> bool:
+    return bool(path) and not path.startswith("/") and ".." not in path.split("/")
 
 
 def parse_manifest(key: str, raw: bytes) -> Manifest:
     """The manifest at ``key`` (pure); :class:`BackupError` when it is not one we can read."""
     try:
         doc = json.loads(raw)
-        if doc.get("format") != MANIFEST_FORMAT:
+        if doc.get("format") not in (FORMAT_PARTS, FORMAT_PATCHED):
             raise BackupError(f"{key}: unknown backup format {doc.get('format')!r}")
         base = posixpath.dirname(key)
         parts = [posixpath.join(base, str(p)) for p in doc["parts"]]
+        patched = doc["format"] == FORMAT_PATCHED
+        patches = [posixpath.join(base, str(p)) for p in doc["patches"]] if patched else []
+        removed = [str(r) for r in doc["removed"]] if patched else []
         dirs = [str(d) for d in doc.get("dirs") or []]
     except (ValueError, KeyError, TypeError, AttributeError) as e:
         raise BackupError(f"{key}: not a backup manifest ({e})") from e
-    if not parts or any(".." in d.split("/") or d.startswith("/") for d in dirs):
+    if not parts or not all(_inside(d) for d in [*dirs, *removed]):
         raise BackupError(f"{key}: not a backup manifest (no parts, or a path outside the copy)")
-    return Manifest(part_keys=parts, dirs=dirs)
+    return Manifest(part_keys=parts, dirs=dirs, patch_keys=patches, removed=removed)
 
 
 async def read_manifest(bucket: Bucket, key: str) -> Manifest:
@@ -448,6 +459,12 @@ async def _download(bucket: Bucket, manifest: Manifest, staging: Path, ph: Phase
             os.makedirs(staging / "data" / d, exist_ok=True)
         pipe = PipeStats()
         unpacked = await download_unpack_parts(bucket, manifest.part_keys, staging, stats=pipe)
+        if manifest.patch_keys:
+            # a copy packed while cloned: what was written again after it was read, then what
+            # was gone at the end (streamcopy rule 4)
+            await download_unpack_parts(bucket, manifest.patch_keys, staging, stats=pipe)
+        for r in manifest.removed:
+            (staging / "data" / r).unlink(missing_ok=True)
     for name, seconds in pipe.phases("download").items():
         ph.add(name, seconds)
     return unpacked

@@ -1,0 +1,130 @@
+"""A copy packed while it is still written (:mod:`moco.backup.streamcopy`), rule by rule, and the
+whole way through a bucket: parts while files change, patches, removals, unpacked in order."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from obstore.store import LocalStore
+
+from moco.backup.archive import download_unpack_parts, upload_dir_parts, upload_feed_parts
+from moco.backup.bucket import Bucket
+from moco.backup.streamcopy import (
+    FORMAT_PARTS,
+    FORMAT_PATCHED,
+    STABLE_SECONDS,
+    UNVERIFIED,
+    Feed,
+    Patch,
+    follow,
+    manifest_format,
+    plan_patch,
+    ready_files,
+    state_of,
+    states_now,
+)
+
+
+def _age(path: Path, seconds: float) -> None:
+    t = time.time() - seconds
+    os.utime(path, (t, t))
+
+
+def test_rule1_a_file_is_taken_once_left_alone_and_clone_status_files_only_at_the_end(tmp_path: Path) -> None:
+    root = tmp_path / "clone"
+    (root / "app").mkdir(parents=True)
+    (root / "#clone").mkdir()
+    for name in ("app/old.ibd", "app/new.ibd", "#clone/#status_in_progress"):
+        (root / name).write_bytes(b"x")
+    _age(root / "app/old.ibd", STABLE_SECONDS + 1)
+    _age(root / "#clone/#status_in_progress", 60)
+    assert ready_files(root, final=False) == [root / "app/old.ibd"]
+    assert ready_files(root, final=True) == [
+        root / "#clone/#status_in_progress",
+        root / "app/new.ibd",
+        root / "app/old.ibd",
+    ]
+    assert ready_files(tmp_path / "not-yet", final=False) == [], "CLONE has not made the directory yet"
+
+
+def test_rule2_a_look_too_soon_after_a_write_is_unverified(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"abc")
+    st = f.stat()
+    assert state_of(st, st.st_mtime + STABLE_SECONDS / 2) == UNVERIFIED
+    assert state_of(st, st.st_mtime + STABLE_SECONDS + 0.01) == (st.st_ino, 3, st.st_mtime_ns)
+
+
+def test_rule3_plan_patch_sends_again_what_changed_or_was_unverified_and_lists_what_is_gone() -> None:
+    a, b, c, d = (Path(x) for x in "abcd")
+    taken = {a: (1, 10, 100), b: (2, 10, 100), c: UNVERIFIED, d: (4, 10, 100)}
+    now = {a: (1, 10, 100), b: (2, 10, 101), c: (3, 10, 100), d: None}
+    assert plan_patch(taken, now) == Patch(again=[b, c], removed=[d])
+    assert plan_patch({a: (1, 10, 100)}, {a: (9, 10, 100)}) == Patch(again=[a], removed=[]), "a new inode"
+    assert plan_patch({a: (1, 10, 100)}, {a: (1, 11, 100)}) == Patch(again=[a], removed=[]), "a new size"
+
+
+def test_rule4_the_format_says_whether_a_restore_must_know_patches() -> None:
+    assert manifest_format(Patch(again=[], removed=[])) == FORMAT_PARTS
+    assert manifest_format(Patch(again=[Path("a")], removed=[])) == FORMAT_PATCHED
+    assert manifest_format(Patch(again=[], removed=[Path("a")])) == FORMAT_PATCHED
+
+
+def test_feed_hands_each_file_once_and_ends_every_packer() -> None:
+    feed = Feed(2)
+    assert feed.offer([Path("a"), Path("b")]) == 2
+    assert feed.offer([Path("b"), Path("c")]) == 1
+    feed.close()
+    first, second = feed.paths(), feed.paths()
+    got = [next(first), next(second), next(first)]
+    assert sorted(got) == [Path("a"), Path("b"), Path("c")]
+    assert list(first) == []
+    assert list(second) == []
+
+
+async def test_a_copy_written_while_packed_comes_back_as_it_ended(tmp_path: Path) -> None:
+    """The rules end to end against a bucket: a writer changes files while the packers read them
+    (one grows, one is rewritten, one is removed, one appears late); the parts, then the patches,
+    then the removals give back exactly the final directory."""
+    root = tmp_path / "clone"
+    (root / "db").mkdir(parents=True)
+    bucket = Bucket(LocalStore(tmp_path / "bucket", mkdir=True), name="local")
+    for i in range(6):
+        (root / f"db/t{i}.ibd").write_bytes(os.urandom(256 * 1024))
+        _age(root / f"db/t{i}.ibd", STABLE_SECONDS + 1)
+    feed = Feed(2)
+    upload = asyncio.create_task(
+        upload_feed_parts(bucket, ["c/clone.0.tar.zst", "c/clone.1.tar.zst"], root, "data", feed)
+    )
+
+    async def writer() -> None:
+        # after the packers took the stable files: change them behind their backs
+        while len(feed.taken) < 6:  # noqa: ASYNC110  (written by the packing threads)
+            await asyncio.sleep(0.01)
+        with (root / "db/t0.ibd").open("ab") as f:
+            f.write(b"grown")
+        (root / "db/t1.ibd").write_bytes(b"rewritten")
+        (root / "db/t2.ibd").unlink()
+        (root / "db/late.ibd").write_bytes(b"late")
+        await asyncio.sleep(0.05)
+
+    clone = asyncio.ensure_future(writer())
+    await follow(feed, root, clone, upload)
+    await upload
+    patch = plan_patch(feed.taken, states_now(list(feed.taken)))
+    assert set(patch.again) >= {root / "db/t0.ibd", root / "db/t1.ibd"}
+    assert patch.removed == [root / "db/t2.ibd"]
+    assert root / "db/late.ibd" in feed.taken, "a file that appears late is taken at the end"
+    await upload_dir_parts(bucket, ["c/clone.2.tar.zst"], root, "data", paths=patch.again)
+
+    out = tmp_path / "out"
+    await download_unpack_parts(bucket, ["c/clone.0.tar.zst", "c/clone.1.tar.zst"], out)
+    await download_unpack_parts(bucket, ["c/clone.2.tar.zst"], out)
+    for r in patch.removed:
+        (out / "data" / r.relative_to(root)).unlink()
+    got = {p.relative_to(out / "data"): p.read_bytes() for p in (out / "data").rglob("*") if p.is_file()}
+    want = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    assert got == want
