@@ -103,7 +103,7 @@ async def test_create_update_delete(
         assert names == {
             "statefulsets": {"moco-test"},
             "services": {"moco-test", "moco-test-primary", "moco-test-replica"},
-            "secrets": {"moco-test", "moco-my-cnf-test", "moco-test-grpc"},
+            "secrets": {"moco-test", "moco-my-cnf-test", "moco-test-grpc", "moco-test-mysql-tls"},
             "configmaps": {mycnf, next(n for n in names["configmaps"] if n.startswith("moco-slow-log-"))},
             "serviceaccounts": {"moco-test"},
             "poddisruptionbudgets": {"moco-test"},

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from moco.api import names
+from moco.controllers import reconcileversion
 from moco.controllers.containers import AGENT_IMAGE, Images
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.controllers.statefulset import ANN_TEMPLATE_HASH
@@ -122,7 +123,7 @@ async def test_a_new_controller_release_writes_nothing_to_the_statefulset(
 
 
 async def test_a_cluster_an_earlier_moco_reconciled_keeps_its_pods_until_its_spec_changes(
-    apiserver: Envtest, kube: Client, namespace: str
+    apiserver: Envtest, kube: Client, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Reconcile version 1: moco before the agent image was versioned on its own gave the agent the
     controller's image and recorded ``reconcileVersion: 1``; this release keeps that image (and every
@@ -137,7 +138,9 @@ async def test_a_cluster_an_earlier_moco_reconciled_keeps_its_pods_until_its_spe
         c = await kube.get(MYSQLCLUSTERS, "test", ns)
         return (c.get("status") or {}).get("reconcileInfo") or {}  # type: ignore[no-any-return]
 
-    # the earlier release: its own image in the agent's place, version 1 recorded
+    # the earlier release: its own image in the agent's place, version 1 recorded; it did not mount
+    # mysqld's certificate (that came with version 3)
+    monkeypatch.setattr(reconcileversion, "MOCO_TLS_SINCE", 10**6)
     async with running_controller(apiserver.kubeconfig, sysns, watch_namespace=ns, images=OLD_RELEASE):
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3))
         await eventually(
@@ -160,6 +163,7 @@ async def test_a_cluster_an_earlier_moco_reconciled_keeps_its_pods_until_its_spe
 
     await kube.update_status_with_retry(MYSQLCLUSTERS, "test", ns, as_version_1)
     before = await kube.get(STATEFULSETS, sts_name, ns)
+    monkeypatch.undo()  # this release
 
     async with running_controller(apiserver.kubeconfig, sysns, watch_namespace=ns, images=Images()) as wiring:
 
