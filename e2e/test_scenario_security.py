@@ -1,5 +1,7 @@
 """Security in real Pods: a cluster in a namespace that enforces the ``restricted`` Pod Security
-level, an agent API that answers only the controller's certificate, and replication over TLS.
+level, an agent API that answers only the controller's certificate, and replication over TLS
+verified against moco's CA (mysqld serves the certificate of Secret ``moco-<name>-mysql-tls``; a
+renewed one is served without a restart).
 
 Every handshake is tried from inside the agent container of instance 0 (its own loopback, so
 the test needs no route to Pod IPs and runs on kind as on the local provider), with the
@@ -14,12 +16,13 @@ from __future__ import annotations
 import base64
 import datetime
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from e2e import moco_cluster as mc
-from e2e.kubectl import Kubectl
+from e2e.kubectl import Kubectl, KubectlError
 from e2e.mysql_access import READONLY, user_password
 from moco.agentapi import tls
 from moco.controllers.certs import CA_SECRET_NAME
@@ -175,17 +178,22 @@ def _sql(k: Kubectl, index: int, sql: str) -> str:
     ).strip()
 
 
-def test_replication_between_instances_is_encrypted(k: Kubectl) -> None:
+def test_replication_between_instances_is_encrypted_and_verified(k: Kubectl) -> None:
     primary = mc.primary_index(k, NAME)
     replicas = [i for i in range(3) if i != primary]
+    source = f"moco-{NAME}-{primary}.moco-{NAME}.{k.namespace}.svc"
     for i in replicas:
         got = _sql(
             k,
             i,
-            "SELECT SSL_ALLOWED, GET_PUBLIC_KEY FROM performance_schema.replication_connection_configuration"
+            "SELECT c.HOST, c.SSL_ALLOWED, c.SSL_CA_FILE, c.SSL_VERIFY_SERVER_CERTIFICATE,"
+            " c.GET_PUBLIC_KEY, s.SERVICE_STATE"
+            " FROM performance_schema.replication_connection_configuration c"
+            " JOIN performance_schema.replication_connection_status s USING (CHANNEL_NAME)"
             " WHERE CHANNEL_NAME = ''",
         )
-        assert got == "YES\tNO", f"instance {i}: {got!r}"
+        # by the primary's DNS name, its certificate checked against the mounted CA, running
+        assert got == f"{source}\tYES\t/mysql-tls/ca.crt\tYES\tNO\tON", f"instance {i}: {got!r}"
     versions = _sql(
         k,
         primary,
@@ -195,3 +203,94 @@ def test_replication_between_instances_is_encrypted(k: Kubectl) -> None:
     ).splitlines()
     assert len(versions) == 2, versions
     assert all(v.startswith("TLSv1.") for v in versions), versions
+
+
+def test_the_operators_sessions_are_tls(k: Kubectl) -> None:
+    """The controller's sessions on the primary (its watch keeps one open) are TLS; the agent's
+    own come from 127.0.0.1 inside the Pod."""
+    primary = mc.primary_index(k, NAME)
+    deadline = time.monotonic() + 30
+    while True:
+        versions = _sql(
+            k,
+            primary,
+            "SELECT IFNULL(sbt.VARIABLE_VALUE, '') FROM performance_schema.threads t"
+            " LEFT JOIN performance_schema.status_by_thread sbt"
+            "   ON sbt.THREAD_ID = t.THREAD_ID AND sbt.VARIABLE_NAME = 'Ssl_version'"
+            " WHERE t.PROCESSLIST_USER = 'moco-admin'"
+            " AND t.PROCESSLIST_HOST NOT IN ('localhost', '127.0.0.1')",
+        ).splitlines()
+        if versions or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert versions, "no session of the controller on the primary"
+    assert all(v.startswith("TLSv1.") for v in versions), versions
+
+
+def _secret_cert(k: Kubectl) -> certs.CertFacts:
+    secret = k.get("secret", f"moco-{NAME}-mysql-tls")
+    return certs.read(base64.b64decode(secret["data"]["tls.crt"]))
+
+
+def _served_not_after(k: Kubectl, index: int) -> dict[str, str]:
+    """The end of the certificate each channel of instance ``index`` serves, as mysqld says it."""
+    rows = _sql(
+        k,
+        index,
+        "SELECT CHANNEL, VALUE FROM performance_schema.tls_channel_status"
+        " WHERE PROPERTY = 'Ssl_server_not_after'",
+    )
+    return dict(line.split("\t", 1) for line in rows.splitlines())
+
+
+def _mysqld_text(facts: certs.CertFacts) -> str:
+    return facts.not_after.strftime("%b %e %H:%M:%S %Y GMT")
+
+
+def test_every_instance_serves_the_ca_issued_certificate_on_both_ports(k: Kubectl) -> None:
+    facts = _secret_cert(k)
+    for i in range(3):
+        assert f"moco-{NAME}-{i}.moco-{NAME}.{k.namespace}.svc" in facts.dns_names
+        assert _served_not_after(k, i) == {
+            "mysql_main": _mysqld_text(facts),
+            "mysql_admin": _mysqld_text(facts),
+        }
+
+
+def test_a_renewed_certificate_is_served_without_restarting_mysqld(k: Kubectl) -> None:
+    """The Secret is re-issued (deleted: the reconciler issues a new certificate at its next pass,
+    asked here with an annotation); the kubelet updates the volume in place and the agent has
+    mysqld reload it. Every Pod keeps its uid and its mysqld its restart count."""
+    before = _secret_cert(k)
+    pods = {i: k.get("pod", f"moco-{NAME}-{i}") for i in range(3)}
+    restarts = {
+        i: {c["name"]: c["restartCount"] for c in p["status"]["containerStatuses"]} for i, p in pods.items()
+    }
+    time.sleep(1.5)  # a new certificate ends at least a second later than the old one
+    k("delete", "secret", f"moco-{NAME}-mysql-tls")
+    k("annotate", "mysqlcluster", NAME, f"e2e.moco/renew={int(time.time())}", "--overwrite")
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            after = _secret_cert(k)
+            if after.fingerprint != before.fingerprint:
+                break
+        except KubectlError:  # not re-created yet
+            pass
+        assert time.monotonic() < deadline, "the mysqld certificate Secret was not issued again"
+        time.sleep(1)
+    want = {"mysql_main": _mysqld_text(after), "mysql_admin": _mysqld_text(after)}
+    deadline = time.monotonic() + 240  # kubelet sync (about a minute) + the agent's 10 s poll
+    served: dict[int, dict[str, str]] = {}
+    while True:
+        served = {i: _served_not_after(k, i) for i in range(3)}
+        if all(v == want for v in served.values()):
+            break
+        assert time.monotonic() < deadline, f"renewed certificate not served: {served}, want {want}"
+        time.sleep(5)
+    for i, p in pods.items():
+        now = k.get("pod", f"moco-{NAME}-{i}")
+        assert now["metadata"]["uid"] == p["metadata"]["uid"], f"Pod {i} was re-created"
+        assert {c["name"]: c["restartCount"] for c in now["status"]["containerStatuses"]} == restarts[i]
+    mc.wait_healthy(k, NAME)
+    test_replication_between_instances_is_encrypted_and_verified(k)
