@@ -21,7 +21,7 @@ pytestmark = pytest.mark.apiserver
 
 MANIFESTS = RBAC.parent
 SECURE = HttpServing(probes=("0.0.0.0", 8081), metrics=("0.0.0.0", 8443), secure=True)
-PLAIN = HttpServing(probes=("0.0.0.0", 8081), metrics=("0.0.0.0", 8081), secure=False)
+PLAIN = HttpServing(probes=("0.0.0.0", 8081), metrics=("0.0.0.0", 8081), beside_probes=True, secure=False)
 
 
 def _rendered(path: str) -> list[dict[str, Any]]:
