@@ -13,7 +13,8 @@ One scenario per backend, in its own namespace, with the backend's server deploy
    at least one before the next, so "committed up to T1" is the same set for the server's
    clock, the binlog's and the client's; more writes, backup 2 (it saves the binlogs since
    backup 1, across the failover), more writes, the same pause around ``T2``, more writes;
-5. restore 1: a new 3-instance cluster to ``T1`` (backup 1 + the binlogs backup 2 saved).
+5. the source is deleted (its archiver with it): the restores read the bucket alone.
+   Restore 1: a new 3-instance cluster to ``T1`` (backup 1 + the binlogs backup 2 saved).
    On s3 and azure its Secret first holds a key the server refuses (:func:`wrong_credentials`;
    fake-gcs-server checks none): the Job fails, the cluster says so (``Restored=False``,
    reason ``RestoreJobFailed``, the message naming the variable to fix) with a
@@ -398,6 +399,10 @@ async def scenario(
     assert st["gtidSet"], st
     assert st["binlogSize"] > 0, st
     assert events(k, SOURCE, "BackupCreated"), "no BackupCreated Event"
+    # the restores read the bucket alone: the source (and its archiver) is gone before they start
+    t0 = time.monotonic()
+    await asyncio.to_thread(k, "delete", "mysqlcluster", SOURCE, "--wait=true", timeout=300)
+    prop("source_deleted_s", round(time.monotonic() - t0, 1))
 
     # restore 1 (to T1), first with a credential the store refuses (where it checks any)
     wrong = wrong_credentials(backend, dict(bucket_access.env))
