@@ -57,7 +57,7 @@ mysqld-exporter: ## Prometheus' mysqld_exporter (the exporter sidecar's program)
 test: setup repoint ## every tier this machine runs: unit, mysql, apiserver, then the e2e smoke on a local cluster
 	$(PYTEST) -m "not e2e" unit_tests
 	@$(MAKE) --no-print-directory node-deps
-	$(PYTEST) -p no:cacheprovider -q e2e/local/test_render.py e2e/local/test_faults.py e2e/local/test_csi.py e2e/local/test_moco_image.py e2e/test_chaos_figures.py
+	$(PYTEST) -p no:cacheprovider -q e2e/local/test_render.py e2e/local/test_faults.py e2e/local/test_csi.py e2e/local/test_moco_image.py e2e/test_chaos_figures.py e2e/test_rollout_rules.py
 	@$(MAKE) --no-print-directory e2e-smoke
 
 test-unit: venv repoint ## pure logic, no external parts
