@@ -262,10 +262,11 @@ async def test_a_restore_cancelled_during_the_download_leaves_the_target_running
         await task
     assert t.running
     assert await gtid(admin) == before
-    assert not (state_dir(t.datadir) / "unpack").exists()
-    # and run again, it restores
+    assert not (state_dir(t.datadir) / "users.sql").exists(), "nothing marks the target as replaced"
+    # and run again, it restores (what the cancelled run unpacked is removed first)
     await run_restore(req, local_bucket, backup_tools)
     assert await rows(admin) == list(range(10))
+    assert not state_dir(t.datadir).exists()
 
 
 @pytest.mark.mysql

@@ -4,13 +4,14 @@ whole way through a bucket: parts while files change, patches, removals, unpacke
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import time
 from pathlib import Path
 
 from obstore.store import LocalStore
 
-from moco.backup.archive import download_unpack_parts, upload_dir_parts, upload_feed_parts
+from moco.backup.archive import download_unpack_parts, upload_feed_parts, upload_ranges
 from moco.backup.bucket import Bucket
 from moco.backup.streamcopy import (
     FORMAT_PARTS,
@@ -19,6 +20,7 @@ from moco.backup.streamcopy import (
     UNVERIFIED,
     Feed,
     Patch,
+    changed_ranges,
     follow,
     manifest_format,
     plan_patch,
@@ -48,6 +50,21 @@ def test_rule1_a_file_is_taken_once_left_alone_and_clone_status_files_only_at_th
         root / "app/old.ibd",
     ]
     assert ready_files(tmp_path / "not-yet", final=False) == [], "CLONE has not made the directory yet"
+
+
+def test_rule1_a_file_not_written_since_first_seen_waits_for_the_end(tmp_path: Path) -> None:
+    root = tmp_path / "clone"
+    root.mkdir()
+    created, filled = root / "created.ibd", root / "filled.ibd"
+    for f in (created, filled):
+        f.write_bytes(b"page0")
+        _age(f, STABLE_SECONDS + 1)
+    first: dict[Path, tuple[int, int]] = {}
+    assert ready_files(root, final=False, first=first) == [], "only created so far: not yet copied"
+    filled.write_bytes(b"page0" + b"rows" * 100)
+    _age(filled, STABLE_SECONDS + 1)
+    assert ready_files(root, final=False, first=first) == [filled], "written since, then left alone"
+    assert ready_files(root, final=True, first=first) == [created, filled]
 
 
 def test_rule2_a_look_too_soon_after_a_write_is_unverified(tmp_path: Path) -> None:
@@ -88,20 +105,25 @@ def test_feed_hands_each_file_once_and_ends_every_packer() -> None:
 async def test_a_copy_written_while_packed_comes_back_as_it_ended(tmp_path: Path) -> None:
     """The rules end to end against a bucket: a writer changes files while the packers read them
     (one grows, one is rewritten, one is removed, one appears late); the parts, then the patches,
-    then the removals give back exactly the final directory."""
+    then the removals give back exactly the final directory, and only the bytes that changed are
+    sent again."""
     root = tmp_path / "clone"
     (root / "db").mkdir(parents=True)
     bucket = Bucket(LocalStore(tmp_path / "bucket", mkdir=True), name="local")
     for i in range(6):
-        (root / f"db/t{i}.ibd").write_bytes(os.urandom(256 * 1024))
-        _age(root / f"db/t{i}.ibd", STABLE_SECONDS + 1)
+        # created first (a page), as CLONE does; filled once the follower has seen them
+        (root / f"db/t{i}.ibd").write_bytes(b"p")
     feed = Feed(2)
     upload = asyncio.create_task(
         upload_feed_parts(bucket, ["c/clone.0.tar.zst", "c/clone.1.tar.zst"], root, "data", feed)
     )
 
     async def writer() -> None:
-        # after the packers took the stable files: change them behind their backs
+        await asyncio.sleep(0.3)  # the follower's first looks see them created
+        for i in range(6):
+            (root / f"db/t{i}.ibd").write_bytes(os.urandom(256 * 1024))
+            _age(root / f"db/t{i}.ibd", STABLE_SECONDS + 1)
+        # after the packers took the filled files: change them behind their backs
         while len(feed.taken) < 6:  # noqa: ASYNC110  (written by the packing threads)
             await asyncio.sleep(0.01)
         with (root / "db/t0.ibd").open("ab") as f:
@@ -118,7 +140,11 @@ async def test_a_copy_written_while_packed_comes_back_as_it_ended(tmp_path: Path
     assert set(patch.again) >= {root / "db/t0.ibd", root / "db/t1.ibd"}
     assert patch.removed == [root / "db/t2.ibd"]
     assert root / "db/late.ibd" in feed.taken, "a file that appears late is taken at the end"
-    await upload_dir_parts(bucket, ["c/clone.2.tar.zst"], root, "data", paths=patch.again)
+    deltas = [(p, *changed_ranges(p, feed.blocks.get(p, []))) for p in patch.again]
+    by_name = {p.name: (size, ranges) for p, size, ranges in deltas}
+    assert by_name["t0.ibd"] == (256 * 1024 + 5, [(256 * 1024, 5)]), "only the bytes appended"
+    assert by_name["t1.ibd"] == (9, [(0, 9)]), "rewritten: its new bytes, then cut to its new size"
+    await upload_ranges(bucket, "c/clone.2.tar.zst", root, deltas)
 
     out = tmp_path / "out"
     await download_unpack_parts(bucket, ["c/clone.0.tar.zst", "c/clone.1.tar.zst"], out)
@@ -128,3 +154,20 @@ async def test_a_copy_written_while_packed_comes_back_as_it_ended(tmp_path: Path
     got = {p.relative_to(out / "data"): p.read_bytes() for p in (out / "data").rglob("*") if p.is_file()}
     want = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert got == want
+
+
+def test_rule3_changed_ranges_sends_only_blocks_that_differ_and_what_no_block_holds(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    data = bytearray(os.urandom(40))
+    f.write_bytes(data)
+    blocks = [(o, 10, hashlib.sha256(bytes(data[o : o + 10])).digest()) for o in (0, 10, 30)]
+    assert changed_ranges(f, blocks) == (40, [(20, 10)]), "a block no packer read (a shrink's zeros)"
+    data[12] ^= 1
+    data[31] ^= 1
+    f.write_bytes(data + b"tail")
+    assert changed_ranges(f, blocks) == (44, [(10, 34)]), "two changed blocks, the gap and the tail: merged"
+    data[12] ^= 1
+    f.write_bytes(data)
+    assert changed_ranges(f, blocks) == (40, [(20, 20)]), "unchanged blocks are not sent"
+    f.write_bytes(data[:15])
+    assert changed_ranges(f, blocks) == (15, [(10, 5)]), "cut short: blocks past the end are gone"

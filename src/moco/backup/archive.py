@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import os
 import queue
@@ -27,7 +28,7 @@ import stat
 import tarfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -45,8 +46,20 @@ BLOCK: Final = 4 * 1024 * 1024
 #: about 1 s of CPU per 240 MB received); level 3 took 5.0 s for 3.31x.
 ZSTD_LEVEL: Final = 1
 _END: Final = b""
-#: Told the state of each file before it is read (None: it shrank while read); see :func:`_pack`.
-Recorder = Callable[[Path, os.stat_result | None], None]
+#: Members of a delta part (:func:`upload_ranges`): ``size/<name>`` holds a file's final size in
+#: decimal, ``delta/<offset>/<name>`` the bytes to write at that offset of the file ``<name>``.
+SIZE_PREFIX: Final = "size/"
+DELTA_PREFIX: Final = "delta/"
+
+
+class Recorder(Protocol):
+    """Told what a packer reads of a copy still being written (:mod:`moco.backup.streamcopy`):
+    each file's state just before it is read (None: it shrank while read, the rest of its member
+    is zeros), and the SHA-256 of every block read, with its offset and length."""
+
+    def seen(self, path: Path, st: os.stat_result | None) -> None: ...
+
+    def block(self, path: Path, offset: int, length: int, digest: bytes) -> None: ...
 
 
 @dataclass
@@ -208,13 +221,13 @@ def _pack(
         except FileNotFoundError:
             if record is None:
                 raise
-            record(path, None)  # gone before it was read: looked at again after the copy
+            record.seen(path, None)  # gone before it was read: looked at again after the copy
             continue
         with f:
             # the state of what is read: the open file's, whatever happens to its name
             st = os.fstat(f.fileno())
             if record is not None:
-                record(path, st)
+                record.seen(path, st)
             info = _tarinfo(path, f"{arcname}/{path.relative_to(root)}", st)
             out(info.tobuf(format=tarfile.PAX_FORMAT))
             left = info.size
@@ -225,9 +238,11 @@ def _pack(
                 if not n:
                     if record is None:
                         raise BackupError(f"{path}: shrank from {info.size} bytes while being archived")
-                    record(path, None)
+                    record.seen(path, None)
                     n = min(BLOCK, left)
                     view[:n] = bytes(n)
+                elif record is not None:
+                    record.block(path, info.size - left, n, hashlib.sha256(view[:n]).digest())
                 out(view[:n])
                 left -= n
         raw += info.size
@@ -385,12 +400,119 @@ async def upload_feed_parts(
     )
 
 
+def _pack_ranges(
+    root: Path, files: list[tuple[Path, int, list[tuple[int, int]]]], sink: _Sink, level: int
+) -> int:
+    """Write a delta part (:data:`DELTA_PREFIX`) of ``files`` (path, final size, changed ranges)
+    into ``sink``; returns the bytes of the ranges."""
+    comp = zstandard.ZstdCompressor(level=level, write_checksum=True).compressobj()
+    raw = 0
+
+    def member(name: str, data: bytes | memoryview) -> None:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        sink.write(comp.compress(info.tobuf(format=tarfile.PAX_FORMAT)))
+        sink.write(comp.compress(data))
+        if len(data) % tarfile.BLOCKSIZE:
+            sink.write(comp.compress(bytes(tarfile.BLOCKSIZE - len(data) % tarfile.BLOCKSIZE)))
+
+    for path, size, ranges in files:
+        name = f"data/{path.relative_to(root)}"
+        member(f"{SIZE_PREFIX}{name}", str(size).encode())
+        with path.open("rb", buffering=0) as f:
+            for offset, length in ranges:
+                data = os.pread(f.fileno(), length, offset)
+                if len(data) != length:
+                    raise BackupError(f"{path}: {length} bytes at {offset} changed size while being sent")
+                member(f"{DELTA_PREFIX}{offset}/{name}", data)
+                raw += length
+    sink.write(comp.compress(bytes(2 * tarfile.BLOCKSIZE)))
+    sink.write(comp.flush())
+    sink.finish()
+    return raw
+
+
+async def upload_ranges(
+    bucket: Bucket,
+    key: str,
+    root: Path,
+    files: list[tuple[Path, int, list[tuple[int, int]]]],
+    *,
+    level: int = ZSTD_LEVEL,
+    concurrency: int = 8,
+) -> Packed:
+    """Upload a delta part: for each file under ``root``, its final size and the byte ranges
+    to write over what the parts hold (:mod:`moco.backup.streamcopy`)."""
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
+    stop = threading.Event()
+    sink = _Sink(loop, q, stop, PipeStats())
+    result: dict[str, int] = {}
+
+    def work() -> None:
+        try:
+            result["raw"] = _pack_ranges(root, files, sink, level)
+        finally:
+            with contextlib.suppress(BaseException):
+                asyncio.run_coroutine_threadsafe(q.put(_END), loop).result(timeout=60)
+
+    producer = loop.run_in_executor(None, work)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while True:
+            c = await q.get()
+            if c is _END or not c:
+                return
+            yield c
+
+    try:
+        stored = await bucket.put_stream(key, chunks(), concurrency=concurrency)
+    except BaseException:
+        stop.set()
+        while not q.empty():
+            q.get_nowait()
+        with contextlib.suppress(BaseException):
+            await producer
+        raise
+    await producer
+    return Packed(raw_bytes=result.get("raw", 0), stored_bytes=stored, stats=sink.stats)
+
+
+def _apply_range(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> int:
+    """A delta part's member applied under ``dest`` (a size: truncate; a range: write at its
+    offset); a name that would leave ``dest`` is refused."""
+    if member.name.startswith(SIZE_PREFIX):
+        offset, name = -1, member.name.removeprefix(SIZE_PREFIX)
+    else:
+        off, _, name = member.name.removeprefix(DELTA_PREFIX).partition("/")
+        if not off.isdigit():
+            raise BackupError(f"a delta member with no offset: {member.name!r}")
+        offset = int(off)
+    target = (dest / name).resolve()
+    if not target.is_relative_to(dest.resolve()) or ".." in name.split("/"):
+        raise BackupError(f"a delta member outside the copy: {member.name!r}")
+    src = tar.extractfile(member)
+    if src is None:
+        raise BackupError(f"a delta member that is not a file: {member.name!r}")
+    data = src.read()
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT, 0o640)
+    try:
+        if offset < 0:
+            os.ftruncate(fd, int(data.decode()))
+            return 0
+        os.pwrite(fd, data, offset)
+    finally:
+        os.close(fd)
+    return len(data)
+
+
 class FileFeed(Protocol):
     """Where :func:`upload_feed_parts` takes its files (:class:`moco.backup.streamcopy.Feed`)."""
 
     def paths(self) -> Iterator[Path]: ...
 
-    def record(self, path: Path, st: os.stat_result | None) -> None: ...
+    @property
+    def record(self) -> Recorder: ...
 
 
 class _Source(io.RawIOBase):
@@ -456,6 +578,9 @@ def _unpack(src: _Source, dest: Path) -> int:
         # files are copied out in BLOCK pieces (tarfile's default is 16 KiB)
         tar.copybufsize = BLOCK  # type: ignore[attr-defined]  # (a TarFile attribute typeshed omits)
         for member in tar:
+            if member.isfile() and member.name.startswith((SIZE_PREFIX, DELTA_PREFIX)):
+                total += _apply_range(tar, member, dest)
+                continue
             if not (member.isfile() or member.isdir()):
                 continue
             tar.extract(member, dest, filter="data")
@@ -549,4 +674,5 @@ __all__ = [
     "upload_dir",
     "upload_dir_parts",
     "upload_feed_parts",
+    "upload_ranges",
 ]

@@ -38,14 +38,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
-from moco.backup.archive import Packed, members, upload_dir, upload_dir_parts, upload_feed_parts
+from moco.backup.archive import Packed, members, partition, upload_dir, upload_feed_parts, upload_ranges
 from moco.backup.binlog import dump_binlogs
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError
 from moco.backup.layout import BINLOG_FILENAME, CLONE_MANIFEST, clone_part, object_key, sort_binlogs
 from moco.backup.phases import Phases, clone_stages
 from moco.backup.scratch import Tools, initialize, scratch_mysqld
-from moco.backup.streamcopy import FORMAT_PARTS, Feed, follow, manifest_format, plan_patch, states_now
+from moco.backup.streamcopy import (
+    FORMAT_PARTS,
+    Feed,
+    Patch,
+    changed_ranges,
+    follow,
+    manifest_format,
+    plan_patch,
+    states_now,
+)
 from moco.log import get_logger
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
@@ -115,8 +124,8 @@ class BackupResult:
     #: part after the clone ended, patch, binlogs) and of the clone's own stages
     #: (``clone.file_copy``...; :mod:`moco.backup.phases`)
     timings: dict[str, float] = field(default_factory=dict)
-    #: files of the copy read while CLONE still wrote them, sent again as patch parts
-    #: (:mod:`moco.backup.streamcopy`)
+    #: files of the copy with bytes CLONE wrote after they were read, sent again as ranges in a
+    #: delta part (:mod:`moco.backup.streamcopy`)
     packed_again: int = 0
 
 
@@ -231,6 +240,11 @@ async def clone_into(
     shutil.rmtree(datadir, ignore_errors=True)
 
 
+def _extent(blocks: list[tuple[int, int, bytes]]) -> int:
+    """The bytes of a file the packers read (the end of its last block)."""
+    return max((off + ln for off, ln, _ in blocks), default=0)
+
+
 async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> BackupResult:
     """Take the backup described by ``req`` (module docstring)."""
     work = req.work_dir
@@ -282,33 +296,48 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
             ph.add(name, seconds)
         with ph("patch"):
             patch = plan_patch(feed.taken, await asyncio.to_thread(states_now, list(feed.taken)))
-            patches: list[str] = []
-            if patch.again:
-                patches = [clone_part(n + i) for i in range(streams(req.threads))]
-                again = await upload_dir_parts(
-                    bucket,
-                    [object_key(req.namespace, req.name, name, start) for name in patches],
-                    clone_dir,
-                    "data",
-                    threads=0,
-                    concurrency=max(req.threads * 2, 8),
-                    paths=patch.again,
+            changed = await asyncio.gather(
+                *(asyncio.to_thread(changed_ranges, p, feed.blocks.get(p, [])) for p in patch.again)
+            )
+            # a file whose bytes and size are what the parts hold needs nothing (CLONE's writes
+            # of the same bytes, a look too soon after its last write)
+            deltas = [
+                (p, size, ranges)
+                for p, (size, ranges) in zip(patch.again, changed, strict=True)
+                if ranges or size != _extent(feed.blocks.get(p, []))
+            ]
+            # the delta parts, one per thread as the parts (the ranges split by their bytes)
+            weights = {p: sum(ln for _, ln in r) + 1 for p, _, r in deltas}
+            groups = [g for g in partition(weights, n) if g]
+            by_path = {p: (p, size, r) for p, size, r in deltas}
+            patches = [clone_part(n + i) for i in range(len(groups))]
+            sent = await asyncio.gather(
+                *(
+                    upload_ranges(
+                        bucket,
+                        object_key(req.namespace, req.name, key, start),
+                        clone_dir,
+                        [by_path[p] for p in g],
+                    )
+                    for key, g in zip(patches, groups, strict=True)
                 )
-                packed = Packed(
-                    raw_bytes=packed.raw_bytes, stored_bytes=packed.stored_bytes + again.stored_bytes
-                )
+            )
+            packed = Packed(
+                raw_bytes=packed.raw_bytes,
+                stored_bytes=packed.stored_bytes + sum(x.stored_bytes for x in sent),
+            )
             log.info(
                 "copy streamed while cloned",
                 files=len(feed.taken),
-                packed_again=len(patch.again),
-                bytes_again=sum(p.stat().st_size for p in patch.again),
+                looked_again=len(patch.again),
+                bytes_again=sum(ln for _, _, ranges in deltas for _, ln in ranges),
                 removed=len(patch.removed),
-                again=[str(p.relative_to(clone_dir)) for p in patch.again[:10]],
+                again=[str(p.relative_to(clone_dir)) for p, _, r in deltas[:10] if r],
             )
         usage = dir_usage(work)
         dirs = [str(p.relative_to(clone_dir)) for p in members(clone_dir) if p.is_dir()]
         manifest = {
-            "format": manifest_format(patch),
+            "format": manifest_format(Patch(again=[p for p, _, _ in deltas], removed=patch.removed)),
             "parts": names,
             "patches": patches,
             "removed": [str(p.relative_to(clone_dir)) for p in patch.removed],
@@ -337,7 +366,7 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
         work_dir_usage=usage,
         raw_size=packed.raw_bytes,
         timings=ph.seconds,
-        packed_again=len(patch.again),
+        packed_again=len(deltas),
     )
     if req.binlogs is not None:
         with ph("binlogs"):

@@ -6,7 +6,8 @@ serial: the whole copy is landed before the first byte is compressed. Here the p
 each file as soon as CLONE has left it alone, and what CLONE wrote again afterwards is sent
 once more as a *patch* part. Rules:
 
-1. **A file is taken once it is stable**: its last write (``st_mtime``) at least
+1. **A file is taken once CLONE has written it and left it alone**: written since it was first
+   seen (CLONE creates files before it fills them), its last write (``st_mtime``) at least
    :data:`STABLE_SECONDS` before the look. Files under ``#clone/`` (CLONE's own status files,
    renamed as it ends) are taken only after CLONE ended.
 2. **What a packer read is known by the file's state before the read**: inode, size and
@@ -14,14 +15,17 @@ once more as a *patch* part. Rules:
    last write was less than :data:`STABLE_SECONDS` before that state is recorded as unverified.
 3. **After CLONE ends, every file not taken is taken** (no wait: nothing writes any more), and
    every file taken earlier is looked at again (:func:`plan_patch`): one whose state differs,
-   or which was unverified, is packed again into a patch part; one that is gone is listed as
-   removed. Why this is sound: a write after the packer's look happens at least
-   :data:`STABLE_SECONDS` after the previous write, so it gives the file a later modification
-   time even at the kernel's coarse timestamp granularity (a few ms); a file whose state is the
-   same was not written after it was read.
-4. **A restore applies the main parts, then the patches, then removes the removed files**
+   or which was unverified, is read again and compared block by block with what the packers
+   read (SHA-256 of each block, :func:`changed_ranges`); its final size and the ranges that
+   differ go into a delta part (CLONE writes again pages of files it copied long before: the
+   pages, not the files, are sent again); one that is gone is listed as removed. Why the state
+   is a sound filter: a write after the packer's look happens at least :data:`STABLE_SECONDS`
+   after the previous write, so it gives the file a later modification time even at the
+   kernel's coarse timestamp granularity (a few ms); a file whose state is the same was not
+   written after it was read.
+4. **A restore applies the main parts, then the delta parts, then removes the removed files**
    (:mod:`moco.backup.restore`); the manifest then has the format ``moco-clone/2``, which a
-   restore that does not know patches refuses. A copy without patch nor removal keeps
+   restore that does not know delta parts refuses. A copy without delta nor removal keeps
    ``moco-clone/1``.
 """
 
@@ -29,8 +33,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import queue
+import stat
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -49,6 +55,10 @@ CLONE_STATUS_DIR: Final = "#clone"
 #: packer's look came too soon after a write.
 FileState = tuple[int, int, int]
 UNVERIFIED: Final[FileState] = (-1, -1, -1)
+#: A block a packer read: offset, length, SHA-256 of its bytes.
+Block = tuple[int, int, bytes]
+#: How a file differs from what the parts hold: its final size and the byte ranges to send.
+Ranges = tuple[int, list[tuple[int, int]]]
 
 
 def state_of(st: os.stat_result, now: float) -> FileState:
@@ -72,6 +82,7 @@ class Feed:
         self._offered: set[Path] = set()
         self.aborted = False
         self.taken: dict[Path, FileState] = {}
+        self.blocks: dict[Path, list[Block]] = {}
 
     def offer(self, paths: list[Path]) -> int:
         """Hand over the paths not offered before; returns how many were new."""
@@ -102,13 +113,29 @@ class Feed:
                 return
             yield p
 
-    def record(self, path: Path, st: os.stat_result | None) -> None:
+    @property
+    def record(self) -> Feed:
+        """What the packers tell what they read (:class:`moco.backup.archive.Recorder`)."""
+        return self
+
+    def seen(self, path: Path, st: os.stat_result | None) -> None:
         """A packer's look at ``path`` before reading it (None: it shrank while read)."""
         self.taken[path] = UNVERIFIED if st is None else state_of(st, time.time())
 
+    def block(self, path: Path, offset: int, length: int, digest: bytes) -> None:
+        """A block a packer read (rule 3 compares it with the file's final bytes)."""
+        self.blocks.setdefault(path, []).append((offset, length, digest))
 
-def ready_files(root: Path, *, final: bool, now: float | None = None) -> list[Path]:
-    """The regular files under ``root`` to take now (rule 1; all of them when ``final``)."""
+
+def ready_files(
+    root: Path, *, final: bool, now: float | None = None, first: dict[Path, tuple[int, int]] | None = None
+) -> list[Path]:
+    """The regular files under ``root`` to take now (rule 1; all of them when ``final``).
+
+    ``first`` (kept by the caller across looks) holds each file's size and mtime when first
+    seen: a file not written since then is not taken before the end, as CLONE creates files
+    before it fills them (one taken at once would be sent again almost whole).
+    """
     out: list[Path] = []
     if not root.is_dir():
         return out
@@ -122,9 +149,19 @@ def ready_files(root: Path, *, final: bool, now: float | None = None) -> list[Pa
                 st = p.lstat()
             except FileNotFoundError:
                 continue
-            if not os.path.isfile(p) or p.is_symlink():
+            if not stat.S_ISREG(st.st_mode):
                 continue
-            if final or (not in_status and t - st.st_mtime >= STABLE_SECONDS):
+            if final:
+                out.append(p)
+                continue
+            if in_status:
+                continue
+            if first is not None and first.setdefault(p, (st.st_size, st.st_mtime_ns)) == (
+                st.st_size,
+                st.st_mtime_ns,
+            ):
+                continue
+            if t - st.st_mtime >= STABLE_SECONDS:
                 out.append(p)
     return sorted(out)
 
@@ -163,6 +200,35 @@ def states_now(paths: list[Path]) -> dict[Path, FileState | None]:
     return out
 
 
+def changed_ranges(path: Path, blocks: list[Block]) -> Ranges:
+    """Rule 3 for a file looked at again: its final size, and the ranges whose bytes differ
+    from the blocks the packers read (each block is read again and its SHA-256 compared; what
+    lies past the blocks read is new). Adjacent ranges are merged."""
+    ranges: list[tuple[int, int]] = []
+
+    def add(offset: int, length: int) -> None:
+        if ranges and ranges[-1][0] + ranges[-1][1] == offset:
+            ranges[-1] = (ranges[-1][0], ranges[-1][1] + length)
+        elif length > 0:
+            ranges.append((offset, length))
+
+    with path.open("rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        end = 0
+        for offset, length, digest in sorted(blocks):
+            if offset >= size:
+                break
+            if offset > end:  # bytes no block holds (zeros where the file shrank while read)
+                add(end, offset - end)
+            now = os.pread(f.fileno(), length, offset)
+            if hashlib.sha256(now).digest() != digest:
+                add(offset, len(now))
+            end = max(end, offset + length)
+        if size > end:
+            add(end, size - end)
+    return size, ranges
+
+
 #: Rule 4: a manifest of parts alone; one with patches or removed files.
 FORMAT_PARTS: Final = "moco-clone/1"
 FORMAT_PATCHED: Final = "moco-clone/2"
@@ -177,11 +243,12 @@ async def follow(feed: Feed, root: Path, clone: asyncio.Future[None], upload: as
     """Offer ``root``'s stable files to ``feed`` until ``clone`` ends, then every file, then close
     the feed (rules 1 and 3). Raises what ended the clone, or the upload's error if the upload
     ended first (the caller stops the other)."""
+    first: dict[Path, tuple[int, int]] = {}
     while not clone.done():
         if upload.done():
             upload.result()  # the upload failed (it cannot end while the feed is open)
             raise RuntimeError("the copy's upload ended before the copy")
-        feed.offer(await asyncio.to_thread(ready_files, root, final=False))
+        feed.offer(await asyncio.to_thread(ready_files, root, final=False, first=first))
         await asyncio.wait({clone, upload}, timeout=SCAN_INTERVAL, return_when=asyncio.FIRST_COMPLETED)
     clone.result()
     feed.offer(await asyncio.to_thread(ready_files, root, final=True))
@@ -196,6 +263,7 @@ __all__ = [
     "Feed",
     "FileState",
     "Patch",
+    "changed_ranges",
     "follow",
     "manifest_format",
     "plan_patch",

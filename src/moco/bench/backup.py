@@ -8,9 +8,13 @@ in the output):
    random rows (integers, hex strings, text), so the figures are not those of zeros.
 2. ``mysqldump --single-transaction --source-data=2 --set-gtid-purged=ON`` of those schemas,
    then its reload with ``mysql`` into a fresh server: ``mysqldump_mb_s``, ``mysql_reload_mb_s``.
-3. Our backup of the same source (CLONE into a scratch mysqld, tar.zst, multipart upload) and
-   our restore of it into a fresh server (download, scratch mysqld on the copy, CLONE into the
-   target): ``backup_mb_s``, ``restore_mb_s``.
+3. Our backup of the same source (CLONE into a scratch mysqld, its files packed as tar.zst and
+   uploaded by multipart while CLONE lands them, :mod:`moco.backup.streamcopy`) and our restore
+   of it into a fresh server, in place (unpacked beside the target, swapped in while it is
+   stopped, started on it: :mod:`moco.backup.inplace`, as a restore may when it can stop and
+   start the target's mysqld): ``backup_mb_s``, ``restore_mb_s``; and the restore a cluster's
+   Job does (download, scratch mysqld on the copy, CLONE into the target):
+   ``restore_by_clone_mb_s``.
 4. Point in time: after that backup, batch A of small transactions, a restore point T, batch B;
    a second backup uploads the binlogs; a restore to T into a fresh server must hold exactly
    batch A (``pitr_exact``); its binlog replay gives ``binlog_replay_tx_s``.
