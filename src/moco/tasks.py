@@ -14,12 +14,25 @@ Rules of :func:`cancel_and_wait`:
    ``await task`` would.
 3. The caller's own cancellation is never swallowed (``contextlib.suppress(CancelledError)``
    around ``await task`` swallowed it): it propagates, the task keeps its pending cancel.
+
+``asyncio.gather`` returns at the first failure (or cancellation) of one of its awaitables while
+the others still run: a restore whose parts were unpacked by it removed its staging directory
+after a cancel while another part's thread still wrote there. Rules of :func:`gather_all`:
+
+4. All succeed: their results, in the order given (as ``gather``).
+5. One fails: the others are cancelled, and every one is waited for before the first failure
+   is raised; nothing the call started runs once it returns.
+6. The caller is cancelled: the same, then the cancellation propagates; a further cancel during
+   the wait (rule 1's nudges) does not cut it short.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Seconds between two cancels of a task that did not end (rule 1). A well-behaved task ends
 #: on the first; half a second keeps a stop that hit the race short.
@@ -37,4 +50,26 @@ async def cancel_and_wait(task: asyncio.Future[Any], *, nudge: float = DEFAULT_N
             raise exc
 
 
-__all__ = ["DEFAULT_NUDGE", "cancel_and_wait"]
+async def gather_all(*aws: Awaitable[T]) -> list[T]:
+    """``asyncio.gather`` that never returns while one of its awaitables still runs (rules 4-6)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        cancelled = False
+        while not all(t.done() for t in tasks):
+            try:
+                await asyncio.wait(tasks)
+            except asyncio.CancelledError:
+                cancelled = True
+        for t in tasks:
+            if not t.cancelled():
+                t.exception()  # retrieved: the first failure is the one raised
+        if cancelled:
+            raise asyncio.CancelledError from None
+        raise
+
+
+__all__ = ["DEFAULT_NUDGE", "cancel_and_wait", "gather_all"]

@@ -9,6 +9,7 @@ completes in the same loop iteration as the cancel; aiomysql's connect awaits th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Coroutine
 from typing import Any
 
@@ -16,7 +17,7 @@ import pytest
 
 from moco.clustering.config import ProcessConfig
 from moco.clustering.watch import PrimaryWatch
-from moco.tasks import cancel_and_wait
+from moco.tasks import cancel_and_wait, gather_all
 
 
 async def _swallows_first_cancel(started: asyncio.Event, stopped: list[str]) -> None:
@@ -93,3 +94,65 @@ async def test_a_watch_whose_task_swallows_a_cancel_still_stops() -> None:
     inner = watch._task
     await _ends_within(watch.stop(), inner)
     assert stopped == ["stopped"]
+
+
+# --- gather_all ---------------------------------------------------------------------------------
+async def _slow_writer(log: list[str], name: str, seconds: float) -> int:
+    """A part whose cleanup takes ``seconds`` (an unpacking thread finishing its write), waited
+    for through any cancellation, as ``archive.download_unpack`` waits for its thread."""
+    try:
+        await asyncio.sleep(3600)
+    finally:
+        cleanup = asyncio.ensure_future(asyncio.sleep(seconds))
+        while not cleanup.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({cleanup})
+        log.append(name)
+    return 0
+
+
+async def _fails(after: float) -> int:
+    await asyncio.sleep(after)
+    raise ValueError("part failed")
+
+
+async def test_plain_gather_returns_before_the_others_end() -> None:
+    """The defect gather_all exists for: a restore's parts were unpacked by gather, and a
+    cancelled or failed restore removed its staging directory while other parts still wrote."""
+    log: list[str] = []
+    slow = asyncio.ensure_future(_slow_writer(log, "slow", 0.05))
+    with pytest.raises(ValueError, match="part failed"):
+        await asyncio.gather(_fails(0.01), slow)
+    assert not slow.done()  # returned while the other part still runs (and is not even cancelled)
+    slow.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    assert log == ["slow"]
+
+
+async def test_rule_4_results_in_order() -> None:
+    async def value(v: int, after: float) -> int:
+        await asyncio.sleep(after)
+        return v
+
+    assert await gather_all(value(1, 0.02), value(2, 0.0), value(3, 0.01)) == [1, 2, 3]
+    assert await gather_all() == []
+
+
+async def test_rule_5_a_failure_waits_for_every_other_awaitable() -> None:
+    log: list[str] = []
+    with pytest.raises(ValueError, match="part failed"):
+        await gather_all(_fails(0.01), _slow_writer(log, "a", 0.2), _slow_writer(log, "b", 0.1))
+    assert sorted(log) == ["a", "b"]
+
+
+async def test_rule_6_the_callers_cancel_waits_for_every_awaitable_and_propagates() -> None:
+    log: list[str] = []
+    task = asyncio.create_task(gather_all(_slow_writer(log, "a", 0.2), _slow_writer(log, "b", 0.1)))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await asyncio.sleep(0.12)
+    task.cancel()  # a second cancel (cancel_and_wait nudges) does not cut the wait short
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert sorted(log) == ["a", "b"]

@@ -37,6 +37,7 @@ import zstandard
 
 from moco.backup.bucket import Bucket
 from moco.backup.errors import BackupError
+from moco.tasks import gather_all
 
 #: The unit of reading, compressing and queueing (large enough that per-call costs vanish).
 BLOCK: Final = 4 * 1024 * 1024
@@ -343,7 +344,7 @@ async def upload_dir_parts(
     sizes = {p: (p.stat().st_size if p.is_file() else -1) for p in paths}
     groups = partition(sizes, len(keys))
     per = max(concurrency // max(len(keys), 1), 2)
-    done = await asyncio.gather(
+    done = await gather_all(
         *(
             upload_dir(
                 bucket,
@@ -383,7 +384,7 @@ async def upload_feed_parts(
     written: :mod:`moco.backup.streamcopy`); each file's state before its read is recorded by
     the feed."""
     per = max(concurrency // max(len(keys), 1), 2)
-    done = await asyncio.gather(
+    done = await gather_all(
         *(
             upload_dir(
                 bucket, k, root, arcname, level=level, threads=threads, concurrency=per,
@@ -658,7 +659,7 @@ async def download_unpack_parts(
     ``stats`` (when given) is added the unpacking threads' times, summed.
     """
     os.makedirs(dest, exist_ok=True)
-    sizes = await asyncio.gather(*(download_unpack(bucket, k, dest, stats=stats) for k in keys))
+    sizes = await gather_all(*(download_unpack(bucket, k, dest, stats=stats) for k in keys))
     return sum(sizes)
 
 

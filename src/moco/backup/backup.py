@@ -58,7 +58,7 @@ from moco.backup.streamcopy import (
 from moco.log import get_logger
 from moco.mysql.conn import Endpoint, connect
 from moco.mysql.errors import MySQLError
-from moco.tasks import cancel_and_wait
+from moco.tasks import cancel_and_wait, gather_all
 
 log = get_logger("moco.backup.backup")
 
@@ -296,7 +296,7 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
             ph.add(name, seconds)
         with ph("patch"):
             patch = plan_patch(feed.taken, await asyncio.to_thread(states_now, list(feed.taken)))
-            changed = await asyncio.gather(
+            changed = await gather_all(
                 *(asyncio.to_thread(changed_ranges, p, feed.blocks.get(p, [])) for p in patch.again)
             )
             # a file whose bytes and size are what the parts hold needs nothing (CLONE's writes
@@ -311,7 +311,7 @@ async def run_backup(req: BackupRequest, bucket: Bucket, tools: Tools) -> Backup
             groups = [g for g in partition(weights, n) if g]
             by_path = {p: (p, size, r) for p, size, r in deltas}
             patches = [clone_part(n + i) for i in range(len(groups))]
-            sent = await asyncio.gather(
+            sent = await gather_all(
                 *(
                     upload_ranges(
                         bucket,
