@@ -100,5 +100,11 @@ class ProcessConfig:
     #: of a large instance may take hours, and neither the clone job nor the pass that runs the
     #: initial clone from an external source is bounded by its total time.
     clone_timeout: float = 600.0
+    #: a replica whose clone failed is cloned again after this many seconds, doubled at each
+    #: failure in a row up to ``clone_retry_max``; a success starts over. Without it a clone
+    #: that fails the same way each time (the recipient's volume too small for the donor's
+    #: data) was started again at every pass, a CloneFailed Event every 2 s.
+    clone_retry_initial: float = 5.0
+    clone_retry_max: float = 120.0
     #: ``rpl_semi_sync_source_timeout``: so long that the primary never falls back to async.
     semisync_timeout_ms: int = 24 * 60 * 60 * 1000

@@ -87,7 +87,7 @@ class OpContext:
     warned: set[str] = field(default_factory=set)
     #: starts a replica's clone as a task the loop tracks; returns False when one already runs
     #: (None: the clone runs inline, for callers without a loop).
-    start_clone: Callable[[int, Callable[[], Awaitable[None]]], bool] | None = None
+    start_clone: Callable[[int, Callable[[], Awaitable[bool]]], bool] | None = None
     #: indices whose clone runs now: nothing else is done to them meanwhile.
     cloning: frozenset[int] = frozenset()
 
@@ -446,14 +446,17 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
     return True
 
 
-def _clone_job(ctx: OpContext, i: int) -> Callable[[], Awaitable[None]]:
-    """The clone of replica ``i`` as a job that outlives this pass (events are its report)."""
+def _clone_job(ctx: OpContext, i: int) -> Callable[[], Awaitable[bool]]:
+    """The clone of replica ``i`` as a job that outlives this pass (events are its report);
+    it tells whether the clone succeeded."""
 
-    async def job() -> None:
+    async def job() -> bool:
         try:
             await _clone_replica(ctx, i)
         except OperationError as e:
             ctx.log.warning("background clone failed", instance=i, error=str(e))
+            return False
+        return True
 
     return job
 

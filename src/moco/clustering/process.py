@@ -116,6 +116,9 @@ class ClusterProcess:
         #: the clone of a replica running beside the loop (one at a time) and its index.
         self._clone: asyncio.Task[None] | None = None
         self._clone_index: int | None = None
+        #: replicas whose last clones failed: (failures in a row, monotonic time of the next try).
+        self._clone_retry: dict[int, tuple[int, float]] = {}
+        self._clone_wake: asyncio.TimerHandle | None = None
         #: the failed tries of the primary (passes and the watch) while it does not answer.
         self._down: evidence.DownTally | None = None
         #: instances whose Pod is there but whose mysqld did not answer the last pass.
@@ -147,6 +150,8 @@ class ClusterProcess:
     async def stop(self) -> None:
         """Cancel the loop (and a clone it runs, and the watch) and wait for them to end."""
         await self.watch.stop()
+        if self._clone_wake is not None:
+            self._clone_wake.cancel()
         clone, self._clone = self._clone, None
         if clone is not None:
             await cancel_and_wait(clone)
@@ -341,24 +346,45 @@ class ClusterProcess:
             return frozenset()
         return frozenset({self._clone_index})
 
-    def _start_clone(self, index: int, job: Callable[[], Awaitable[None]]) -> bool:
+    def _start_clone(self, index: int, job: Callable[[], Awaitable[bool]]) -> bool:
         """Run a replica's clone beside the loop (one at a time); its end wakes the loop.
 
         The job reports through Events itself and is bounded by the clone's progress; a pass
-        never awaits it, so a failover is never held behind a clone.
+        never awaits it, so a failover is never held behind a clone. After a failed clone the
+        replica waits :func:`clone_retry_after` before the next (the loop is woken then).
         """
         if self.cloning:
             return False
+        failures, retry_at = self._clone_retry.get(index, (0, 0.0))
+        if time.monotonic() < retry_at:
+            return False
 
         async def run() -> None:
+            ok = False
             try:
-                await job()
+                ok = await job()
             finally:
-                self.wake("clone-done")
+                task = asyncio.current_task()
+                if task is None or not task.cancelling():  # a stop retries nothing
+                    self._clone_ended(index, failures, ok)
+                    self.wake("clone-done")
 
         self._clone_index = index
         self._clone = asyncio.create_task(run(), name=f"clone:{self.namespace}/{self.name}/{index}")
         return True
+
+    def _clone_ended(self, index: int, failures: int, ok: bool) -> None:
+        """Forget a replica's failures after a clone that succeeded; after one that failed, wait
+        :func:`clone_retry_after` before the next and wake the loop then."""
+        if ok:
+            self._clone_retry.pop(index, None)
+            return
+        delay = clone_retry_after(failures + 1, self.cfg)
+        self._clone_retry[index] = (failures + 1, time.monotonic() + delay)
+        self.log.info("clone tried again later", instance=index, failures=failures + 1, after=delay)
+        if self._clone_wake is not None:
+            self._clone_wake.cancel()
+        self._clone_wake = asyncio.get_running_loop().call_later(delay, self.wake, "clone-retry")
 
     def _note_written(self, ctx: op.OpContext) -> None:
         """Remember a primary index the operation wrote (even when it failed afterwards)."""
@@ -566,6 +592,13 @@ class ClusterProcess:
         log = ctx.log.bind(state=d.state.value, op=d.operation.value)
         log.info("decided", reason=d.reason, candidate=d.candidate, same_pass=True)
         await op.configure(replace(ctx, g=g, log=log))
+
+
+def clone_retry_after(failures: int, cfg: ProcessConfig) -> float:
+    """Seconds before a replica whose last ``failures`` clones failed in a row is cloned again
+    (pure): ``clone_retry_initial`` doubled at each failure after the first, at most
+    ``clone_retry_max``."""
+    return float(min(cfg.clone_retry_initial * 2 ** max(failures - 1, 0), cfg.clone_retry_max))
 
 
 def _now() -> datetime.datetime:
