@@ -3,10 +3,12 @@ manifest of a copy."""
 
 from __future__ import annotations
 
+import asyncio
 import filecmp
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,42 @@ async def test_a_consumed_copy_is_removed_as_it_is_packed(tmp_path: Path) -> Non
     await download_unpack_parts(b, keys, dest)
     for f in (p for p in kept.rglob("*") if p.is_file()):
         assert (dest / "data" / f.relative_to(kept)).read_bytes() == f.read_bytes()
+
+
+class _EndSignalled(Bucket):
+    """The bucket, in small chunks, telling when a download has handed over its last chunk."""
+
+    def __init__(self, inner: Bucket) -> None:
+        super().__init__(inner.store, name=inner.name, backend=inner.backend, op_timeout=inner.op_timeout)
+        self.ended = asyncio.Event()
+
+    async def get_stream(self, key: str, *, chunk_size: int = 8 * 1024 * 1024) -> AsyncIterator[bytes]:
+        async for chunk in super().get_stream(key, chunk_size=64 * 1024):
+            yield chunk
+        self.ended.set()
+
+
+def _sizes(root: Path) -> dict[str, int]:
+    return {str(p): p.stat().st_size for p in root.rglob("*") if p.is_file()}
+
+
+async def test_a_download_cancelled_while_handing_over_its_end_leaves_no_writer(tmp_path: Path) -> None:
+    """A download cancelled after its last chunk, while its thread still unpacks what was queued:
+    the cancel returned while the thread went on writing (a restore then removed its staging
+    directory under it and files reappeared). Now the queued chunks are dropped and the thread
+    is waited for: once the cancel is raised, nothing under dest changes."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ibdata1").write_bytes(os.urandom(24_000_000))
+    (tmp_path / "bucket").mkdir()
+    b = _EndSignalled(Bucket(LocalStore(tmp_path / "bucket"), name="b"))
+    await upload_dir_parts(b, ["x/clone.0.tar.zst"], src, "data")
+    dest = tmp_path / "dest"
+    task = asyncio.create_task(download_unpack(b, "x/clone.0.tar.zst", dest))
+    await asyncio.wait_for(b.ended.wait(), 60)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    before = _sizes(dest)
+    await asyncio.sleep(0.5)
+    assert _sizes(dest) == before

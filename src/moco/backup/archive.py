@@ -596,6 +596,30 @@ def _unpack(src: _Source, dest: Path) -> int:
     return total
 
 
+async def _feed(q: queue.Queue[bytes | None], item: bytes | None, consumer: asyncio.Future[int]) -> bool:
+    """Hand ``item`` to the unpacking thread, waiting while its queue is full; False when the
+    thread ended (an error of its own: the caller stops feeding)."""
+    while True:
+        try:
+            q.put_nowait(item)
+            return True
+        except queue.Full:
+            if consumer.done():
+                return False
+            await asyncio.sleep(0.002)
+
+
+def _end_now(q: queue.Queue[bytes | None]) -> None:
+    """Drop what the thread has not taken and put the end of the stream (never blocks: only the
+    caller puts, so the queue has room once emptied)."""
+    while True:
+        try:
+            q.get_nowait()
+        except queue.Empty:
+            break
+    q.put_nowait(None)
+
+
 async def download_unpack(
     bucket: Bucket, key: str, dest: Path, *, queue_depth: int = 16, stats: PipeStats | None = None
 ) -> int:
@@ -608,44 +632,29 @@ async def download_unpack(
     loop = asyncio.get_running_loop()
     src = _Source(q)
     consumer = loop.run_in_executor(None, _unpack, src, dest)
-    failed = False
     try:
         async for chunk in bucket.get_stream(key):
-            while True:
-                try:
-                    q.put_nowait(chunk)
-                    break
-                except queue.Full:
-                    if consumer.done():
-                        break
-                    await asyncio.sleep(0.002)
-            if consumer.done():
+            if not await _feed(q, chunk, consumer):
                 break
+        await _feed(q, None, consumer)
+        try:
+            total = await asyncio.shield(consumer)
+        except (tarfile.TarError, zstandard.ZstdError, OSError) as e:
+            raise BackupError(f"{key}: cannot unpack: {e}") from e
     except BaseException:
-        failed = True
+        # The download failed or was cancelled, anywhere (even while the end of the stream was
+        # being handed over, or while the thread finished): the chunks the thread has not taken
+        # are dropped and the end put in their place, with no await (so a second cancel cannot
+        # cut this short); the thread sees a truncated stream and ends, and is waited for
+        # through any cancellation, so that nothing writes under dest once this returns (a
+        # caller removes what was unpacked).
+        _end_now(q)
+        while not consumer.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({consumer})
+        with contextlib.suppress(BaseException):
+            consumer.result()
         raise
-    finally:
-        while True:
-            try:
-                q.put_nowait(None)
-                break
-            except queue.Full:
-                if consumer.done():
-                    break
-                await asyncio.sleep(0.002)
-        if failed:
-            # the unpacking thread sees a truncated stream and ends (its error is the
-            # download's); it is waited for even through another cancellation, so that nothing
-            # writes under dest once this returns (a caller removes what was unpacked)
-            while not consumer.done():
-                with contextlib.suppress(asyncio.CancelledError):
-                    await asyncio.wait({consumer})
-            with contextlib.suppress(BaseException):
-                consumer.result()
-    try:
-        total = await consumer
-    except (tarfile.TarError, zstandard.ZstdError, OSError) as e:
-        raise BackupError(f"{key}: cannot unpack: {e}") from e
     if stats is not None:
         stats.add(src.stats)
     return total
