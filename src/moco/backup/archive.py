@@ -28,7 +28,7 @@ import stat
 import tarfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Protocol
@@ -282,6 +282,23 @@ async def upload_dir(
     :func:`upload_dir_parts`); directories are left. ``record``: see :func:`_pack`.
     """
     todo = members(root) if paths is None else paths
+    return await _stream_packed(
+        bucket,
+        key,
+        lambda sink: _pack(root, todo, arcname, sink, level, threads, consume, record),
+        concurrency=concurrency,
+        queue_depth=queue_depth,
+    )
+
+
+async def _stream_packed(
+    bucket: Bucket, key: str, pack: Callable[[_Sink], int], *, concurrency: int, queue_depth: int = 16
+) -> Packed:
+    """Run ``pack`` (it writes the object's bytes into its sink and returns the raw bytes it
+    packed) in a thread while its output is uploaded as ``key``, at most ``queue_depth`` blocks
+    held. When the upload fails or is cancelled the thread is told to stop and is waited for,
+    through any further cancellation, so that it reads (or, consuming, removes) nothing once
+    this returns."""
     loop = asyncio.get_running_loop()
     q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=queue_depth)
     stop = threading.Event()
@@ -290,7 +307,7 @@ async def upload_dir(
 
     def work() -> None:
         try:
-            result["raw"] = _pack(root, todo, arcname, sink, level, threads, consume, record)
+            result["raw"] = pack(sink)
         finally:
             with contextlib.suppress(BaseException):
                 asyncio.run_coroutine_threadsafe(q.put(_END), loop).result(timeout=60)
@@ -308,10 +325,13 @@ async def upload_dir(
         stored = await bucket.put_stream(key, chunks(), concurrency=concurrency)
     except BaseException:
         stop.set()
-        while not q.empty():
-            q.get_nowait()
+        while not producer.done():
+            while not q.empty():
+                q.get_nowait()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({producer}, timeout=0.05)
         with contextlib.suppress(BaseException):
-            await producer
+            producer.result()
         raise
     await producer  # re-raises an error of the packing thread
     return Packed(raw_bytes=result.get("raw", 0), stored_bytes=stored, stats=sink.stats)
@@ -444,39 +464,9 @@ async def upload_ranges(
 ) -> Packed:
     """Upload a delta part: for each file under ``root``, its final size and the byte ranges
     to write over what the parts hold (:mod:`moco.backup.streamcopy`)."""
-    loop = asyncio.get_running_loop()
-    q: asyncio.Queue[bytes] = asyncio.Queue(maxsize=16)
-    stop = threading.Event()
-    sink = _Sink(loop, q, stop, PipeStats())
-    result: dict[str, int] = {}
-
-    def work() -> None:
-        try:
-            result["raw"] = _pack_ranges(root, files, sink, level)
-        finally:
-            with contextlib.suppress(BaseException):
-                asyncio.run_coroutine_threadsafe(q.put(_END), loop).result(timeout=60)
-
-    producer = loop.run_in_executor(None, work)
-
-    async def chunks() -> AsyncIterator[bytes]:
-        while True:
-            c = await q.get()
-            if c is _END or not c:
-                return
-            yield c
-
-    try:
-        stored = await bucket.put_stream(key, chunks(), concurrency=concurrency)
-    except BaseException:
-        stop.set()
-        while not q.empty():
-            q.get_nowait()
-        with contextlib.suppress(BaseException):
-            await producer
-        raise
-    await producer
-    return Packed(raw_bytes=result.get("raw", 0), stored_bytes=stored, stats=sink.stats)
+    return await _stream_packed(
+        bucket, key, lambda sink: _pack_ranges(root, files, sink, level), concurrency=concurrency
+    )
 
 
 def _apply_range(tar: tarfile.TarFile, member: tarfile.TarInfo, dest: Path) -> int:
