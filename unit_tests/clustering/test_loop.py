@@ -138,6 +138,7 @@ async def test_manager_runs_one_loop_per_cluster_and_one_slow_cluster_does_not_d
     mgr = ClusterManager(lambda ns, name: (sides[name], SQLCloneAgent(CREDS)), CFG)
     slow = mgr.update("ns", "slow")
     fast = mgr.update("ns", "fast")
+    assert slow is not None and fast is not None
     try:
         assert mgr.update("ns", "fast") is fast  # a reconcile wakes, it does not start another loop
         await until(lambda: fast.last.passes >= 3, 3.0)
@@ -152,6 +153,25 @@ async def test_manager_runs_one_loop_per_cluster_and_one_slow_cluster_does_not_d
         await mgr.stop_all()
     assert not slow.running
     assert mgr.keys() == []
+
+
+async def test_manager_starts_no_loop_after_stop_all() -> None:
+    """A reconcile that ends while the manager shuts down must not start a loop nobody stops.
+
+    The controller's workers and the clustering runnable are cancelled together; a reconcile
+    finishing after ``stop_all`` started a loop that ran on, with a closed client, into the next
+    test's output (CI run of 708d531).
+    """
+    mgr = ClusterManager(lambda ns, name: (kube(name), SQLCloneAgent(CREDS)), CFG)
+    first = mgr.update("ns", "a")
+    assert first is not None
+    assert mgr.get("ns", "a") is first
+    await mgr.stop_all()
+    assert not first.running
+    assert mgr.update("ns", "a") is None
+    assert mgr.update("ns", "b") is None
+    assert mgr.keys() == []
+    assert not mgr.wake("ns", "a")
 
 
 async def test_wakeups_coalesce_and_the_ticker_runs_passes() -> None:

@@ -4,8 +4,11 @@ The MySQLCluster reconciler calls :meth:`ClusterManager.update` on every reconci
 loop, or wakes it), :meth:`ClusterManager.stop` when the cluster is deleted, and the Pod
 watcher calls :meth:`ClusterManager.wake` on Pod events that matter (the one filter is
 ``moco.controllers.setup._pod_matters``). :meth:`ClusterManager.stop_all` runs on
-shutdown and when leadership is lost. Each cluster has its own task, so one slow or failing
-cluster never delays another.
+shutdown and when leadership is lost, and closes the registry for good: the controller's
+workers are cancelled together with the clustering runnable, so a reconcile may still end after
+it; its ``update`` then starts nothing (a loop started then would run on, unstopped, with a
+closed client). Each cluster has its own task, so one slow or failing cluster never delays
+another.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ class ClusterManager:
         self._sides = sides
         self._cfg = cfg or ProcessConfig()
         self._procs: dict[Key, ClusterProcess] = {}
+        self._closed = False
 
-    def update(self, namespace: str, name: str) -> ClusterProcess:
-        """Start the cluster's loop if it is not running, else wake it."""
+    def update(self, namespace: str, name: str) -> ClusterProcess | None:
+        """Start the cluster's loop if it is not running, else wake it; None once closed."""
+        if self._closed:
+            return None
         key = (namespace, name)
         proc = self._procs.get(key)
         if proc is None:
@@ -73,6 +79,7 @@ class ClusterManager:
             log.info("clustering stops", cluster=name, namespace=namespace)
 
     async def stop_all(self) -> None:
-        """Stop every loop (shutdown, lost leadership)."""
+        """Stop every loop (shutdown, lost leadership) and start none after (idempotent)."""
+        self._closed = True
         procs, self._procs = self._procs, {}
         await asyncio.gather(*(p.stop() for p in procs.values()))
