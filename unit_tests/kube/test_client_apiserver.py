@@ -47,6 +47,17 @@ async def test_create_get_replace_delete_and_error_classes(kube: Client, namespa
     assert missing.value.reason == "NotFound"
 
 
+async def test_a_dry_run_delete_deletes_nothing(kube: Client, namespace: str) -> None:
+    """DeleteOptions travel in the body: the apiserver reads no query option of a DELETE that
+    has a body, so ``dryRun`` given as a query deleted the object for real."""
+    await kube.create(CONFIGMAPS, cm(namespace, "kept", {}))
+    await kube.delete(CONFIGMAPS, "kept", namespace, dry_run=True)
+    await kube.get(CONFIGMAPS, "kept", namespace)
+    with pytest.raises(TypeError, match="dry_run"):
+        await kube.delete(CONFIGMAPS, "kept", namespace, query={"dryRun": "All"})
+    await kube.get(CONFIGMAPS, "kept", namespace)
+
+
 async def test_invalid_reports_the_field_causes(kube: Client, namespace: str) -> None:
     bad = {
         "apiVersion": WIDGETS.api_version,

@@ -238,12 +238,25 @@ class Client:
         propagation: str | None = None,
         uid: str | None = None,
         resource_version: str | None = None,
+        dry_run: bool = False,
         **kw: Any,
     ) -> Obj:
-        """DELETE; ``uid`` / ``resource_version`` become preconditions."""
+        """DELETE; ``uid`` / ``resource_version`` become preconditions.
+
+        Every option travels in the DeleteOptions body: the apiserver reads no query option of
+        a DELETE that has a body, so a ``dryRun`` query would delete for real. A ``query`` is
+        refused for that reason.
+        """
+        if "query" in kw:
+            raise TypeError(
+                "delete() takes its options as arguments (dry_run=, propagation=, uid=, "
+                "resource_version=), not as a query: the apiserver ignores the query of a DELETE"
+            )
         body: dict[str, Any] = {"apiVersion": "v1", "kind": "DeleteOptions"}
         if propagation:
             body["propagationPolicy"] = propagation
+        if dry_run:
+            body["dryRun"] = ["All"]
         pre = {k: v for k, v in (("uid", uid), ("resourceVersion", resource_version)) if v}
         if pre:
             body["preconditions"] = pre
