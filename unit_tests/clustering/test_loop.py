@@ -138,7 +138,8 @@ async def test_manager_runs_one_loop_per_cluster_and_one_slow_cluster_does_not_d
     mgr = ClusterManager(lambda ns, name: (sides[name], SQLCloneAgent(CREDS)), CFG)
     slow = mgr.update("ns", "slow")
     fast = mgr.update("ns", "fast")
-    assert slow is not None and fast is not None
+    assert slow is not None
+    assert fast is not None
     try:
         assert mgr.update("ns", "fast") is fast  # a reconcile wakes, it does not start another loop
         await until(lambda: fast.last.passes >= 3, 3.0)
