@@ -244,6 +244,12 @@ def test_pod_and_spec_views() -> None:
         True,
         "primary",
     )
+    # no Pod IP yet: no address, and no DNS name in its place (a look-up before the Pod's DNS
+    # record exists is cached as "no such name" and the replicas could not resolve it)
+    del p["status"]["podIP"]
+    no_ip = pod_info(p, "test")
+    assert no_ip is not None
+    assert no_ip.host == ""
     assert pod_info({"metadata": {"name": "moco-test-x"}}, "test") is None
     assert pod_info({"metadata": {"name": "moco-other-0"}}, "test") is None
     c, _ = load_example("guaranteed.yaml")

@@ -66,6 +66,12 @@ class ProcessConfig:
     #: restart would start it over, see ``decide.first_connect_underway``), the loop passes
     #: again this often, so the cluster is reported Healthy soon after it connected.
     connecting_recheck: float = 0.5
+    #: a replica set up to follow the primary whose IO thread failed its last connect
+    #: (``Last_IO_Errno`` set, the thread retrying or stopped) is restarted so that it tries
+    #: again now rather than after ``SOURCE_CONNECT_RETRY`` (60 s), but at most this often: a
+    #: connect that fails at once (the source's name does not resolve yet, nothing listens) was
+    #: restarted at every pass, about every 40 ms, for as long as it failed.
+    io_restart_every: float = 1.0
     #: one call through the Kubernetes side; also how long a cluster view older than the loop's
     #: own last primary-index write is read again before the pass gives up.
     kube_timeout: float = 10.0

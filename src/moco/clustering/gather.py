@@ -123,6 +123,10 @@ async def probe(pod: PodInfo, creds: Credentials, cfg: ProcessConfig, *, silent:
     :class:`NoAnswer` if it never answers; :class:`Unreadable` when it answered but its status
     could not be read completely (see :class:`moco.mysql.status.IncompleteStatus`).
     """
+    if not pod.host:
+        # a Pod with no IP yet has no mysqld listening (and no name worth a DNS look-up: see
+        # moco.controllers.kubeside.pod_info): one try, refused, without any network
+        return NoAnswer(1, refused=True)
     # a not-ready or terminating Pod gets every try too: its Pod's state is no evidence
     tries = 1 if silent else max(cfg.status_retries, 1)
     connect_bound = cfg.silent_connect_timeout if silent else cfg.connect_timeout

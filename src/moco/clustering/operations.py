@@ -22,7 +22,9 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
   other's (errant ones excluded) and waits until it applied what it received;
 - errant replicas are fenced: IO thread stopped, role label removed, never promoted;
 - a replica whose IO thread makes its first connect to the primary is left alone
-  (``decide.first_connect_underway``): a restart would start the connect over;
+  (``decide.first_connect_underway``): a restart would start the connect over; one whose
+  connect failed is restarted (to try again before ``SOURCE_CONNECT_RETRY``) at most every
+  ``io_restart_every``;
 - an empty replica is cloned from the primary before it replicates, as a job beside the loop
   (one at a time, reported by Events, waking the loop at its end) so that no pass, and no
   failover, waits for a clone; a replica is never pointed
@@ -33,6 +35,7 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -90,6 +93,9 @@ class OpContext:
     start_clone: Callable[[int, Callable[[], Awaitable[bool]]], bool] | None = None
     #: indices whose clone runs now: nothing else is done to them meanwhile.
     cloning: frozenset[int] = frozenset()
+    #: when (monotonic) each replica's failing IO thread was last restarted (shared across
+    #: passes; ``ProcessConfig.io_restart_every``).
+    io_restarts: dict[int, float] = field(default_factory=dict)
 
     @property
     def ss(self) -> StatusSet:
@@ -425,6 +431,15 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         return redo
     if first_connect_underway(st, ppod, semisync=semisync, replica=pod):
         return redo  # the loop passes again soon (``connecting_recheck``)
+    now = time.monotonic()
+    if (
+        points
+        and st.semisync_replica_enabled == semisync
+        and rs is not None
+        and rs.last_io_errno
+        and now - ctx.io_restarts.get(i, -math.inf) < ctx.cfg.io_restart_every
+    ):
+        return redo  # restarted a moment ago and failed again: not at every pass
     ctx.log.info("pointing replica at the primary", instance=i, primary=ss.primary, semisync=semisync)
     if st.semisync_replica_enabled != semisync:
         await ops.configure_semisync_replica(conn, enabled=semisync)
@@ -433,6 +448,7 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
         # retries only every SOURCE_CONNECT_RETRY seconds; START REPLICA leaves it so. Restart it
         # to reconnect now (a no-op warning when the thread is stopped).
         await ops.stop_io_thread(conn)
+    ctx.io_restarts[i] = now
     if not points:
         await ops.change_source(
             conn,

@@ -106,6 +106,7 @@ class ClusterProcess:
         self._last_change: PrimaryChange | None = None
         self._stopped_reported = False
         self._warned: set[str] = set()
+        self._io_restarts: dict[int, float] = {}
         #: the primary index this process last wrote, until a view of the cluster shows it.
         self._written_primary: int | None = None
         #: the next pass reads the cluster from the API server, not the cache: after a pass
@@ -484,6 +485,7 @@ class ClusterProcess:
                 g,
                 logger,
                 warned=self._warned,
+                io_restarts=self._io_restarts,
                 start_clone=self._start_clone,
                 cloning=self.cloning,
             )
@@ -606,9 +608,13 @@ def _now() -> datetime.datetime:
 
 
 def _connecting(ss: StatusSet) -> bool:
-    """Whether a replica's IO thread makes its first connect to its source."""
+    """Whether a replica's IO thread connects to its source, or failed to (it is restarted at
+    most every ``io_restart_every``: the pass that may restart it must come)."""
     return any(
-        i != ss.primary and ist is not None and ist.replica is not None and ist.replica.io_connecting
+        i != ss.primary
+        and ist is not None
+        and ist.replica is not None
+        and (ist.replica.io_connecting or (not ist.replica.io_running and bool(ist.replica.last_io_errno)))
         for i, ist in enumerate(ss.instances)
     )
 

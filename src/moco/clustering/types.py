@@ -74,6 +74,7 @@ class PodInfo:
 
     name: str
     index: int
+    #: the Pod IP; "" while the Pod has none (nothing is connected to then)
     host: str
     port: int = constants.MYSQL_PORT
     #: Where the clone donor is reached (MOCO uses the admin port).

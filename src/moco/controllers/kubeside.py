@@ -101,8 +101,11 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
     prefix = f"moco-{cluster_name}-"
     if not name.startswith(prefix) or not name[len(prefix) :].isdigit():
         return None
-    ip = (pod.get("status") or {}).get("podIP")
-    host = ip or f"{name}.moco-{cluster_name}.{meta.get('namespace')}.svc"
+    # No Pod IP yet: no address, and no DNS name instead. Nothing listens there yet, and a look-up
+    # of the Pod's name before its record exists is cached as "no such name" by the cluster's
+    # DNS (CoreDNS: up to 30 s), so the replicas, which name their source by it, could not
+    # resolve it for that long once it started (measured: a new cluster Healthy 20 s later).
+    host = str((pod.get("status") or {}).get("podIP") or "")
     labels = meta.get("labels") or {}
     anns = meta.get("annotations") or {}
     # the mysqld container's restarts and state: a crash of the primary's mysqld is evidence
@@ -114,7 +117,7 @@ def pod_info(pod: Obj, cluster_name: str) -> PodInfo | None:
     return PodInfo(
         name=name,
         index=int(name[len(prefix) :]),
-        host=str(host),
+        host=host,
         ready=_ready(pod),
         deleting=bool(meta.get("deletionTimestamp")),
         demote=anns.get(constants.ANN_DEMOTE) == "true",
