@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from moco.clustering.config import ProcessConfig
+from moco.clustering.errors import GatherError
 from moco.controllers.containers import Images
 from moco.controllers.kubeside import COND_SOURCE_SECRET, EV_SOURCE_SECRET_INVALID, ClusterKubeSide
 from moco.controllers.reconciler import MYSQLCLUSTERS, ReconcilerConfig
@@ -25,6 +26,7 @@ from moco.controllers.setup import Wiring, setup
 from moco.kube.client import Client
 from moco.kube.manager import Manager, ManagerOptions
 from moco.kube.resource import EVENTS, SECRETS, Resource
+from moco.kube.store import Store
 from moco.testing.envtest import Envtest
 from unit_tests.controllers.harness import cluster_manifest, condition, eventually
 
@@ -170,3 +172,12 @@ async def test_missing_source_key_is_reported(apiserver: Envtest, kube: Client, 
         c = condition(await kube.get(MYSQLCLUSTERS, "test", ns), COND_SOURCE_SECRET)
         assert c is not None
         assert c["status"] == "True"
+
+
+async def test_a_missing_controller_secret_is_a_gather_error(kube: Client, namespace: str) -> None:
+    """A new cluster's loop starts before its reconcile created the controller Secret: the pass
+    fails as an expected wait (a warning, retried), naming the Secret, not as a bug with a
+    traceback (as every new cluster's first pass logged)."""
+    side = ClusterKubeSide(kube, Store(), Store(), namespace, "fresh", namespace)
+    with pytest.raises(GatherError, match=rf"{namespace}/mysql-{namespace}\.fresh does not exist yet"):
+        await side.get_credentials()

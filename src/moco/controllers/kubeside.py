@@ -308,7 +308,15 @@ class ClusterKubeSide:
             cached = self.secrets.get(f"{self.system_namespace}/{name}")
             if cached is not None:
                 return cached
-        return await self._secret(name, self.system_namespace)
+        try:
+            return await self._secret(name, self.system_namespace)
+        except NotFound as e:
+            # a new cluster's loop starts before its first reconcile created the Secret (it is
+            # started first on purpose, see the reconciler): an expected wait, not a fault
+            raise GatherError(
+                f"the controller Secret {self.system_namespace}/{name} does not exist yet"
+                " (the MySQLCluster's reconcile creates it)"
+            ) from e
 
     async def get_credentials(self) -> Credentials:
         secret = await self._controller_secret()
