@@ -125,7 +125,7 @@ def test_versions_before_3_keep_mysqld_on_its_own_certificate(version: int) -> N
 
 def test_version_3_mounts_moco_certificate_in_mysqld_and_the_agent() -> None:
     cluster, live = _reconciled_by_old_controller(generation=6, version=2)  # the user edited it
-    assert rv.for_cluster(cluster) == 3
+    assert rv.for_cluster(cluster) == rv.LATEST
     assert rv.serves_moco_tls(3)
     desired = statefulset.statefulset(cluster, "moco-test-mycnf", "moco-test-slow", IMAGES, live=live)
     assert _mounts_moco_tls(desired) == {"volume": True, "mysqld": True, "agent": True}
@@ -138,3 +138,30 @@ def test_version_3_mounts_moco_certificate_in_mysqld_and_the_agent() -> None:
         for m in c.get("volumeMounts") or []:
             if m["name"] == constants.MYSQL_TLS_VOLUME:
                 assert m == {"name": "mysql-tls", "mountPath": "/mysql-tls", "readOnly": True}
+
+
+def _startup_probe(sts: dict[str, Any]) -> dict[str, Any]:
+    spec = sts["spec"]["template"]["spec"]
+    mysqld = next(c for c in spec["containers"] if c["name"] == constants.MYSQLD_CONTAINER)
+    return dict(mysqld["startupProbe"])
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+def test_versions_before_4_keep_the_10_s_startup_probe(version: int) -> None:
+    """An operator upgrade does not roll a cluster for the faster startup probe."""
+    cluster, live = _reconciled_by_old_controller(generation=5, version=version)
+    assert rv.for_cluster(cluster) == version
+    desired = statefulset.statefulset(cluster, "moco-test-mycnf", "moco-test-slow", IMAGES, live=live)
+    probe = _startup_probe(desired)
+    assert (probe["periodSeconds"], probe["failureThreshold"]) == (10, 360)
+    assert _startup_probe(live) == probe
+
+
+def test_version_4_asks_every_second_within_the_same_startup_wait() -> None:
+    cluster, live = _reconciled_by_old_controller(generation=6, version=3)  # the user edited it
+    assert rv.for_cluster(cluster) == 4
+    desired = statefulset.statefulset(cluster, "moco-test-mycnf", "moco-test-slow", IMAGES, live=live)
+    probe = _startup_probe(desired)
+    # spec.startupWaitSeconds (default 3600) still bounds the wait: 3600 tries of 1 s
+    assert (probe["periodSeconds"], probe["failureThreshold"]) == (1, 3600)
+    assert probe["httpGet"]["path"] == "/healthz"

@@ -162,7 +162,8 @@ def test_user_probe_tuning_kept_but_handler_forced() -> None:
     assert mysqld["livenessProbe"]["failureThreshold"] == 3
     assert mysqld["livenessProbe"]["terminationGracePeriodSeconds"] == 200
     assert mysqld["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health", "scheme": "HTTP"}
-    assert mysqld["startupProbe"]["failureThreshold"] == 360
+    # not tuned by the user: 1 s tries within spec.startupWaitSeconds (reconcile version 4)
+    assert (mysqld["startupProbe"]["periodSeconds"], mysqld["startupProbe"]["failureThreshold"]) == (1, 3600)
 
 
 def test_containers_and_overwrites() -> None:

@@ -146,7 +146,11 @@ def _probe(path: str, user: dict[str, Any] | None, **defaults: Any) -> Obj:
 
 
 def mysqld_container(
-    cluster: MySQLCluster, security: SecurityDefaults = DEFAULT_SECURITY, *, moco_tls: bool = False
+    cluster: MySQLCluster,
+    security: SecurityDefaults = DEFAULT_SECURITY,
+    *,
+    moco_tls: bool = False,
+    startup_period: int = 10,
 ) -> Obj:
     c = find_container(cluster.spec.pod_template.spec, constants.MYSQLD_CONTAINER)
     if c is None:
@@ -164,8 +168,12 @@ def mysqld_container(
         _port(constants.MYSQL_ADMIN_PORT_NAME, constants.MYSQL_ADMIN_PORT),
         _port(constants.MYSQL_HEALTH_PORT_NAME, constants.MYSQL_HEALTH_PORT),
     ]
+    # startupWaitSeconds bounds the wait whatever the period (reconcileversion rule 4)
     c["startupProbe"] = _probe(
-        "/healthz", c.get("startupProbe"), periodSeconds=10, failureThreshold=max(1, startup_wait // 10)
+        "/healthz",
+        c.get("startupProbe"),
+        periodSeconds=startup_period,
+        failureThreshold=max(1, startup_wait // startup_period),
     )
     c["livenessProbe"] = _probe("/healthz", c.get("livenessProbe"))
     c["readinessProbe"] = _probe("/readyz", c.get("readinessProbe"))
@@ -321,11 +329,12 @@ def containers(
     security: SecurityDefaults = DEFAULT_SECURITY,
     *,
     moco_tls: bool = False,
+    startup_period: int = 10,
 ) -> tuple[list[Obj], list[Obj]]:
     """(containers, init containers) of the Pod template (``moco_tls``: mysqld's certificate
-    mounted in ``mysqld`` and ``agent``)."""
+    mounted in ``mysqld`` and ``agent``; ``startup_period``: the startup probe's default period)."""
     s = cluster.spec
-    mysqld = mysqld_container(cluster, security, moco_tls=moco_tls)
+    mysqld = mysqld_container(cluster, security, moco_tls=moco_tls, startup_period=startup_period)
     out = [mysqld, agent_container(cluster, images, moco_tls=moco_tls)]
     if not s.disable_slow_query_log_container:
         out.append(slow_log_container(images))

@@ -28,7 +28,12 @@ The versions (each says only how it differs from the next):
 3. mysqld serves moco's certificate (:mod:`moco.controllers.mysqlcert`): the Secret
    ``moco-<name>-mysql-tls`` is mounted in the ``mysqld`` and ``agent`` containers and my.cnf
    names it (``ssl_*``, ``admin_ssl_*``); replicas then verify their source
-   (:func:`serves_moco_tls`).
+   (:func:`serves_moco_tls`);
+4. the mysqld container's startup probe asks every second instead of every 10 s (MOCO's
+   period), its failure threshold scaled so that ``spec.startupWaitSeconds`` still bounds the
+   wait: an instance that just (re)started is Ready up to 9 s sooner (a new 3-instance cluster
+   on the local cluster: about 10 s of its 35-45 s to Healthy were the probe's period)
+   (:func:`startup_probe_period`).
 """
 
 from __future__ import annotations
@@ -42,16 +47,23 @@ from moco.controllers.common import Obj, find_container
 from moco.controllers.containers import Images
 
 #: the version a changed or new cluster is reconciled with
-LATEST: Final = 3
+LATEST: Final = 4
 #: the versions this controller can render
-SUPPORTED: Final = frozenset({1, 2, 3})
+SUPPORTED: Final = frozenset({1, 2, 3, 4})
 #: the first version whose mysqld serves moco's certificate
 MOCO_TLS_SINCE: Final = 3
+#: the first version whose startup probe asks every second
+FAST_STARTUP_PROBE_SINCE: Final = 4
 
 
 def serves_moco_tls(version: int) -> bool:
     """Whether a cluster rendered at ``version`` mounts moco's mysqld certificate (version 3)."""
     return version >= MOCO_TLS_SINCE
+
+
+def startup_probe_period(version: int) -> int:
+    """The mysqld startup probe's default ``periodSeconds`` at ``version`` (version 4)."""
+    return 1 if version >= FAST_STARTUP_PROBE_SINCE else 10
 
 
 def decide(

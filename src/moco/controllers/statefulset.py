@@ -134,8 +134,10 @@ def pod_template(
     security: SecurityDefaults = DEFAULT_SECURITY,
     *,
     moco_tls: bool = False,
+    startup_period: int = 10,
 ) -> Obj:
-    """The StatefulSet's Pod template (``moco_tls``: mysqld serves moco's certificate)."""
+    """The StatefulSet's Pod template (``moco_tls``: mysqld serves moco's certificate;
+    ``startup_period``: the startup probe's default period)."""
     tmpl = cluster.spec.pod_template
     meta_in = tmpl.metadata
     meta: Obj = {"labels": {**((meta_in.labels if meta_in else None) or {}), **labels(cluster)}}
@@ -145,7 +147,9 @@ def pod_template(
     spec["serviceAccountName"] = cluster.prefixed_name()
     spec.setdefault("terminationGracePeriodSeconds", DEFAULT_TERMINATION_GRACE_SECONDS)
     spec["volumes"] = volumes(cluster, mycnf_name, slow_log_name, moco_tls=moco_tls)
-    spec["containers"], spec["initContainers"] = containers(cluster, images, security, moco_tls=moco_tls)
+    spec["containers"], spec["initContainers"] = containers(
+        cluster, images, security, moco_tls=moco_tls, startup_period=startup_period
+    )
     spec["securityContext"] = pod_context(spec.get("securityContext"), security)
     if not spec.get("affinity"):
         spec["affinity"] = default_affinity(cluster)
@@ -198,6 +202,7 @@ def statefulset(
         images,
         security,
         moco_tls=reconcileversion.serves_moco_tls(version),
+        startup_period=reconcileversion.startup_probe_period(version),
     )
     claims = volume_claim_templates(cluster)
     annotations = {ANN_TEMPLATE_HASH: template_hash(template), ANN_CLAIMS_HASH: _hash(claims)}
