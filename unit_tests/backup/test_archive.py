@@ -8,6 +8,7 @@ import filecmp
 import json
 import os
 import shutil
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,9 @@ import pytest
 from obstore.store import LocalStore, MemoryStore
 
 from moco.backup.archive import (
+    BLOCK,
     PipeStats,
+    _Sink,
     download_unpack,
     download_unpack_parts,
     partition,
@@ -184,3 +187,26 @@ async def test_a_download_cancelled_while_handing_over_its_end_leaves_no_writer(
     before = _sizes(dest)
     await asyncio.sleep(0.5)
     assert _sizes(dest) == before
+
+
+async def test_the_sink_hands_whole_blocks_in_order_and_copies_a_reused_buffer() -> None:
+    """The packer's output reaches the upload in pieces of at least BLOCK bytes (but the last),
+    byte for byte in order; a caller's buffer written and then reused is not what is sent."""
+    loop = asyncio.get_running_loop()
+    q: asyncio.Queue[bytes] = asyncio.Queue()
+    sink = _Sink(loop, q, threading.Event())
+    reused = bytearray(b"r" * 1000)
+    pieces = [os.urandom(BLOCK // 3) for _ in range(7)]
+
+    def write() -> None:
+        sink.write(reused)
+        reused[:] = b"s" * 1000
+        for p in pieces:
+            sink.write(p)
+        sink.write(b"")
+        sink.finish()
+
+    await asyncio.to_thread(write)
+    sent = [q.get_nowait() for _ in range(q.qsize())]
+    assert all(len(c) >= BLOCK for c in sent[:-1])
+    assert b"".join(sent) == b"r" * 1000 + b"".join(pieces)

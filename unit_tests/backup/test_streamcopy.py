@@ -4,7 +4,6 @@ whole way through a bucket: parts while files change, patches, removals, unpacke
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from pathlib import Path
@@ -20,6 +19,7 @@ from moco.backup.streamcopy import (
     UNVERIFIED,
     Feed,
     Patch,
+    block_digest,
     changed_ranges,
     follow,
     manifest_format,
@@ -160,7 +160,7 @@ def test_rule3_changed_ranges_sends_only_blocks_that_differ_and_what_no_block_ho
     f = tmp_path / "f"
     data = bytearray(os.urandom(40))
     f.write_bytes(data)
-    blocks = [(o, 10, hashlib.sha256(bytes(data[o : o + 10])).digest()) for o in (0, 10, 30)]
+    blocks = [(o, 10, block_digest(data[o : o + 10])) for o in (0, 10, 30)]
     assert changed_ranges(f, blocks) == (40, [(20, 10)]), "a block no packer read (a shrink's zeros)"
     data[12] ^= 1
     data[31] ^= 1
@@ -171,3 +171,28 @@ def test_rule3_changed_ranges_sends_only_blocks_that_differ_and_what_no_block_ho
     assert changed_ranges(f, blocks) == (40, [(20, 20)]), "unchanged blocks are not sent"
     f.write_bytes(data[:15])
     assert changed_ranges(f, blocks) == (15, [(10, 5)]), "cut short: blocks past the end are gone"
+
+
+def test_rule3_a_block_digest_tells_any_one_bit_change_and_nothing_else() -> None:
+    """The digest rule 3 compares: every single-bit change of a 4 KiB block gives another
+    digest, the same bytes the same digest whatever holds them."""
+    block = bytearray(os.urandom(4096))
+    digest = block_digest(bytes(block))
+    assert len(digest) == 16, "128 bits"
+    assert block_digest(memoryview(block)) == digest
+    seen = {digest}
+    for bit in range(0, 4096 * 8, 61):
+        block[bit // 8] ^= 1 << (bit % 8)
+        seen.add(block_digest(block))
+        block[bit // 8] ^= 1 << (bit % 8)
+    assert len(seen) == 1 + len(range(0, 4096 * 8, 61))
+
+
+def test_feed_keeps_the_digest_of_a_block_not_the_packers_buffer() -> None:
+    """A packer hands its reused buffer: what the feed keeps must not change when the buffer
+    is overwritten by the next read (rule 2: what was read is known)."""
+    feed = Feed(1)
+    buf = bytearray(b"x" * 100)
+    feed.block(Path("f"), 200, memoryview(buf)[:64])
+    buf[:] = b"y" * 100
+    assert feed.blocks[Path("f")] == [(200, 64, block_digest(b"x" * 64))]

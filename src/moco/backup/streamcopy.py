@@ -16,7 +16,7 @@ once more as a *patch* part. Rules:
 3. **After CLONE ends, every file not taken is taken** (no wait: nothing writes any more), and
    every file taken earlier is looked at again (:func:`plan_patch`): one whose state differs,
    or which was unverified, is read again and compared block by block with what the packers
-   read (SHA-256 of each block, :func:`changed_ranges`); its final size and the ranges that
+   read (the :func:`block_digest` of each block, :func:`changed_ranges`); its final size and the ranges that
    differ go into a delta part (CLONE writes again pages of files it copied long before: the
    pages, not the files, are sent again); one that is gone is listed as removed. Why the state
    is a sound filter: a write after the packer's look happens at least :data:`STABLE_SECONDS`
@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import os
 import queue
 import stat
@@ -42,6 +41,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+import xxhash
 
 #: Rule 1: how long a file must have been left alone before it is taken. CLONE writes a file it
 #: copies without pauses of this length (its chunks follow each other within milliseconds);
@@ -55,10 +56,24 @@ CLONE_STATUS_DIR: Final = "#clone"
 #: packer's look came too soon after a write.
 FileState = tuple[int, int, int]
 UNVERIFIED: Final[FileState] = (-1, -1, -1)
-#: A block a packer read: offset, length, SHA-256 of its bytes.
+#: A block a packer read: offset, length, :func:`block_digest` of its bytes.
 Block = tuple[int, int, bytes]
 #: How a file differs from what the parts hold: its final size and the byte ranges to send.
 Ranges = tuple[int, list[tuple[int, int]]]
+
+
+def block_digest(data: bytes | bytearray | memoryview) -> bytes:
+    """What rule 3 compares of a block: its XXH3-128 (as rsync's block checksums).
+
+    The digest tells whether CLONE wrote a block again after a packer read it, an accident and
+    not an adversary, so 128 bits of a non-cryptographic hash are enough (a missed change is a
+    chance of 2^-128 per rewritten block). The packers digest every byte of the copy, so its
+    speed is the backup's: measured on the benchmark's InnoDB files (4 MiB blocks, one core of
+    the test ground), XXH3-128 6.3 GB/s, SHA-256 (with the CPU's SHA extensions) 0.9-1.2 GB/s,
+    zlib's CRC-32 2.2 GB/s, zstd level 1 itself 0.5 GB/s: SHA-256 cost the packers as much CPU
+    as compressing (0.48 s of 1.10 s for 369 MB), XXH3-128 a seventh of that.
+    """
+    return xxhash.xxh3_128_digest(data)
 
 
 def state_of(st: os.stat_result, now: float) -> FileState:
@@ -122,9 +137,10 @@ class Feed:
         """A packer's look at ``path`` before reading it (None: it shrank while read)."""
         self.taken[path] = UNVERIFIED if st is None else state_of(st, time.time())
 
-    def block(self, path: Path, offset: int, length: int, digest: bytes) -> None:
-        """A block a packer read (rule 3 compares it with the file's final bytes)."""
-        self.blocks.setdefault(path, []).append((offset, length, digest))
+    def block(self, path: Path, offset: int, data: memoryview) -> None:
+        """A block a packer read at ``offset`` (rule 3 compares its digest with the file's
+        final bytes); called from the packer's thread, before the block is compressed."""
+        self.blocks.setdefault(path, []).append((offset, len(data), block_digest(data)))
 
 
 def ready_files(
@@ -221,7 +237,7 @@ def changed_ranges(path: Path, blocks: list[Block]) -> Ranges:
             if offset > end:  # bytes no block holds (zeros where the file shrank while read)
                 add(end, offset - end)
             now = os.pread(f.fileno(), length, offset)
-            if hashlib.sha256(now).digest() != digest:
+            if block_digest(now) != digest:
                 add(offset, len(now))
             end = max(end, offset + length)
         if size > end:
@@ -263,6 +279,7 @@ __all__ = [
     "Feed",
     "FileState",
     "Patch",
+    "block_digest",
     "changed_ranges",
     "follow",
     "manifest_format",
