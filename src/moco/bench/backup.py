@@ -30,6 +30,11 @@ The backup's scratch server starts from a template data directory made before th
 a Job given ``MOCO_BACKUP_SCRATCH_TEMPLATE`` does; without one a backup runs ``mysqld
 --initialize`` first (2-4 s, the ``scratch_init`` phase).
 
+Where the CPU goes is printed too (``backup_cpu_s``, ``restore_cpu_s``): CPU seconds of the
+source (or target) mysqld, of the S3 server, of this process's Python threads and HTTP client
+threads, and of the processes it ran meanwhile (the scratch mysqld that receives CLONE), from
+``/proc``; against the wall time of two cores they say whether a step was bound by CPU.
+
 Where the backup's and the restore's time goes is printed on stderr, phase by phase
 (:mod:`moco.backup.phases`: scratch server start, CLONE and its stages, packing and upload with
 the packers' read / zstd / wait-for-upload thread seconds, download with the unpackers' wait /
@@ -47,6 +52,7 @@ import asyncio
 import contextlib
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -106,6 +112,57 @@ class GroundTarget:
             self.m.extra_args = base
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_cpu(path: Path) -> tuple[str, float]:
+    """A process's or thread's name and CPU seconds (user + system) from its ``stat`` file."""
+    text = path.read_text()
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text[text.rindex(")") + 2 :].split()
+    return name, (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def thread_group(name: str) -> str:
+    """Which part of this process a thread is, by its kernel name (pure): obstore's HTTP client
+    runs on tokio's threads (``tokio-runtime-w``); Python's threads (the event loop, the packing
+    and unpacking threads, whose own CPU the phases report as ``upload.cpu`` / ``download.cpu``)
+    all carry the interpreter's name."""
+    return "http_client" if name.startswith("tokio") else "python"
+
+
+def cpu_snapshot(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far: of each named process (``pids``), of this process's threads by
+    :func:`thread_group`, and of this process's waited-for children (the scratch mysqld)."""
+    out: dict[str, float] = {}
+    for what, pid in pids.items():
+        with contextlib.suppress(OSError, ValueError):
+            out[what] = _stat_cpu(Path(f"/proc/{pid}/stat"))[1]
+    # the process's own figure keeps the CPU of threads that ended; the groups but Python's are
+    # summed over the threads that live, and Python's is the rest
+    own = _stat_cpu(Path("/proc/self/stat"))[1]
+    groups: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError, ValueError):
+            name, sec = _stat_cpu(task / "stat")
+            group = thread_group(name)
+            groups[group] = groups.get(group, 0.0) + sec
+    groups.pop("python", None)
+    out |= groups
+    out["python"] = own - sum(groups.values())
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out["children"] = ru.ru_utime + ru.ru_stime
+    return out
+
+
+def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds spent between two snapshots, per entry (pure; an entry that went down, as a
+    group whose thread ended, counts 0)."""
+    return {k: round(max(after.get(k, 0.0) - v, 0.0), 2) for k, v in before.items()} | {
+        k: round(v, 2) for k, v in after.items() if k not in before
+    }
+
+
 def _fmt(timings: dict[str, float]) -> str:
     top = {k: v for k, v in timings.items() if "." not in k}
     return "(" + ", ".join(f"{k} {v:.1f}s" for k, v in top.items()) + ")"
@@ -127,6 +184,15 @@ def phase_lines(what: str, total: float, timings: dict[str, float]) -> list[str]
 def report_phases(what: str, total: float, timings: dict[str, float]) -> None:
     """The phase breakdown on stderr (stdout keeps the summary lines and the last JSON line)."""
     print("\n".join(phase_lines(what, total, timings)), file=sys.stderr, flush=True)
+
+
+def report_cpu(what: str, wall: float, cpu: dict[str, float]) -> None:
+    """CPU seconds per process / thread group on stderr, against the cores the wall time had."""
+    total = sum(cpu.values())
+    cores = os.cpu_count() or 1
+    lines = [f"{what} CPU: {total:.2f}s of {wall * cores:.2f} core seconds ({cores} cores x {wall:.2f}s)"]
+    lines += [f"  {k:<16} {v:7.2f}s" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])]
+    print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def say(msg: str) -> None:
@@ -356,6 +422,8 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
         # the scratch server's template is made once, as the backup image ships it
         template = work / "scratch-template"
         await prepare_template(tools, template, work / "template-work")
+        pids = {"donor_mysqld": src.pid or 0} | ({"store_server": store.pid} if store else {})
+        cpu0 = cpu_snapshot(pids)
         t = time.monotonic()
         r1 = await run_backup(
             BackupRequest(
@@ -365,12 +433,16 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             tools,
         )
         backup_s = time.monotonic() - t
+        backup_cpu = cpu_delta(cpu0, cpu_snapshot(pids))
         load["backup"] = os.getloadavg()[0]
         say(
             f"backup: {backup_s:.1f}s {_fmt(r1.timings)}, {r1.raw_size / 1e6:.0f} MB copied, "
             f"{r1.dump_size / 1e6:.0f} MB stored ({store_kind}), {data_mb / backup_s:.1f} MB/s"
         )
         report_phases("backup", backup_s, r1.timings)
+        report_cpu("backup", backup_s, backup_cpu)
+        pids = {"target_mysqld": t_restore.pid or 0} | ({"store_server": store.pid} if store else {})
+        cpu0 = cpu_snapshot(pids)
         t = time.monotonic()
         res = await run_restore(
             RestoreRequest(
@@ -381,9 +453,11 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             tools,
         )  # fmt: skip
         restore_s = time.monotonic() - t
+        restore_cpu = cpu_delta(cpu0, cpu_snapshot(pids | {"target_mysqld": t_restore.pid or 0}))
         load["restore"] = os.getloadavg()[0]
         say(f"restore (in place): {restore_s:.1f}s {_fmt(res.timings)}, {data_mb / restore_s:.1f} MB/s")
         report_phases("restore", restore_s, res.timings)
+        report_cpu("restore", restore_s, restore_cpu)
         await asyncio.to_thread(t_restore.kill)
         # the restore a cluster's Job does (it cannot stop instance 0's mysqld): by CLONE
         t = time.monotonic()
@@ -455,6 +529,8 @@ async def run(size_mb: int, threads: int, batch: int, rpo_seconds: float) -> dic
             "pitr_archive_exact": archive_exact,
             "backup_phases_s": {k: round(v, 2) for k, v in r1.timings.items()},
             "restore_phases_s": {k: round(v, 2) for k, v in res.timings.items()},
+            "backup_cpu_s": backup_cpu,
+            "restore_cpu_s": restore_cpu,
             "restore_by_clone_phases_s": {k: round(v, 2) for k, v in rc.timings.items()},
             "load_1m": {k: round(v, 1) for k, v in load.items()},
             "cpus": os.cpu_count(),
