@@ -139,8 +139,9 @@ async def test_a_cluster_an_earlier_moco_reconciled_keeps_its_pods_until_its_spe
         return (c.get("status") or {}).get("reconcileInfo") or {}  # type: ignore[no-any-return]
 
     # the earlier release: its own image in the agent's place, version 1 recorded; it did not mount
-    # mysqld's certificate (that came with version 3)
+    # mysqld's certificate (that came with version 3) and probed its start every 10 s (version 4)
     monkeypatch.setattr(reconcileversion, "MOCO_TLS_SINCE", 10**6)
+    monkeypatch.setattr(reconcileversion, "FAST_STARTUP_PROBE_SINCE", 10**6)
     async with running_controller(apiserver.kubeconfig, sysns, watch_namespace=ns, images=OLD_RELEASE):
         await kube.create(MYSQLCLUSTERS, cluster_manifest(ns, replicas=3))
         await eventually(
