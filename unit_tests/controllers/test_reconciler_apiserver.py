@@ -329,8 +329,13 @@ async def test_invalid_spec_is_reported(apiserver: Envtest, kube: Client, namesp
         assert c is not None
         assert c["reason"] == "InvalidSpec"
         assert "absent" in c["message"]
-        events, _ = await kube.list_all(EVENTS, ns)
-        assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+
+        async def warned() -> bool:
+            # the Event follows the status write (the reconcile writes its status first)
+            events, _ = await kube.list_all(EVENTS, ns)
+            return any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events)
+
+        await eventually(warned, "an InvalidSpec Warning Event")
         # creating the ConfigMap lets the reconcile through (the ConfigMap event requeues it)
         await kube.create(
             CONFIGMAPS,
