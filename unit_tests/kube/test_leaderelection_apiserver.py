@@ -153,11 +153,14 @@ async def test_a_manager_that_loses_its_lease_exits_non_zero(kube: Client, names
     mgr.add_runnable(work)
     run = asyncio.create_task(mgr.run())
     await wait_lease(kube, namespace, "short", "me")
-    # someone else takes the lease over behind our back
-    lease = await kube.get(LEASES, "short", namespace)
-    lease["spec"]["holderIdentity"] = "usurper"
-    lease["spec"]["leaseDurationSeconds"] = 3600
-    await kube.replace(LEASES, lease)
+    # someone else takes the lease over behind our back (retried: our renewals, every 0.5 s, may
+    # change it between the read and the write)
+    def usurp(lease: dict[str, Any]) -> bool:
+        lease["spec"]["holderIdentity"] = "usurper"
+        lease["spec"]["leaseDurationSeconds"] = 3600
+        return True
+
+    await kube.update_with_retry(LEASES, "short", namespace, usurp)
     taken = time.monotonic()
     assert await asyncio.wait_for(run, 10) == EXIT_FAILED
     assert mgr.exit_reason == "leadership lost"
