@@ -651,16 +651,19 @@ def save_logs(kube: Kubectl, k: Kubectl, path: str, earlier: list[str]) -> None:
             f.write(ctl("logs", p["metadata"]["name"], timeout=60, check=False))
 
 
-def _clock(v: str) -> float:
-    """``HH:MM`` (UTC, today) as epoch seconds."""
+def next_utc_clock(v: str, now: float | None = None) -> float:
+    """``HH:MM`` (UTC) as epoch seconds: the next such moment (tomorrow's when today's has
+    passed: ``--until 00:10`` given at 23:20 means in 50 minutes, not 23 hours ago)."""
     try:
         h, m = (int(x) for x in v.split(":"))
         if not (0 <= h < 24 and 0 <= m < 60):
             raise ValueError(v)
-        now = time.gmtime()
-        return float(calendar.timegm((now.tm_year, now.tm_mon, now.tm_mday, h, m, 0)))
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"--until {v!r}: want HH:MM (UTC)") from e
+    at = time.time() if now is None else now
+    day = time.gmtime(at)
+    t = float(calendar.timegm((day.tm_year, day.tm_mon, day.tm_mday, h, m, 0)))
+    return t if t > at else t + 86400.0
 
 
 def main() -> int:
@@ -684,7 +687,7 @@ def main() -> int:
     p.add_argument("--no-node-gone", dest="node_gone", action="store_false")
     p.add_argument(
         "--until",
-        type=_clock,
+        type=next_utc_clock,
         default=None,
         metavar="HH:MM",
         help="UTC time by which the runs must be over: a run that would end later is not started",

@@ -3,11 +3,12 @@ a fault, and the start-up timeline read from Pod objects."""
 
 from __future__ import annotations
 
+import argparse
 from datetime import UTC, datetime
 
 import pytest
 
-from e2e.chaos import longest_gap, placed, runs_of, schedule
+from e2e.chaos import longest_gap, next_utc_clock, placed, runs_of, schedule
 from e2e.injectors import INJECTORS
 from e2e.timeline import pod_phases
 
@@ -90,3 +91,13 @@ def test_schedule_runs_every_injector_once_per_round() -> None:
         (1, "c"),
     ]
     assert schedule([], {}) == []
+
+
+def test_until_is_the_next_such_moment() -> None:
+    """--until 00:08 given at 23:14 is 54 minutes later (it cut every run short: 23 hours ago)."""
+    at = datetime(2026, 12, 1, 23, 14, tzinfo=UTC).timestamp()
+    assert next_utc_clock("00:08", at) - at == 54 * 60
+    assert next_utc_clock("23:30", at) - at == 16 * 60
+    for bad in ("24:00", "7", "ab:cd"):
+        with pytest.raises(argparse.ArgumentTypeError, match="--until"):
+            next_utc_clock(bad, at)
