@@ -102,6 +102,11 @@ def leader(kube: Kubectl) -> str:
     return holder
 
 
+def _ready(pod: dict[str, Any]) -> bool:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
 def controller_nodes(kube: Kubectl) -> dict[str, str]:
     """moco-controller Pod -> node."""
     pods = kube.ns(mc.SYSTEM_NAMESPACE).get("pods")["items"]
@@ -249,10 +254,13 @@ class Chaos:
         """Healthy, one per node, the primary off the leader's node (node faults), clients elsewhere."""
         self.wait_ready()
         pod = self.primary_pod()
-        for _ in range(6):  # a switchover picks its target itself: a few may be needed
+        for _ in range(8):  # a switchover picks its target itself: a few may be needed
             on_leader = pod["spec"]["nodeName"] == leader_node(self.kube)
             if placed(inj, on_leader=on_leader):
                 break
+            if inj.on_leader and self.hand_over_lead(pod["spec"]["nodeName"]):
+                pod = self.primary_pod()
+                continue
             where = "shares" if on_leader else "does not share"
             self.switchover(f"{where} {pod['spec']['nodeName']} with the leading controller")
             pod = self.primary_pod()
@@ -270,6 +278,30 @@ class Chaos:
         if faults.services_node(self.spec) != via:
             faults.route_services_via(self.spec, via)
         return pod
+
+    def hand_over_lead(self, node: str) -> bool:
+        """Make the standby moco-controller on ``node`` the leader, if one runs there: the
+        leader's Pod is deleted (it releases the Lease as it stops) and the standby takes the
+        Lease. A switchover picks the lowest in-sync index, so it cycles between two instances
+        and never reaches the third: when the leader runs beside that one, the lead moves to
+        the primary instead. False when no standby runs on ``node``."""
+        held = leader(self.kube)
+        ctl = controller_nodes(self.kube)
+        standby = [p for p, n in ctl.items() if n == node and not held.startswith(f"{p}_")]
+        if not held or not standby:
+            return False
+        old = held.split("_", 1)[0]
+        log(f"placement: the lead moves from {old} ({ctl.get(old)}) to the standby {standby[0]} on {node}")
+        self.kube.ns(mc.SYSTEM_NAMESPACE)("delete", "pod", old, "--wait=false")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            now = leader(self.kube)
+            pods = self.kube.ns(mc.SYSTEM_NAMESPACE).get("pods")["items"]
+            ready = [p for p in pods if not p["metadata"].get("deletionTimestamp") and _ready(p)]
+            if now.startswith(f"{standby[0]}_") and len(ready) >= 2:
+                return True
+            time.sleep(0.5)
+        raise AssertionError(f"placement: the standby {standby[0]} did not take the lead within 120 s")
 
     def switchover(self, why: str) -> None:
         """Demote the primary and wait until another one is Healthy; once writes run, the
