@@ -13,28 +13,42 @@ can be. When the failing replica is the only one left to acknowledge, the primar
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 
 from moco.clustering.interfaces import EV_SET_WRITABLE
 from moco.clustering.types import ClusterState
-from moco.mysql.conn import connect
+from moco.mysql.conn import Connection, connect
 from moco.mysql.status import get_status
+from moco.testing.checker import WriteChecker
 
-from ..fixtures.clustering import ClusterFactory, checker_for, fail_primary, verify_eventually
+from ..fixtures.clustering import ClusterFactory, ClusterGround, checker_for, fail_primary, verify_eventually
 
 pytestmark = pytest.mark.mysql
+
+
+@asynccontextmanager
+async def replica_2_locked(
+    cluster_ground: ClusterFactory,
+) -> AsyncIterator[tuple[ClusterGround, WriteChecker, Connection]]:
+    """A Healthy 3-instance cluster whose replica 2 holds ``LOCK INSTANCE FOR BACKUP`` (on the
+    connection yielded, closed at the end), and a checker for its writes (not started)."""
+    cg = await cluster_ground(3)
+    await cg.h.wait_healthy(60)
+    lock = await connect(cg.admin(2))
+    try:
+        await lock.execute("LOCK INSTANCE FOR BACKUP")
+        yield cg, checker_for(cg), lock
+    finally:
+        await lock.close()
 
 
 async def test_a_replica_that_cannot_be_configured_does_not_keep_the_new_primary_closed(
     cluster_ground: ClusterFactory,
 ) -> None:
-    cg = await cluster_ground(3)
-    await cg.h.wait_healthy(60)
-    lock = await connect(cg.admin(2))
-    chk = checker_for(cg)
-    try:
-        await lock.execute("LOCK INSTANCE FOR BACKUP")
+    async with replica_2_locked(cluster_ground) as (cg, chk, lock):
         async with chk:
             await asyncio.sleep(0.5)
             writable_events = cg.h.kube.reasons().count(EV_SET_WRITABLE)
@@ -58,19 +72,12 @@ async def test_a_replica_that_cannot_be_configured_does_not_keep_the_new_primary
             st = await get_status(c)
         assert st.replica is not None
         assert st.replica.source_port == cg.ms[1].port
-    finally:
-        await lock.close()
 
 
 async def test_the_last_replica_able_to_acknowledge_opens_the_primary_once_it_follows(
     cluster_ground: ClusterFactory,
 ) -> None:
-    cg = await cluster_ground(3)
-    await cg.h.wait_healthy(60)
-    lock = await connect(cg.admin(2))
-    chk = checker_for(cg)
-    try:
-        await lock.execute("LOCK INSTANCE FOR BACKUP")
+    async with replica_2_locked(cluster_ground) as (cg, chk, lock):
         async with chk:
             await asyncio.sleep(0.5)
             old = await fail_primary(cg)
@@ -86,5 +93,3 @@ async def test_the_last_replica_able_to_acknowledge_opens_the_primary_once_it_fo
         assert rep.ok, rep.describe()
         rep = await verify_eventually(chk, cg.admin(2))
         assert rep.ok, rep.describe()
-    finally:
-        await lock.close()
