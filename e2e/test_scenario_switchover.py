@@ -1,6 +1,7 @@
 """Switchover: the primary's Pod is annotated ``moco.cybozu.com/demote: "true"``; the primary
 moves to another instance, the annotation is removed, the cluster is Healthy and every
-acknowledged write is on every instance.
+acknowledged write is on every instance. The primary Service has no selector: its one
+EndpointSlice (moco's) routes to the new primary alone, and no slice of Kubernetes' is left.
 
 Recorded: ``switchover_unavailable_s`` (from the last write acknowledged by the old primary to
 the first acknowledged by the new one), as a junit suite property for ``e2e/summary.py``.
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.timeout(1500)
 
 NAME = "switchover"
 DEMOTE = "moco.cybozu.com/demote"
+MANAGED_BY = "endpointslice.kubernetes.io/managed-by"
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +54,12 @@ async def test_demoted_primary_hands_over_without_losing_writes(
     roles = mc.roles(k, NAME)
     assert roles[f"moco-{NAME}-{out.new_primary}"] == "primary", roles
     assert roles[f"moco-{NAME}-{out.old_primary}"] == "replica", roles
+    svc = f"moco-{NAME}-primary"
+    assert "selector" not in k.get("service", svc)["spec"]
+    slices = k.get("endpointslices", "-l", f"kubernetes.io/service-name={svc}")["items"]
+    routed = [
+        (s["metadata"]["labels"][MANAGED_BY], e["targetRef"]["name"])
+        for s in slices
+        for e in s["endpoints"] or []
+    ]
+    assert routed == [("moco.cybozu.com", f"moco-{NAME}-{out.new_primary}")], routed

@@ -117,11 +117,14 @@ def test_service_template_honoured_but_selector_and_ports_forced() -> None:
     )
     primary = services.services(c)[1]
     assert primary["spec"]["type"] == "LoadBalancer"
-    assert primary["spec"]["selector"] == {
+    # no selector at all: moco writes its EndpointSlice (moco.controllers.primaryslice)
+    assert "selector" not in primary["spec"]
+    replica = services.services(c)[2]
+    assert replica["spec"]["selector"] == {
         constants.LABEL_APP_NAME: "mysql",
         constants.LABEL_APP_INSTANCE: "test",
         constants.LABEL_APP_CREATED_BY: "moco",
-        constants.LABEL_ROLE: "primary",
+        constants.LABEL_ROLE: "replica",
     }
     ports = {p["name"]: p for p in primary["spec"]["ports"]}
     assert ports["mysql"] == {"name": "mysql", "port": 3306, "protocol": "TCP", "targetPort": "mysql"}

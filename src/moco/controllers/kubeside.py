@@ -3,7 +3,9 @@
 One :class:`ClusterKubeSide` per MySQLCluster reads its Pods and the cluster itself from the
 informer caches (a cached cluster may still hold the status from before the loop's own
 switchover: see :meth:`ClusterKubeSide.get_cluster` for why that is safe), and writes Pod
-labels, annotations, the loop's status fields and Events through the API with timeouts.
+labels, annotations, the primary Service's EndpointSlice
+(:class:`moco.controllers.primaryslice.PrimarySlices`), the loop's status fields and Events
+through the API with timeouts.
 
 Secrets are read from caches too, with a GET only on a miss: the controller Secret from the
 informer on moco's labelled Secrets (see :mod:`moco.controllers.setup`), the user's
@@ -56,6 +58,7 @@ from moco.controllers import secrets as sec
 from moco.controllers import status as st
 from moco.controllers.errors import ControllerError
 from moco.controllers.mysqlcert import pod_tls_name
+from moco.controllers.primaryslice import PrimarySlices
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube import errors as kerr
 from moco.kube.client import Client
@@ -245,8 +248,13 @@ class ClusterKubeSide:
         secrets: Store | None = None,
         source_secrets: SecretCache | None = None,
         trust: Callable[[], Awaitable[ServerTrust]] | None = None,
+        primary_slices: PrimarySlices | None = None,
     ) -> None:
         self.client = client
+        #: writes the primary Service's EndpointSlice (by default over the Pod cache, the rest GET)
+        self.primary_slices = primary_slices or PrimarySlices(
+            client, pods=pods, clusters=clusters, timeout=timeout
+        )
         #: the CA mysqld's certificates are verified with
         #: (:meth:`moco.controllers.certs.AgentCertificates.mysql_trust`); None: not verified
         self.trust = trust
@@ -362,6 +370,9 @@ class ClusterKubeSide:
 
     async def set_role_label(self, pod: str, role: str | None) -> None:
         await self._patch_pod(pod, {"metadata": {"labels": {constants.LABEL_ROLE: role}}})
+
+    async def route_primary(self, pod: str) -> None:
+        await self.primary_slices.route(self.namespace, self.name, pod)
 
     async def remove_demote_annotation(self, pod: str) -> None:
         await self._patch_pod(pod, {"metadata": {"annotations": {constants.ANN_DEMOTE: None}}})

@@ -54,6 +54,7 @@ from moco.controllers.common import Obj, is_true
 from moco.controllers.containers import Images, mysqld_container
 from moco.controllers.errors import ControllerError, InvalidSpec, Refused
 from moco.controllers.podsecurity import SecurityDefaults
+from moco.controllers.primaryslice import PrimarySlices
 from moco.controllers.rotator import Rotator
 from moco.controllers.volumes import ClaimPlan, plan_claims, plan_metadata_sync
 from moco.kube import errors as kerr
@@ -163,6 +164,9 @@ class MySQLClusterReconciler:
         #: the credential rotation (MOCO's password-rotate / password-discard annotations); setup
         #: gives it its connections to the instances (None: rotation annotations are not acted on)
         self.rotator: Rotator | None = None
+        #: writes the primary Service's EndpointSlice (setup gives it the informer caches;
+        #: without them every read is a GET)
+        self.primary_slices = PrimarySlices(client, timeout=cfg.api_timeout)
 
     # --- small helpers -----------------------------------------------------------------------
     async def _get(self, res: Resource, name: str, namespace: str | None) -> Obj | None:
@@ -200,6 +204,12 @@ class MySQLClusterReconciler:
         return await self.client.apply(
             res, obj, field_manager=constants.FIELD_MANAGER, force=True, request_timeout=self.cfg.api_timeout
         )
+
+    async def _sync_primary_slice(self, cluster: MySQLCluster) -> None:
+        try:
+            await self.primary_slices.sync(cluster.namespace, cluster.name)
+        except kerr.Conflict:
+            pass  # another writer came in between; the primaryslice controller looks again
 
     async def _delete(self, res: Resource, name: str, namespace: str | None, **kw: Any) -> bool:
         try:
@@ -414,8 +424,13 @@ class MySQLClusterReconciler:
             await self._apply(CONFIGMAPS, slow_cm)
 
         await self._apply(SERVICEACCOUNTS, services.service_account(cluster))
+        # The primary Service's slice before the Service (a selector Service of an earlier moco
+        # keeps its endpoints until moco's slice routes), and after it (a new Service, or
+        # Kubernetes' slices to drop): moco.controllers.primaryslice
+        await self._sync_primary_slice(cluster)
         for svc in services.services(cluster):
             await self._apply(SERVICES, svc)
+        await self._sync_primary_slice(cluster)
 
         if self.cfg.validate_config and not await self._validated(cluster, mycnf_cm, user_conf, outcome):
             return

@@ -2,9 +2,14 @@
 
 * ``moco-<name>`` (headless): governs the StatefulSet, publishes not-ready addresses (Pods must
   find each other before they are ready), ports mysql, mysqlx and mysql-admin;
-* ``moco-<name>-primary`` / ``-replica``: select by the ``moco.cybozu.com/role`` label that the
-  clustering loop sets; the user's template (annotations, labels, spec such as ``type:
-  LoadBalancer``) is honoured, but the selector and the mysql/mysqlx ports are forced;
+* ``moco-<name>-replica``: selects by the ``moco.cybozu.com/role`` label that the clustering
+  loop sets;
+* ``moco-<name>-primary``: has NO selector; moco writes its EndpointSlice, routing to the Pod
+  labelled primary (:mod:`moco.controllers.primaryslice`: a primary change is then one endpoint
+  change, which kube-proxy syncs at once, instead of two, the second held back by its
+  ``minSyncPeriod``);
+* for both, the user's template (annotations, labels, spec such as ``type: LoadBalancer``) is
+  honoured, but the selector (none for the primary) and the mysql/mysqlx ports are forced;
 * the ServiceAccount ``moco-<name>`` the Pods run as;
 * the PDB (3+ replicas, not offline): ``maxUnavailable = replicas / 2``, so a quorum of
   semi-synchronous replicas always stays.
@@ -35,9 +40,15 @@ def _force_port(ports: list[Obj], name: str, port: int) -> None:
 
 
 def service(
-    cluster: MySQLCluster, name: str, template: ServiceTemplate | None, role: str | None, *, headless: bool
+    cluster: MySQLCluster,
+    name: str,
+    template: ServiceTemplate | None,
+    role: str | None,
+    *,
+    headless: bool,
+    selector: bool = True,
 ) -> Obj:
-    """One of the three Services (see the module docstring)."""
+    """One of the three Services (see the module docstring); ``selector=False``: none."""
     extra_labels: dict[str, str] = {}
     annotations: dict[str, str] = {}
     spec: dict[str, Any] = {}
@@ -46,10 +57,11 @@ def service(
             extra_labels = dict(template.metadata.labels or {})
             annotations = dict(template.metadata.annotations or {})
         spec = copy.deepcopy(template.spec or {})
-    selector = labels(cluster)
-    if role is not None:
-        selector[constants.LABEL_ROLE] = role
-    spec["selector"] = selector
+    spec.pop("selector", None)
+    if selector:
+        spec["selector"] = labels(cluster)
+        if role is not None:
+            spec["selector"][constants.LABEL_ROLE] = role
     if headless:
         spec.update({"clusterIP": "None", "type": "ClusterIP", "publishNotReadyAddresses": True})
     ports: list[Obj] = list(spec.get("ports") or [])
@@ -77,6 +89,7 @@ def services(cluster: MySQLCluster) -> list[Obj]:
             s.primary_service_template,
             constants.ROLE_PRIMARY,
             headless=False,
+            selector=False,
         ),
         service(
             cluster,

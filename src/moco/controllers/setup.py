@@ -8,6 +8,8 @@
   controller-namespace Secret (its labels name the cluster);
 * ``partition`` controller (:class:`~moco.controllers.partition.PartitionReconciler`): fed by
   moco's StatefulSets and their Pods;
+* ``primaryslice`` controller (:class:`~moco.controllers.primaryslice.PrimarySlices`): the
+  primary Service's EndpointSlice, fed by MySQLClusters, their Pods, Services and slices;
 * the clustering registry (:class:`moco.clustering.manager.ClusterManager`) runs while leader;
   Pod events that matter (added, deleted, terminating, demote annotation, readiness, role,
   a container's restart or readiness: :func:`_pod_matters`) wake the cluster's loop at once.
@@ -33,10 +35,12 @@ from moco.controllers.backupjobs import BACKUPPOLICIES
 from moco.controllers.certs import AgentCertificates
 from moco.controllers.kubeside import AgentCloneAgent, ClusterKubeSide, SecretCache
 from moco.controllers.partition import PartitionReconciler
+from moco.controllers.primaryslice import PrimarySlices
 from moco.controllers.reconciler import MYSQLCLUSTERS, MySQLClusterReconciler, ReconcilerConfig
 from moco.controllers.rotator import PodDialer, Rotator, RotatorConfig
+from moco.kube import errors as kerr
 from moco.kube.client import Client
-from moco.kube.controller import Controller
+from moco.kube.controller import Controller, Result
 from moco.kube.events import EventRecorder
 from moco.kube.handlers import FuncHandler, enqueue_by_label, enqueue_mapped, enqueue_owner
 from moco.kube.manager import Manager
@@ -44,6 +48,7 @@ from moco.kube.resource import (
     CONFIGMAPS,
     CRONJOBS,
     DEPLOYMENTS,
+    ENDPOINTSLICES,
     JOBS,
     PERSISTENTVOLUMECLAIMS,
     PODDISRUPTIONBUDGETS,
@@ -129,9 +134,21 @@ def setup(
     )
     sts_inf = manager.informer(STATEFULSETS, label_selector=MOCO_SELECTOR)
     pods = manager.informer(PODS, label_selector=POD_SELECTOR)
+    services_inf = manager.informer(SERVICES, label_selector=MOCO_SELECTOR)
+    # the primary Services' slices, moco's and (until removed) Kubernetes': both carry the
+    # Service's labels
+    slices_inf = manager.informer(ENDPOINTSLICES, label_selector=MOCO_SELECTOR)
+    primary_slices = PrimarySlices(
+        client,
+        slices=slices_inf.store,
+        services=services_inf.store,
+        pods=pods.store,
+        clusters=clusters.store,
+        timeout=cfg.api_timeout,
+    )
     owned = [
         sts_inf,
-        manager.informer(SERVICES, label_selector=MOCO_SELECTOR),
+        services_inf,
         manager.informer(SERVICEACCOUNTS, label_selector=MOCO_SELECTOR),
         manager.informer(PODDISRUPTIONBUDGETS, label_selector=MOCO_SELECTOR),
     ]
@@ -169,6 +186,7 @@ def setup(
                 secrets=system_secrets.store,
                 source_secrets=source_secrets,
                 trust=agent_certs.mysql_trust,
+                primary_slices=primary_slices,
             )
             return side, AgentCloneAgent(side, tls=agent_certs.client_context)
 
@@ -197,6 +215,7 @@ def setup(
     # for events: the reconciler plans claim growth from them)
     claims = manager.informer(PERSISTENTVOLUMECLAIMS, label_selector=POD_SELECTOR)
     reconciler.live = {inf.resource: inf.store for inf in (*owned, secrets_inf, configmaps, claims)}
+    reconciler.primary_slices = primary_slices
     reconciler.jobs.policies = policies.store
     reconciler.jobs.cronjobs = cronjobs.store
     reconciler.jobs.roles = roles.store
@@ -232,6 +251,24 @@ def setup(
 
     ctrl.watch(policies, enqueue_mapped(ctrl.queue, policy_users))
     manager.add_controller(ctrl)
+
+    async def sync_primary_slice(key: str) -> Result | None:
+        obj = clusters.store.get(key)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        namespace, name = key.split("/", 1)
+        try:
+            await primary_slices.sync(namespace, name)
+        except kerr.Conflict:
+            return Result(requeue=True)  # another writer came in between: look again
+        return None
+
+    sctrl = Controller("primaryslice", sync_primary_slice, workers=2, reconcile_timeout=30.0)
+    sctrl.watch(clusters)
+    sctrl.watch(services_inf, enqueue_owner(sctrl.queue, "MySQLCluster", constants.GROUP))
+    sctrl.watch(pods, enqueue_by_label(sctrl.queue, constants.LABEL_APP_INSTANCE))
+    sctrl.watch(slices_inf, enqueue_by_label(sctrl.queue, constants.LABEL_APP_INSTANCE))
+    manager.add_controller(sctrl)
 
     part = PartitionReconciler(
         client,
@@ -269,4 +306,4 @@ def setup(
 
         manager.add_runnable(run_clustering, name="clustering", leader_only=True)
 
-    return Wiring(reconciler, part, registry, (ctrl, pctrl))
+    return Wiring(reconciler, part, registry, (ctrl, pctrl, sctrl))
