@@ -51,7 +51,7 @@ class Recorder:
         self.steps: list[tuple[float, str, str, str | None]] = []
         #: the loop's pass number at each Event, by reason
         self.passes: dict[str, int] = {}
-        set_label, record = kube.set_role_label, kube.record_event
+        set_label, record, route = kube.set_role_label, kube.record_event, kube.route_primary
 
         async def set_role_label(pod: str, role: str | None) -> None:
             self.steps.append((time.monotonic(), "label", pod, role))
@@ -62,7 +62,13 @@ class Recorder:
             self.passes.setdefault(reason, h.proc.last.passes)
             await record(type, reason, message)
 
+        async def route_primary(pod: str) -> None:
+            chosen = next(p.name for p in kube.pods.values() if p.index == kube.status.current_primary_index)
+            self.steps.append((time.monotonic(), "route", pod, chosen))
+            await route(pod)
+
         kube.set_role_label = set_role_label  # type: ignore[method-assign]
+        kube.route_primary = route_primary  # type: ignore[method-assign]
         kube.record_event = record_event  # type: ignore[method-assign]
 
     def pass_of(self, reason: str) -> int:
@@ -91,6 +97,15 @@ def check_promotion(cg: ClusterGround, rec: Recorder, old: int, new: int, moved:
     assert rec.label_at(new_pod, constants.ROLE_PRIMARY) <= rec.writable_at()
     assert cg.h.kube.pod(new).role == constants.ROLE_PRIMARY
     assert cg.h.kube.pod(old).role == constants.ROLE_REPLICA
+    # the primary Service (no selector) is routed only to the chosen primary (its index already
+    # in the status), to the new one before any role label moves (the label writes change the
+    # replica Service, and kube-proxy would sync a later change of the primary's a second late)
+    routes = [(t, pod, chosen) for t, kind, pod, chosen in rec.steps if kind == "route"]
+    assert all(chosen == pod for _, pod, chosen in routes), routes
+    first = next(t for t, pod, _ in routes if pod == new_pod)
+    first_label = min(t for t, kind, _, _ in rec.steps if kind == "label")
+    assert first <= first_label, rec.steps
+    assert first <= rec.writable_at()
 
 
 async def test_switchover_opens_the_new_primary_without_the_role_change_pause(

@@ -158,6 +158,12 @@ class KubeSide(Protocol):
         """Set (or, with None, remove) the ``moco.cybozu.com/role`` label of a Pod."""
         ...
 
+    async def route_primary(self, pod: str) -> None:
+        """Route the primary Service to this Pod, the chosen primary (its index already written
+        as ``currentPrimaryIndex``), in one update; a no-op when it routes there (the Service
+        has no selector: :mod:`moco.controllers.primaryslice`)."""
+        ...
+
     async def remove_demote_annotation(self, pod: str) -> None:
         """Remove ``moco.cybozu.com/demote`` from a Pod."""
         ...

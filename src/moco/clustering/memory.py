@@ -69,6 +69,8 @@ class MemoryKube:
         self.sources = dict(sources or {})
         self.status = MemoryStatus(current_primary_index=cluster.current_primary_index)
         self.events: list[tuple[EventType, str, str]] = []
+        #: each ``route_primary``: the Pod routed to, and ``currentPrimaryIndex`` at that moment
+        self.routed: list[tuple[str, int]] = []
         self.gone = False
         #: ``get_cluster`` answers with the status as it was this many seconds ago (an informer
         #: cache that lags behind the API server); 0 = always current.
@@ -110,6 +112,9 @@ class MemoryKube:
     async def set_role_label(self, pod: str, role: str | None) -> None:
         if pod in self.pods:
             self.pods[pod] = replace(self.pods[pod], role=role)
+
+    async def route_primary(self, pod: str) -> None:
+        self.routed.append((pod, self.status.current_primary_index))
 
     async def remove_demote_annotation(self, pod: str) -> None:
         if pod in self.pods:

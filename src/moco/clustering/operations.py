@@ -8,6 +8,8 @@ Each returns whether the loop should run again at once ("redo"). Invariants:
   of ``replicas // 2`` replicas (``rpl_semi_sync_source_timeout`` is so long that it never
   falls back to asynchronous); no single replica keeps the primary closed;
 - a replica never runs with semi-sync source on: its applier would wait for ACKs;
+- the primary Service (no selector) is routed to a new primary in one update right after its
+  index is written, before any role label moves (``route_primary``);
 - configure moves the role labels first (one PATCH per Pod, the old primary's before the new
   one's: never two Pods labelled primary, and the Services propagate while the pass goes on),
   then fences every other writable instance (kills its clients, super_read_only, releasing
@@ -124,15 +126,18 @@ def _semisync_wanted(ss: StatusSet) -> bool:
 async def configure(ctx: OpContext) -> bool:
     """Bring roles, semi-sync, replication and writability in line with the current primary.
 
-    The order is the client's: the role labels move first, one PATCH per Pod (the Pods that
-    lose the primary label before the one that gains it: never two Pods labelled primary), so
-    that the Services' propagation (EndpointSlice, kube-proxy) runs while the rest of the pass
-    does; then other writable instances are fenced, the primary and the replicas configured,
-    and the primary opened once enough replicas acknowledge.
+    The order is the client's: the primary Service is routed to the primary first (one
+    EndpointSlice update, :func:`route_primary`; a no-op when a switchover or failover just did
+    it), then the role labels move, one PATCH per Pod (the Pods that lose the primary label
+    before the one that gains it: never two Pods labelled primary), so that the Services'
+    propagation (EndpointSlice, kube-proxy) runs while the rest of the pass does; then other
+    writable instances are fenced, the primary and the replicas configured, and the primary
+    opened once enough replicas acknowledge.
     """
     ss = ctx.ss
     redo = False
     relabelled: list[int] = []
+    await route_primary(ctx, ss.primary)
     for i, pod in enumerate(ss.pods):
         if pod is not None and pod.demote and i != ss.primary:
             # left by a switchover that stopped after its status write: it would demote this
@@ -243,6 +248,22 @@ async def _open_primary(ctx: OpContext) -> bool:
     await ops.set_writable(ctx.conn(ss.primary))
     await ctx.event("Normal", EV_SET_WRITABLE, f"instance {ss.primary} is writable")
     return True
+
+
+async def route_primary(ctx: OpContext, i: int) -> None:
+    """Route the primary Service to instance ``i`` (its index is already in the status), in one
+    update and before any role label moves: the label writes change the replica Service, and
+    kube-proxy would sync whichever change comes second a ``minSyncPeriod`` (1 s) later
+    (:mod:`moco.controllers.primaryslice`). A no-op when it routes there already. A failure is
+    logged, not raised: the controller routes on the status change too, and nothing else in the
+    pass should wait for it."""
+    pod = ctx.ss.pods[i]
+    if pod is None:
+        return
+    try:
+        await ctx.kube_call(ctx.kube.route_primary(pod.name))
+    except Exception as e:  # the controller repairs it; a cancel goes through
+        ctx.log.warning("primary Service not routed", instance=i, error=str(e))
 
 
 def _relabel_order(ss: StatusSet) -> list[int]:
@@ -578,6 +599,7 @@ async def switchover(ctx: OpContext, candidate: int) -> None:
     t_caught_up = time.monotonic() - t0
     await ctx.kube_call(ctx.kube.update_status(StatusUpdate(current_primary_index=candidate)))
     ctx.chosen = candidate
+    await route_primary(ctx, candidate)
     ppod = ss.pods[old]
     if ppod is not None and ppod.demote:
         await ctx.kube_call(ctx.kube.remove_demote_annotation(ppod.name))
@@ -657,4 +679,5 @@ async def failover(ctx: OpContext) -> None:
         )
     await ctx.kube_call(ctx.kube.update_status(StatusUpdate(current_primary_index=chosen)))
     ctx.chosen = chosen
+    await route_primary(ctx, chosen)
     ctx.log.warning("failover done", primary=chosen)

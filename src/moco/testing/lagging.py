@@ -179,6 +179,9 @@ class LaggingKube:
     async def set_role_label(self, pod: str, role: str | None) -> None:
         await self._write(f"set_role_label({pod}, {role})", self.inner.set_role_label(pod, role))
 
+    async def route_primary(self, pod: str) -> None:
+        await self._write(f"route_primary({pod})", self.inner.route_primary(pod))
+
     async def remove_demote_annotation(self, pod: str) -> None:
         await self._write(f"remove_demote_annotation({pod})", self.inner.remove_demote_annotation(pod))
 
