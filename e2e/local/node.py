@@ -234,10 +234,12 @@ def cgroup_pids(node: NodeSpec) -> set[int]:
     """Every process in the node's cgroup root (its containers), in any hierarchy."""
     pids: set[int] = set()
     for d in _cgroup_dirs(node):
-        if d.exists():
-            for f in d.rglob("cgroup.procs"):
-                with contextlib.suppress(OSError):
-                    pids.update(int(p) for p in f.read_text().split())
+        # os.walk, not rglob: cgroups of processes just killed vanish during the walk (rglob
+        # raised FileNotFoundError in the middle of a node loss); a vanished one has no process
+        for parent, _dirs, files in os.walk(d):
+            if "cgroup.procs" in files:
+                with contextlib.suppress(OSError, ValueError):
+                    pids.update(int(p) for p in Path(parent, "cgroup.procs").read_text().split())
     return pids
 
 

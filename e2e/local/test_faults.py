@@ -113,3 +113,30 @@ def test_a_stopped_process_is_seen_stopped() -> None:
         child.kill()
         child.wait(timeout=10)
     assert faults._is_stopped(child.pid)  # gone counts as stopped
+
+
+def test_cgroup_pids_survive_cgroups_vanishing_during_the_walk(
+    spec: ClusterSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node loss kills its containers while their pids are collected: cgroups vanish under the
+    walk (rglob raised FileNotFoundError and ended a chaos run)."""
+    from e2e.local import node
+
+    root = tmp_path / "cg" / "moco-node1"
+    keep = root / "kubepods" / "pod-a" / "c1"
+    gone = root / "kubepods" / "pod-b" / "c2"
+    for d, pids in ((keep, "11\n12\n"), (gone, "13\n")):
+        d.mkdir(parents=True)
+        (d / "cgroup.procs").write_text(pids)
+    real = os.scandir
+
+    def vanishing(path: Any) -> Any:
+        if Path(path) == gone.parent:  # the pod's cgroup goes as the walk reaches it
+            (gone / "cgroup.procs").unlink()
+            gone.rmdir()
+            gone.parent.rmdir()
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", vanishing)
+    monkeypatch.setattr(node, "_cgroup_dirs", lambda n: [root, tmp_path / "cg" / "absent"])
+    assert node.cgroup_pids(spec.node_specs[1]) == {11, 12}
