@@ -153,6 +153,7 @@ async def test_a_manager_that_loses_its_lease_exits_non_zero(kube: Client, names
     mgr.add_runnable(work)
     run = asyncio.create_task(mgr.run())
     await wait_lease(kube, namespace, "short", "me")
+
     # someone else takes the lease over behind our back (retried: our renewals, every 0.5 s, may
     # change it between the read and the write)
     def usurp(lease: dict[str, Any]) -> bool:
