@@ -13,7 +13,6 @@ import pytest
 
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube.client import Client
-from moco.kube.resource import NAMESPACES
 from moco.testing.envtest import Envtest
 from unit_tests.controllers.harness import (
     Recorder,
@@ -24,14 +23,6 @@ from unit_tests.controllers.harness import (
 )
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(120)]
-
-
-@pytest.fixture
-async def sysns(kube: Client, namespace: str) -> Any:
-    name = f"{namespace}-sys"[:63]
-    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    await kube.delete(NAMESPACES, name)
 
 
 async def test_failed_reconcile_starts_the_clustering_loop(

@@ -26,7 +26,7 @@ from moco.controllers.primaryslice import LABEL_MANAGED_BY, LABEL_SERVICE_NAME, 
 from moco.controllers.reconciler import MYSQLCLUSTERS
 from moco.kube import errors
 from moco.kube.client import Client
-from moco.kube.resource import ENDPOINTS, ENDPOINTSLICES, NAMESPACES, PODS, SERVICES, Resource
+from moco.kube.resource import ENDPOINTS, ENDPOINTSLICES, PODS, SERVICES, Resource
 from moco.kube.store import Store
 from moco.testing.envtest import Envtest
 from unit_tests.controllers.harness import cluster_manifest, eventually, get_or_none, running_controller
@@ -40,14 +40,6 @@ POD_LABELS = {
     constants.LABEL_APP_INSTANCE: "test",
     constants.LABEL_APP_CREATED_BY: constants.APP_CREATOR,
 }
-
-
-@pytest.fixture
-async def sysns(kube: Client, namespace: str) -> Any:
-    name = f"{namespace}-sys"[:63]
-    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    await kube.delete(NAMESPACES, name)
 
 
 async def make_pod(

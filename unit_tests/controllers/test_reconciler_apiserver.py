@@ -20,7 +20,6 @@ from moco.kube.metrics import RECONCILE_TOTAL
 from moco.kube.resource import (
     CONFIGMAPS,
     EVENTS,
-    NAMESPACES,
     PERSISTENTVOLUMECLAIMS,
     PODDISRUPTIONBUDGETS,
     SECRETS,
@@ -42,14 +41,6 @@ from unit_tests.controllers.harness import (
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(300)]
 
 SELECTOR = f"{constants.LABEL_APP_INSTANCE}=test,{constants.LABEL_APP_CREATED_BY}=moco"
-
-
-@pytest.fixture
-async def sysns(kube: Client, namespace: str) -> Any:
-    name = f"{namespace}-sys"[:63]
-    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    await kube.delete(NAMESPACES, name)
 
 
 async def owned_names(kube: Client, ns: str) -> dict[str, set[str]]:

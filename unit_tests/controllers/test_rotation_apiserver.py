@@ -41,14 +41,6 @@ NAME = "rot"
 
 
 @pytest.fixture
-async def sysns(kube: Client, namespace: str) -> Any:
-    name = f"{namespace}-sys"[:63]
-    await kube.create(NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    yield name
-    await kube.delete(NAMESPACES, name)
-
-
-@pytest.fixture
 async def short_ns(kube: Client) -> Any:
     """A namespace with a short name: the ServiceAccount's client certificate names it, and a
     certificate's common name holds at most 64 characters."""
