@@ -26,7 +26,6 @@ from unit_tests.controllers.harness import (
 
 pytestmark = [pytest.mark.apiserver, pytest.mark.timeout(180)]
 
-sysns = reconciler_tests.sysns  # the system namespace fixture
 reconciled = reconciler_tests.reconciled
 
 
