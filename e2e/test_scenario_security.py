@@ -181,7 +181,7 @@ def _sql(k: Kubectl, index: int, sql: str) -> str:
 def test_replication_between_instances_is_encrypted_and_verified(k: Kubectl) -> None:
     primary = mc.primary_index(k, NAME)
     replicas = [i for i in range(3) if i != primary]
-    source = f"moco-{NAME}-{primary}.moco-{NAME}.{k.namespace}.svc"
+    source = k.get("pod", f"moco-{NAME}-{primary}")["status"]["podIP"]
     for i in replicas:
         got = _sql(
             k,
@@ -192,8 +192,9 @@ def test_replication_between_instances_is_encrypted_and_verified(k: Kubectl) -> 
             " JOIN performance_schema.replication_connection_status s USING (CHANNEL_NAME)"
             " WHERE CHANNEL_NAME = ''",
         )
-        # by the primary's DNS name, its certificate checked against the mounted CA, running
-        assert got == f"{source}\tYES\t/mysql-tls/ca.crt\tYES\tNO\tON", f"instance {i}: {got!r}"
+        # by the primary's Pod IP (no DNS on the failover path), its certificate's chain checked
+        # against the mounted CA (VERIFY_CA: the name is not checked), running
+        assert got == f"{source}\tYES\t/mysql-tls/ca.crt\tNO\tNO\tON", f"instance {i}: {got!r}"
     versions = _sql(
         k,
         primary,

@@ -22,8 +22,9 @@ def pod(i: int, tls_name: str = "", ca: str | None = None) -> PodInfo:
 @pytest.mark.parametrize(
     ("source", "replica", "want"),
     [
-        # rule 1: both serve moco's certificate: by name, verified with the replica's mounted CA
-        (pod(0, NAME0), pod(1, NAME1), SourceAddress(NAME0, 3306, CA)),
+        # rule 1: both serve moco's certificate: by IP (no DNS), the chain verified with the
+        # replica's mounted CA
+        (pod(0, NAME0), pod(1, NAME1), SourceAddress("10.0.0.1", 3306, CA)),
         # rule 2: the source was rendered before version 3 (it serves its own certificate)
         (pod(0), pod(1, NAME1), SourceAddress("10.0.0.1", 3306, None)),
         # rule 2: the replica has no CA file to verify with
@@ -31,7 +32,7 @@ def pod(i: int, tls_name: str = "", ca: str | None = None) -> PodInfo:
         (pod(0, NAME0), None, SourceAddress("10.0.0.1", 3306, None)),
         (pod(0, NAME0), pod(1, NAME1, ca=""), SourceAddress("10.0.0.1", 3306, None)),
         # the CA file is the replica's own
-        (pod(0, NAME0, ca="/a"), pod(1, NAME1, ca="/b"), SourceAddress(NAME0, 3306, "/b")),
+        (pod(0, NAME0, ca="/a"), pod(1, NAME1, ca="/b"), SourceAddress("10.0.0.1", 3306, "/b")),
         (pod(0), pod(1), SourceAddress("10.0.0.1", 3306, None)),
     ],
     ids=["both", "old-source", "old-replica", "no-replica-pod", "no-ca-file", "replica-ca", "neither"],
@@ -40,7 +41,7 @@ def test_source_address(source: PodInfo, replica: PodInfo | None, want: SourceAd
     assert source_address(source, replica) == want
 
 
-VERIFIED = SourceAddress(NAME0, 3306, CA)
+VERIFIED = SourceAddress("10.0.0.1", 3306, CA)
 PLAIN = SourceAddress("10.0.0.1", 3306, None)
 
 
@@ -59,14 +60,19 @@ def view(host: str, *, tls: bool = True, verified: bool = False, ca_file: str = 
 @pytest.mark.parametrize(
     ("replica", "address", "want"),
     [
-        (view(NAME0, verified=True, ca_file=CA), VERIFIED, True),
-        # set up before the rollout finished: encrypted by IP, to be pointed again by name
+        (view("10.0.0.1", ca_file=CA), VERIFIED, True),
+        # set up before the rollout finished: encrypted by IP, no CA: pointed again with it
         (view("10.0.0.1"), VERIFIED, False),
-        # by name but not verified, or verified with another CA file
-        (view(NAME0), VERIFIED, False),
-        (view(NAME0, verified=True, ca_file="/elsewhere/ca.crt"), VERIFIED, False),
+        # by name with the name verified (as moco did before): pointed again by IP, so that
+        # no DNS look-up is on the failover path
+        (view(NAME0, verified=True, ca_file=CA), VERIFIED, False),
+        # by IP but checking the name (a certificate without the IP would be refused), or
+        # with another CA file
+        (view("10.0.0.1", verified=True, ca_file=CA), VERIFIED, False),
+        (view("10.0.0.1", ca_file="/elsewhere/ca.crt"), VERIFIED, False),
         (view("10.0.0.1"), PLAIN, True),
-        # a verified replica whose source lost moco's certificate (rolled back): pointed again
+        # a verifying replica whose source lost moco's certificate (rolled back): pointed again
+        (view("10.0.0.1", ca_file=CA), PLAIN, False),
         (view("10.0.0.1", verified=True, ca_file=CA), PLAIN, False),
         # never without TLS between instances
         (view("10.0.0.1", tls=False), PLAIN, False),

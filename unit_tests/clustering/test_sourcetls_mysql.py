@@ -1,7 +1,8 @@
 """The clustering loop over instances that serve a certificate of the cluster's CA (mysql tier):
-replicas verify their source, the operator's own connections are TLS verified for the
-instance's name, a replica set up unverified (before a rollout finished) is pointed again, and
-a switchover moves the verified replication to the new primary."""
+replicas verify their source's certificate chain (by Pod IP, the name not checked: no DNS on
+the failover path), the operator's own connections are TLS verified for the instance's name, a
+replica set up unverified (before a rollout finished) or checking the name (as moco did before)
+is pointed again, and a switchover moves the verified replication to the new primary."""
 
 from __future__ import annotations
 
@@ -87,7 +88,7 @@ async def _verified_from(cl: TLSCluster, i: int, primary: int) -> bool:
         "PORT": cl.ms[primary].port,
         "SSL_ALLOWED": "YES",
         "SSL_CA_FILE": cl.ca_file,
-        "SSL_VERIFY_SERVER_CERTIFICATE": "YES",
+        "SSL_VERIFY_SERVER_CERTIFICATE": "NO",  # the chain is (SSL_CA_FILE), not the name
         "SERVICE_STATE": "ON",
     }
 
@@ -132,6 +133,20 @@ async def test_an_unverified_replica_is_pointed_again_and_a_switchover_keeps_ver
             port=cl.ms[primary].port,
             user=constants.REPLICATION_USER,
             password=CREDS.replication,
+        )
+        await ops.start_replica(c)
+    assert not await _verified_from(cl, replica, primary)
+    cl.h.proc.wake("test")
+    await _eventually_verified(cl, primary)
+    # as moco set it up before the replicas named their source by IP: the name checked too
+    async with await connect(cl.admin(replica)) as c:
+        await ops.change_source(
+            c,
+            host=cl.ms[primary].host,
+            port=cl.ms[primary].port,
+            user=constants.REPLICATION_USER,
+            password=CREDS.replication,
+            verify_ca=cl.ca_file,
         )
         await ops.start_replica(c)
     assert not await _verified_from(cl, replica, primary)

@@ -240,3 +240,72 @@ async def test_a_renewed_certificate_is_served_after_a_reload_without_restart(
         assert str(row["v"]) == not_after_text(second)
     assert m.pid == pid  # mysqld was not restarted
     assert reloader.reloads == 2
+
+
+async def test_by_address_the_chain_is_verified_and_the_name_is_not(
+    mysqld_factory: MysqldFactory, tmp_path: Path
+) -> None:
+    """What moco's replicas do (``verify_name=False``): they name their source by its Pod IP, so
+    no DNS look-up is on the failover path, and verify that its certificate chains to the
+    cluster's CA (MySQL's VERIFY_CA). A certificate that names only the Pod's DNS name is
+    accepted by IP; one of another CA is still refused."""
+    ca, theirs = new_ca(), new_ca("someone else's CA")
+    pod = "moco-c-0.moco-c.ns.svc"
+    src = await serving(mysqld_factory, tmp_path / "src", leaf(ca, ips=(), dns=(pod,)), ca.cert_pem)
+    other = await serving(mysqld_factory, tmp_path / "other", leaf(theirs), theirs.cert_pem)
+    rep = await serving(mysqld_factory, tmp_path / "rep", leaf(ca), ca.cert_pem)
+    ca_file = str(tmp_path / "rep" / "ca.crt")
+    s = await connect(src.endpoint())
+    o = await connect(other.endpoint())
+    r = await connect(rep.endpoint())
+    try:
+        for c in (s, o):
+            await ops.set_writable(c)
+            await create_repl_user(c)
+        await ops.change_source(
+            r,
+            host=src.host,
+            port=src.port,
+            user=REPL_USER,
+            password=REPL_PASSWORD,
+            verify_ca=ca_file,
+            verify_name=False,
+        )
+        await ops.start_replica(r)
+        await make_table(s, rows=3)
+        sst = await get_status(s)
+
+        async def caught_up() -> bool:
+            return await ops.wait_for_gtid(r, sst.gtid_executed, timeout=1)
+
+        await eventually(caught_up, what="the replica follows by IP a source whose certificate names its Pod")
+        config = await r.query_one(
+            "SELECT SSL_ALLOWED, SSL_CA_FILE, SSL_VERIFY_SERVER_CERTIFICATE"
+            " FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''"
+        )
+        assert config == {"SSL_ALLOWED": "YES", "SSL_CA_FILE": ca_file, "SSL_VERIFY_SERVER_CERTIFICATE": "NO"}
+        # the same way to a source of another CA: refused, nothing received
+        await ops.change_source(
+            r,
+            host=other.host,
+            port=other.port,
+            user=REPL_USER,
+            password=REPL_PASSWORD,
+            verify_ca=ca_file,
+            verify_name=False,
+        )
+        await ops.start_replica(r)
+        await make_table(o, db="other", rows=1)
+
+        async def io_failed() -> bool:
+            rs = await get_replica_status(r)
+            return rs is not None and rs.last_io_errno != 0
+
+        await eventually(io_failed, what="the IO thread refuses a source of another CA")
+        rs = await get_replica_status(r)
+        assert rs is not None
+        assert rs.last_io_errno == 2026, (rs.last_io_errno, rs.last_io_error)
+        assert rs.io_running != "Yes"
+    finally:
+        for c in (s, o, r):
+            await c.close()

@@ -478,6 +478,7 @@ async def _configure_replica(ctx: OpContext, i: int) -> bool:
             user=constants.REPLICATION_USER,
             password=ctx.creds.replication,
             verify_ca=source.verify_ca,
+            verify_name=False,  # by Pod IP, the CA chain checked (moco.clustering.sourcetls)
         )
     await ops.start_replica(conn)
     return True

@@ -91,9 +91,9 @@ class PodInfo:
     mysqld_restarts: int = 0
     #: The ``mysqld`` container is running (False while it is terminated or waiting).
     mysqld_running: bool = True
-    #: The name the certificate of this Pod's mysqld is checked for (its DNS name), when it
-    #: serves moco's certificate (the Pod mounts it: reconcile version 3); empty otherwise
-    #: (see :mod:`moco.clustering.sourcetls`).
+    #: The name the operator checks the certificate of this Pod's mysqld for (its DNS name, never
+    #: resolved), when it serves moco's certificate (the Pod mounts it: reconcile version 3);
+    #: empty otherwise (see :mod:`moco.clustering.sourcetls`).
     tls_name: str = ""
     #: Where this Pod's mysqld finds the cluster's CA (its mounted ``ca.crt``; with ``tls_name``):
     #: what it verifies its source with as a replica.

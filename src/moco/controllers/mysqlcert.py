@@ -10,11 +10,11 @@ each cluster a server certificate from the CA it already keeps for the agent cha
   ``tls.key`` and ``ca.crt`` (the trust bundle: current, staged and unexpired previous CAs,
   so a rotation never breaks a handshake).
 * Its names (:func:`mysql_dns_names`): every instance's Pod DNS name
-  ``moco-<c>-<i>.moco-<c>.<ns>.svc`` (what a replica names its source and the operator checks,
-  :func:`instance_tls_name`), and the Services' names (``moco-<c>-primary``,
-  ``moco-<c>-replica``, the headless ``moco-<c>``; short, namespaced, ``.svc`` and
-  ``.svc.cluster.local``) that applications connect to. No IP address: Pod IPs change with
-  every re-created Pod, names do not.
+  ``moco-<c>-<i>.moco-<c>.<ns>.svc`` (what the operator checks, :func:`instance_tls_name`;
+  replicas connect by Pod IP and check the chain only, :mod:`moco.clustering.sourcetls`), and
+  the Services' names (``moco-<c>-primary``, ``moco-<c>-replica``, the headless ``moco-<c>``;
+  short, namespaced, ``.svc`` and ``.svc.cluster.local``) that applications connect to. No IP
+  address: Pod IPs change with every re-created Pod, names do not.
 * It is reissued when :func:`moco.pki.decide_leaf` says so: before expiry, after a CA
   promotion, when the names change (a scale-up adds an instance); the trust bundle is
   rewritten when it changes. The reconciler looks again at the returned delay without any event.

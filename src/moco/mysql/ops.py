@@ -144,6 +144,7 @@ async def change_source(
     password: str,
     tls: bool = True,
     verify_ca: str | None = None,
+    verify_name: bool = True,
 ) -> None:
     """Point replication at ``host:port`` with GTID auto-positioning; stops a running replica first.
 
@@ -151,11 +152,12 @@ async def change_source(
     so a change of way leaves nothing of the previous one behind):
 
     * ``verify_ca`` (a path on the replica's host: the cluster CA moco mounts): the replica
-      requires TLS, and a certificate that chains to that CA **and** names ``host``
-      (``SOURCE_SSL_VERIFY_SERVER_CERT = 1``), so ``host`` must be the name the source's
-      certificate carries (the Pod's DNS name). Between moco's instances that both serve moco's
-      certificate. No RSA key exchange is needed (``GET_SOURCE_PUBLIC_KEY = 0``): the password
-      travels inside the verified channel;
+      requires TLS and a certificate that chains to that CA; with ``verify_name`` the
+      certificate must also name ``host`` (``SOURCE_SSL_VERIFY_SERVER_CERT = 1``: MySQL's
+      VERIFY_IDENTITY), without it the chain alone is checked (``SOURCE_SSL_CA`` set and
+      ``SOURCE_SSL_VERIFY_SERVER_CERT = 0``: MySQL's VERIFY_CA), so that ``host`` may be an
+      address the certificate does not carry (a Pod IP: no DNS look-up). No RSA key exchange is
+      needed (``GET_SOURCE_PUBLIC_KEY = 0``): the password travels inside the verified channel;
     * ``tls`` alone (an instance not yet serving moco's certificate, mid-rollout): encrypted with
       whatever certificate the source serves, unverified (``SOURCE_SSL = 1``);
     * neither (an external source, which may not serve TLS, as MOCO treats it):
@@ -173,7 +175,7 @@ async def change_source(
         await stop_replica(conn)
     # (SOURCE_SSL, SOURCE_SSL_CA, SOURCE_SSL_VERIFY_SERVER_CERT, GET_SOURCE_PUBLIC_KEY)
     if verify_ca is not None:
-        security: tuple[int, str, int, int] = (1, verify_ca, 1, 0)
+        security: tuple[int, str, int, int] = (1, verify_ca, 1 if verify_name else 0, 0)
     elif tls:
         security = (1, "", 0, 0)
     else:
@@ -190,6 +192,7 @@ async def change_source(
         source=f"{host}:{port}",
         tls=tls,
         verified=verify_ca is not None,
+        name_verified=verify_ca is not None and verify_name,
     )
 
 
