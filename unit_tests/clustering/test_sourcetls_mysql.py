@@ -103,6 +103,20 @@ async def _eventually_verified(cl: TLSCluster, primary: int, within: float = 20.
     raise AssertionError(f"replicas do not verify primary {primary}: {states}")
 
 
+async def _point_by_hand(cl: TLSCluster, replica: int, primary: int, *, verify_ca: str | None = None) -> None:
+    """Set ``replica`` up to follow ``primary`` as an earlier moco did (not as the loop does now)."""
+    async with await connect(cl.admin(replica)) as c:
+        await ops.change_source(
+            c,
+            host=cl.ms[primary].host,
+            port=cl.ms[primary].port,
+            user=constants.REPLICATION_USER,
+            password=CREDS.replication,
+            verify_ca=verify_ca,
+        )
+        await ops.start_replica(c)
+
+
 async def test_replicas_and_the_operator_verify_the_instances(tls_cluster: TLSCluster) -> None:
     cl = tls_cluster
     await cl.h.wait_healthy(60)
@@ -126,29 +140,12 @@ async def test_an_unverified_replica_is_pointed_again_and_a_switchover_keeps_ver
     primary = cl.h.primary
     replica = next(i for i in range(3) if i != primary)
     # as a moco before version 3 set it up: encrypted, unverified
-    async with await connect(cl.admin(replica)) as c:
-        await ops.change_source(
-            c,
-            host=cl.ms[primary].host,
-            port=cl.ms[primary].port,
-            user=constants.REPLICATION_USER,
-            password=CREDS.replication,
-        )
-        await ops.start_replica(c)
+    await _point_by_hand(cl, replica, primary)
     assert not await _verified_from(cl, replica, primary)
     cl.h.proc.wake("test")
     await _eventually_verified(cl, primary)
     # as moco set it up before the replicas named their source by IP: the name checked too
-    async with await connect(cl.admin(replica)) as c:
-        await ops.change_source(
-            c,
-            host=cl.ms[primary].host,
-            port=cl.ms[primary].port,
-            user=constants.REPLICATION_USER,
-            password=CREDS.replication,
-            verify_ca=cl.ca_file,
-        )
-        await ops.start_replica(c)
+    await _point_by_hand(cl, replica, primary, verify_ca=cl.ca_file)
     assert not await _verified_from(cl, replica, primary)
     cl.h.proc.wake("test")
     await _eventually_verified(cl, primary)

@@ -65,16 +65,29 @@ def not_after_text(pair: KeyPair) -> str:
     return certs.read(pair.cert_pem).not_after.strftime("%b %e %H:%M:%S %Y GMT")
 
 
-async def _replicate(src: Mysqld, rep: Mysqld, *, host: str, verify_ca: str) -> tuple[Connection, Connection]:
+async def _replicate(
+    src: Mysqld, rep: Mysqld, *, host: str, verify_ca: str, verify_name: bool = True
+) -> tuple[Connection, Connection]:
     s = await connect(src.endpoint())
     r = await connect(rep.endpoint())
     await ops.set_writable(s)
     await create_repl_user(s)
     await ops.change_source(
-        r, host=host, port=src.port, user=REPL_USER, password=REPL_PASSWORD, verify_ca=verify_ca
+        r,
+        host=host,
+        port=src.port,
+        user=REPL_USER,
+        password=REPL_PASSWORD,
+        verify_ca=verify_ca,
+        verify_name=verify_name,
     )
     await ops.start_replica(r)
     return s, r
+
+
+async def _io_failed(r: Connection) -> bool:
+    rs = await get_replica_status(r)
+    return rs is not None and rs.last_io_errno != 0
 
 
 async def test_replica_verifies_a_source_serving_a_certificate_of_the_ca(
@@ -140,11 +153,7 @@ async def test_a_source_of_another_ca_is_refused_with_a_clear_error(
     try:
         await make_table(s, rows=1)
 
-        async def io_failed() -> bool:
-            rs = await get_replica_status(r)
-            return rs is not None and rs.last_io_errno != 0
-
-        await eventually(io_failed, what="the IO thread refuses the source")
+        await eventually(lambda: _io_failed(r), what="the IO thread refuses the source")
         rs = await get_replica_status(r)
         assert rs is not None
         assert rs.last_io_errno == 2026, (rs.last_io_errno, rs.last_io_error)  # CR_SSL_CONNECTION_ERROR
@@ -174,12 +183,7 @@ async def test_the_certificate_must_name_the_source(mysqld_factory: MysqldFactor
     rep = await serving(mysqld_factory, tmp_path / "rep", leaf(ca), ca.cert_pem)
     s, r = await _replicate(src, rep, host=src.host, verify_ca=str(tmp_path / "rep" / "ca.crt"))
     try:
-
-        async def io_failed() -> bool:
-            rs = await get_replica_status(r)
-            return rs is not None and rs.last_io_errno != 0
-
-        await eventually(io_failed, what="the IO thread refuses a certificate for another name")
+        await eventually(lambda: _io_failed(r), what="the IO thread refuses a certificate for another name")
         trust = ServerTrust(ca.cert_pem)
         ep = src.admin_endpoint()
         with pytest.raises(UntrustedServer, match="moco-c-1"):
@@ -255,23 +259,10 @@ async def test_by_address_the_chain_is_verified_and_the_name_is_not(
     other = await serving(mysqld_factory, tmp_path / "other", leaf(theirs), theirs.cert_pem)
     rep = await serving(mysqld_factory, tmp_path / "rep", leaf(ca), ca.cert_pem)
     ca_file = str(tmp_path / "rep" / "ca.crt")
-    s = await connect(src.endpoint())
-    o = await connect(other.endpoint())
-    r = await connect(rep.endpoint())
+    s, r = await _replicate(src, rep, host=src.host, verify_ca=ca_file, verify_name=False)
+    o: Connection | None = None
+    r2: Connection | None = None
     try:
-        for c in (s, o):
-            await ops.set_writable(c)
-            await create_repl_user(c)
-        await ops.change_source(
-            r,
-            host=src.host,
-            port=src.port,
-            user=REPL_USER,
-            password=REPL_PASSWORD,
-            verify_ca=ca_file,
-            verify_name=False,
-        )
-        await ops.start_replica(r)
         await make_table(s, rows=3)
         sst = await get_status(s)
 
@@ -285,27 +276,14 @@ async def test_by_address_the_chain_is_verified_and_the_name_is_not(
         )
         assert config == {"SSL_ALLOWED": "YES", "SSL_CA_FILE": ca_file, "SSL_VERIFY_SERVER_CERTIFICATE": "NO"}
         # the same way to a source of another CA: refused, nothing received
-        await ops.change_source(
-            r,
-            host=other.host,
-            port=other.port,
-            user=REPL_USER,
-            password=REPL_PASSWORD,
-            verify_ca=ca_file,
-            verify_name=False,
-        )
-        await ops.start_replica(r)
+        o, r2 = await _replicate(other, rep, host=other.host, verify_ca=ca_file, verify_name=False)
         await make_table(o, db="other", rows=1)
-
-        async def io_failed() -> bool:
-            rs = await get_replica_status(r)
-            return rs is not None and rs.last_io_errno != 0
-
-        await eventually(io_failed, what="the IO thread refuses a source of another CA")
-        rs = await get_replica_status(r)
+        await eventually(lambda: _io_failed(r2), what="the IO thread refuses a source of another CA")
+        rs = await get_replica_status(r2)
         assert rs is not None
         assert rs.last_io_errno == 2026, (rs.last_io_errno, rs.last_io_error)
         assert rs.io_running != "Yes"
     finally:
-        for c in (s, o, r):
-            await c.close()
+        for c in (s, r, o, r2):
+            if c is not None:
+                await c.close()
