@@ -33,10 +33,14 @@ from moco.agent.server import Agent
 from moco.constants import PASSWORD_KEYS
 from moco.mysql import ops
 from moco.mysql.conn import Connection, Endpoint, connect
+from moco.mysql.errors import MySQLError
+from moco.mysql.gtid import GtidSet
+from moco.mysql.status import get_replica_status
 from moco.testing import ground
 from moco.testing import mysqld as launcher
 from moco.testing.mysqld import Mysqld, MysqldGround
 from unit_tests.agent import test_api_tls as tls_fixture
+from unit_tests.mysql.helpers import eventually
 
 pytestmark = pytest.mark.mysql
 
@@ -590,3 +594,63 @@ async def test_clone_from_an_external_source(mysqld_factory: MysqldFactory) -> N
             assert await c.query_one("SELECT COUNT(*) AS n FROM ext.t") == {"n": 3}
     finally:
         await agent.close()
+
+
+async def test_the_operators_first_log_in_finds_the_set_up_done(
+    pod_like: Mysqld, mysqld_factory: MysqldFactory
+) -> None:
+    """Found by the chaos tier (a node lost 2 s after a new cluster's first Healthy: the cluster
+    was Lost). The operator logs in to a fresh instance as soon as moco-admin exists and
+    configures it at once; the set-up then went on installing plugins and resetting the binary
+    logs. A replica pointed at the instance in that moment had its dump thread reading a
+    binary log the reset removed: at the first write its IO thread stopped on error 1236 and it
+    held nothing. Here an "operator" logs in as early as it can and points a replica at once:
+    the plugins must be there, and the first write must reach that replica."""
+    m = pod_like
+    r = run_init_script(m, m.home / "conf.d")
+    assert r.returncode == 0, r.stderr[-2000:]
+    m.start()
+    (rep,) = await mysqld_factory(1)
+    plugins_at_log_in: list[str] = []
+    async with await connect(rep.endpoint()) as rc:
+        await ops.install_plugins(rc)
+
+        async def operator() -> None:
+            while True:
+                try:
+                    c = await connect(ep(m, constants.ADMIN_USER), timeout=1)
+                except MySQLError:
+                    await asyncio.sleep(0.002)
+                    continue
+                async with c:
+                    rows = await c.query(
+                        "SELECT PLUGIN_NAME AS n FROM information_schema.plugins"
+                        " WHERE PLUGIN_STATUS = 'ACTIVE' ORDER BY 1"
+                    )
+                    plugins_at_log_in.extend(str(p["n"]) for p in rows)
+                await replicate_from(rc, m)
+                return
+
+        op_task = asyncio.create_task(operator())
+        try:
+            result = await init_instance(m)
+            await asyncio.wait_for(op_task, 20)
+        finally:
+            op_task.cancel()
+        assert result.fresh
+        assert {"clone", "rpl_semi_sync_replica", "rpl_semi_sync_source"} <= set(plugins_at_log_in)
+        async with await connect(ep(m, constants.ADMIN_USER)) as c:
+            await ops.set_writable(c)
+            await c.execute("CREATE DATABASE first_write")
+            row = await c.query_one("SELECT @@global.gtid_executed AS g")
+        assert row is not None
+        wrote = GtidSet.parse(str(row["g"]))
+        assert not wrote.is_empty()
+
+        async def received() -> bool:
+            rs = await get_replica_status(rc)
+            assert rs is not None
+            assert rs.last_io_errno == 0, rs.last_io_error
+            return (wrote - rs.retrieved_gtid_set).is_empty()
+
+        await eventually(received, what="the first write received by the replica pointed at the first log-in")

@@ -228,3 +228,13 @@ def test_only_the_replication_user_requires_tls() -> None:
         global_privileges=older[constants.REPLICATION_USER].global_privileges, tls_required=False
     )
     assert plan_users(older, PASSWORDS) == [("ALTER USER %s@'%%' REQUIRE SSL", (constants.REPLICATION_USER,))]
+
+
+def test_only_the_named_users_are_planned() -> None:
+    """The set-up creates the operator's account last (moco.agent.initialize, step 4)."""
+    others = tuple(n for n in constants.ALL_USERS if n != constants.ADMIN_USER)
+    creates = [args[0] for sql, args in plan_users({}, PASSWORDS, names=others) if sql.startswith("CREATE")]
+    assert creates == list(others)
+    only = plan_users({}, PASSWORDS, names=(constants.ADMIN_USER,))
+    assert {args[0] for _, args in only} == {constants.ADMIN_USER}
+    assert plan_users(AS_CREATED, PASSWORDS, names=others) == []

@@ -7,14 +7,25 @@ Run by the agent when it starts and after every clone. Steps:
    the passwordless ``root`` that ``mysqld --initialize-insecure`` plus the init script create
    (``root@localhost`` and ``root@127.0.0.1``), or the ``INIT_USER`` of an external
    source.
-2. Create the missing users of :data:`moco.agent.users.USERS` and repair the grants of the
-   existing ones (what ``SHOW GRANTS`` lacks of their spec, see :mod:`moco.agent.users`), with
-   binary logging off for the session (so no GTID is created for them) and ``super_read_only``
-   lifted per statement on a replica; install the plugins (semi-sync, clone).
-3. Drop the passwordless roots if present and leave the instance ``super_read_only``. A *fresh*
-   instance (passwordless root and an empty ``gtid_executed``, so also one whose initialisation
-   was interrupted) gets ``RESET BINARY LOGS AND GTIDS`` too; an instance holding transactions
-   (cloned from an external source) keeps its GTIDs, which replication resumes from.
+2. Create the missing users of :data:`moco.agent.users.USERS` other than ``moco-admin`` and
+   repair the grants of the existing ones (what ``SHOW GRANTS`` lacks of their spec, see
+   :mod:`moco.agent.users`), with binary logging off for the session (so no GTID is created
+   for them) and ``super_read_only`` lifted per statement on a replica; install the plugins
+   (semi-sync, clone).
+3. A *fresh* instance (passwordless root and an empty ``gtid_executed``, so also one whose
+   initialisation was interrupted) that ``moco-admin`` could not log in to gets
+   ``RESET BINARY LOGS AND GTIDS``; an instance holding transactions (cloned from an external
+   source) keeps its GTIDs, which replication resumes from.
+4. Create or repair ``moco-admin``, then drop the passwordless roots if present and leave the
+   instance ``super_read_only``.
+
+``moco-admin`` is the operator's account, so its creation is the gate: the operator cannot log
+in, and so configures nothing, before the plugins are installed and the binary logs reset. The
+operator acts as soon as it can log in (it makes the primary writable and points replicas at
+it); a reset after that removed the binary log under a replica's dump thread, which then
+stopped on error 1236 at the first write, holding nothing (a failover right after a new
+cluster's first writes then found no replica holding data). For the same reason an instance
+``moco-admin`` could already log in to is never reset: the operator may be using it.
 
 Invariants: idempotent (a second run executes no write: no user, no plugin, no GTID changes);
 the read-only state is restored to what it was (fresh instances end ``super_read_only``);
@@ -24,9 +35,10 @@ passwords never reach a log line.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from moco import constants
 from moco.agent.errors import InitError
 from moco.agent.users import USERS, HeldGrants, parse_grants, plan_users, repair_statements
 from moco.log import get_logger
@@ -38,6 +50,8 @@ log = get_logger("moco.agent.initialize")
 
 #: The passwordless roots a fresh instance has (the init script adds the 127.0.0.1 one).
 BOOTSTRAP_ROOTS = (("root", "localhost"), ("root", "127.0.0.1"))
+#: Every user of moco but the operator's, which the set-up creates last (module docstring).
+NOT_THE_OPERATOR = tuple(u.name for u in USERS if u.name != constants.ADMIN_USER)
 
 
 @dataclass(frozen=True)
@@ -117,11 +131,16 @@ class UsersEnsured:
 
 
 async def ensure_users(
-    conn: Connection, passwords: Mapping[str, str], *, reset_passwords: bool = False
+    conn: Connection,
+    passwords: Mapping[str, str],
+    *,
+    reset_passwords: bool = False,
+    names: Collection[str] | None = None,
 ) -> UsersEnsured:
-    """Create the missing users and repair the grants of the others (binlog off for the session)."""
+    """Create the missing users and repair the grants of the others (binlog off for the session);
+    only those in ``names`` when given."""
     have = await held_grants(conn, await existing_users(conn))
-    stmts = plan_users(have, passwords, reset_passwords=reset_passwords)
+    stmts = plan_users(have, passwords, reset_passwords=reset_passwords, names=names)
     if not stmts:
         return UsersEnsured()
     ro, sro = await _read_only_state(conn)
@@ -145,8 +164,9 @@ async def ensure_users(
         elif ro:
             await conn.execute("SET GLOBAL read_only = ON")
         await conn.execute("SET SESSION sql_log_bin = 1")
-    created = tuple(u.name for u in USERS if u.name not in have)
-    repaired = tuple(u.name for u in USERS if u.name in have and repair_statements(u, have[u.name]))
+    wanted = [u for u in USERS if names is None or u.name in names]
+    created = tuple(u.name for u in wanted if u.name not in have)
+    repaired = tuple(u.name for u in wanted if u.name in have and repair_statements(u, have[u.name]))
     log.info("users ensured", created=list(created), repaired=list(repaired), reset_existing=reset_passwords)
     return UsersEnsured(created, repaired)
 
@@ -190,11 +210,12 @@ async def initialize(
         used = admin
     except AccessDenied:
         conn, used = await _connect_first(bootstrap, timeout)
+    reset = reset_passwords or used is not admin
     async with conn:
         roots = await has_bootstrap_roots(conn)
         row = await conn.query_one("SELECT @@global.gtid_executed AS g")
         empty = row is None or not str(row["g"] or "").strip()
-        users = await ensure_users(conn, passwords, reset_passwords=reset_passwords or used is not admin)
+        others = await ensure_users(conn, passwords, reset_passwords=reset, names=NOT_THE_OPERATOR)
         for attempt in range(READ_ONLY_RETRIES + 1):  # it lifts super_read_only too: same race
             try:
                 await ops.install_plugins(conn)
@@ -202,20 +223,30 @@ async def initialize(
             except SQLError as e:
                 if e.code != ER_OPTION_PREVENTS_STATEMENT or attempt == READ_ONLY_RETRIES:
                     raise
-    fresh = roots and empty
+        fresh = roots and empty
+        if fresh and used is not admin:  # step 3: nobody but this set-up uses the instance yet
+            await conn.execute("SET SESSION sql_log_bin = 0")
+            await _execute_writable(conn, "RESET BINARY LOGS AND GTIDS", None, lift=True)
+            await conn.execute("SET SESSION sql_log_bin = 1")
+            await ops.set_read_only(conn, super_read_only=True)
+        # step 4: from here the operator can log in
+        operator = await ensure_users(conn, passwords, reset_passwords=reset, names=(constants.ADMIN_USER,))
     if roots:
         async with await connect(admin, timeout=timeout) as conn:
             await conn.execute("SET SESSION sql_log_bin = 0")
             await conn.execute("SET GLOBAL super_read_only = OFF")
             for user, host in BOOTSTRAP_ROOTS:
                 await _execute_writable(conn, "DROP USER IF EXISTS %s@%s", (user, host), lift=True)
-            if fresh:
-                await _execute_writable(conn, "RESET BINARY LOGS AND GTIDS", None, lift=True)
             await ops.set_read_only(conn, super_read_only=True)
         log.info("passwordless roots dropped", fresh=fresh)
     return InitResult(
         fresh=fresh,
-        created_users=users.created,
+        created_users=_in_order(others.created + operator.created),
         reset_passwords=used is not admin,
-        repaired_users=users.repaired,
+        repaired_users=_in_order(others.repaired + operator.repaired),
     )
+
+
+def _in_order(names: tuple[str, ...]) -> tuple[str, ...]:
+    """``names`` in the order of :data:`moco.agent.users.USERS`."""
+    return tuple(u.name for u in USERS if u.name in names)

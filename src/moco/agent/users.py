@@ -44,7 +44,7 @@ are bound as parameters).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -273,14 +273,21 @@ def repair_statements(user: UserSpec, held: HeldGrants) -> list[Statement]:
 
 
 def plan_users(
-    existing: Mapping[str, HeldGrants], passwords: Mapping[str, str], *, reset_passwords: bool = False
+    existing: Mapping[str, HeldGrants],
+    passwords: Mapping[str, str],
+    *,
+    reset_passwords: bool = False,
+    names: Collection[str] | None = None,
 ) -> list[Statement]:
-    """The statements that bring the instance's users to :data:`USERS` (empty when nothing to do).
+    """The statements that bring the instance's users to :data:`USERS` (empty when nothing to do);
+    only the users in ``names`` when given.
 
     ``existing`` holds the users present with what they hold; a missing one is created.
     """
     stmts: list[Statement] = []
     for user in USERS:
+        if names is not None and user.name not in names:
+            continue
         held = existing.get(user.name)
         if held is None:
             stmts.extend(create_statements(user, passwords[user.name]))
