@@ -132,46 +132,70 @@ async def configure(ctx: OpContext) -> bool:
     before the one that gains it: never two Pods labelled primary), so that the Services'
     propagation (EndpointSlice, kube-proxy) runs while the rest of the pass does; then other
     writable instances are fenced, the primary and the replicas configured, and the primary
-    opened once enough replicas acknowledge.
+    opened once enough replicas acknowledge. When no instance is to be fenced, the labels move
+    beside the configuration rather than before it (nothing waits for them then).
     """
     ss = ctx.ss
     redo = False
-    relabelled: list[int] = []
     await route_primary(ctx, ss.primary)
+    # Who loses its clients is decided from mysqld's state, not from the label diff (a pass that
+    # crashed after moving a label would otherwise never kill): every other instance that is
+    # still writable is fenced before the primary opens for writes.
+    fence = [i for i in ctx.g.conns if i != ss.primary and not _super_read_only(ss, i)]
+    labels: asyncio.Task[list[int]] | None = None
+    if fence:
+        relabelled = await _move_labels(ctx)
+        if any(i in relabelled for i in fence):
+            # the Services stop sending it new clients before its clients are killed
+            await asyncio.sleep(ctx.cfg.role_change_wait)
+        for i in fence:
+            await fence_instance(ctx, i)
+            redo = True
+    else:
+        # Nothing to fence (after a switchover or a failover the old primary is read-only or
+        # gone): the label and annotation writes run beside the instances' configuration
+        # instead of before it, off the way to the primary's opening (two to four API writes,
+        # 0.1-0.2 s measured on a switchover).
+        labels = asyncio.create_task(_move_labels(ctx))
+    try:
+        if ss.cluster.replication_source_secret is not None:
+            redo |= await _configure_intermediate_primary(ctx)
+        else:
+            redo |= await _configure_primary(ctx)
+
+        replicas = [
+            i
+            for i in range(len(ss.instances))
+            if i != ss.primary and ss.instances[i] is not None and i not in ctx.cloning
+        ]
+        redo |= await _configure_replicas_and_open(ctx, replicas)
+    except BaseException:
+        if labels is not None:
+            await cancel_and_wait(labels)
+        raise
+    if labels is not None:
+        await labels
+    return redo
+
+
+async def _move_labels(ctx: OpContext) -> list[int]:
+    """Remove stale demote annotations and set the role labels (:func:`_relabel_order`); the
+    indices whose Pod lost a role label it had."""
+    ss = ctx.ss
     for i, pod in enumerate(ss.pods):
         if pod is not None and pod.demote and i != ss.primary:
-            # left by a switchover that stopped after its status write: it would demote this
-            # instance the day it becomes primary again
+            # left by a switchover (removed here, by the pass that opens the new primary, or by
+            # the next one when that pass stopped): it would demote this instance the day it
+            # becomes primary again
             await ctx.kube_call(ctx.kube.remove_demote_annotation(pod.name))
+    relabelled: list[int] = []
     for i in _relabel_order(ss):
         pod = ss.pods[i]
         assert pod is not None
         await ctx.kube_call(ctx.kube.set_role_label(pod.name, expected_role(ss, i)))
         if pod.role is not None:
             relabelled.append(i)
-    # Who loses its clients is decided from mysqld's state, not from the label diff (a pass that
-    # crashed after moving a label would otherwise never kill): every other instance that is
-    # still writable is fenced before the primary opens for writes.
-    fence = [i for i in ctx.g.conns if i != ss.primary and not _super_read_only(ss, i)]
-    if any(i in relabelled for i in fence):
-        # the Services stop sending it new clients before its clients are killed
-        await asyncio.sleep(ctx.cfg.role_change_wait)
-    for i in fence:
-        await fence_instance(ctx, i)
-        redo = True
-
-    if ss.cluster.replication_source_secret is not None:
-        redo |= await _configure_intermediate_primary(ctx)
-    else:
-        redo |= await _configure_primary(ctx)
-
-    replicas = [
-        i
-        for i in range(len(ss.instances))
-        if i != ss.primary and ss.instances[i] is not None and i not in ctx.cloning
-    ]
-    redo |= await _configure_replicas_and_open(ctx, replicas)
-    return redo
+    return relabelled
 
 
 async def _configure_replicas_and_open(ctx: OpContext, replicas: list[int]) -> bool:
@@ -601,9 +625,8 @@ async def switchover(ctx: OpContext, candidate: int) -> None:
     await ctx.kube_call(ctx.kube.update_status(StatusUpdate(current_primary_index=candidate)))
     ctx.chosen = candidate
     await route_primary(ctx, candidate)
-    ppod = ss.pods[old]
-    if ppod is not None and ppod.demote:
-        await ctx.kube_call(ctx.kube.remove_demote_annotation(ppod.name))
+    # the old primary's demote annotation is removed by the configure that opens the new
+    # primary (beside it, not before it: see ``configure``)
     ctx.log.info(
         "switchover done",
         primary=candidate,
