@@ -21,7 +21,7 @@ from moco.clustering.interfaces import (
 )
 from moco.clustering.manager import ClusterManager
 from moco.clustering.memory import MemoryKube, SQLCloneAgent
-from moco.clustering.process import ClusterProcess
+from moco.clustering.process import ClusterProcess, failed_in_a_row
 from moco.clustering.report import status_update
 from moco.clustering.types import ClusterSpecView, ClusterState, PodInfo
 
@@ -222,3 +222,23 @@ def test_cloned_is_recorded_once_the_clone_is_over() -> None:
     ss = healthy(3, replication_source_secret="src")
     assert status_update(ss, ClusterState.CLONING).cloned is None
     assert status_update(ss, ClusterState.INCOMPLETE).cloned is True
+
+
+@pytest.mark.parametrize(
+    ("failures", "failed", "origin", "expected"),
+    [
+        (0, False, "retry", 0),  # a good pass resets
+        (3, False, "pod-event", 0),
+        (0, True, "pod-event", 1),  # an event's failure starts the streak
+        (0, True, "interval", 1),
+        (1, True, "retry", 2),  # the timer's retries double the wait
+        (2, True, "interval", 3),
+        (1, True, "pod-event", 1),  # events failing in a row do not stretch it
+        (1, True, "redo", 1),
+        (1, True, "unreachable", 1),
+    ],
+)
+def test_only_the_timers_failed_passes_stretch_the_retry(
+    failures: int, failed: bool, origin: str, expected: int
+) -> None:
+    assert failed_in_a_row(failures, failed=failed, origin=origin) == expected
