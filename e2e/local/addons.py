@@ -68,15 +68,15 @@ def _cluster_role(name: str, rules: list[dict[str, Any]], sa: str, ns: str) -> l
 
 
 def _deployment(
-    name: str, ns: str, labels: dict[str, str], *, sa: str, pod_spec: dict[str, Any]
+    name: str, ns: str, labels: dict[str, str], *, sa: str, pod_spec: dict[str, Any], replicas: int = 1
 ) -> dict[str, Any]:
-    """A one-replica add-on Deployment that runs on any node (tolerates every taint)."""
+    """An add-on Deployment that runs on any node (tolerates every taint)."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "namespace": ns, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},
@@ -111,7 +111,23 @@ def coredns(spec: ClusterSpec, image: ImageDef) -> list[dict[str, Any]]:
             ns,
             labels,
             sa="coredns",
+            # kubeadm's two replicas, on two nodes where there are two: a lost node leaves the
+            # cluster's DNS up (the chaos tier loses nodes)
+            replicas=min(2, spec.nodes),
             pod_spec={
+                "affinity": {
+                    "podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [
+                            {
+                                "weight": 100,
+                                "podAffinityTerm": {
+                                    "labelSelector": {"matchLabels": labels},
+                                    "topologyKey": "kubernetes.io/hostname",
+                                },
+                            }
+                        ]
+                    }
+                },
                 "priorityClassName": "system-cluster-critical",
                 "dnsPolicy": "Default",
                 "containers": [
