@@ -39,6 +39,7 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,6 +246,23 @@ class Chaos:
         log(f"the primary stayed instance {old} for {timeout:.0f}s")
         return time.monotonic()
 
+    def route_evidence(self) -> str:
+        """Where the primary Service leads right now: its EndpointSlices' addresses and the TCP
+        conntrack entries toward its ClusterIP on the node the host's Service traffic goes
+        through (a stale entry keeps an old translation for a reused source port)."""
+        out = []
+        try:
+            slices = self.k.get("endpointslices", "-l", f"kubernetes.io/service-name=moco-{NAME}-primary")
+            for sl in slices.get("items", []):
+                addrs = [a for e in sl.get("endpoints", []) for a in e.get("addresses", [])]
+                out.append(f"slice {sl['metadata']['name']}: {addrs}")
+        except (KubectlError, KeyError, ValueError) as e:
+            out.append(f"slices: {e}")
+        via = faults.services_node(self.spec)
+        if via is not None and self.svc_ip:
+            out.append(f"conntrack on {via}:\n{faults.service_conntrack(self.spec, via, self.svc_ip)}")
+        return "\n".join(out)
+
     def primary_pod(self) -> dict[str, Any]:
         idx = mc.primary_index(self.k, NAME)
         pod: dict[str, Any] = self.k.get("pod", f"moco-{NAME}-{idx}")
@@ -376,7 +394,9 @@ class Chaos:
         # failover: a primary restarted in place is rightly the one that answers.
         stop = asyncio.Event()
         failed_over = await asyncio.to_thread(mc.primary_index, self.k, NAME) != old_idx
-        served = asyncio.create_task(_served_by(service_ep, old_uuid if failed_over else "", stop))
+        served = asyncio.create_task(
+            _served_by(service_ep, old_uuid if failed_over else "", stop, self.route_evidence)
+        )
         try:
             await asyncio.to_thread(self.wait_ready)
         finally:
@@ -471,9 +491,13 @@ async def _server_uuid(ep: Endpoint) -> str:
     return str(row["u"]) if row else ""
 
 
-async def _served_by(ep: Endpoint, uuid: str, stop: asyncio.Event) -> tuple[int, int]:
+async def _served_by(
+    ep: Endpoint, uuid: str, stop: asyncio.Event, evidence: Callable[[], str] | None = None
+) -> tuple[int, int]:
     """Ask ``@@server_uuid`` through ``ep`` on a new connection every 50 ms until ``stop``:
-    (answers, answers by ``uuid``; none counted when ``uuid`` is empty)."""
+    (answers, answers by ``uuid``; none counted when ``uuid`` is empty). When the old primary
+    answers, ``evidence()`` (what led there: the primary Service's EndpointSlice, the Service
+    node's conntrack entries) is logged."""
     asked = by = 0
     while not stop.is_set():
         try:
@@ -483,6 +507,8 @@ async def _served_by(ep: Endpoint, uuid: str, stop: asyncio.Event) -> tuple[int,
             if uuid and row and str(row["u"]) == uuid:
                 by += 1
                 log(f"the primary Service was answered by the old primary {uuid}")
+                if evidence is not None:
+                    log(await asyncio.to_thread(evidence))
         except MySQLError:
             pass
         with contextlib.suppress(TimeoutError):

@@ -294,6 +294,14 @@ def route_services_via(spec: ClusterSpec, name: str) -> None:
     node.sh("ip", "route", "replace", str(spec.service_net), "via", n.ip)
 
 
+def service_conntrack(spec: ClusterSpec, name: str, service_ip: str) -> str:
+    """The TCP conntrack entries toward ``service_ip`` in node ``name``'s network namespace (where
+    its kube-proxy translates the host's Service traffic), for the record of a run."""
+    n = require_node(spec, name)
+    r = node.sh("conntrack", "-L", "-p", "tcp", "--orig-dst", service_ip, check=False, netns=n.netns)
+    return (r.stdout + r.stderr).strip()
+
+
 def services_node(spec: ClusterSpec) -> str | None:
     """The node the host's Service traffic goes through, or None."""
     out = node.sh("ip", "route", "show", str(spec.service_net), check=False).stdout.split()
