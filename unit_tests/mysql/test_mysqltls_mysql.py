@@ -85,6 +85,22 @@ async def _replicate(
     return s, r
 
 
+async def _writes_reach(s: Connection, r: Connection, what: str) -> dict[str, object] | None:
+    """Write three rows on ``s``, wait until ``r`` applied them, and return ``r``'s replication
+    connection configuration (TLS columns)."""
+    await make_table(s, rows=3)
+    sst = await get_status(s)
+
+    async def caught_up() -> bool:
+        return await ops.wait_for_gtid(r, sst.gtid_executed, timeout=1)
+
+    await eventually(caught_up, what=what)
+    return await r.query_one(
+        "SELECT SSL_ALLOWED, SSL_CA_FILE, SSL_VERIFY_SERVER_CERTIFICATE, GET_PUBLIC_KEY"
+        " FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''"
+    )
+
+
 async def _io_failed(r: Connection) -> bool:
     rs = await get_replica_status(r)
     return rs is not None and rs.last_io_errno != 0
@@ -100,17 +116,7 @@ async def test_replica_verifies_a_source_serving_a_certificate_of_the_ca(
     ca_file = str(tmp_path / "rep" / "ca.crt")
     s, r = await _replicate(src, rep, host=src.host, verify_ca=ca_file)
     try:
-        await make_table(s, rows=3)
-        sst = await get_status(s)
-
-        async def caught_up() -> bool:
-            return await ops.wait_for_gtid(r, sst.gtid_executed, timeout=1)
-
-        await eventually(caught_up, what="replica caught up over verified TLS")
-        config = await r.query_one(
-            "SELECT SSL_ALLOWED, SSL_CA_FILE, SSL_VERIFY_SERVER_CERTIFICATE, GET_PUBLIC_KEY"
-            " FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''"
-        )
+        config = await _writes_reach(s, r, "replica caught up over verified TLS")
         assert config == {
             "SSL_ALLOWED": "YES",
             "SSL_CA_FILE": ca_file,
@@ -263,18 +269,15 @@ async def test_by_address_the_chain_is_verified_and_the_name_is_not(
     o: Connection | None = None
     r2: Connection | None = None
     try:
-        await make_table(s, rows=3)
-        sst = await get_status(s)
-
-        async def caught_up() -> bool:
-            return await ops.wait_for_gtid(r, sst.gtid_executed, timeout=1)
-
-        await eventually(caught_up, what="the replica follows by IP a source whose certificate names its Pod")
-        config = await r.query_one(
-            "SELECT SSL_ALLOWED, SSL_CA_FILE, SSL_VERIFY_SERVER_CERTIFICATE"
-            " FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''"
+        config = await _writes_reach(
+            s, r, "the replica follows by IP a source whose certificate names its Pod"
         )
-        assert config == {"SSL_ALLOWED": "YES", "SSL_CA_FILE": ca_file, "SSL_VERIFY_SERVER_CERTIFICATE": "NO"}
+        assert config == {
+            "SSL_ALLOWED": "YES",
+            "SSL_CA_FILE": ca_file,
+            "SSL_VERIFY_SERVER_CERTIFICATE": "NO",
+            "GET_PUBLIC_KEY": "NO",
+        }
         # the same way to a source of another CA: refused, nothing received
         o, r2 = await _replicate(other, rep, host=other.host, verify_ca=ca_file, verify_name=False)
         await make_table(o, db="other", rows=1)
