@@ -225,9 +225,8 @@ async def initialize(
                     raise
         fresh = roots and empty
         if fresh and used is not admin:  # step 3: nobody but this set-up uses the instance yet
-            await conn.execute("SET SESSION sql_log_bin = 0")
             await _execute_writable(conn, "RESET BINARY LOGS AND GTIDS", None, lift=True)
-            await conn.execute("SET SESSION sql_log_bin = 1")
+            # super_read_only again (lifted for the reset) before the operator can log in
             await ops.set_read_only(conn, super_read_only=True)
         # step 4: from here the operator can log in
         operator = await ensure_users(conn, passwords, reset_passwords=reset, names=(constants.ADMIN_USER,))
