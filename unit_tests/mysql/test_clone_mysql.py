@@ -95,16 +95,24 @@ async def test_clone_failure_is_reported(mysqld_factory: MysqldFactory) -> None:
 
 
 async def _copying(recipient: Mysqld, within: float = 60.0) -> None:
-    """Until the recipient's clone_progress shows bytes copied while the file copy runs (the
-    bandwidth-bound stage: once PAGE COPY shows, the short tail may end the clone before the
-    donor is frozen; under load the clone was seen there and had restarted the recipient)."""
+    """Until the recipient's clone_progress shows the clone started and not yet past the file copy.
+
+    On this machine the file copy of a fresh donor at 1 MiB/s lasts ~25 s, but its byte count
+    moves in steps (0 for the first second, then 17 MB at once), and under CI load a clone was
+    seen to finish without a sample of FILE COPY with bytes > 0: waiting for bytes made the window
+    a race. Frozen at DROP DATA or FILE COPY, the donor leaves the clone unable to move either way;
+    once PAGE COPY shows, the short tail may end the clone before the donor is frozen.
+    """
     deadline = time.monotonic() + within
     async with await connect(recipient.endpoint()) as c:
         while time.monotonic() < deadline:
             p = await read_progress(c)
-            if p is not None and p.bytes_done > 0 and p.stage == "FILE COPY":
+            if p is not None and any(
+                state == "In Progress" and stage in ("DROP DATA", "FILE COPY")
+                for stage, state, _, _ in p.rows
+            ):
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
     raise AssertionError("the clone never started copying")
 
 
