@@ -596,6 +596,33 @@ async def test_clone_from_an_external_source(mysqld_factory: MysqldFactory) -> N
         await agent.close()
 
 
+def start_fresh(m: Mysqld) -> None:
+    """Start ``m`` as a Pod's first start does: the init script, then mysqld."""
+    r = run_init_script(m, m.home / "conf.d")
+    assert r.returncode == 0, r.stderr[-2000:]
+    m.start()
+
+
+async def operators_first_log_in(m: Mysqld) -> Connection:
+    """A connection as moco-admin, made as soon as one can be (the operator tries without pause)."""
+    while True:
+        try:
+            return await connect(ep(m, constants.ADMIN_USER), timeout=1)
+        except MySQLError:
+            await asyncio.sleep(0.001)
+
+
+async def init_beside(m: Mysqld, operator: Awaitable[None]) -> InitResult:
+    """The set-up of ``m`` with an "operator" at work beside it (which must end within 20 s)."""
+    op_task = asyncio.ensure_future(operator)
+    try:
+        result = await init_instance(m)
+        await asyncio.wait_for(op_task, 20)
+    finally:
+        op_task.cancel()
+    return result
+
+
 async def test_the_operators_first_log_in_finds_the_set_up_done(
     pod_like: Mysqld, mysqld_factory: MysqldFactory
 ) -> None:
@@ -607,36 +634,22 @@ async def test_the_operators_first_log_in_finds_the_set_up_done(
     held nothing. Here an "operator" logs in as early as it can and points a replica at once:
     the plugins must be there, and the first write must reach that replica."""
     m = pod_like
-    r = run_init_script(m, m.home / "conf.d")
-    assert r.returncode == 0, r.stderr[-2000:]
-    m.start()
+    start_fresh(m)
     (rep,) = await mysqld_factory(1)
     plugins_at_log_in: list[str] = []
     async with await connect(rep.endpoint()) as rc:
         await ops.install_plugins(rc)
 
         async def operator() -> None:
-            while True:
-                try:
-                    c = await connect(ep(m, constants.ADMIN_USER), timeout=1)
-                except MySQLError:
-                    await asyncio.sleep(0.002)
-                    continue
-                async with c:
-                    rows = await c.query(
-                        "SELECT PLUGIN_NAME AS n FROM information_schema.plugins"
-                        " WHERE PLUGIN_STATUS = 'ACTIVE' ORDER BY 1"
-                    )
-                    plugins_at_log_in.extend(str(p["n"]) for p in rows)
-                await replicate_from(rc, m)
-                return
+            async with await operators_first_log_in(m) as c:
+                rows = await c.query(
+                    "SELECT PLUGIN_NAME AS n FROM information_schema.plugins"
+                    " WHERE PLUGIN_STATUS = 'ACTIVE' ORDER BY 1"
+                )
+                plugins_at_log_in.extend(str(p["n"]) for p in rows)
+            await replicate_from(rc, m)
 
-        op_task = asyncio.create_task(operator())
-        try:
-            result = await init_instance(m)
-            await asyncio.wait_for(op_task, 20)
-        finally:
-            op_task.cancel()
+        result = await init_beside(m, operator())
         assert result.fresh
         assert {"clone", "rpl_semi_sync_replica", "rpl_semi_sync_source"} <= set(plugins_at_log_in)
         async with await connect(ep(m, constants.ADMIN_USER)) as c:
@@ -654,3 +667,36 @@ async def test_the_operators_first_log_in_finds_the_set_up_done(
             return (wrote - rs.retrieved_gtid_set).is_empty()
 
         await eventually(received, what="the first write received by the replica pointed at the first log-in")
+
+
+async def test_a_primary_made_writable_at_the_first_log_in_stays_writable(pod_like: Mysqld) -> None:
+    """The operator makes an instance writable (its primary) as soon as it can log in, and the
+    set-up went on after moco-admin existed: it dropped the passwordless roots with
+    super_read_only lifted and then turned it on again, making the new primary read-only until
+    the operator's next pass found it so. The set-up restores only what it lifted, and only
+    while the instance is still read-only."""
+    m = pod_like
+    start_fresh(m)
+
+    async def root_answers() -> bool:
+        with contextlib.suppress(MySQLError):
+            async with await connect(Endpoint(m.host, m.port, "root", ""), timeout=1):
+                return True
+        return False
+
+    await eventually(root_answers, what="the fresh instance answering its bootstrap root")
+
+    async def operator() -> None:
+        async with await operators_first_log_in(m) as c, asyncio.timeout(10):
+            while True:  # retried as the operator's passes would be (its grants may lag)
+                try:
+                    await ops.set_writable(c)
+                    return
+                except MySQLError:
+                    await asyncio.sleep(0.001)
+
+    result = await init_beside(m, operator())
+    assert result.fresh
+    async with await connect(ep(m, constants.ADMIN_USER)) as c:
+        row = await c.query_one("SELECT @@global.read_only AS ro, @@global.super_read_only AS sro")
+    assert row == {"ro": 0, "sro": 0}, row

@@ -28,7 +28,8 @@ cluster's first writes then found no replica holding data). For the same reason 
 ``moco-admin`` could already log in to is never reset: the operator may be using it.
 
 Invariants: idempotent (a second run executes no write: no user, no plugin, no GTID changes);
-the read-only state is restored to what it was (fresh instances end ``super_read_only``);
+the read-only state is restored to what it was unless the operator made the instance writable
+meanwhile (fresh instances end ``super_read_only`` when it did not);
 passwords never reach a log line.
 """
 
@@ -143,7 +144,7 @@ async def ensure_users(
     stmts = plan_users(have, passwords, reset_passwords=reset_passwords, names=names)
     if not stmts:
         return UsersEnsured()
-    ro, sro = await _read_only_state(conn)
+    _, sro = await _read_only_state(conn)
     await conn.execute("SET SESSION sql_log_bin = 0")
     try:
         await conn.execute("SET GLOBAL partial_revokes = ON")
@@ -160,9 +161,7 @@ async def ensure_users(
                 log.warning("PROXY not granted: the initialising user may not grant it", user=args[0])
     finally:
         if sro:
-            await conn.execute("SET GLOBAL super_read_only = ON")
-        elif ro:
-            await conn.execute("SET GLOBAL read_only = ON")
+            await conn.execute(RESTORE_SUPER_READ_ONLY)
         await conn.execute("SET SESSION sql_log_bin = 1")
     wanted = [u for u in USERS if names is None or u.name in names]
     created = tuple(u.name for u in wanted if u.name not in have)
@@ -170,6 +169,15 @@ async def ensure_users(
     log.info("users ensured", created=list(created), repaired=list(repaired), reset_existing=reset_passwords)
     return UsersEnsured(created, repaired)
 
+
+#: Turns super_read_only on again after the set-up lifted it, unless the instance was made
+#: writable meanwhile: only super_read_only is lifted (read_only stays on, and SUPER users write
+#: through it), so read_only off means the operator made the instance its primary in that moment
+#: (it logs in as soon as moco-admin exists); turning super_read_only on then made the new
+#: primary read-only until the operator's next pass. One statement, so that the state read and
+#: the state written are one; the operator's own two statements (super_read_only, then
+#: read_only off, which turns super_read_only off too) end writable in any interleaving.
+RESTORE_SUPER_READ_ONLY = "SET GLOBAL super_read_only = @@global.read_only"
 
 #: ER_OPTION_PREVENTS_STATEMENT: here, super_read_only was turned on again meanwhile.
 ER_OPTION_PREVENTS_STATEMENT = 1290
@@ -232,11 +240,16 @@ async def initialize(
         operator = await ensure_users(conn, passwords, reset_passwords=reset, names=(constants.ADMIN_USER,))
     if roots:
         async with await connect(admin, timeout=timeout) as conn:
+            _, sro = await _read_only_state(conn)
             await conn.execute("SET SESSION sql_log_bin = 0")
-            await conn.execute("SET GLOBAL super_read_only = OFF")
-            for user, host in BOOTSTRAP_ROOTS:
-                await _execute_writable(conn, "DROP USER IF EXISTS %s@%s", (user, host), lift=True)
-            await ops.set_read_only(conn, super_read_only=True)
+            if sro:
+                await conn.execute("SET GLOBAL super_read_only = OFF")
+            try:
+                for user, host in BOOTSTRAP_ROOTS:
+                    await _execute_writable(conn, "DROP USER IF EXISTS %s@%s", (user, host), lift=sro)
+            finally:
+                if sro:
+                    await conn.execute(RESTORE_SUPER_READ_ONLY)
         log.info("passwordless roots dropped", fresh=fresh)
     return InitResult(
         fresh=fresh,
