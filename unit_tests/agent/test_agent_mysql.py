@@ -596,11 +596,20 @@ async def test_clone_from_an_external_source(mysqld_factory: MysqldFactory) -> N
         await agent.close()
 
 
-def start_fresh(m: Mysqld) -> None:
-    """Start ``m`` as a Pod's first start does: the init script, then mysqld."""
+async def start_fresh(m: Mysqld) -> None:
+    """Start ``m`` as a Pod's first start does (the init script, then mysqld) and wait until its
+    bootstrap root answers: the set-up is handed a running mysqld, as the agent waits for one."""
     r = run_init_script(m, m.home / "conf.d")
     assert r.returncode == 0, r.stderr[-2000:]
     m.start()
+
+    async def root_answers() -> bool:
+        with contextlib.suppress(MySQLError):
+            async with await connect(Endpoint(m.host, m.port, "root", ""), timeout=1):
+                return True
+        return False
+
+    await eventually(root_answers, what="the fresh instance answering its bootstrap root")
 
 
 async def operators_first_log_in(m: Mysqld) -> Connection:
@@ -634,7 +643,7 @@ async def test_the_operators_first_log_in_finds_the_set_up_done(
     held nothing. Here an "operator" logs in as early as it can and points a replica at once:
     the plugins must be there, and the first write must reach that replica."""
     m = pod_like
-    start_fresh(m)
+    await start_fresh(m)
     (rep,) = await mysqld_factory(1)
     plugins_at_log_in: list[str] = []
     async with await connect(rep.endpoint()) as rc:
@@ -676,15 +685,7 @@ async def test_a_primary_made_writable_at_the_first_log_in_stays_writable(pod_li
     the operator's next pass found it so. The set-up restores only what it lifted, and only
     while the instance is still read-only."""
     m = pod_like
-    start_fresh(m)
-
-    async def root_answers() -> bool:
-        with contextlib.suppress(MySQLError):
-            async with await connect(Endpoint(m.host, m.port, "root", ""), timeout=1):
-                return True
-        return False
-
-    await eventually(root_answers, what="the fresh instance answering its bootstrap root")
+    await start_fresh(m)
 
     async def operator() -> None:
         async with await operators_first_log_in(m) as c, asyncio.timeout(10):

@@ -35,8 +35,9 @@ passwords never reach a log line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from moco import constants
@@ -106,11 +107,34 @@ async def has_bootstrap_roots(conn: Connection) -> bool:
     return row is not None and int(row["n"]) > 0
 
 
-async def _read_only_state(conn: Connection) -> tuple[bool, bool]:
-    row = await conn.query_one("SELECT @@global.read_only AS ro, @@global.super_read_only AS sro")
+#: Turns super_read_only on again after the set-up lifted it, unless the instance was made
+#: writable meanwhile: only super_read_only is lifted (read_only stays on, and SUPER users write
+#: through it), so read_only off means the operator made the instance its primary in that moment
+#: (it logs in as soon as moco-admin exists); turning super_read_only on then made the new
+#: primary read-only until the operator's next pass. One statement, so that the state read and
+#: the state written are one; the operator's own two statements (super_read_only, then
+#: read_only off, which turns super_read_only off too) end writable in any interleaving.
+RESTORE_SUPER_READ_ONLY = "SET GLOBAL super_read_only = @@global.read_only"
+
+
+@contextlib.asynccontextmanager
+async def _unlogged_writes(conn: Connection) -> AsyncIterator[bool]:
+    """Binary logging off for the session and super_read_only lifted if it was on (yields
+    whether it was: pass it as ``lift`` to :func:`_execute_writable`); on the way out
+    super_read_only is turned on again by :data:`RESTORE_SUPER_READ_ONLY` and logging back on."""
+    row = await conn.query_one("SELECT @@global.super_read_only AS sro")
     if row is None:
-        raise InitError("the server did not report read_only")
-    return bool(int(row["ro"])), bool(int(row["sro"]))
+        raise InitError("the server did not report super_read_only")
+    sro = bool(int(row["sro"]))
+    await conn.execute("SET SESSION sql_log_bin = 0")
+    try:
+        if sro:
+            await conn.execute("SET GLOBAL super_read_only = OFF")
+        yield sro
+    finally:
+        if sro:
+            await conn.execute(RESTORE_SUPER_READ_ONLY)
+        await conn.execute("SET SESSION sql_log_bin = 1")
 
 
 async def _connect_first(endpoints: Sequence[Endpoint], wait: float) -> tuple[Connection, Endpoint]:
@@ -144,40 +168,23 @@ async def ensure_users(
     stmts = plan_users(have, passwords, reset_passwords=reset_passwords, names=names)
     if not stmts:
         return UsersEnsured()
-    _, sro = await _read_only_state(conn)
-    await conn.execute("SET SESSION sql_log_bin = 0")
-    try:
+    async with _unlogged_writes(conn) as lift:
         await conn.execute("SET GLOBAL partial_revokes = ON")
-        if sro:
-            await conn.execute("SET GLOBAL super_read_only = OFF")
         for sql, args in stmts:
             try:
-                await _execute_writable(conn, sql, args, lift=sro)
+                await _execute_writable(conn, sql, args, lift=lift)
             except AccessDenied:
                 # Only the root of --initialize holds PROXY WITH GRANT OPTION; the init user of an
                 # external source may not: moco works without it, users' proxy set-ups do not.
                 if not sql.startswith("GRANT PROXY"):
                     raise
                 log.warning("PROXY not granted: the initialising user may not grant it", user=args[0])
-    finally:
-        if sro:
-            await conn.execute(RESTORE_SUPER_READ_ONLY)
-        await conn.execute("SET SESSION sql_log_bin = 1")
     wanted = [u for u in USERS if names is None or u.name in names]
     created = tuple(u.name for u in wanted if u.name not in have)
     repaired = tuple(u.name for u in wanted if u.name in have and repair_statements(u, have[u.name]))
     log.info("users ensured", created=list(created), repaired=list(repaired), reset_existing=reset_passwords)
     return UsersEnsured(created, repaired)
 
-
-#: Turns super_read_only on again after the set-up lifted it, unless the instance was made
-#: writable meanwhile: only super_read_only is lifted (read_only stays on, and SUPER users write
-#: through it), so read_only off means the operator made the instance its primary in that moment
-#: (it logs in as soon as moco-admin exists); turning super_read_only on then made the new
-#: primary read-only until the operator's next pass. One statement, so that the state read and
-#: the state written are one; the operator's own two statements (super_read_only, then
-#: read_only off, which turns super_read_only off too) end writable in any interleaving.
-RESTORE_SUPER_READ_ONLY = "SET GLOBAL super_read_only = @@global.read_only"
 
 #: ER_OPTION_PREVENTS_STATEMENT: here, super_read_only was turned on again meanwhile.
 ER_OPTION_PREVENTS_STATEMENT = 1290
@@ -239,17 +246,9 @@ async def initialize(
         # step 4: from here the operator can log in
         operator = await ensure_users(conn, passwords, reset_passwords=reset, names=(constants.ADMIN_USER,))
     if roots:
-        async with await connect(admin, timeout=timeout) as conn:
-            _, sro = await _read_only_state(conn)
-            await conn.execute("SET SESSION sql_log_bin = 0")
-            if sro:
-                await conn.execute("SET GLOBAL super_read_only = OFF")
-            try:
-                for user, host in BOOTSTRAP_ROOTS:
-                    await _execute_writable(conn, "DROP USER IF EXISTS %s@%s", (user, host), lift=sro)
-            finally:
-                if sro:
-                    await conn.execute(RESTORE_SUPER_READ_ONLY)
+        async with await connect(admin, timeout=timeout) as conn, _unlogged_writes(conn) as lift:
+            for user, host in BOOTSTRAP_ROOTS:
+                await _execute_writable(conn, "DROP USER IF EXISTS %s@%s", (user, host), lift=lift)
         log.info("passwordless roots dropped", fresh=fresh)
     return InitResult(
         fresh=fresh,
