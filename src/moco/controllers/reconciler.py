@@ -282,11 +282,12 @@ class MySQLClusterReconciler:
         ]
         if outcome.restored is not None:
             conds.append(outcome.restored)
-        await self._write_status(cluster, conds, cluster.metadata.get("generation"))
-        if error is not None:
+        if error is not None:  # the Event before the condition: whoever sees one finds the other
             bound.warning("reconcile failed", error=str(error))
             reason = error.reason if isinstance(error, ControllerError) else "ReconcileFailed"
             await self.recorder.warning(obj, reason, str(error))
+        await self._write_status(cluster, conds, cluster.metadata.get("generation"))
+        if error is not None:
             raise error
         if self.clustering is not None:
             self.clustering.update(ns, name)
