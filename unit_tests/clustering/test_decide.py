@@ -88,6 +88,15 @@ ROWS: list[tuple[str, Callable[[], StatusSet], ClusterState, Operation, int | No
         Op.CONFIGURE,
         1,
     ),
+    # a fence left wait_no_replica off (ops.release_until_read_only) on an instance that is the
+    # primary again: its commits would fall back to asynchronous when its replicas left
+    (
+        "healthy-wait-no-replica-off",
+        lambda: with_instance(h3(), 0, primary(semisync_wait_no_replica=False)),
+        S.HEALTHY,
+        Op.CONFIGURE,
+        1,
+    ),
     # a demote annotation left on a Pod that is no longer primary (a crash after the status
     # write of a switchover) would demote it the day it becomes primary again: removed now
     (

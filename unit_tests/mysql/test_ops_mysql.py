@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -58,6 +59,12 @@ async def test_status_without_plugins_then_install_plugins(mysqld_factory: Mysql
         assert st.semi_sync_source_wait_count == 2
         assert st.semi_sync_source_timeout_ms == 1234
         assert st.semi_sync_replica_enabled
+        assert st.semi_sync_source_wait_no_replica
+        # a fence may leave it off; enabling semi-sync turns it on again
+        await c.execute("SET GLOBAL rpl_semi_sync_source_wait_no_replica = OFF")
+        assert not (await get_status(c)).semi_sync_source_wait_no_replica
+        await ops.configure_semisync_source(c, enabled=True, wait_count=2, timeout_ms=1234)
+        assert (await get_status(c)).semi_sync_source_wait_no_replica
         await ops.configure_semisync_source(c, enabled=False)
         await ops.configure_semisync_replica(c, enabled=False)
         st = await get_status(c)
@@ -150,3 +157,29 @@ async def test_kill_connections_spares_system_users(mysqld_factory: MysqldFactor
         finally:
             for x in (agent, other_admin, *apps):
                 await x.close()
+
+
+async def test_processlist_rows_name_the_running_statement_and_feed_the_kill(
+    mysqld_factory: MysqldFactory,
+) -> None:
+    (m,) = await mysqld_factory(1)
+    async with await connect(m.endpoint()) as admin:
+        await ops.set_writable(admin)
+        await admin.execute("CREATE USER 'app'@'%' IDENTIFIED BY 'pw-app'")
+        await admin.execute("GRANT SELECT ON *.* TO 'app'@'%'")
+        app = await connect(m.endpoint("app", "pw-app"), query_timeout=30)
+        sleeping = asyncio.ensure_future(app.query("SELECT SLEEP(20)"))
+        try:
+            for _ in range(100):
+                rows = await admin.query(ops.PROCESSLIST_SQL)
+                if ops.runs(rows, "SELECT SLEEP("):
+                    break
+                await asyncio.sleep(0.02)
+            assert ops.runs(rows, "SELECT SLEEP(")
+            assert not ops.runs(rows, ops.SUPER_READ_ONLY_SQL)
+            assert await ops.kill_connections(admin, spare_users=SYSTEM_USERS, rows=rows) == 1
+            with pytest.raises(Unreachable):
+                await sleeping
+        finally:
+            sleeping.cancel()
+            await app.close()

@@ -212,20 +212,9 @@ async def fence(connect: Connect, policy: IsolationPolicy) -> None:
             done, _ = await asyncio.wait({ro}, timeout=policy.release_after)
             if not done:
                 async with await connect() as c2:
-                    while not ro.done():
-                        await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
-                        hung = await c2.query_one(
-                            "SELECT VARIABLE_VALUE AS n FROM performance_schema.global_status"
-                            " WHERE VARIABLE_NAME = 'Rpl_semi_sync_source_wait_sessions'"
-                        )
-                        if (
-                            hung
-                            and int(hung["n"] or 0) > 0
-                            and await ops.statement_running(c2, ops.SUPER_READ_ONLY_SQL)
-                        ):
-                            log.warning("releasing commits that wait for semi-sync acknowledgements")
-                            await c2.execute("SET GLOBAL rpl_semi_sync_source_enabled = OFF")
-                        await asyncio.wait({ro}, timeout=policy.release_after)
+                    await ops.release_until_read_only(
+                        c2, ro, spare_users=constants.SYSTEM_USERS, poll=policy.release_after
+                    )
             await ro
         finally:
             if not ro.done():

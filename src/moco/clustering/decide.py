@@ -271,7 +271,11 @@ def drift(ss: StatusSet) -> str:
         pst is not None
         and not external
         and ss.cluster.replicas > 1
-        and (not pst.semisync_source_enabled or pst.semisync_wait_count != wanted_wait)
+        and (
+            not pst.semisync_source_enabled
+            or pst.semisync_wait_count != wanted_wait
+            or not pst.semisync_wait_no_replica
+        )
     ):
         return "semi-sync of the primary"
     for i, ist in enumerate(ss.instances):

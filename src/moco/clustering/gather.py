@@ -56,6 +56,7 @@ def to_view(st: InstanceStatus) -> InstanceView:
         super_read_only=st.super_read_only,
         semisync_source_enabled=st.semi_sync_source_enabled,
         semisync_wait_count=st.semi_sync_source_wait_count,
+        semisync_wait_no_replica=st.semi_sync_source_wait_no_replica,
         semisync_replica_enabled=st.semi_sync_replica_enabled,
         replica=replica,
         replica_server_ids=tuple(r.server_id for r in st.connected_replicas),

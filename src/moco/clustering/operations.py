@@ -328,20 +328,9 @@ async def fence_instance(ctx: OpContext, i: int) -> None:
             async with await connect(
                 admin_endpoint(pod, ctx.creds), timeout=cfg.connect_timeout, query_timeout=cfg.query_timeout
             ) as c2:
-                while not ro.done():
-                    await ops.kill_connections(c2, spare_users=constants.SYSTEM_USERS)
-                    st = await get_status(c2)
-                    hung = st.semi_sync_source_enabled and st.semi_sync_source_wait_sessions > 0
-                    if hung and await ops.statement_running(c2, ops.SUPER_READ_ONLY_SQL):
-                        ctx.log.warning(
-                            "releasing commits that wait for semi-sync acknowledgements",
-                            instance=i,
-                            sessions=st.semi_sync_source_wait_sessions,
-                        )
-                        await ops.configure_semisync_source(
-                            c2, enabled=False, timeout_ms=cfg.semisync_timeout_ms
-                        )
-                    await asyncio.wait({ro}, timeout=cfg.fence_release_after)
+                await ops.release_until_read_only(
+                    c2, ro, spare_users=constants.SYSTEM_USERS, poll=cfg.fence_release_after
+                )
         await ro
     except MySQLError as e:
         raise OperationError(f"failed to fence instance {i}: {e}", i) from e
@@ -407,7 +396,11 @@ async def _configure_primary(ctx: OpContext) -> bool:
     n = ss.cluster.replicas
     if n > 1:
         want = n // 2
-        if not pst.semisync_source_enabled or pst.semisync_wait_count != want:
+        if (
+            not pst.semisync_source_enabled
+            or pst.semisync_wait_count != want
+            or not pst.semisync_wait_no_replica
+        ):
             ctx.log.info("enabling semi-sync on the primary", instance=ss.primary, wait_count=want)
             await ops.configure_semisync_source(
                 conn, enabled=True, wait_count=want, timeout_ms=ctx.cfg.semisync_timeout_ms

@@ -135,6 +135,8 @@ class InstanceView:
     super_read_only: bool = True
     semisync_source_enabled: bool = False
     semisync_wait_count: int = 1
+    #: ``rpl_semi_sync_source_wait_no_replica`` (see ``InstanceStatus``): must be on on a primary.
+    semisync_wait_no_replica: bool = True
     semisync_replica_enabled: bool = False
     replica: ReplicaView | None = None
     #: server_id of every replica connected to this instance (``SHOW REPLICAS``).

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl as _ssl
+import struct
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -183,6 +185,15 @@ class Connection:
         return self._raw is None or self._raw.closed
 
     @property
+    def hung_up(self) -> bool:
+        """True when closed, or when the server closed its end (its end-of-stream was received:
+        seen without a round trip, e.g. an idle connection a restarted server dropped)."""
+        if self.closed:
+            return True
+        reader = getattr(self._raw, "_reader", None)
+        return reader is None or reader.at_eof()
+
+    @property
     def thread_id(self) -> int:
         """The server's id of this connection (CONNECTION_ID())."""
         if self._raw is None:
@@ -258,6 +269,26 @@ class Connection:
         raw, self._raw = self._raw, None
         if raw is not None:
             raw.close()
+
+    def abort(self) -> None:
+        """Close the connection at once with a reset, dropping whatever was sent and not yet
+        delivered (a statement that must not reach the server later, after a partition heals);
+        idempotent."""
+        raw, self._raw = self._raw, None
+        writer = None if raw is None else getattr(raw, "_writer", None)
+        if writer is None:
+            if raw is not None:
+                raw.close()
+            return
+        transport = writer.transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # linger 0: close() sends RST and discards the unsent data
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        transport.abort()
+        raw._writer = raw._reader = None
 
     async def close(self) -> None:
         """Close the connection (quietly; idempotent)."""

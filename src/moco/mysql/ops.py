@@ -15,12 +15,13 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from typing import Final
+import asyncio
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, Final
 
 from moco.log import get_logger
 from moco.mysql.conn import Connection
-from moco.mysql.errors import SQLError
+from moco.mysql.errors import MySQLError, SQLError
 from moco.mysql.gtid import GtidSet
 from moco.mysql.status import get_replica_status
 
@@ -39,6 +40,7 @@ PLUGINS: Final = {
 #: Users of server-internal threads; their threads are never killed.
 _INTERNAL_USERS: Final = frozenset({"system user", "event_scheduler"})
 _ER_NO_SUCH_THREAD: Final = 1094
+_WAIT_NO_REPLICA: Final = "rpl_semi_sync_source_wait_no_replica"
 _ER_FUNCTION_EXISTS: Final = 1125
 
 
@@ -57,7 +59,7 @@ def _on(v: str | None) -> bool:
 
 # --- read-only ---------------------------------------------------------------------------------
 SUPER_READ_ONLY_SQL = "SET GLOBAL super_read_only = ON"
-"""The statement :func:`set_read_only` sends; :func:`statement_running` can look for it."""
+"""The statement :func:`set_read_only` sends; :func:`runs` can look for it."""
 
 
 async def set_read_only(
@@ -95,13 +97,17 @@ async def configure_semisync_source(
     """Set the source side of semi-sync (the plugin must be installed: :func:`install_plugins`).
 
     ``wait_count`` replicas must acknowledge each commit; after ``timeout_ms`` without enough
-    acknowledgements the source falls back to asynchronous replication.
+    acknowledgements the source falls back to asynchronous replication. Enabling it also sets
+    ``rpl_semi_sync_source_wait_no_replica`` on, before semi-sync: off, the source would fall
+    back to asynchronous commits as soon as its replicas left (a fence may have left it off:
+    :func:`release_until_read_only`).
     """
     cur = await _global_vars(
         conn,
         "rpl_semi_sync_source_enabled",
         "rpl_semi_sync_source_wait_for_replica_count",
         "rpl_semi_sync_source_timeout",
+        _WAIT_NO_REPLICA,
     )
     if not cur:
         raise SQLError("rpl_semi_sync_source plugin is not installed", code=1193)
@@ -109,6 +115,8 @@ async def configure_semisync_source(
         await conn.execute("SET GLOBAL rpl_semi_sync_source_wait_for_replica_count = %s", (wait_count,))
     if cur.get("rpl_semi_sync_source_timeout") != str(timeout_ms):
         await conn.execute("SET GLOBAL rpl_semi_sync_source_timeout = %s", (timeout_ms,))
+    if enabled and not _on(cur.get(_WAIT_NO_REPLICA, "ON")):
+        await conn.execute(f"SET GLOBAL {_WAIT_NO_REPLICA} = ON")
     if _on(cur.get("rpl_semi_sync_source_enabled")) != enabled:
         await conn.execute("SET GLOBAL rpl_semi_sync_source_enabled = %s", ("ON" if enabled else "OFF",))
 
@@ -264,22 +272,50 @@ async def wait_for_gtid(conn: Connection, gtids: GtidSet, *, timeout: float) -> 
 
 
 # --- connections -------------------------------------------------------------------------------
-async def kill_connections(conn: Connection, *, spare_users: Collection[str]) -> int:
+PROCESSLIST_SQL = (
+    "SELECT ID, USER, HOST, COMMAND, INFO FROM performance_schema.processlist WHERE ID <> CONNECTION_ID()"
+)
+"""Every other connection of the server, as :func:`kill_connections` and :func:`runs` read it."""
+
+
+def runs(rows: Sequence[Mapping[str, Any]], prefix: str) -> bool:
+    """Whether one of ``rows`` (read with :data:`PROCESSLIST_SQL`) runs a statement whose text
+    starts with ``prefix``."""
+    return any(r["COMMAND"] == "Query" and str(r["INFO"] or "").startswith(prefix) for r in rows)
+
+
+async def kill_connections(
+    conn: Connection,
+    *,
+    spare_users: Collection[str],
+    rows: Sequence[Mapping[str, Any]] | None = None,
+    dump_threads: bool = False,
+    done: set[int] | None = None,
+) -> int:
     """Kill every client connection but ours, the server's own threads, local (socket) ones and
-    those of ``spare_users``; returns how many were killed.
+    those of ``spare_users`` (with ``dump_threads``, the binlog dump threads too, whoever runs
+    them: the replicas' connections); returns how many were killed. ``rows``: the connections
+    as just read with :data:`PROCESSLIST_SQL` over ``conn`` (else they are read here).
+    ``done``: ids killed before (a killed session may linger a while), skipped and added to.
     """
-    rows = await conn.query(
-        "SELECT ID, USER, HOST, COMMAND FROM performance_schema.processlist WHERE ID <> CONNECTION_ID()"
-    )
+    if rows is None:
+        rows = await conn.query(PROCESSLIST_SQL)
     spared = set(spare_users) | _INTERNAL_USERS
     killed = 0
     for r in rows:
         user = str(r["USER"] or "")
         host = str(r["HOST"] or "")
-        if user in spared or not host or host == "localhost" or r["COMMAND"] == "Daemon":
+        command = str(r["COMMAND"] or "")
+        dump = dump_threads and command.startswith("Binlog Dump")
+        if not dump and (user in spared or not host or host == "localhost" or command == "Daemon"):
             continue
+        ident = int(r["ID"])
+        if done is not None:
+            if ident in done:
+                continue
+            done.add(ident)
         try:
-            await conn.execute("KILL CONNECTION %s", (int(r["ID"]),))
+            await conn.execute("KILL CONNECTION %s", (ident,))
         except SQLError as e:
             if e.code != _ER_NO_SUCH_THREAD:
                 raise
@@ -290,14 +326,59 @@ async def kill_connections(conn: Connection, *, spare_users: Collection[str]) ->
     return killed
 
 
-async def statement_running(conn: Connection, prefix: str) -> bool:
-    """Whether another connection runs a statement whose text starts with ``prefix``."""
-    row = await conn.query_one(
-        "SELECT COUNT(*) AS n FROM performance_schema.processlist"
-        " WHERE ID <> CONNECTION_ID() AND COMMAND = 'Query' AND INFO LIKE %s",
-        (prefix.replace("%", "\\%").replace("_", "\\_") + "%",),
-    )
-    return row is not None and int(row["n"]) > 0
+async def release_until_read_only(
+    conn: Connection,
+    ro: asyncio.Future[Any],
+    *,
+    spare_users: Collection[str],
+    poll: float,
+    rows: Sequence[Mapping[str, Any]] | None = None,
+) -> None:
+    """While ``ro`` (:func:`set_read_only` on another connection) waits: kill the clients and the
+    binlog dump threads over ``conn`` (the clients of ``spare_users`` spared), and once the
+    read-only statement is seen waiting, release the commits that wait for semi-sync
+    acknowledgements; the connections are read again every ``poll`` seconds (``rows``: a first
+    read already made with :data:`PROCESSLIST_SQL`). For a server being fenced: it is not (or
+    no longer) the primary.
+
+    What holds read-only back is a running write or a commit that waits for acknowledgements no
+    replica will send (a former primary). Measured on MySQL 9.7:
+
+    - ``KILL CONNECTION`` shuts the client's socket (it never sees its commit acknowledged) but
+      leaves a commit that waits for acknowledgements waiting (MOCO issue #813);
+    - ``rpl_semi_sync_source_wait_no_replica = OFF`` releases it within a millisecond once the
+      server has no semi-sync replica left (its dump threads are killed here for that), whereas
+      ``rpl_semi_sync_source_enabled = OFF`` takes about a second when replicas were connected
+      (the server stops its acknowledgement receiver holding the lock of the global variables,
+      which the read-only statement needs too);
+    - released before its client is killed, the commit is acknowledged: hence kill, then release.
+
+    The pending read-only request keeps new writes out meanwhile. ``wait_no_replica`` is set ON
+    again once read-only is in place (:func:`configure_semisync_source` also sees to it on every
+    primary: off, a primary whose replicas left would acknowledge commits nobody has).
+    """
+    released = False
+    killed: set[int] = set()
+    try:
+        while not ro.done():
+            if rows is None:
+                rows = await conn.query(PROCESSLIST_SQL)
+            await kill_connections(conn, spare_users=spare_users, rows=rows, dump_threads=True, done=killed)
+            if not released and runs(rows, SUPER_READ_ONLY_SQL):
+                log.warning(
+                    "read-only waits; releasing commits that wait for acknowledgements",
+                    server=conn.endpoint.address,
+                )
+                await conn.execute(f"SET GLOBAL {_WAIT_NO_REPLICA} = OFF")
+                released = True
+            rows = None
+            await asyncio.wait({ro}, timeout=poll)
+    finally:
+        if released and ro.done() and not conn.closed:
+            try:
+                await conn.execute(f"SET GLOBAL {_WAIT_NO_REPLICA} = ON")
+            except MySQLError as e:  # configure_semisync_source sees to it on a primary
+                log.warning("wait_no_replica not restored", server=conn.endpoint.address, error=str(e))
 
 
 # --- TLS ---------------------------------------------------------------------------------------

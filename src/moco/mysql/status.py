@@ -34,6 +34,7 @@ _VARIABLES = (
     "rpl_semi_sync_source_enabled",
     "rpl_semi_sync_source_wait_for_replica_count",
     "rpl_semi_sync_source_timeout",
+    "rpl_semi_sync_source_wait_no_replica",
     "rpl_semi_sync_replica_enabled",
 )
 #: Variables every server has; a missing row means the answer is incomplete (semi-sync
@@ -147,6 +148,10 @@ class InstanceStatus:
     connected_replicas: tuple[ConnectedReplica, ...]
     clone: CloneStatus | None
     uptime_s: int
+    #: ``rpl_semi_sync_source_wait_no_replica``: off, a primary whose semi-sync replicas all
+    #: left falls back to asynchronous commits (a fence turns it off for a moment to release
+    #: commits hung on acknowledgements: ``moco.mysql.ops.release_until_read_only``).
+    semi_sync_source_wait_no_replica: bool = True
 
 
 def _flag(v: Any) -> bool:
@@ -252,4 +257,5 @@ async def get_status(conn: Connection) -> InstanceStatus:
         connected_replicas=connected,
         clone=clone,
         uptime_s=_int(st.get("uptime")),
+        semi_sync_source_wait_no_replica=_flag(var.get("rpl_semi_sync_source_wait_no_replica", "ON")),
     )
