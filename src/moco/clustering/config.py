@@ -60,7 +60,8 @@ class ProcessConfig:
     silent_connect_timeout: float = 1.0
     #: while the Pod of another instance is there but its mysqld does not answer (a frozen or
     #: cut-off former primary, a restarting replica), the loop passes again this often, so a
-    #: former primary that wakes up still writable is fenced within about this long.
+    #: former primary that wakes up still writable is fenced within about this long (when the
+    #: failover's own fence could not be sent: ``fence_line_bound``).
     unreachable_recheck: float = 1.0
     #: while a replica's IO thread makes its first connect to the primary (left alone: a
     #: restart would start it over, see ``decide.first_connect_underway``), the loop passes
@@ -89,6 +90,12 @@ class ProcessConfig:
     #: read-only statement is seen waiting (see ``operations.fence_instance``). Short: until
     #: then a former primary that woke up keeps ``read_only=0``, though it cannot acknowledge.
     fence_release_after: float = 0.2
+    #: the fence a failover sends to the old primary on the watch's idle line
+    #: (:mod:`moco.clustering.fenceline`) waits this long for it to wake up, be reached again or
+    #: refuse; then the line is reset, so that the statement can no longer land later, on a
+    #: server that may be the primary again by then. A freeze or partition longer than this is
+    #: left to the loop's passes (``unreachable_recheck``) and to the agent's isolation fence.
+    fence_line_bound: float = 120.0
     #: how long the switchover target may take to apply the old primary's transactions.
     switchover_wait: float = 70.0
     #: how long one failover candidate may take to apply what it received; its applier is

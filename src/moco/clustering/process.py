@@ -16,6 +16,10 @@ instances again over its connections and applies the ``configure`` that :func:`d
 the index it just wrote, instead of leaving it to a next pass that would first wait for a view
 of the cluster showing that index (the writes wait meanwhile).
 
+Before it opens the new primary, a failover sends the old one its fence on the connections the
+watch kept idle to it (:mod:`moco.clustering.fenceline`): a frozen or cut-off primary finds
+``super_read_only`` waiting when it wakes up, instead of answering writable until the next pass.
+
 The clone of an empty replica runs as a task beside the loop (one at a time per cluster; its end
 wakes the loop, its Events report it), so passes and a failover go on during a long clone.
 
@@ -39,6 +43,7 @@ from moco.clustering import operations as op
 from moco.clustering.config import ProcessConfig
 from moco.clustering.decide import PRIMARY_UNREACHABLE, WAIT_CONFIRM, decide
 from moco.clustering.errors import ClusteringError, GatherError, StaleViewError
+from moco.clustering.fenceline import Shots
 from moco.clustering.gather import Gathered, admin_endpoint, gather, reread
 from moco.clustering.interfaces import (
     EV_CLUSTERING_STOPPED,
@@ -134,6 +139,8 @@ class ClusterProcess:
         self._pass_bound: asyncio.Timeout | None = None
         self.log = get_logger("moco.clustering", cluster=name, namespace=namespace)
         self.watch = PrimaryWatch(self.cfg, self._on_watch, cluster=name, namespace=namespace)
+        #: fences sent to former primaries at their failover (moco.clustering.fenceline).
+        self.fences = Shots(lambda: self.wake("fenced"), self.log)
         self.metrics = ClusterMetrics(name, namespace)
 
     # --- task control ----------------------------------------------------------------------------
@@ -151,6 +158,7 @@ class ClusterProcess:
     async def stop(self) -> None:
         """Cancel the loop (and a clone it runs, and the watch) and wait for them to end."""
         await self.watch.stop()
+        await self.fences.stop()
         if self._clone_wake is not None:
             self._clone_wake.cancel()
         clone, self._clone = self._clone, None
@@ -553,6 +561,7 @@ class ClusterProcess:
                 raise
             finally:
                 self._note_written(ctx)
+            await self._fire_fence_line(ctx)
             self.watch.forget()
             took = time.monotonic() - since
             self.metrics.failed_over(took)
@@ -566,6 +575,23 @@ class ClusterProcess:
             await self._open_new_primary(ctx)
             return True
         return False
+
+    async def _fire_fence_line(self, ctx: op.OpContext) -> None:
+        """Send the old primary its fence on the watch's line, before the new primary opens
+        (:mod:`moco.clustering.fenceline`): a frozen or cut-off primary finds it waiting when
+        it wakes up."""
+        old = ctx.g.status.primary
+        if ctx.chosen is None or ctx.chosen == old:
+            return
+        lines = self.watch.take_lines(old)
+        if not lines:
+            return
+        ctx.log.info("fence sent to the old primary on the fence line", instance=old)
+        await self.fences.fire(
+            lines[0], lines[1] if len(lines) > 1 else None, self.cfg, ctx.log.bind(instance=old)
+        )
+        for extra in lines[2:]:
+            await extra.close()
 
     async def _open_new_primary(self, ctx: op.OpContext) -> None:
         """Configure around the primary a switchover or failover just chose, in the same pass.

@@ -24,6 +24,11 @@ Rules:
    then reports the refused reconnect). A sleep that overruns its bound is a failed try (the
    machine is dead, frozen or cut off). The sleep holds no lock: it never delays read-only.
 4. An answer is reported too, so that a blip shorter than the evidence's span starts it over.
+5. While it follows a primary the watch keeps two more connections to it, authenticated and
+   idle: the fence lines, which a failover takes (:meth:`PrimaryWatch.take_lines`) to send the
+   old primary its fence before it can wake up (:mod:`moco.clustering.fenceline`). They are
+   opened beside the pings after an answer (never delaying one) and again when the server
+   closed them; the watch itself never sends anything on them.
 """
 
 from __future__ import annotations
@@ -38,6 +43,10 @@ from moco.clustering.config import ProcessConfig
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError, Timeout, Unreachable
 from moco.tasks import cancel_and_wait
+
+#: connections kept idle to the followed primary for its fence (rule 5): the fence, and the
+#: read of its connections that tells when it woke up (:mod:`moco.clustering.fenceline`).
+FENCE_LINES = 2
 
 #: ``on_result(index, at, answered, refused)``: one try of the watch.
 ResultCallback = Callable[[int, float, bool, bool], None]
@@ -62,6 +71,9 @@ class PrimaryWatch:
         self._target: Target | None = None
         self._changed = asyncio.Event()
         self._conn: Connection | None = None
+        #: the fence lines (rule 5) and the task that opens them
+        self._lines: list[Connection] = []
+        self._line_task: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.tries = 0
         self._name = f"watch:{namespace}/{cluster}"
@@ -87,11 +99,58 @@ class PrimaryWatch:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=self._name)
 
+    def take_lines(self, index: int) -> list[Connection]:
+        """Hand over the fence lines to primary ``index`` (rule 5): the caller owns (and closes)
+        them from now on. Empty when none is open to it."""
+        target = self._target
+        if target is None or target.index != index:
+            return []
+        lines, self._lines = self._lines, []
+        for line in lines:
+            if line.hung_up or line.endpoint != target.endpoint:
+                line.abort()
+        return [line for line in lines if not line.closed]
+
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
             await cancel_and_wait(task)
         await self._drop()
+        await self._drop_lines()
+
+    async def _drop_lines(self) -> None:
+        task, self._line_task = self._line_task, None
+        if task is not None:
+            await cancel_and_wait(task)
+        lines, self._lines = self._lines, []
+        for line in lines:
+            with contextlib.suppress(Exception):
+                await line.close()
+
+    def _keep_lines(self, target: Target) -> None:
+        """Open the fence lines to ``target`` beside the pings unless they are open (rule 5)."""
+        if self._line_task is not None and not self._line_task.done():
+            return
+        if len(self._lines) == FENCE_LINES and all(
+            line.endpoint == target.endpoint and not line.hung_up for line in self._lines
+        ):
+            return
+
+        async def open_lines() -> None:
+            keep = [line for line in self._lines if line.endpoint == target.endpoint and not line.hung_up]
+            for line in self._lines:
+                if line not in keep:
+                    with contextlib.suppress(Exception):
+                        await line.close()
+            self._lines = keep
+            bound = self.cfg.watch_timeout
+            while len(self._lines) < FENCE_LINES and self._target == target:
+                try:
+                    self._lines.append(await connect(target.endpoint, timeout=bound, query_timeout=bound))
+                except MySQLError:
+                    return
+
+        self._line_task = asyncio.create_task(open_lines(), name=f"{self._name}:lines")
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -104,12 +163,15 @@ class PrimaryWatch:
             target = self._target
             if target is None:
                 await self._drop()
+                await self._drop_lines()
                 await self._changed.wait()
                 self._changed.clear()
                 continue
             self._changed.clear()
             answered, refused = await self._try(target)
             self._report(target, answered, refused)
+            if answered:
+                self._keep_lines(target)
             if not await self._wait():
                 self._report(target, False, False)
 
@@ -153,6 +215,8 @@ class PrimaryWatch:
         """One ping: (answered, refused). A server that answers with an error is alive."""
         if self._conn is not None and self._conn.endpoint != target.endpoint:
             await self._drop()
+        if any(line.endpoint != target.endpoint for line in self._lines):
+            await self._drop_lines()
         bound = self.cfg.watch_timeout
         for _ in range(2):  # rule 2: one reconnect after a lost connection
             try:
