@@ -18,7 +18,7 @@ import pytest
 
 from moco.clustering.types import ClusterState
 from moco.clustering.watch import PrimaryWatch
-from moco.mysql.conn import connect
+from moco.mysql.conn import Connection, connect
 from moco.mysql.status import get_status
 from moco.testing.mysqld import MysqldGround
 
@@ -252,3 +252,53 @@ async def test_a_silent_former_primary_does_not_hold_the_pass_that_opens_the_new
     finally:
         cg.ms[old].resume()
     assert opened < 4, f"the new primary was opened {opened:.1f} s after the failover"
+
+
+async def test_the_watch_keeps_two_idle_fence_lines_and_opens_them_again(mysqld_ground: MysqldGround) -> None:
+    """Rule 5: after an answer the watch has two idle connections to the primary for a failover
+    to take; taken, they are opened again; a restarted server's are replaced; another index or
+    a forgotten primary gets none."""
+    (m,) = await new_instances(mysqld_ground, 1)
+    w = PrimaryWatch(
+        replace(FAST, watch_interval=0.2, watch_timeout=1.0), lambda *a: None, cluster="c", namespace="ns"
+    )
+
+    async def lines(index: int = 0, want: int = 2, within: float = 5.0) -> list[Connection]:
+        deadline = time.monotonic() + within
+        while True:
+            got = w.take_lines(index)
+            if len(got) == want or time.monotonic() > deadline:
+                return got
+            for c in got:
+                await c.close()
+            await asyncio.sleep(0.05)
+
+    w.start()
+    try:
+        w.follow(0, m.admin_endpoint())
+        first = await lines()
+        assert len(first) == 2
+        ids = {c.thread_id for c in first}
+        second = await lines()
+        assert len(second) == 2, "taken lines are opened again"
+        assert ids.isdisjoint(c.thread_id for c in second)
+        for c in (*first, *second):
+            assert await c.query_one("SELECT 1 AS x") == {"x": 1}
+            await c.close()
+        await lines(want=2)  # the watch holds two again (taken and dropped here)
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(m.restart)
+        after = await lines(within=10.0)
+        assert len(after) == 2, "a restarted server's lines are replaced"
+        for c in after:
+            assert not c.hung_up
+            assert await c.query_one("SELECT 1 AS x") == {"x": 1}
+            await c.close()
+        assert await lines(index=1, want=1, within=0.5) == [], "no line for another index"
+        await asyncio.sleep(0.5)
+        w.forget()
+        await asyncio.sleep(0.3)
+        assert w.take_lines(0) == [], "a forgotten primary has no line"
+    finally:
+        await w.stop()
+        await asyncio.to_thread(mysqld_ground.discard, m)
