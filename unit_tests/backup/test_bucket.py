@@ -112,3 +112,27 @@ def test_refused_credentials_name_the_variables_and_where_a_restore_sets_them(
     assert variable in str(err)
     assert "spec.restore.jobConfig.env / envFrom" in str(err)
     assert "the BackupPolicy's jobConfig.env / envFrom" in str(err)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a TLS failure whose elapsed time holds "403" (CI: test_tls_with_the_ca_cert_file)
+        "Generic S3 error: Error performing list request: ... after 0 retries (elapsed 0.140371s):"
+        " invalid peer certificate: UnknownIssuer",
+        "connect to https://127.0.0.1:54013/moco failed: connection refused",
+        "request 4011 of 9: timed out",
+    ],
+)
+def test_a_status_code_is_a_number_of_its_own_not_digits_inside_another(text: str) -> None:
+    err = Bucket(MemoryStore(), name="b")._error(OSError(text), "listing of x/")
+    assert not isinstance(err, BucketAccessDenied), str(err)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Client error with status 403 Forbidden: AccessDenied", "HTTP status client error (401) for url", "403"],
+)
+def test_a_refusal_by_status_code_is_access_denied(text: str) -> None:
+    err = Bucket(MemoryStore(), name="b")._error(OSError(text), "listing of x/")
+    assert isinstance(err, BucketAccessDenied), str(err)

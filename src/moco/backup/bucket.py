@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -65,9 +66,11 @@ CREDENTIAL_SOURCE: Final = (
     "the BackupPolicy's jobConfig.env / envFrom for a backup, spec.restore.jobConfig.env / envFrom "
     "for a restore"
 )
+#: An HTTP status of refusal, as a number of its own: digits inside another number (an elapsed
+#: time "0.140371s", a port ":54013") are not one (a TLS failure was once reported as refused
+#: credentials that way).
+_DENIED_STATUS: Final = re.compile(r"(?<![\w.:])(401|403)(?![\w.])")
 _DENIED_MARKS: Final = (
-    "403",
-    "401",
     "Forbidden",
     "Unauthorized",
     "AccessDenied",
@@ -108,8 +111,10 @@ class Bucket:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, NotFoundError | FileNotFoundError):
             return ObjectNotFound(f"{where}: {what}: no object {key!r}", key=key)
-        denied = isinstance(exc, PermissionDeniedError | UnauthenticatedError) or any(
-            m in str(exc) for m in _DENIED_MARKS
+        denied = (
+            isinstance(exc, PermissionDeniedError | UnauthenticatedError)
+            or any(m in str(exc) for m in _DENIED_MARKS)
+            or _DENIED_STATUS.search(str(exc)) is not None
         )
         if denied:
             hint = f"{CREDENTIAL_HINTS.get(self.backend, 'the bucket credentials')} ({CREDENTIAL_SOURCE})"
