@@ -17,7 +17,7 @@ from dataclasses import replace
 import pytest
 
 from moco.clustering.types import ClusterState
-from moco.clustering.watch import PrimaryWatch
+from moco.clustering.watch import FENCE_LINES, PrimaryWatch
 from moco.mysql.conn import Connection, connect
 from moco.mysql.status import get_status
 from moco.testing.mysqld import MysqldGround
@@ -254,16 +254,16 @@ async def test_a_silent_former_primary_does_not_hold_the_pass_that_opens_the_new
     assert opened < 4, f"the new primary was opened {opened:.1f} s after the failover"
 
 
-async def test_the_watch_keeps_two_idle_fence_lines_and_opens_them_again(mysqld_ground: MysqldGround) -> None:
-    """Rule 5: after an answer the watch has two idle connections to the primary for a failover
-    to take; taken, they are opened again; a restarted server's are replaced; another index or
-    a forgotten primary gets none."""
+async def test_the_watch_keeps_an_idle_fence_line_and_opens_it_again(mysqld_ground: MysqldGround) -> None:
+    """Rule 5: after an answer the watch has an idle connection to the primary for a failover to
+    take; taken, it is opened again; a restarted server's is replaced; another index or a
+    forgotten primary gets none."""
     (m,) = await new_instances(mysqld_ground, 1)
     w = PrimaryWatch(
         replace(FAST, watch_interval=0.2, watch_timeout=1.0), lambda *a: None, cluster="c", namespace="ns"
     )
 
-    async def lines(index: int = 0, want: int = 2, within: float = 5.0) -> list[Connection]:
+    async def lines(index: int = 0, want: int = FENCE_LINES, within: float = 5.0) -> list[Connection]:
         deadline = time.monotonic() + within
         while True:
             got = w.take_lines(index)
@@ -277,19 +277,22 @@ async def test_the_watch_keeps_two_idle_fence_lines_and_opens_them_again(mysqld_
     try:
         w.follow(0, m.admin_endpoint())
         first = await lines()
-        assert len(first) == 2
+        assert len(first) == FENCE_LINES
         ids = {c.thread_id for c in first}
         second = await lines()
-        assert len(second) == 2, "taken lines are opened again"
+        assert len(second) == FENCE_LINES, "taken lines are opened again"
         assert ids.isdisjoint(c.thread_id for c in second)
         for c in (*first, *second):
             assert await c.query_one("SELECT 1 AS x") == {"x": 1}
             await c.close()
-        await lines(want=2)  # the watch holds two again (taken and dropped here)
+        third = await lines()
+        assert len(third) == FENCE_LINES  # held again
+        for c in third:
+            await c.close()
         await asyncio.sleep(0.5)
         await asyncio.to_thread(m.restart)
         after = await lines(within=10.0)
-        assert len(after) == 2, "a restarted server's lines are replaced"
+        assert len(after) == FENCE_LINES, "a restarted server's lines are replaced"
         for c in after:
             assert not c.hung_up
             assert await c.query_one("SELECT 1 AS x") == {"x": 1}

@@ -11,7 +11,7 @@ with ``N`` MySQLClusters (``--clusters``, 1,000 by default) in ``--namespaces`` 
   declare ``serverIDBase`` 1, the pool's, and their controller Secrets are created beforehand
   with the pool's passwords. Every cluster thus sees a healthy 3-instance cluster and is
   polled as in production (every pass connects to its three mysqld; the primary watch keeps
-  three connections per cluster to the primary: its ping and the two fence lines).
+  two connections per cluster to the primary: its ping and the fence line).
 * One *probe* cluster has its own three mysqld (``127.0.0.5``-``.7``, ``serverIDBase`` 11).
 
 Phases:
@@ -649,8 +649,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     # two ClusterIP Services per cluster: the envtest's default /24 range is full at ~127 clusters
     env = Envtest(workdir=workdir / "envtest", apiserver_args=("--service-cluster-ip-range=10.0.0.0/16",))
     try:
-        # per cluster: the watch's ping and its two fence lines to the primary, and the passes
-        max_conn = max(500, 4 * args.clusters + 200)
+        # per cluster: the watch's ping and its fence line to the primary, and the passes
+        max_conn = max(500, 3 * args.clusters + 200)
         pool, probe = await asyncio.gather(
             start_set(g, POOL_IPS, POOL_ID_BASE, max_conn), start_set(g, PROBE_IPS, PROBE_ID_BASE, 200)
         )

@@ -15,21 +15,21 @@ authenticated before the stop, the client's first answer was read-only in 10 of 
 
 Rules:
 
-1. The lines are the watch's two more connections to the primary it follows, authenticated and
-   idle (:meth:`moco.clustering.watch.PrimaryWatch.take_lines`); nothing is ever sent on them
-   but what this module sends.
-2. A failover fires them once the new primary index is written and before the new primary is
+1. The line is the watch's idle, authenticated connection to the primary it follows
+   (:meth:`moco.clustering.watch.PrimaryWatch.take_lines`); nothing is ever sent on it but what
+   this module sends.
+2. A failover fires it once the new primary index is written and before the new primary is
    opened: :func:`fire` returns once ``SET GLOBAL super_read_only = ON`` is written to the
-   first line and a read of the server's connections to the second, and follows them as a task
-   from there.
+   line (and, given a second line, a read of the server's connections to it), and follows
+   them as a task from there.
 3. Commits that reached the old primary while it slept run when it wakes and wait for semi-sync
    acknowledgements nobody will send; the fence waits behind them (``read_only`` stays off).
-   The read on the second line is answered as soon as the server is awake: if the fence still
-   waits, the clients and dump threads are killed and then those commits released, in that
-   order, so that no client sees one acknowledged; again every ``RELEASE_POLL`` until the
-   fence lands (:func:`moco.mysql.ops.release_until_read_only`, as the loop's own fence).
-   Without a second line the shot connects anew: the connect completes once the server
-   accepts again.
+   The shot connects anew at once (the connect completes once the server accepts again, i.e.
+   is awake or reachable; a second line given to :func:`fire` serves instead, its read answered
+   as soon as the server is awake): if the fence still waits then, the clients and dump threads
+   are killed and then those commits released, in that order, so that no client sees one
+   acknowledged; again every ``RELEASE_POLL`` until the fence lands
+   (:func:`moco.mysql.ops.release_until_read_only`, as the loop's own fence).
 4. A shot lasts at most ``fence_line_bound``; then its lines are reset (RST, the unsent
    statements dropped): a fence that lands later could hit a server that is the primary again
    by then.
