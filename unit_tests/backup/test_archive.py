@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import filecmp
+import io
 import json
 import os
 import shutil
+import tarfile
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+import zstandard
 from obstore.store import LocalStore, MemoryStore
 
 from moco.backup.archive import (
@@ -75,6 +78,46 @@ async def test_parts_round_trip(tmp_path: Path, parts: int) -> None:
     for sub in ("a", "a/b", "c"):
         files = [f for f in os.listdir(src / sub) if (src / sub / f).is_file()]
         assert filecmp.cmpfiles(src / sub, dest / "data" / sub, files, shallow=False)[1] == []
+
+
+async def test_parts_unpacked_at_once_make_the_directories_they_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two parts unpacked at once can both find a shared directory missing; the second to make it
+    must not fail (CI once failed on ``File exists: .../data/db``). The interleaving is forced:
+    each time an unpacker asks whether a member's directory exists, the other has just made it."""
+    src = tmp_path / "src"
+    _tree(src)
+    b = Bucket(MemoryStore(), name="b")
+    keys = ["x/clone.0.tar.zst", "x/clone.1.tar.zst"]
+    packed = await upload_dir_parts(b, keys, src, "data")
+    dest = tmp_path / "dest"
+    real_exists = os.path.exists
+
+    def made_meanwhile(path: str | os.PathLike[str]) -> bool:
+        if str(path).startswith(str(dest / "data")) and not real_exists(path):
+            os.makedirs(path, exist_ok=True)  # the other part's thread, between the check and mkdir
+            return False
+        return real_exists(path)
+
+    monkeypatch.setattr(os.path, "exists", made_meanwhile)
+    assert await download_unpack_parts(b, keys, dest) == packed.raw_bytes
+    monkeypatch.undo()
+    assert not filecmp.dircmp(src, dest / "data").diff_files
+    assert (dest / "data/a/b/u.ibd").read_bytes() == (src / "a/b/u.ibd").read_bytes()
+
+
+async def test_a_member_outside_the_copy_is_refused_before_anything_is_made(tmp_path: Path) -> None:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("../outside/x")
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    b = Bucket(MemoryStore(), name="b")
+    await b.put_bytes("x/clone.0.tar.zst", zstandard.ZstdCompressor().compress(raw.getvalue()))
+    with pytest.raises(BackupError, match="outside the copy"):
+        await download_unpack(b, "x/clone.0.tar.zst", tmp_path / "dest")
+    assert not (tmp_path / "outside").exists()
 
 
 def test_manifest_names_its_parts_and_refuses_others() -> None:
