@@ -17,7 +17,7 @@ from dataclasses import replace
 import pytest
 
 from moco.clustering.types import ClusterState
-from moco.clustering.watch import FENCE_LINES, PrimaryWatch
+from moco.clustering.watch import PrimaryWatch
 from moco.mysql.conn import Connection, connect
 from moco.mysql.status import get_status
 from moco.testing.mysqld import MysqldGround
@@ -263,45 +263,39 @@ async def test_the_watch_keeps_an_idle_fence_line_and_opens_it_again(mysqld_grou
         replace(FAST, watch_interval=0.2, watch_timeout=1.0), lambda *a: None, cluster="c", namespace="ns"
     )
 
-    async def lines(index: int = 0, want: int = FENCE_LINES, within: float = 5.0) -> list[Connection]:
+    async def line(index: int = 0, within: float = 5.0) -> Connection | None:
         deadline = time.monotonic() + within
         while True:
-            got = w.take_lines(index)
-            if len(got) == want or time.monotonic() > deadline:
+            got = w.take_line(index)
+            if got is not None or time.monotonic() > deadline:
                 return got
-            for c in got:
-                await c.close()
             await asyncio.sleep(0.05)
+
+    async def answers(c: Connection | None) -> None:
+        assert c is not None
+        assert not c.hung_up
+        assert await c.query_one("SELECT 1 AS x") == {"x": 1}
+        await c.close()
 
     w.start()
     try:
         w.follow(0, m.admin_endpoint())
-        first = await lines()
-        assert len(first) == FENCE_LINES
-        ids = {c.thread_id for c in first}
-        second = await lines()
-        assert len(second) == FENCE_LINES, "taken lines are opened again"
-        assert ids.isdisjoint(c.thread_id for c in second)
-        for c in (*first, *second):
-            assert await c.query_one("SELECT 1 AS x") == {"x": 1}
-            await c.close()
-        third = await lines()
-        assert len(third) == FENCE_LINES  # held again
-        for c in third:
-            await c.close()
+        first = await line()
+        assert first is not None
+        second = await line()
+        assert second is not None, "a taken line is opened again"
+        assert first.thread_id != second.thread_id
+        await answers(first)
+        await answers(second)
+        await answers(await line())  # held again
         await asyncio.sleep(0.5)
         await asyncio.to_thread(m.restart)
-        after = await lines(within=10.0)
-        assert len(after) == FENCE_LINES, "a restarted server's lines are replaced"
-        for c in after:
-            assert not c.hung_up
-            assert await c.query_one("SELECT 1 AS x") == {"x": 1}
-            await c.close()
-        assert await lines(index=1, want=1, within=0.5) == [], "no line for another index"
+        await answers(await line(within=10.0))  # a restarted server's line is replaced
+        assert await line(index=1, within=0.5) is None, "no line for another index"
         await asyncio.sleep(0.5)
         w.forget()
         await asyncio.sleep(0.3)
-        assert w.take_lines(0) == [], "a forgotten primary has no line"
+        assert w.take_line(0) is None, "a forgotten primary has no line"
     finally:
         await w.stop()
         await asyncio.to_thread(mysqld_ground.discard, m)

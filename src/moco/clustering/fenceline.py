@@ -16,24 +16,22 @@ authenticated before the stop, the client's first answer was read-only in 10 of 
 Rules:
 
 1. The line is the watch's idle, authenticated connection to the primary it follows
-   (:meth:`moco.clustering.watch.PrimaryWatch.take_lines`); nothing is ever sent on it but what
+   (:meth:`moco.clustering.watch.PrimaryWatch.take_line`); nothing is ever sent on it but what
    this module sends.
 2. A failover fires it once the new primary index is written and before the new primary is
    opened: :func:`fire` returns once ``SET GLOBAL super_read_only = ON`` is written to the
-   line (and, given a second line, a read of the server's connections to it), and follows
-   them as a task from there.
+   line, and follows it as a task from there.
 3. Commits that reached the old primary while it slept run when it wakes and wait for semi-sync
    acknowledgements nobody will send; the fence waits behind them (``read_only`` stays off).
    The shot connects anew at once (the connect completes once the server accepts again, i.e.
-   is awake or reachable; a second line given to :func:`fire` serves instead, its read answered
-   as soon as the server is awake): if the fence still waits then, the clients and dump threads
+   is awake or reachable): if the fence still waits then, the clients and dump threads
    are killed and then those commits released, in that order, so that no client sees one
    acknowledged; again every ``RELEASE_POLL`` until the fence lands
    (:func:`moco.mysql.ops.release_until_read_only`, as the loop's own fence).
-4. A shot lasts at most ``fence_line_bound``; then its lines are reset (RST, the unsent
-   statements dropped): a fence that lands later could hit a server that is the primary again
+4. A shot lasts at most ``fence_line_bound``; then its line is reset (RST, the unsent
+   statement dropped): a fence that lands later could hit a server that is the primary again
    by then.
-5. A shot never fails the failover: a dead server (the lines end, a connect is refused) ends it
+5. A shot never fails the failover: a dead server (the line ends, a connect is refused) ends it
    at once. A fence that landed wakes the loop, which then sees the old primary read-only.
 """
 
@@ -57,27 +55,16 @@ from moco.tasks import cancel_and_wait
 RELEASE_POLL = 0.01
 
 
-async def fire(
-    line: Connection, second: Connection | None, cfg: ProcessConfig, log: Any
-) -> asyncio.Task[bool]:
-    """Send the fence on ``line`` and the read of the connections on ``second`` (rule 2); returns
-    the task that follows them: True when the fence landed. The caller owns the task
-    (:class:`Shots` keeps them)."""
+async def fire(line: Connection, cfg: ProcessConfig, log: Any) -> asyncio.Task[bool]:
+    """Send the fence on ``line`` (rule 2); returns the task that follows it: True when the
+    fence landed. The caller owns the task (:class:`Shots` keeps them)."""
     deadline = asyncio.get_running_loop().time() + cfg.fence_line_bound
-    # the statements' own bound is longer than the shot's: the shot resets the lines itself
-    # (rule 4) instead of letting a timeout close them gracefully, which would still deliver
+    # the statement's own bound is longer than the shot's: the shot resets the line itself
+    # (rule 4) instead of letting a timeout close it gracefully, which would still deliver
     bound = cfg.fence_line_bound + 60.0
-    shot = _Shot(
-        line,
-        asyncio.ensure_future(ops.set_read_only(line, timeout=bound)),
-        second,
-        None if second is None else asyncio.ensure_future(second.query(ops.PROCESSLIST_SQL, timeout=bound)),
-        deadline,
-        cfg,
-        log,
-    )
+    shot = _Shot(line, asyncio.ensure_future(ops.set_read_only(line, timeout=bound)), deadline, cfg, log)
     try:
-        await asyncio.sleep(0)  # each statement runs up to its first read: it is written
+        await asyncio.sleep(0)  # the statement runs up to its first read: it is written
     except asyncio.CancelledError:
         await shot.reset()
         raise
@@ -86,12 +73,10 @@ async def fire(
 
 @dataclass
 class _Shot:
-    """One fired fence: the lines, their pending statements, the shot's deadline (rule 4)."""
+    """One fired fence: the line, its pending fence, the shot's deadline (rule 4)."""
 
     line: Connection
     ro: asyncio.Future[None]
-    second: Connection | None
-    first: asyncio.Future[list[dict[str, Any]]] | None
     deadline: float
     cfg: ProcessConfig
     log: Any
@@ -103,7 +88,7 @@ class _Shot:
             # waited for, not awaited: a cancel must not reach the statement (see reset)
             await asyncio.wait({ro}, timeout=max(self.deadline - asyncio.get_running_loop().time(), 0.0))
             if not ro.done():
-                self.log.info("the fence line's fence did not land in time; the lines are reset")
+                self.log.info("the fence line's fence did not land in time; the line is reset")
                 return False
             ro.result()
             self.log.info("the old primary is fenced by the fence line")
@@ -118,17 +103,9 @@ class _Shot:
             await self.reset()
 
     async def _release_when_awake(self) -> None:
-        """Rule 3: once the server answers on the second line, release what holds the fence back."""
-        ro, second, first = self.ro, self.second, self.first
+        """Rule 3: once the server accepts a connection again, release what holds the fence back."""
+        ro = self.ro
         try:
-            if second is not None and first is not None:
-                await asyncio.wait({first})  # not awaited: a cancel must not reach the statement
-                rows = first.result()
-                if not ro.done():
-                    await ops.release_until_read_only(
-                        second, ro, spare_users=constants.SYSTEM_USERS, poll=RELEASE_POLL, rows=rows
-                    )
-                return
             left = self.deadline - asyncio.get_running_loop().time()
             if left <= 0:
                 return
@@ -142,18 +119,15 @@ class _Shot:
             return  # dead or restarting: the fence line ends too
 
     async def reset(self) -> None:
-        """Close the lines; one whose statement is still pending is reset first (rule 4:
+        """Close the line; while its fence is still pending it is reset first (rule 4:
         cancelling the statement would close the line gracefully, and TCP would still deliver
         what it has not yet)."""
-        for conn, pending in ((self.line, self.ro), (self.second, self.first)):
-            if conn is None:
-                continue
-            if pending is not None and not pending.done():
-                conn.abort()
-                pending.cancel()
-                with contextlib.suppress(BaseException):
-                    await pending
-            await conn.close()
+        if not self.ro.done():
+            self.line.abort()
+            self.ro.cancel()
+            with contextlib.suppress(BaseException):
+                await self.ro
+        await self.line.close()
 
 
 class Shots:
@@ -164,9 +138,9 @@ class Shots:
         self._log = log
         self._tasks: set[asyncio.Task[bool]] = set()
 
-    async def fire(self, line: Connection, second: Connection | None, cfg: ProcessConfig, log: Any) -> None:
-        """Fire the fence on ``line`` (and ``second``: :func:`fire`); returns once it is written."""
-        task = await fire(line, second, cfg, log)
+    async def fire(self, line: Connection, cfg: ProcessConfig, log: Any) -> None:
+        """Fire the fence on ``line`` (:func:`fire`); returns once it is written."""
+        task = await fire(line, cfg, log)
         self._tasks.add(task)
         task.add_done_callback(self._done)
 

@@ -583,15 +583,11 @@ class ClusterProcess:
         old = ctx.g.status.primary
         if ctx.chosen is None or ctx.chosen == old:
             return
-        lines = self.watch.take_lines(old)
-        if not lines:
+        line = self.watch.take_line(old)
+        if line is None:
             return
         ctx.log.info("fence sent to the old primary on the fence line", instance=old)
-        await self.fences.fire(
-            lines[0], lines[1] if len(lines) > 1 else None, self.cfg, ctx.log.bind(instance=old)
-        )
-        for extra in lines[2:]:
-            await extra.close()
+        await self.fences.fire(line, self.cfg, ctx.log.bind(instance=old))
 
     async def _open_new_primary(self, ctx: op.OpContext) -> None:
         """Configure around the primary a switchover or failover just chose, in the same pass.

@@ -25,10 +25,13 @@ Rules:
    machine is dead, frozen or cut off). The sleep holds no lock: it never delays read-only.
 4. An answer is reported too, so that a blip shorter than the evidence's span starts it over.
 5. While it follows a primary the watch keeps one more connection to it, authenticated and
-   idle: the fence line, which a failover takes (:meth:`PrimaryWatch.take_lines`) to send the
+   idle: the fence line, which a failover takes (:meth:`PrimaryWatch.take_line`) to send the
    old primary its fence before it can wake up (:mod:`moco.clustering.fenceline`). It is opened
    beside the pings after an answer (never delaying one) and again when the server closed it;
-   the watch itself never sends anything on it.
+   the watch itself never sends anything on it. One line, not more: an idle TLS connection
+   costs the operator about 300 KiB (measured: 307 KiB each for 150, 7 KiB without TLS), so a
+   second would cost 300 MB at 1,000 clusters, for what the shot's own connect, made at the
+   failover and completing as the server wakes, does a few milliseconds later.
 """
 
 from __future__ import annotations
@@ -43,12 +46,6 @@ from moco.clustering.config import ProcessConfig
 from moco.mysql.conn import Connection, Endpoint, connect
 from moco.mysql.errors import MySQLError, Timeout, Unreachable
 from moco.tasks import cancel_and_wait
-
-#: connections kept idle to the followed primary for its fence (rule 5). One: an idle TLS
-#: connection costs the operator about 300 KiB (measured: 307 KiB each for 150, 7 KiB without
-#: TLS), a second line would cost 300 MB at 1,000 clusters, and what it would save, the connect
-#: of the shot's second connection, is made at the failover and completes as the server wakes.
-FENCE_LINES = 1
 
 #: ``on_result(index, at, answered, refused)``: one try of the watch.
 ResultCallback = Callable[[int, float, bool, bool], None]
@@ -73,8 +70,8 @@ class PrimaryWatch:
         self._target: Target | None = None
         self._changed = asyncio.Event()
         self._conn: Connection | None = None
-        #: the fence lines (rule 5) and the task that opens them
-        self._lines: list[Connection] = []
+        #: the fence line (rule 5) and the task that opens it
+        self._line: Connection | None = None
         self._line_task: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.tries = 0
@@ -101,58 +98,53 @@ class PrimaryWatch:
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=self._name)
 
-    def take_lines(self, index: int) -> list[Connection]:
-        """Hand over the fence lines to primary ``index`` (rule 5): the caller owns (and closes)
-        them from now on. Empty when none is open to it."""
-        target = self._target
-        if target is None or target.index != index:
-            return []
-        lines, self._lines = self._lines, []
-        for line in lines:
-            if line.hung_up or line.endpoint != target.endpoint:
-                line.abort()
-        return [line for line in lines if not line.closed]
+    def take_line(self, index: int) -> Connection | None:
+        """Hand over the fence line to primary ``index`` (rule 5): the caller owns (and closes)
+        it from now on. None when none is open to it."""
+        target, line = self._target, self._line
+        if target is None or target.index != index or line is None:
+            return None
+        self._line = None
+        if line.hung_up or line.endpoint != target.endpoint:
+            line.abort()
+        return None if line.closed else line
 
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
             await cancel_and_wait(task)
         await self._drop()
-        await self._drop_lines()
+        await self._drop_line()
 
-    async def _drop_lines(self) -> None:
+    async def _drop_line(self) -> None:
         task, self._line_task = self._line_task, None
         if task is not None:
             await cancel_and_wait(task)
-        lines, self._lines = self._lines, []
-        for line in lines:
+        line, self._line = self._line, None
+        if line is not None:
             with contextlib.suppress(Exception):
                 await line.close()
 
-    def _keep_lines(self, target: Target) -> None:
-        """Open the fence lines to ``target`` beside the pings unless they are open (rule 5)."""
+    def _keep_line(self, target: Target) -> None:
+        """Open the fence line to ``target`` beside the pings unless it is open (rule 5)."""
         if self._line_task is not None and not self._line_task.done():
             return
-        if len(self._lines) == FENCE_LINES and all(
-            line.endpoint == target.endpoint and not line.hung_up for line in self._lines
-        ):
+        line = self._line
+        if line is not None and line.endpoint == target.endpoint and not line.hung_up:
             return
 
-        async def open_lines() -> None:
-            keep = [line for line in self._lines if line.endpoint == target.endpoint and not line.hung_up]
-            for line in self._lines:
-                if line not in keep:
-                    with contextlib.suppress(Exception):
-                        await line.close()
-            self._lines = keep
+        async def open_line() -> None:
+            old, self._line = self._line, None
+            if old is not None:
+                with contextlib.suppress(Exception):
+                    await old.close()
             bound = self.cfg.watch_timeout
-            while len(self._lines) < FENCE_LINES and self._target == target:
-                try:
-                    self._lines.append(await connect(target.endpoint, timeout=bound, query_timeout=bound))
-                except MySQLError:
-                    return
+            if self._target != target:
+                return
+            with contextlib.suppress(MySQLError):
+                self._line = await connect(target.endpoint, timeout=bound, query_timeout=bound)
 
-        self._line_task = asyncio.create_task(open_lines(), name=f"{self._name}:lines")
+        self._line_task = asyncio.create_task(open_line(), name=f"{self._name}:line")
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
@@ -165,7 +157,7 @@ class PrimaryWatch:
             target = self._target
             if target is None:
                 await self._drop()
-                await self._drop_lines()
+                await self._drop_line()
                 await self._changed.wait()
                 self._changed.clear()
                 continue
@@ -173,7 +165,7 @@ class PrimaryWatch:
             answered, refused = await self._try(target)
             self._report(target, answered, refused)
             if answered:
-                self._keep_lines(target)
+                self._keep_line(target)
             if not await self._wait():
                 self._report(target, False, False)
 
@@ -217,8 +209,8 @@ class PrimaryWatch:
         """One ping: (answered, refused). A server that answers with an error is alive."""
         if self._conn is not None and self._conn.endpoint != target.endpoint:
             await self._drop()
-        if any(line.endpoint != target.endpoint for line in self._lines):
-            await self._drop_lines()
+        if self._line is not None and self._line.endpoint != target.endpoint:
+            await self._drop_line()
         bound = self.cfg.watch_timeout
         for _ in range(2):  # rule 2: one reconnect after a lost connection
             try:

@@ -332,14 +332,12 @@ async def release_until_read_only(
     *,
     spare_users: Collection[str],
     poll: float,
-    rows: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """While ``ro`` (:func:`set_read_only` on another connection) waits: kill the clients and the
     binlog dump threads over ``conn`` (the clients of ``spare_users`` spared), and once the
     read-only statement is seen waiting, release the commits that wait for semi-sync
-    acknowledgements; the connections are read again every ``poll`` seconds (``rows``: a first
-    read already made with :data:`PROCESSLIST_SQL`). For a server being fenced: it is not (or
-    no longer) the primary.
+    acknowledgements; the connections are read again every ``poll`` seconds. For a server being
+    fenced: it is not (or no longer) the primary.
 
     What holds read-only back is a running write or a commit that waits for acknowledgements no
     replica will send (a former primary). Measured on MySQL 9.7:
@@ -361,8 +359,7 @@ async def release_until_read_only(
     killed: set[int] = set()
     try:
         while not ro.done():
-            if rows is None:
-                rows = await conn.query(PROCESSLIST_SQL)
+            rows = await conn.query(PROCESSLIST_SQL)
             await kill_connections(conn, spare_users=spare_users, rows=rows, dump_threads=True, done=killed)
             if not released and runs(rows, SUPER_READ_ONLY_SQL):
                 log.warning(
@@ -371,7 +368,6 @@ async def release_until_read_only(
                 )
                 await conn.execute(f"SET GLOBAL {_WAIT_NO_REPLICA} = OFF")
                 released = True
-            rows = None
             await asyncio.wait({ro}, timeout=poll)
     finally:
         if released and ro.done() and not conn.closed:
