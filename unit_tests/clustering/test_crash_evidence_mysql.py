@@ -18,7 +18,14 @@ import pytest
 
 from moco.clustering.types import ClusterState
 
-from ..fixtures.clustering import FAST, ClusterFactory, ClusterGround, checker_for, verify_eventually
+from ..fixtures.clustering import (
+    FAST,
+    ClusterFactory,
+    ClusterGround,
+    checker_for,
+    healthy_or_errant_recloned,
+    verify_eventually,
+)
 
 pytestmark = pytest.mark.mysql
 
@@ -55,7 +62,7 @@ async def test_a_primary_restarted_by_kubelet_is_failed_over(cluster_ground: Clu
         await crash_and_restart(cg, old)
         await cg.h.wait_for(lambda: cg.h.primary != old, 30, "failover after a container restart")
         took = asyncio.get_running_loop().time() - t0
-        await cg.h.wait_healthy(60)
+        await healthy_or_errant_recloned(cg, old)
         await asyncio.sleep(0.5)
     assert took < SLOW_CONFIRM.failover_after
     new = cg.h.primary
@@ -92,11 +99,11 @@ async def test_a_second_crash_right_after_a_failover_fails_over_again(cluster_gr
         await crash_and_restart(cg, first)
         await cg.h.wait_for(lambda: cg.h.primary != first, 30, "first failover")
         second = cg.h.primary
-        await cg.h.wait_healthy(60)
+        await healthy_or_errant_recloned(cg, first)
         await asyncio.sleep(0.5)
         await crash_and_restart(cg, second)
         await cg.h.wait_for(lambda: cg.h.primary != second, 30, "second failover")
-        await cg.h.wait_healthy(60)
+        await healthy_or_errant_recloned(cg, second)
         await asyncio.sleep(0.5)
     assert cg.h.kube.reasons().count("FailOver") == 2
     rep = await chk.verify(cg.admin(cg.h.primary))

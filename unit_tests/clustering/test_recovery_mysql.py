@@ -14,7 +14,15 @@ from moco.mysql.conn import connect
 from moco.mysql.status import get_status
 from moco.testing.mysqld import MysqldGround
 
-from ..fixtures.clustering import APP_PASSWORD, APP_USER, ClusterFactory, checker_for, external_source
+from ..fixtures.clustering import (
+    APP_PASSWORD,
+    APP_USER,
+    ClusterFactory,
+    checker_for,
+    external_source,
+    healthy_or_errant_recloned,
+    verify_eventually,
+)
 
 pytestmark = pytest.mark.mysql
 
@@ -53,6 +61,11 @@ async def test_errant_replica_fenced_and_never_promoted(cluster_ground: ClusterF
     )
     assert kube.status.errant_replica_list == (1,)
     assert kube.pod(1).role is None
+    # the human's remedy (its data and Pod lost): the loop clones it and the cluster is Healthy
+    assert await healthy_or_errant_recloned(cg, 1)
+    assert kube.status.errant_replica_list == ()
+    rep = await verify_eventually(chk, cg.admin(1))
+    assert rep.ok, rep.describe()
 
 
 async def test_empty_replica_is_cloned(cluster_ground: ClusterFactory) -> None:

@@ -326,21 +326,26 @@ class LoopHarness:
                 raise TimeoutError(
                     f"{what} not reached in {timeout}s: state={d.state if d else None} "
                     f"op={d.operation if d else None} error={self.proc.last.error!r} "
-                    f"events={self.kube.reasons()}"
+                    f"errant={list(self.kube.status.errant_replica_list)} events={self.kube.reasons()}"
                 )
             await asyncio.sleep(0.02)
         return time.monotonic() - start
+
+    def healthy_after(self, after: int) -> bool:
+        """A pass numbered above ``after`` found the cluster Healthy with nothing to do."""
+        d = self.proc.last.decision
+        return (
+            d is not None
+            and self.proc.last.decision_pass > after
+            and d.state is ClusterState.HEALTHY
+            and d.operation is Operation.NONE
+        )
 
     async def wait_healthy(self, timeout: float = 60.0) -> float:  # noqa: ASYNC109
         """Until a pass that starts after this call finds the cluster Healthy with nothing to do."""
         after = self.proc.last.passes
         return await self.wait_for(
-            lambda: (
-                (d := self.proc.last.decision) is not None
-                and self.proc.last.decision_pass > after
-                and d.state is ClusterState.HEALTHY
-                and d.operation is Operation.NONE
-            ),
+            lambda: self.healthy_after(after),
             timeout,
             "Healthy",
         )
