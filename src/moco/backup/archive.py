@@ -576,17 +576,19 @@ class _TimedReader(io.RawIOBase):
         return n or 0
 
 
-def _make_parent(member: tarfile.TarInfo, dest: Path) -> None:
-    """The directory ``member`` goes into, made when missing. Parts are unpacked at once into one
-    tree, and tarfile makes a missing directory with ``os.makedirs`` after checking that it does
-    not exist: two parts that share one fail in the second to make it (``File exists``). Made
-    here first, tolerating the other part, on the name the ``data`` filter admits (a name that
-    would leave ``dest`` is refused before anything is made)."""
+def _admitted(member: tarfile.TarInfo, dest: Path) -> tarfile.TarInfo:
+    """``member`` as the ``data`` filter admits it under ``dest``, its directory made when
+    missing (a name that would leave ``dest`` is refused before anything is made).
+
+    Parts are unpacked at once into one tree, and tarfile makes a missing directory with
+    ``os.makedirs`` after checking that it does not exist: two parts that share one fail in the
+    second to make it (``File exists``). Made here first, tolerating the other part."""
     try:
         safe = tarfile.data_filter(member, str(dest))
     except tarfile.FilterError as e:
         raise BackupError(f"a member outside the copy: {member.name!r}: {e}") from e
     os.makedirs((dest / safe.name).parent, exist_ok=True)
+    return safe
 
 
 def _unpack(src: _Source, dest: Path) -> int:
@@ -608,8 +610,8 @@ def _unpack(src: _Source, dest: Path) -> int:
                 continue
             if not (member.isfile() or member.isdir()):
                 continue
-            _make_parent(member, dest)
-            tar.extract(member, dest, filter="data")
+            # filtered once, here: extract as admitted
+            tar.extract(_admitted(member, dest), dest, filter="fully_trusted")
             total += member.size
     # the zstd reader's time includes the waits for the download: counted once, as waits
     stats.zstd -= stats.wait
