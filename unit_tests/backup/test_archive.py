@@ -4,14 +4,17 @@ manifest of a copy."""
 from __future__ import annotations
 
 import asyncio
+import errno
+import fcntl
 import filecmp
 import io
 import json
 import os
 import shutil
+import stat
 import tarfile
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -57,10 +60,12 @@ def test_partition_balances_by_size_and_keeps_directories_first() -> None:
     assert partition(sizes, 1) == [sorted(sizes)]
 
 
+@pytest.mark.parametrize("direct", [False, True], ids=["cached", "direct"])
 @pytest.mark.parametrize("parts", [1, 3])
-async def test_parts_round_trip(tmp_path: Path, parts: int) -> None:
+async def test_parts_round_trip(tmp_path: Path, parts: int, direct: bool) -> None:
     src = tmp_path / "src"
     _tree(src)
+    (src / "a/t.ibd").chmod(0o640)
     (tmp_path / "bucket").mkdir()
     b = Bucket(LocalStore(tmp_path / "bucket"), name="b")
     keys = [f"x/clone.{i}.tar.zst" for i in range(parts)]
@@ -70,7 +75,10 @@ async def test_parts_round_trip(tmp_path: Path, parts: int) -> None:
     dest = tmp_path / "dest"
     for d in ("", "a", "a/b", "c", "empty"):
         (dest / "data" / d).mkdir(parents=True, exist_ok=True)
-    assert await download_unpack_parts(b, keys, dest) == packed.raw_bytes
+    assert await download_unpack_parts(b, keys, dest, direct=direct) == packed.raw_bytes
+    for name in ("ibdata1", "a/t.ibd", "c/x"):
+        want, got = (src / name).stat(), (dest / "data" / name).stat()
+        assert (stat.S_IMODE(got.st_mode), got.st_mtime) == (stat.S_IMODE(want.st_mode), int(want.st_mtime))
     cmp = filecmp.dircmp(src, dest / "data")
     assert not cmp.left_only
     assert not cmp.right_only
@@ -78,6 +86,41 @@ async def test_parts_round_trip(tmp_path: Path, parts: int) -> None:
     for sub in ("a", "a/b", "c"):
         files = [f for f in os.listdir(src / sub) if (src / sub / f).is_file()]
         assert filecmp.cmpfiles(src / sub, dest / "data" / sub, files, shallow=False)[1] == []
+
+
+async def test_a_file_system_that_refuses_direct_writes_gets_them_through_the_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused at the open (tmpfs before Linux 6.6) or at a write (a disk with larger blocks):
+    the file is written whole either way."""
+    src = tmp_path / "src"
+    _tree(src)
+    b = Bucket(MemoryStore(), name="b")
+    keys = ["x/clone.0.tar.zst"]
+    await upload_dir_parts(b, keys, src, "data")
+    real_open, real_write = os.open, os.write
+    direct_fds: set[int] = set()
+
+    def refusing_open(path: str, flags: int, mode: int = 0o777) -> int:
+        if flags & os.O_DIRECT and "ibdata1" in str(path):
+            raise OSError(errno.EINVAL, "direct refused at the open")
+        fd = real_open(path, flags, mode)
+        if flags & os.O_DIRECT:
+            direct_fds.add(fd)
+        return fd
+
+    def refusing_write(fd: int, data: bytes | memoryview) -> int:
+        if fd in direct_fds and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "direct refused at a write")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    monkeypatch.setattr(os, "write", refusing_write)
+    await download_unpack_parts(b, keys, _dirs(tmp_path / "dest"), direct=True)
+    monkeypatch.undo()
+    assert direct_fds, "the other files were opened direct"
+    for f in (p for p in src.rglob("*") if p.is_file()):
+        assert (tmp_path / "dest" / "data" / f.relative_to(src)).read_bytes() == f.read_bytes()
 
 
 async def test_parts_unpacked_at_once_make_the_directories_they_share(
@@ -158,9 +201,70 @@ async def test_the_streams_count_where_their_time_goes(tmp_path: Path) -> None:
     assert all(v > 0 for v in down.values())
 
 
-async def test_a_corrupted_object_fails_instead_of_restoring_other_data(tmp_path: Path) -> None:
+def _tar_member(name: str, data: bytes) -> bytes:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    pad = (-len(data)) % tarfile.BLOCKSIZE
+    return info.tobuf(format=tarfile.PAX_FORMAT) + data + b"\0" * pad
+
+
+async def test_an_object_cut_short_between_two_members_fails(tmp_path: Path) -> None:
+    """zstd decodes a cut frame without a word (its checksum is at the end, never reached), and
+    a cut that falls between two members leaves a tar that reads as ended: only the tar's end
+    marker tells a whole copy from a cut one."""
+    comp = zstandard.ZstdCompressor(level=1, write_checksum=True).compressobj()
+    first = comp.compress(_tar_member("data/a", os.urandom(300 * 1024)))
+    first += comp.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)  # the cut lands right after member a
+    rest = comp.compress(_tar_member("data/b", os.urandom(300 * 1024)) + b"\0" * (2 * tarfile.BLOCKSIZE))
+    rest += comp.flush()
+    b = Bucket(MemoryStore(), name="b")
+    await b.put_bytes("x/whole.tar.zst", first + rest)
+    await b.put_bytes("x/cut.tar.zst", first)
+    assert await download_unpack(b, "x/whole.tar.zst", tmp_path / "whole") == 600 * 1024
+    with pytest.raises(BackupError, match="cannot unpack"):
+        await download_unpack(b, "x/cut.tar.zst", tmp_path / "cut")
+
+
+@pytest.mark.parametrize(
+    ("tail", "error"),
+    [
+        (b"", "ends before its end marker"),
+        (b"\0" * tarfile.BLOCKSIZE, "ends before its end marker"),
+        (b"\0" * 2 * tarfile.BLOCKSIZE, None),
+        (b"\0" * 2 * tarfile.BLOCKSIZE + b"x", "data after the end"),
+    ],
+)
+async def test_a_tar_is_whole_only_with_its_end_marker(
+    tmp_path: Path, tail: bytes, error: str | None
+) -> None:
+    obj = zstandard.ZstdCompressor(level=1, write_checksum=True).compress(
+        _tar_member("data/a", b"x" * 4096) + tail
+    )
+    b = Bucket(MemoryStore(), name="b")
+    await b.put_bytes("x/o.tar.zst", obj)
+    if error is None:
+        assert await download_unpack(b, "x/o.tar.zst", tmp_path / "d") == 4096
+    else:
+        with pytest.raises(BackupError, match=error):
+            await download_unpack(b, "x/o.tar.zst", tmp_path / "d")
+
+
+def _flip_a_byte(raw: bytes) -> bytes:
+    out = bytearray(raw)
+    out[len(out) // 2] ^= 0xFF
+    return bytes(out)
+
+
+def _cut_in_half(raw: bytes) -> bytes:
+    return raw[: len(raw) // 2]
+
+
+@pytest.mark.parametrize("damage", [_flip_a_byte, _cut_in_half], ids=["flipped", "cut"])
+async def test_a_damaged_object_fails_instead_of_restoring_other_data(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
     """Random bytes do not compress: zstd stores them as raw blocks, where a flipped byte still
-    decompresses; only the frame's content checksum tells."""
+    decompresses; only the frame's content checksum tells. A cut one ends inside a member."""
     src = tmp_path / "src"
     src.mkdir()
     (src / "t.ibd").write_bytes(os.urandom(3_000_000))
@@ -168,9 +272,7 @@ async def test_a_corrupted_object_fails_instead_of_restoring_other_data(tmp_path
     b = Bucket(LocalStore(tmp_path / "bucket"), name="b")
     await upload_dir_parts(b, ["x/clone.0.tar.zst"], src, "data")
     stored = tmp_path / "bucket" / "x" / "clone.0.tar.zst"
-    raw = bytearray(stored.read_bytes())
-    raw[len(raw) // 2] ^= 0xFF
-    stored.write_bytes(bytes(raw))
+    stored.write_bytes(damage(stored.read_bytes()))
     with pytest.raises(BackupError, match="cannot unpack"):
         await download_unpack_parts(b, ["x/clone.0.tar.zst"], tmp_path / "dest")
 

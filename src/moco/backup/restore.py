@@ -450,19 +450,20 @@ async def run_restore(
     )
 
 
-async def _download(bucket: Bucket, manifest: Manifest, staging: Path, ph: Phases) -> int:
-    """The copy's parts unpacked at once under ``staging/data`` (the ``download`` phase)."""
+async def _download(bucket: Bucket, manifest: Manifest, staging: Path, ph: Phases, *, direct: bool) -> int:
+    """The copy's parts unpacked at once under ``staging/data`` (the ``download`` phase);
+    ``direct``: past the page cache (for a copy a server with O_DIRECT starts on)."""
     shutil.rmtree(staging, ignore_errors=True)
     with ph("download"):
         # directories first: the parts are unpacked at once into the same tree
         for d in ["", *manifest.dirs]:
             os.makedirs(staging / "data" / d, exist_ok=True)
         pipe = PipeStats()
-        unpacked = await download_unpack_parts(bucket, manifest.part_keys, staging, stats=pipe)
+        unpacked = await download_unpack_parts(bucket, manifest.part_keys, staging, stats=pipe, direct=direct)
         if manifest.patch_keys:
             # a copy packed while cloned: what was written again after it was read, then what
             # was gone at the end (streamcopy rule 4)
-            await download_unpack_parts(bucket, manifest.patch_keys, staging, stats=pipe)
+            await download_unpack_parts(bucket, manifest.patch_keys, staging, stats=pipe, direct=direct)
         for r in manifest.removed:
             (staging / "data" / r).unlink(missing_ok=True)
     for name, seconds in pipe.phases("download").items():
@@ -481,7 +482,8 @@ async def _copy_by_clone(
     data = work / "restore-data"
     shutil.rmtree(data, ignore_errors=True)
     try:
-        unpacked = await _download(bucket, manifest, work / "restore-unpack", ph)
+        # through the page cache: the scratch server (buffered I/O) reads it all again at once
+        unpacked = await _download(bucket, manifest, work / "restore-unpack", ph, direct=False)
         (work / "restore-unpack" / "data").rename(data)
         admin_pw = req.passwords.get(constants.ADMIN_USER) or req.target.password
         t = time.monotonic()
@@ -535,7 +537,8 @@ async def _copy_in_place(
         with ph("wait_target"):
             await wait_target(req.target, target_timeout)
     try:
-        unpacked = await _download(bucket, manifest, staging, ph)  # rule 1: the target still runs
+        # rule 1: the target still runs; past the page cache: the target reads it with O_DIRECT
+        unpacked = await _download(bucket, manifest, staging, ph, direct=True)
         with ph("swap"):
             if saved is None:
                 async with await connect(req.target, query_timeout=60.0) as c:
