@@ -6,13 +6,16 @@ with ``N`` MySQLClusters (``--clusters``, 1,000 by default) in ``--namespaces`` 
 
 * There is no kubelet: the benchmark creates each cluster's three Pods itself, Ready, with Pod
   IPs that lead to real mysqld. Every cluster of the *pool* points at the same three mysqld
-  9.7 on ``127.0.0.2``-``.4`` port 3306 (admin port 33062), a healthy loss-less semi-sync set
+  9.7 port 3306 (admin port 33062), a healthy loss-less semi-sync set
   (brought there by the clustering loop itself before the controller starts); the clusters
   declare ``serverIDBase`` 1, the pool's, and their controller Secrets are created beforehand
   with the pool's passwords. Every cluster thus sees a healthy 3-instance cluster and is
   polled as in production (every pass connects to its three mysqld; the primary watch keeps
   two connections per cluster to the primary: its ping and the fence line).
-* One *probe* cluster has its own three mysqld (``127.0.0.5``-``.7``, ``serverIDBase`` 11).
+* One *probe* cluster has its own three mysqld (``serverIDBase`` 11).
+* The six mysqld listen in a network namespace of the benchmark's own
+  (:mod:`moco.testing.hostnet`, addresses in ``198.18.0.0/15``): a Pod's IP goes into the
+  primary Service's EndpointSlice, which refuses a loopback address.
 
 Phases:
 
@@ -77,16 +80,15 @@ from moco.kube.client import Client
 from moco.kube.resource import NAMESPACES, PODS, SECRETS, SERVICEACCOUNTS
 from moco.log import setup
 from moco.mysql.conn import Connection, connect
-from moco.testing import ground
+from moco.testing import ground, hostnet
 from moco.testing.envtest import Envtest, free_port
+from moco.testing.hostnet import HostNet
 from moco.testing.loopconfig import LOOPBACK
 from moco.testing.mysqld import ADMIN_PASSWORD, Mysqld, MysqldGround
 from moco.testing.rbac import KINDS, controller_kubeconfig, rbac_docs
 
 CREDS: Final = Credentials(admin=ADMIN_PASSWORD, replication="bench-repl", clone_donor="bench-donor")
 SYSTEM_NS: Final = "moco-system"
-POOL_IPS: Final = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
-PROBE_IPS: Final = ("127.0.0.5", "127.0.0.6", "127.0.0.7")
 POOL_ID_BASE: Final = 1
 PROBE_ID_BASE: Final = 11
 PROBE_NS: Final = "probe"
@@ -118,12 +120,15 @@ def say(msg: str) -> None:
 
 
 # --- mysqld ------------------------------------------------------------------------------------
-async def start_set(g: MysqldGround, ips: tuple[str, ...], base: int, max_connections: int) -> list[Mysqld]:
-    """Three mysqld at ``ips`` port 3306 with MOCO's users, made a healthy semi-sync set by the
-    clustering loop (primary = the first)."""
+async def start_set(
+    g: MysqldGround, net: HostNet, ips: tuple[str, ...], base: int, max_connections: int
+) -> list[Mysqld]:
+    """Three mysqld at ``ips`` (in ``net``) port 3306 with MOCO's users, made a healthy semi-sync
+    set by the clustering loop (primary = the first)."""
     ms = []
     for i, ip in enumerate(ips):
         m = g.new_instance(start=False, extra_args=[f"--max-connections={max_connections}"])
+        m.prefix = net.enter
         m.host, m.port, m.admin_port, m.server_id = (
             ip,
             constants.MYSQL_PORT,
@@ -148,6 +153,11 @@ async def start_set(g: MysqldGround, ips: tuple[str, ...], base: int, max_connec
     finally:
         await h.stop()
     return ms
+
+
+def ips(ms: list[Mysqld]) -> tuple[str, ...]:
+    """The Pod IPs of a set: its mysqld's addresses."""
+    return tuple(m.host for m in ms)
 
 
 async def status_int(c: Connection, name: str) -> int:
@@ -421,7 +431,7 @@ class Bench:
 
     async def alone(self) -> None:
         await create_namespace(self.kube, PROBE_NS)
-        await create_cluster(self.kube, PROBE_NS, PROBE, PROBE_ID_BASE, PROBE_IPS)
+        await create_cluster(self.kube, PROBE_NS, PROBE, PROBE_ID_BASE, ips(self.probe))
         ctl = Controller(self.env, self.workdir, self.args.check_interval)
         await ctl.start("controller-alone.log")
         try:
@@ -449,7 +459,7 @@ class Bench:
         await bounded(
             32,
             [
-                functools.partial(create_cluster, self.kube, ns, name, POOL_ID_BASE, POOL_IPS)
+                functools.partial(create_cluster, self.kube, ns, name, POOL_ID_BASE, ips(self.pool))
                 for ns, name in names
             ],
         )
@@ -646,13 +656,16 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="moco-bench-scale-", dir="/tmp"))
     ground.record_dir(workdir)
     g = MysqldGround()
+    # the Pods' IPs go into EndpointSlices, which refuse loopback addresses
+    net = await asyncio.to_thread(hostnet.create, 6)
     # two ClusterIP Services per cluster: the envtest's default /24 range is full at ~127 clusters
     env = Envtest(workdir=workdir / "envtest", apiserver_args=("--service-cluster-ip-range=10.0.0.0/16",))
     try:
         # per cluster: the watch's ping and its fence line to the primary, and the passes
         max_conn = max(500, 3 * args.clusters + 200)
         pool, probe = await asyncio.gather(
-            start_set(g, POOL_IPS, POOL_ID_BASE, max_conn), start_set(g, PROBE_IPS, PROBE_ID_BASE, 200)
+            start_set(g, net, net.ips[:3], POOL_ID_BASE, max_conn),
+            start_set(g, net, net.ips[3:], PROBE_ID_BASE, 200),
         )
         say("pool and probe mysqld healthy")
         await asyncio.to_thread(env.start)
@@ -668,6 +681,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await asyncio.to_thread(env.stop)
         await asyncio.to_thread(g.close)
+        await asyncio.to_thread(net.close)
         if args.keep_logs:
             say(f"logs kept in {workdir}")
         else:

@@ -2,10 +2,10 @@
 
 Every process the ground starts is recorded as a PID file holding the PID and the process's
 start time (field 22 of ``/proc/PID/stat``), so that a PID reused by an unrelated process is
-never signalled. :func:`clean` stops the recorded processes that are still the ones we started
-and removes the recorded temporary directories; ``make clean-ground`` calls it. Tests remove
-their own entries when they stop what they started, so after a clean session the registry is
-empty.
+never signalled. :func:`clean` stops the recorded processes that are still the ones we started,
+removes the recorded temporary directories and deletes the recorded network namespaces; ``make
+clean-ground`` calls it. Tests remove their own entries when they stop what they started, so
+after a clean session the registry is empty.
 
 The registry lives under ``$MOCO_STATE_DIR`` (default ``/tmp/moco-ground``).
 """
@@ -99,6 +99,41 @@ def forget_dir(path: Path) -> None:
         (state_dir() / "dirs" / _dir_key(path)).unlink()
 
 
+def record_netns(name: str, links: Sequence[str] = ()) -> None:
+    """Record a network namespace (:mod:`moco.testing.hostnet`) and the host's interfaces that
+    lead into it (a veth's host side) for :func:`clean` to delete."""
+    (state_dir() / "netns").mkdir(exist_ok=True)
+    (state_dir() / "netns" / name).write_text(json.dumps({"links": list(links)}))
+
+
+def delete_netns(name: str) -> None:
+    """Delete a recorded network namespace and its recorded host interfaces (its processes must
+    have ended) and forget it; what is gone already is skipped.
+
+    The host's side of a veth is deleted first: the kernel tears a namespace down in the
+    background, and the pair would outlive ``ip netns delete`` for a while."""
+    marker = state_dir() / "netns" / name
+    try:
+        links = [str(x) for x in json.loads(marker.read_text()).get("links", [])]
+    except FileNotFoundError:
+        raise ValueError(f"{name}: not a network namespace the ground recorded") from None
+    except ValueError:
+        links = []
+    for link in links:
+        if os.path.exists(f"/sys/class/net/{link}"):
+            ip_command("link", "delete", link)
+    if os.path.exists(f"/run/netns/{name}"):
+        ip_command("netns", "delete", name)
+    marker.unlink(missing_ok=True)
+
+
+def ip_command(*argv: str) -> None:
+    """Run ``ip`` (iproute2) with ``argv``; its error as a RuntimeError."""
+    proc = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"ip {' '.join(argv)}: {proc.stderr.strip() or proc.returncode}")
+
+
 def recorded() -> list[Recorded]:
     """Every process in the registry, alive or not."""
     out = []
@@ -179,6 +214,15 @@ def clean(verbose: bool = True) -> int:
                 print(f"removing {path}")
             shutil.rmtree(path, ignore_errors=True)
         marker.unlink(missing_ok=True)
+    netns = state_dir() / "netns"
+    # after the processes: a namespace goes once nothing runs in it
+    for marker in sorted(netns.iterdir()) if netns.is_dir() else []:
+        if verbose:
+            print(f"deleting network namespace {marker.name}")
+        try:
+            delete_netns(marker.name)
+        except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+            print(f"cannot delete network namespace {marker.name}: {e}")
     return stopped
 
 

@@ -177,6 +177,9 @@ class Mysqld:
         self.password = ADMIN_PASSWORD
         self.extra_args = tuple(extra_args)
         self.supervised = supervised
+        #: a command prefix that runs mysqld elsewhere (a network namespace:
+        #: :attr:`moco.testing.hostnet.HostNet.enter`); it must exec mysqld (the PID stays)
+        self.prefix: tuple[str, ...] = ()
         self.restarts = 0  # how many exit-16 restarts the supervisor performed
         self.last_exit: int | None = None
         self._lock = threading.Lock()
@@ -260,7 +263,10 @@ class Mysqld:
         if self.supervised:
             env["MYSQLD_PARENT_PID"] = str(os.getpid())
         proc, rec = ground.spawn(
-            self.argv(), f"mysqld {self.name} :{self.port}", log=self.home / "stdout.log", env=env
+            [*self.prefix, *self.argv()],
+            f"mysqld {self.name} :{self.port}",
+            log=self.home / "stdout.log",
+            env=env,
         )
         self._proc, self._rec = proc, rec
 
