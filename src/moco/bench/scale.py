@@ -404,13 +404,15 @@ async def wait_until(
     pred: Callable[[], Awaitable[bool]],
     what: str,
     timeout: float,  # noqa: ASYNC109
-    every: float = 0.5,
+    every: float | Callable[[], float] = 0.5,
 ) -> float:
+    """Seconds until ``pred`` holds, asked every ``every`` s (a callable: asked for the pause
+    after each try)."""
     t0 = time.monotonic()
     while not await pred():
         if time.monotonic() - t0 > timeout:
             raise RuntimeError(f"{what}: not within {timeout} s")
-        await asyncio.sleep(every)
+        await asyncio.sleep(every() if callable(every) else every)
     return time.monotonic() - t0
 
 
@@ -504,13 +506,12 @@ class Bench:
             last[0] = now
             return len(first) == 2
 
-        t0 = time.monotonic()
-        while not await all_passed():
-            if time.monotonic() - t0 > self.args.startup_timeout:
-                raise RuntimeError(
-                    f"{phase}: every cluster reconciled and passed: not within {self.args.startup_timeout} s"
-                )
-            await asyncio.sleep(pause[0])
+        await wait_until(
+            all_passed,
+            f"{phase}: every cluster reconciled and passed",
+            self.args.startup_timeout,
+            every=lambda: pause[0],
+        )
         after = requests_by_verb(self.env.http("GET", "/metrics")[1].decode(), by_resource=True)
         top = sorted(((after[k] - before.get(k, 0.0), k) for k in after), reverse=True)[:8]
         say(f"{phase}: busiest requests (count): " + ", ".join(f"{k} {n:.0f}" for n, k in top if n > 0))

@@ -127,11 +127,12 @@ def delete_netns(name: str) -> None:
     marker.unlink(missing_ok=True)
 
 
-def ip_command(*argv: str) -> None:
-    """Run ``ip`` (iproute2) with ``argv``; its error as a RuntimeError."""
+def ip_command(*argv: str) -> str:
+    """Run ``ip`` (iproute2) with ``argv``; its output, or its error as a RuntimeError."""
     proc = subprocess.run(["ip", *argv], capture_output=True, text=True, timeout=30, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"ip {' '.join(argv)}: {proc.stderr.strip() or proc.returncode}")
+    return proc.stdout
 
 
 def recorded() -> list[Recorded]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import subprocess
 from dataclasses import dataclass
 from typing import Final
 
@@ -36,18 +35,15 @@ from moco.testing.ground import ip_command
 
 #: Rule 1.
 NETWORK: Final = ipaddress.ip_network("198.18.0.0/15")
-#: Names of the namespaces made here (``make clean-ground`` deletes only these).
+#: Names of the namespaces made here (followed by the number of their /24).
 PREFIX: Final = "moco-ground-"
-_TIMEOUT: Final = 30.0
 
 
-def _taken(subnet: int) -> bool:
-    """True when the host already has an address in the ``/24`` number ``subnet`` of NETWORK."""
+def _taken(subnet: int, host_addresses: str) -> bool:
+    """True when ``host_addresses`` (``ip -o -4 addr show``) has one in the ``/24`` number
+    ``subnet`` of NETWORK (pure)."""
     prefix = str(NETWORK.network_address + subnet * 256).rsplit(".", 1)[0] + "."
-    out = subprocess.run(
-        ["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, timeout=_TIMEOUT, check=True
-    ).stdout
-    return f" {prefix}" in out
+    return f" {prefix}" in host_addresses
 
 
 @dataclass(frozen=True)
@@ -72,11 +68,12 @@ def create(count: int) -> HostNet:
     """A namespace with ``count`` addresses reachable from the host (rules 1-3)."""
     if not 1 <= count <= 250:
         raise ValueError(f"count: {count} addresses do not fit one /24 beside the host side")
+    host_addresses = ip_command("-o", "-4", "addr", "show")
     start = os.getpid() % 500
     for k in range(512):
         subnet = (start + k) % 512
         name = f"{PREFIX}{subnet}"
-        if not os.path.exists(f"/run/netns/{name}") and not _taken(subnet):
+        if not os.path.exists(f"/run/netns/{name}") and not _taken(subnet, host_addresses):
             break
     else:
         raise RuntimeError(f"every /24 of {NETWORK} is in use on this host")
