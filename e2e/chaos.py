@@ -213,7 +213,7 @@ class Chaos:
             if mc.is_healthy(self.k, NAME) and one_per_node(self.k):
                 return True
             now = time.monotonic()
-            errants = set(mc.status(self.k, NAME).get("errantReplicaList") or [])
+            errants = mc.errant(self.k, NAME)
             self.errant_seen |= errants
             for i in errants:
                 if now - errant_since.setdefault(i, now) > ERRANT_GRACE_S:
@@ -229,8 +229,7 @@ class Chaos:
         self.reinitialized.append(index)
         # its agent's log goes with the Pod: keep it (the isolation fence of a cut-off primary)
         self.agent_logs.append(self.k("logs", f"moco-{NAME}-{index}", "-c", "agent", timeout=30, check=False))
-        self.k("delete", "pvc", f"mysql-data-moco-{NAME}-{index}", "--wait=false")
-        self.k("delete", "pod", f"moco-{NAME}-{index}", "--wait=false")
+        mc.reinitialize(self.k, NAME, index)
 
     def wait_primary_change(self, old: int, timeout: float) -> float:
         """Monotonic time at which another primary was seen (or the timeout ran out: a restart

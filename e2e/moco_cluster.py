@@ -128,6 +128,18 @@ def primary_index(k: Kubectl, name: str) -> int:
     return int(status(k, name)["currentPrimaryIndex"])
 
 
+def errant(k: Kubectl, name: str) -> set[int]:
+    """The indices the status lists as errant replicas."""
+    return {int(i) for i in status(k, name).get("errantReplicaList") or []}
+
+
+def reinitialize(k: Kubectl, name: str, index: int) -> None:
+    """Re-initialize an instance as MOCO documents it for an errant replica: its claim and its Pod
+    are deleted; the StatefulSet re-creates both, empty, and the loop clones the new instance."""
+    k("delete", "pvc", f"mysql-data-moco-{name}-{index}", "--wait=false")
+    k("delete", "pod", f"moco-{name}-{index}", "--wait=false")
+
+
 def roles(k: Kubectl, name: str) -> dict[str, str]:
     """mysqld Pod name -> the role label moco put on it (``""`` when none)."""
     pods = k.get("pods", "-l", f"app.kubernetes.io/name=mysql,app.kubernetes.io/instance={name}")["items"]

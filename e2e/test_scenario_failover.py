@@ -78,8 +78,9 @@ async def test_mysqld_crash_from_the_host_fails_over_without_losing_writes(
 
     mc.wait_healthy(k, NAME)
     with access(k, NAME) as acc:
-        out = await through_primary_change(k, NAME, acc, sigkill_mysqld)
+        out = await through_primary_change(k, NAME, acc, sigkill_mysqld, errant_old_primary=True)
     record_testsuite_property("failover_sigkill_unavailable_s", out.unavailable_s)
+    record_testsuite_property("failover_sigkill_old_primary_reinitialized", out.reinitialized)
     record_testsuite_property("failover_sigkill_healthy_after_s", out.healthy_after_s)
     assert out.new_primary != out.old_primary
     assert_nothing_lost(k, NAME, out)

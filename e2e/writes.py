@@ -39,6 +39,8 @@ class Outcome:
     errors: int
     healthy_after_s: float
     reports: tuple[tuple[str, Report], ...]
+    #: the old primary came back errant and was re-initialized (``errant_old_primary``).
+    reinitialized: bool = False
 
 
 async def _wait_acks(k: Kubectl, name: str, chk: WriteChecker, n: int, after: float, what: str) -> None:
@@ -91,18 +93,41 @@ async def start_checker(acc: ClusterAccess) -> WriteChecker:
 
 
 async def through_primary_change(
-    k: Kubectl, name: str, acc: ClusterAccess, change: Callable[[int], None], *, wait_s: float = 420
+    k: Kubectl,
+    name: str,
+    acc: ClusterAccess,
+    change: Callable[[int], None],
+    *,
+    wait_s: float = 420,
+    errant_old_primary: bool = False,
 ) -> Outcome:
-    """Write continuously, call ``change(old_primary_index)``, wait for another primary + Healthy."""
+    """Write continuously, call ``change(old_primary_index)``, wait for another primary + Healthy.
+
+    ``errant_old_primary``: the change may leave the old primary errant, and then it is
+    re-initialized as a human would (:func:`e2e.moco_cluster.reinitialize`). A mysqld killed
+    between writing a commit to its binary log and that commit's acknowledgement (semi-sync
+    AFTER_SYNC) comes back holding it, and no other instance has it: the loop lists the instance
+    errant and leaves it alone, as MOCO does. Only the old primary is remedied, and only then;
+    any other errant instance keeps the cluster from Healthy and fails the wait.
+    """
     old = await asyncio.to_thread(mc.primary_index, k, name)
     chk = await start_checker(acc)
+    reinitialized = False
     try:
         await _wait_acks(k, name, chk, WARMUP_ACKS, 0.0, "writes before the change")
         await asyncio.to_thread(change, old)
         t0 = time.monotonic()
 
         def moved_and_healthy() -> bool:
-            return mc.primary_index(k, name) != old and mc.is_healthy(k, name)
+            nonlocal reinitialized
+            if mc.primary_index(k, name) == old:
+                return False
+            if mc.is_healthy(k, name):
+                return True
+            if errant_old_primary and not reinitialized and old in mc.errant(k, name):
+                mc.reinitialize(k, name, old)
+                reinitialized = True
+            return False
 
         await asyncio.to_thread(
             mc.wait, k, name, f"a primary other than {old}, Healthy", moved_and_healthy, wait_s
@@ -125,6 +150,7 @@ async def through_primary_change(
         errors=chk.errors,
         healthy_after_s=round(healthy_after, 1),
         reports=tuple(reports),
+        reinitialized=reinitialized,
     )
 
 
