@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
-from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from moco.clustering.metrics import PROCESSING_BUCKETS, ClusterMetrics
 from moco.clustering.types import ClusterState
+from moco.kube.exposition import exposition
 
 from .builders import healthy, pod, with_pod
 
@@ -32,7 +32,7 @@ MOCO_SERIES = [
 def series(name: str, namespace: str) -> dict[str, float]:
     """The samples of one cluster: metric name (+ le / operation) -> value."""
     out: dict[str, float] = {}
-    for fam in text_string_to_metric_families(generate_latest(REGISTRY).decode()):
+    for fam in text_string_to_metric_families(exposition().decode()):
         for s in fam.samples:
             if s.labels.get("name") == name and s.labels.get("namespace") == namespace:
                 extra = s.labels.get("le") or s.labels.get("operation")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from moco.api import MySQLCluster
 from moco.controllers import backupmetrics
+from moco.kube.exposition import REGISTRY
 
 
 @pytest.mark.parametrize(
@@ -54,7 +54,7 @@ def _cluster(name: str, backup: dict[str, Any] | None) -> MySQLCluster:
 
 
 def _value(metric: str, name: str) -> float | None:
-    return REGISTRY.get_sample_value(metric, {"name": name, "namespace": "ns"})
+    return REGISTRY.sample_value(metric, {"name": name, "namespace": "ns"})
 
 
 def test_observe_and_forget() -> None:

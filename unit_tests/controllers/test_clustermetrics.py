@@ -5,12 +5,12 @@ nothing left once the cluster is deleted. The clustering loop's series come from
 
 from __future__ import annotations
 
-from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from moco.clustering.metrics import ClusterMetrics
 from moco.clustering.types import ClusterState
 from moco.controllers import clustermetrics
+from moco.kube.exposition import exposition
 from unit_tests.clustering.builders import healthy
 
 #: MOCO's pkg/metrics: family name as exposed -> type.
@@ -42,7 +42,7 @@ STS = {"status": {"currentReplicas": 2, "updatedReplicas": 1}}
 def families(name: str, namespace: str) -> dict[str, tuple[str, list[dict[str, str]]]]:
     """family -> (type, label sets of its samples) for one cluster."""
     out: dict[str, tuple[str, list[dict[str, str]]]] = {}
-    for fam in text_string_to_metric_families(generate_latest(REGISTRY).decode()):
+    for fam in text_string_to_metric_families(exposition().decode()):
         mine = [
             s.labels
             for s in fam.samples

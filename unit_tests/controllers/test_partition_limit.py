@@ -9,10 +9,10 @@ import argparse
 from typing import Any
 
 import pytest
-from prometheus_client import REGISTRY
 
 from moco.cli.controller import duration, parser
 from moco.controllers.partition import PartitionReconciler, UpdateLimiter
+from moco.kube.exposition import REGISTRY
 from moco.kube.store import Store
 from unit_tests.controllers.test_decisions import OLD, cluster, pod, sts
 
@@ -72,7 +72,7 @@ class Events:
 
 
 def retries(ns: str) -> float:
-    v = REGISTRY.get_sample_value("moco_cluster_partition_update_retries_total", {"namespace": ns})
+    v = REGISTRY.sample_value("moco_cluster_partition_update_retries_total", {"namespace": ns})
     return v or 0.0
 
 

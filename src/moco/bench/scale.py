@@ -102,9 +102,10 @@ EVENT_GAP: Final = 4.0
 #: MOCO's bar for the first reconcile of 1,000 clusters (MOCO #924).
 STARTUP_TARGET_S: Final = 15.0
 #: The start-up is watched through the controller's /metrics, whose every scrape costs its event
-#: loop about 0.3 ms per cluster (prometheus_client's text exposition: 0.18 s for 300 clusters
-#: under a profiler). Scraped every 0.5 s as first written, 1,000 clusters' start-up shared the
-#: controller's one core with half its time spent on being watched; a scrape now waits
+#: loop time per cluster (prometheus_client's text exposition took about 0.3 ms per cluster; the
+#: cached one of moco.kube.exposition a tenth of that, see ``metrics_scrape_*`` in the JSON).
+#: Scraped every 0.5 s as first written, 1,000 clusters' start-up shared the controller's one
+#: core with half its time spent on being watched; a scrape now waits
 #: STARTUP_SCRAPE_SHARE - 1 times as long as the last one took (at least STARTUP_SCRAPE_MIN s),
 #: so the observer takes at most a tenth, and the figures are as late as one pause.
 STARTUP_SCRAPE_SHARE: Final = 10
@@ -545,11 +546,14 @@ class Bench:
             cpu0, t0 = ctl.cpu_seconds(), time.monotonic()
             seen: dict[str, tuple[float, float]] = {}  # cluster -> (last value, time of last increment)
             intervals: list[float] = []
+            scrapes: list[float] = []  # seconds each /metrics took, as the scraper saw it
             events = asyncio.create_task(self.events())
 
             async def scrape() -> None:
                 now = time.monotonic()
-                for key, v in checks(await ctl.metrics(http)).items():
+                text = await ctl.metrics(http)
+                scrapes.append(time.monotonic() - now)
+                for key, v in checks(text).items():
                     if key.startswith(f"{PROBE_NS}/"):
                         continue  # its passes follow the events sent to it
                     prev = seen.get(key)
@@ -589,6 +593,8 @@ class Bench:
             api_qps=round(sum(by_verb.values()), 2),
             api_qps_by_verb={v: q for v, q in by_verb.items() if q},
             mysqld_connections_per_s=round((mysql1 - mysql0) / elapsed, 1),
+            metrics_scrape_p50_s=_figure(scrapes, 50, 3),
+            metrics_scrape_max_s=_figure(scrapes, 100, 3),
         )
         say(
             f"steady {elapsed:.0f} s: pass interval p50 {self.out['check_interval_p50_s']} p99 "

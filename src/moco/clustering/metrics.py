@@ -1,8 +1,8 @@
 """The clustering loop's Prometheus metrics, with MOCO's names, labels and meaning.
 
-Every series is ``moco_cluster_<name>{name, namespace}`` (MOCO's ``pkg/metrics``), on
-prometheus_client's default registry that the controller serves at ``/metrics``, so dashboards
-and alerts written for MOCO read them unchanged:
+Every series is ``moco_cluster_<name>{name, namespace}`` (MOCO's ``pkg/metrics``), a family of
+:mod:`moco.kube.exposition` (its text kept rendered series by series) that the controller serves
+at ``/metrics``, so dashboards and alerts written for MOCO read them unchanged:
 
 =========================== ========= =================================================================
 metric                      type      set by the loop
@@ -33,9 +33,8 @@ from __future__ import annotations
 import math
 from typing import Final
 
-from prometheus_client import Counter, Gauge, Histogram
-
 from moco.clustering.types import ClusterState, StatusSet
+from moco.kube.exposition import Counter, Gauge, Histogram
 
 _LABELS: Final = ["name", "namespace"]
 #: MOCO's buckets of processing_time_seconds.

@@ -13,8 +13,8 @@ The backup Job writes ``status.backup`` when a backup succeeds; every reconcile 
 ``moco_backup_warnings``                  warnings of the last backup
 ========================================  =============================================
 
-A cluster without a backup exports none; a deleted cluster's series are removed. They live on
-prometheus_client's default registry, served by the manager at ``/metrics``.
+A cluster without a backup exports none; a deleted cluster's series are removed. They are families of
+:mod:`moco.kube.exposition`, served by the manager at ``/metrics``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,8 @@ import datetime
 import re
 from typing import Final
 
-from prometheus_client import Gauge
-
 from moco.api import MySQLCluster
+from moco.kube.exposition import Gauge
 
 _LABELS: Final = ("name", "namespace")
 TIMESTAMP: Final = Gauge("moco_backup_timestamp", "The timestamp of the last successful backup", _LABELS)

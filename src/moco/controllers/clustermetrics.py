@@ -1,7 +1,7 @@
 """MOCO's ``moco_cluster_*`` metrics that the reconcilers set (the clustering loop sets the
 rest: :mod:`moco.clustering.metrics`).
 
-Labels ``name`` and ``namespace`` (the MySQLCluster), prometheus_client's default registry,
+Labels ``name`` and ``namespace`` (the MySQLCluster), families of :mod:`moco.kube.exposition`,
 served at ``/metrics``:
 
 =============================================== ======= ===========================================
@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
-from prometheus_client import Counter, Gauge
+from moco.kube.exposition import Counter, Gauge
 
 _LABELS: Final = ("name", "namespace")
 RECONCILIATION_STOPPED: Final = Gauge(

@@ -38,10 +38,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from moco.kube.client import Client
 from moco.kube.controller import Controller
+from moco.kube.exposition import exposition
 from moco.kube.informer import Informer
 from moco.kube.leaderelection import LeaderElectionConfig, LeaderElector
 from moco.kube.metricsauth import MetricsGuard
@@ -186,7 +187,7 @@ class Manager:
             verdict = await guard.check(request.method, request.path, request.headers.get("Authorization"))
             if not verdict.allowed:
                 return web.Response(status=verdict.status, text=verdict.message + "\n")
-        body = generate_latest(REGISTRY)
+        body = exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _serve(self, app: web.Application, address: Address, tls: ssl.SSLContext | None) -> int:
