@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import math
 
+from moco.kube.exposition import label_text
+
 _PREFIX = "moco_instance_"
 
 
@@ -114,7 +116,7 @@ class AgentMetrics:
 
     def render(self) -> bytes:
         """This agent's series in the Prometheus text format (version 0.0.4), as Go's client writes them."""
-        labels = ",".join(f'{k}="{_escape(v)}"' for k, v in self.labels.items())
+        labels = label_text(list(self.labels), list(self.labels.values()))
         lines: list[str] = []
         for name, doc, typ, samples in self.families():
             lines.append(f"# HELP {name} {doc}")
@@ -132,7 +134,3 @@ def _number(value: float) -> str:
     if math.isnan(v):
         return "NaN"
     return repr(v)
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 from prometheus_client import REGISTRY as CLIENT_REGISTRY
 from prometheus_client import generate_latest
 from prometheus_client.utils import floatToGoString as _untyped_go_float
 
-__all__ = ["REGISTRY", "Counter", "Gauge", "Histogram", "Registry", "exposition"]
+__all__ = ["REGISTRY", "Counter", "Gauge", "Histogram", "Registry", "exposition", "label_text"]
 
 #: A value as prometheus_client writes it (rule 4).
 floatToGoString: Final[Callable[[float], str]] = _untyped_go_float
@@ -44,8 +44,9 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
-def _labels(names: Sequence[str], values: Sequence[str]) -> str:
-    """``name="value",...`` (no braces): the label part of a series, escaped."""
+def label_text(names: Sequence[str], values: Sequence[str]) -> str:
+    """``name="value",...`` (no braces): the label part of a series, escaped as the text format
+    asks (also the agent's, :mod:`moco.agent.metrics`)."""
     return ",".join(f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True))
 
 
@@ -54,8 +55,8 @@ class _Series:
 
     __slots__ = ("_text", "label_text")
 
-    def __init__(self, label_text: str) -> None:
-        self.label_text = label_text
+    def __init__(self, labels: str) -> None:
+        self.label_text = labels
         self._text: str | None = None
 
     def _changed(self) -> None:
@@ -74,12 +75,13 @@ class _Series:
 
 
 class _Value(_Series):
-    __slots__ = ("_suffix", "value")
+    __slots__ = ("value",)
+    #: what the exposed sample name adds to the family's (rule 3)
+    _suffix: ClassVar[str] = ""
 
-    def __init__(self, label_text: str, suffix: str) -> None:
-        super().__init__(label_text)
+    def __init__(self, labels: str) -> None:
+        super().__init__(labels)
         self.value = 0.0
-        self._suffix = suffix
 
     def _render(self, name: str) -> str:
         return f"{name}{self._suffix}{{{self.label_text}}} {floatToGoString(self.value)}\n"
@@ -90,9 +92,7 @@ class _Value(_Series):
 
 class _CounterSeries(_Value):
     __slots__ = ()
-
-    def __init__(self, label_text: str) -> None:
-        super().__init__(label_text, "_total")
+    _suffix = "_total"
 
     def inc(self, amount: float = 1.0) -> None:
         if amount < 0:
@@ -103,9 +103,6 @@ class _CounterSeries(_Value):
 
 class _GaugeSeries(_Value):
     __slots__ = ()
-
-    def __init__(self, label_text: str) -> None:
-        super().__init__(label_text, "")
 
     def set(self, value: float) -> None:
         self.value = float(value)
@@ -119,8 +116,8 @@ class _GaugeSeries(_Value):
 class _HistogramSeries(_Series):
     __slots__ = ("_bounds", "count", "counts", "sum")
 
-    def __init__(self, label_text: str, bounds: tuple[float, ...]) -> None:
-        super().__init__(label_text)
+    def __init__(self, labels: str, bounds: tuple[float, ...]) -> None:
+        super().__init__(labels)
         self._bounds = bounds
         self.counts = [0] * len(bounds)  # not cumulative; the last bound is +Inf
         self.count = 0
@@ -179,7 +176,7 @@ class _Family(Generic[S]):
         )
         (REGISTRY if registry is None else registry).register(self)
 
-    def _new(self, label_text: str) -> S:
+    def _new(self, labels: str) -> S:
         raise NotImplementedError
 
     def labels(self, *values: str) -> S:
@@ -191,7 +188,7 @@ class _Family(Generic[S]):
                 raise ValueError(
                     f"{self.name}: labels {self.labelnames} want {len(self.labelnames)} values, got {key}"
                 )
-            series = self._series[key] = self._new(_labels(self.labelnames, key))
+            series = self._series[key] = self._new(label_text(self.labelnames, key))
         return series
 
     def remove(self, *values: str) -> None:
@@ -219,15 +216,15 @@ def _escape_help(text: str) -> str:
 class Counter(_Family[_CounterSeries]):
     kind = "counter"
 
-    def _new(self, label_text: str) -> _CounterSeries:
-        return _CounterSeries(label_text)
+    def _new(self, labels: str) -> _CounterSeries:
+        return _CounterSeries(labels)
 
 
 class Gauge(_Family[_GaugeSeries]):
     kind = "gauge"
 
-    def _new(self, label_text: str) -> _GaugeSeries:
-        return _GaugeSeries(label_text)
+    def _new(self, labels: str) -> _GaugeSeries:
+        return _GaugeSeries(labels)
 
 
 class Histogram(_Family[_HistogramSeries]):
@@ -248,8 +245,8 @@ class Histogram(_Family[_HistogramSeries]):
         self.bounds: Final = bounds
         super().__init__(name, documentation, labelnames, registry)
 
-    def _new(self, label_text: str) -> _HistogramSeries:
-        return _HistogramSeries(label_text, self.bounds)
+    def _new(self, labels: str) -> _HistogramSeries:
+        return _HistogramSeries(labels, self.bounds)
 
 
 class Registry:
